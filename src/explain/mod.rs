@@ -1,0 +1,1 @@
+//! Explanations: the attention contribution degree f_a of a span over every layer and head.

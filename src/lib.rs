@@ -1,0 +1,8 @@
+//! spanscope: joint entity and relation extraction with the ASpERT model.
+//!
+//! Data flows one way: files ([`data`]) → model ([`model`]) → predictions and explanations
+//! ([`explain`]). The command line lives in the binary (`src/main.rs`, `src/cli/`).
+
+pub mod data;
+pub mod explain;
+pub mod model;

@@ -1,0 +1,4 @@
+//! The model: a BERT encoder that also returns its attention probabilities, the ASpERT and
+//! SpERT heads, decoding, and checkpoints.
+
+pub mod device;
