@@ -2,3 +2,5 @@
 //! SpERT heads, decoding, and checkpoints.
 
 pub mod device;
+pub mod config;
+pub mod encoder;

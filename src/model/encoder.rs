@@ -1,0 +1,370 @@
+//! Our BERT: the hidden states of the last layer and the attention probabilities of every
+//! layer and head, `[B, layers, heads, T, T]` (DESIGN.md §1; the paper's Algorithms 1 and 2
+//! read them to compute the attention contribution degree f_a).
+//!
+//! The computation is transformers' `BertModel` in eager mode (Devlin et al. 2019, §3;
+//! Vaswani et al. 2017, eq. 1): embeddings = LN(word + token_type[0] + position), then per
+//! layer `A = softmax(Q Kᵀ / √d + mask)`, `h = LN(x + Dense(A V))`, `out = LN(h + FFN(h))`.
+//! Padding keys get the most negative finite f32 added to their logits, as transformers does,
+//! so a row with no real key stays finite.
+//!
+//! Two paths, chosen per call from the tensors themselves:
+//! * inference (no parameter or input tracks gradients): Q, K and V in one matmul with the
+//!   1/√d scale folded into the query weights at load time, and candle's fused softmax and
+//!   layer-norm kernels;
+//! * training (parameters are `Var`s of a `VarMap`): the q, k, v weights are concatenated on
+//!   every call (so optimizer updates are seen) and softmax / layer norm are composed from
+//!   differentiable ops, because candle's fused kernels have no backward pass.
+//!
+//! Half-precision weights run softmax and layer norm in f32; the returned attentions are
+//! always f32.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+
+use super::config::{BertConfig, HiddenAct};
+
+/// What one forward pass returns.
+#[derive(Debug, Clone)]
+pub struct EncoderOutput {
+    /// Last layer's hidden states, `[B, T, hidden]`, in the weights' dtype.
+    pub hidden: Tensor,
+    /// Softmax attention probabilities of every layer and head, `[B, layers, heads, T, T]`,
+    /// f32, taken before attention dropout. Rows are queries, columns keys.
+    pub attentions: Tensor,
+}
+
+/// A BERT encoder loaded from Hugging Face tensor names.
+#[derive(Debug, Clone)]
+pub struct BertEncoder {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    cfg: BertConfig,
+}
+
+fn is_half(dtype: DType) -> bool {
+    matches!(dtype, DType::F16 | DType::BF16)
+}
+
+fn maybe_dropout(x: Tensor, p: f64, train: bool) -> candle_core::Result<Tensor> {
+    if train && p > 0.0 {
+        candle_nn::ops::dropout(&x, p as f32)
+    } else {
+        Ok(x)
+    }
+}
+
+/// Layer norm with a bias, computed in f32 for half inputs.
+#[derive(Debug, Clone)]
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    /// f32 copies of weight and bias for half-precision weights that are not trained.
+    f32_params: Option<(Tensor, Tensor)>,
+    eps: f64,
+}
+
+impl Norm {
+    fn load(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
+        let weight = vb.get(size, "weight")?;
+        let bias = vb.get(size, "bias")?;
+        let f32_params = if is_half(weight.dtype()) && !weight.is_variable() {
+            Some((weight.to_dtype(DType::F32)?, bias.to_dtype(DType::F32)?))
+        } else {
+            None
+        };
+        Ok(Self { weight, bias, f32_params, eps })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dtype = x.dtype();
+        let (x, w, b) = match (&self.f32_params, is_half(dtype)) {
+            (Some((w, b)), true) => (x.to_dtype(DType::F32)?, w.clone(), b.clone()),
+            (None, true) => (
+                x.to_dtype(DType::F32)?,
+                self.weight.to_dtype(DType::F32)?,
+                self.bias.to_dtype(DType::F32)?,
+            ),
+            _ => (x.clone(), self.weight.clone(), self.bias.clone()),
+        };
+        let y = if x.track_op() || w.track_op() || b.track_op() {
+            let mean = x.mean_keepdim(D::Minus1)?;
+            let centred = x.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+            centred
+                .broadcast_div(&(var + self.eps)?.sqrt()?)?
+                .broadcast_mul(&w)?
+                .broadcast_add(&b)?
+        } else {
+            candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32)?
+        };
+        y.to_dtype(dtype)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    norm: Norm,
+    dropout: f64,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(Self {
+            word: vb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
+            position: vb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
+            token_type: vb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
+            norm: Norm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            dropout: cfg.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, input_ids: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let h = self.word.dim(1)?;
+        let words = self.word.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, h))?;
+        // Same order of additions as transformers: words + token type, then + position.
+        let x = words
+            .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?
+            .broadcast_add(&self.position.narrow(0, 0, t)?)?;
+        maybe_dropout(self.norm.forward(&x)?, self.dropout, train)
+    }
+}
+
+/// The query, key and value projections.
+#[derive(Debug, Clone)]
+enum Qkv {
+    /// One `[3H, H]` projection, query rows pre-scaled by 1/√d (inference).
+    Fused(Linear),
+    /// The loaded q, k, v weights and biases, concatenated per call (training).
+    Separate([Tensor; 3], [Tensor; 3]),
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    qkv: Qkv,
+    attn_out: Linear,
+    attn_norm: Norm,
+    intermediate: Linear,
+    output: Linear,
+    out_norm: Norm,
+    act: HiddenAct,
+    heads: usize,
+    head_size: usize,
+    hidden_dropout: f64,
+    attn_dropout: f64,
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+        let h = cfg.hidden_size;
+        let heads = cfg.num_attention_heads;
+        let head_size = cfg.head_size();
+        let sa = vb.pp("attention").pp("self");
+        let q = candle_nn::linear(h, h, sa.pp("query"))?;
+        let k = candle_nn::linear(h, h, sa.pp("key"))?;
+        let v = candle_nn::linear(h, h, sa.pp("value"))?;
+        let bias = |l: &Linear| {
+            l.bias()
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg("attention bias missing".into()))
+        };
+        let weights = [&q, &k, &v].map(|l| l.weight().clone());
+        let biases = [bias(&q)?, bias(&k)?, bias(&v)?];
+        let trainable = weights.iter().chain(&biases).any(Tensor::is_variable);
+        let qkv = if trainable {
+            Qkv::Separate(weights, biases)
+        } else {
+            let scale = 1.0 / (head_size as f64).sqrt();
+            let [wq, wk, wv] = weights;
+            let [bq, bk, bv] = biases;
+            let w = Tensor::cat(&[(wq * scale)?, wk, wv], 0)?.contiguous()?;
+            let b = Tensor::cat(&[(bq * scale)?, bk, bv], 0)?;
+            Qkv::Fused(Linear::new(w, Some(b)))
+        };
+        let ao = vb.pp("attention").pp("output");
+        Ok(Self {
+            qkv,
+            attn_out: candle_nn::linear(h, h, ao.pp("dense"))?,
+            attn_norm: Norm::load(ao.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            intermediate: candle_nn::linear(h, cfg.intermediate_size, vb.pp("intermediate.dense"))?,
+            output: candle_nn::linear(cfg.intermediate_size, h, vb.pp("output.dense"))?,
+            out_norm: Norm::load(vb.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
+            act: cfg.hidden_act,
+            heads,
+            head_size,
+            hidden_dropout: cfg.hidden_dropout_prob,
+            attn_dropout: cfg.attention_probs_dropout_prob,
+        })
+    }
+
+    /// One transformer layer; returns the new hidden states and the f32 attention
+    /// probabilities `[B, heads, T, T]` before dropout.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t, h) = x.dims3()?;
+        let dtype = x.dtype();
+        let (qkv, scale) = match &self.qkv {
+            Qkv::Fused(lin) => (lin.forward(x)?, None),
+            Qkv::Separate(w, bias) => {
+                let lin = Linear::new(Tensor::cat(w, 0)?, Some(Tensor::cat(bias, 0)?));
+                (lin.forward(x)?, Some(1.0 / (self.head_size as f64).sqrt()))
+            }
+        };
+        // [B, T, 3, heads, d] -> [3, B, heads, T, d]
+        let qkv = qkv
+            .reshape((b, t, 3, self.heads, self.head_size))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(s) = scale {
+            scores = (scores * s)?;
+        }
+        let scores = scores.to_dtype(DType::F32)?.broadcast_add(mask)?;
+        let probs = if scores.track_op() {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let mix = maybe_dropout(probs.clone(), self.attn_dropout, train)?.to_dtype(dtype)?;
+        let context = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
+        let attended = maybe_dropout(self.attn_out.forward(&context)?, self.hidden_dropout, train)?;
+        let attended = self.attn_norm.forward(&(attended + x)?)?;
+        let inner = self.intermediate.forward(&attended)?;
+        let inner = match self.act {
+            HiddenAct::Gelu => inner.gelu_erf()?,
+            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
+            HiddenAct::Relu => inner.relu()?,
+        };
+        let out = maybe_dropout(self.output.forward(&inner)?, self.hidden_dropout, train)?;
+        Ok((self.out_norm.forward(&(out + attended)?)?, probs))
+    }
+}
+
+impl BertEncoder {
+    /// Loads the encoder from `vb`, which must point at the level that holds `embeddings.*`
+    /// and `encoder.layer.N.*` (Hugging Face `BertModel` names; see
+    /// [`crate::model::source::var_builder`] for `bert.`-prefixed and legacy checkpoints).
+    /// With a `VarMap`-backed builder the parameters are trainable.
+    pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+        cfg.validate()
+            .map_err(|reason| candle_core::Error::Msg(format!("bad BERT config: {reason}")))?;
+        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self { embeddings, layers, cfg: cfg.clone() })
+    }
+
+    /// The configuration the encoder was built from.
+    pub fn config(&self) -> &BertConfig {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.embeddings.word.device()
+    }
+
+    /// The dtype of the weights and of [`EncoderOutput::hidden`].
+    pub fn dtype(&self) -> DType {
+        self.embeddings.word.dtype()
+    }
+
+    /// Runs the encoder.
+    ///
+    /// `input_ids`: `[B, T]` word-piece ids (u32); `attention_mask`: `[B, T]`, 1 for real
+    /// pieces and 0 for padding (any numeric dtype). Token types are all 0 and positions
+    /// 0..T. `train` turns dropout on (the returned attentions stay pre-dropout).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<EncoderOutput> {
+        let (b, t) = input_ids.dims2()?;
+        if attention_mask.dims() != [b, t] {
+            candle_core::bail!(
+                "attention mask has shape {:?}, input ids [{b}, {t}]",
+                attention_mask.dims()
+            );
+        }
+        if t > self.cfg.max_position_embeddings {
+            candle_core::bail!(
+                "sequence of {t} word pieces is longer than the encoder's {} positions",
+                self.cfg.max_position_embeddings
+            );
+        }
+        // (1 - m) · f32::MIN, shaped to broadcast over heads and queries: [B, 1, 1, T].
+        let mask = attention_mask
+            .to_dtype(DType::F32)?
+            .affine(-1.0, 1.0)?
+            .affine(f32::MIN as f64, 0.0)?
+            .reshape((b, 1, 1, t))?;
+        let mut x = self.embeddings.forward(input_ids, train)?;
+        let mut attentions = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (next, probs) = layer.forward(&x, &mask, train)?;
+            x = next;
+            attentions.push(probs);
+        }
+        Ok(EncoderOutput { hidden: x, attentions: Tensor::stack(&attentions, 1)? })
+    }
+}
+
+/// Pads word-piece sequences to one batch: `(input_ids [B, T] u32, attention_mask [B, T]
+/// u32)`, padding with `pad_id` and mask 0. An empty batch or an empty sequence is an error.
+pub fn pad_batch(
+    input_ids: &[Vec<u32>],
+    pad_id: u32,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let t = input_ids.iter().map(Vec::len).max().unwrap_or(0);
+    if t == 0 {
+        candle_core::bail!("cannot encode an empty batch or empty sequences");
+    }
+    let b = input_ids.len();
+    let mut ids = Vec::with_capacity(b * t);
+    let mut mask = Vec::with_capacity(b * t);
+    for seq in input_ids {
+        ids.extend(seq.iter().copied().chain(std::iter::repeat(pad_id)).take(t));
+        mask.extend((0..t).map(|i| u32::from(i < seq.len())));
+    }
+    Ok((Tensor::from_vec(ids, (b, t), device)?, Tensor::from_vec(mask, (b, t), device)?))
+}
+
+/// Encodes `input_ids` (padded into one batch, `train = false`) and writes `input_ids` and
+/// `attention_mask` (i64) and `hidden` and `attentions` (f32) to a safetensors file at
+/// `path`: the dump that `scripts/parity.py --ours` compares with transformers.
+pub fn dump_outputs(
+    encoder: &BertEncoder,
+    input_ids: &[Vec<u32>],
+    device: &Device,
+    path: &Path,
+) -> candle_core::Result<()> {
+    let (ids, mask) = pad_batch(input_ids, encoder.config().pad_token_id, device)?;
+    let out = encoder.forward(&ids, &mask, false)?;
+    let cpu = Device::Cpu;
+    let tensors: HashMap<String, Tensor> = [
+        ("input_ids", ids.to_dtype(DType::I64)?),
+        ("attention_mask", mask.to_dtype(DType::I64)?),
+        ("hidden", out.hidden.to_dtype(DType::F32)?),
+        ("attentions", out.attentions.to_dtype(DType::F32)?),
+    ]
+    .into_iter()
+    .map(|(name, t)| Ok((name.to_string(), t.to_device(&cpu)?)))
+    .collect::<candle_core::Result<_>>()?;
+    candle_core::safetensors::save(&tensors, path)
+}
