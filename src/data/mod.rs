@@ -1,6 +1,19 @@
 //! SpERT documents and types: reading, writing, validation, text splitting and word-piece
 //! alignment.
+//!
+//! Everything here is pure data handling; nothing knows about the model or the terminal.
 
 pub mod document;
+pub mod io;
+pub mod text;
+pub mod types;
+pub mod validate;
 
 pub use document::{Entity, Relation, Sentence};
+pub use io::{
+    encode_sentences, read_bytes, read_sentences, read_sentences_strict, write_atomic,
+    write_sentences, DataError, ErrorKind, Format, Loaded, Part, Place,
+};
+pub use text::{split_text, TextSentence, TextToken};
+pub use types::{EntityType, RelationType, Types};
+pub use validate::{validate_file, validate_types_file, Problem};

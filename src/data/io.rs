@@ -1,0 +1,556 @@
+//! Reading and writing SpERT datasets: JSON arrays (`.json`), JSON Lines (`.jsonl`) and plain
+//! text (`.txt`, split into sentences and words on load).
+//!
+//! Loading is lenient: a record that is not a valid record is reported with file, record index
+//! and reason, and every other record still loads. Writing is atomic: a temporary file in the
+//! target's directory is written, synced and renamed over the target, then the directory is
+//! synced, so a crash leaves either the old file or the new one.
+//!
+//! Indices in messages are 0-based like JSON array positions (`record 0` is the first record,
+//! `entity 2` is what a relation's `head: 2` points at); lines and columns are 1-based like an
+//! editor's.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::document::Sentence;
+use super::text::split_text;
+use super::validate::parse_record;
+
+/// What went wrong with a data file, and where: the file, a place inside it, and the reason.
+///
+/// Displayed as `FILE: reason`, `FILE: record N: reason`, `FILE: record N: entity E: reason`,
+/// `FILE: line L, column C: reason` or `FILE: byte B: reason`.
+#[derive(Debug, Error)]
+#[error("{}: {place}{reason}", file.display())]
+pub struct DataError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// Where in the file.
+    pub place: Place,
+    /// What kind of problem, for code that reacts to it.
+    pub kind: ErrorKind,
+    /// The reason, in words, for the user.
+    pub reason: String,
+}
+
+/// Where in a file a [`DataError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The file as a whole.
+    File,
+    /// A position in the text (1-based line and column), for unparsable JSON.
+    Line {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A byte offset, for bytes that are not UTF-8.
+    Byte {
+        /// 0-based byte offset of the first bad byte.
+        offset: usize,
+    },
+    /// A record (0-based) and, where it applies, a part of it.
+    Record {
+        /// 0-based record index.
+        index: usize,
+        /// The entity, relation or token the problem is about, if any.
+        part: Option<Part>,
+    },
+}
+
+/// A part of a record a problem is about (0-based indices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// An element of `tokens`.
+    Token(usize),
+    /// An element of `entities`.
+    Entity(usize),
+    /// An element of `relations`.
+    Relation(usize),
+}
+
+/// The kind of a [`DataError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file could not be read or written.
+    Io,
+    /// The bytes are not UTF-8.
+    Utf8,
+    /// The text is not JSON.
+    Syntax,
+    /// JSON, but not the shape a dataset, record or types file must have.
+    Structure,
+    /// Well-formed, but the content is inconsistent (spans, indices, types, duplicates).
+    Content,
+    /// The file name does not say which format it is in.
+    Format,
+    /// A tokenizer could not be loaded or used.
+    Tokenizer,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::File => Ok(()),
+            Place::Line { line, column } => write!(f, "line {line}, column {column}: "),
+            Place::Byte { offset } => write!(f, "byte {offset}: "),
+            Place::Record { index, part } => {
+                write!(f, "record {index}: ")?;
+                match part {
+                    None => Ok(()),
+                    Some(Part::Token(i)) => write!(f, "token {i}: "),
+                    Some(Part::Entity(i)) => write!(f, "entity {i}: "),
+                    Some(Part::Relation(i)) => write!(f, "relation {i}: "),
+                }
+            }
+        }
+    }
+}
+
+impl DataError {
+    /// A problem at `place` in `file`.
+    pub fn new(file: &Path, place: Place, kind: ErrorKind, reason: impl Into<String>) -> Self {
+        Self { file: file.to_path_buf(), place, kind, reason: reason.into() }
+    }
+
+    /// A problem with a record (or a part of it, see [`Part`]).
+    pub fn record(
+        file: &Path,
+        index: usize,
+        part: Option<Part>,
+        kind: ErrorKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::new(file, Place::Record { index, part }, kind, reason)
+    }
+
+    /// An I/O failure on `file`; `doing` says what we tried ("read", "write", ...).
+    pub fn io(file: &Path, doing: &str, err: &std::io::Error) -> Self {
+        Self::new(file, Place::File, ErrorKind::Io, format!("could not {doing}: {err}"))
+    }
+
+    /// A JSON syntax error, placed at serde_json's line and column.
+    pub(crate) fn syntax(file: &Path, err: &serde_json::Error) -> Self {
+        let place = Place::Line { line: err.line(), column: err.column() };
+        Self::new(file, place, ErrorKind::Syntax, syntax_reason(err))
+    }
+
+    /// Bytes that are not UTF-8, starting at `offset`.
+    pub(crate) fn utf8(file: &Path, offset: usize) -> Self {
+        Self::new(file, Place::Byte { offset }, ErrorKind::Utf8, "invalid UTF-8")
+    }
+}
+
+/// serde_json's message without its trailing " at line L column C" (we show the place first).
+fn syntax_reason(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => format!("invalid JSON: {}", &text[..at]),
+        None => format!("invalid JSON: {text}"),
+    }
+}
+
+/// The file formats we read and write, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON array of records (`.json`), the format SpERT reads.
+    Json,
+    /// One JSON record per line (`.jsonl`); blank lines are ignored.
+    JsonLines,
+    /// Plain text (`.txt`), split into sentences and word tokens on load; read only.
+    Text,
+}
+
+impl Format {
+    /// The format a path's extension names (`.json`, `.jsonl`, `.txt`, any case).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "jsonl" => Some(Format::JsonLines),
+            "txt" => Some(Format::Text),
+            _ => None,
+        }
+    }
+
+    fn of(path: &Path) -> Result<Format, DataError> {
+        Format::from_path(path).ok_or_else(|| {
+            DataError::new(
+                path,
+                Place::File,
+                ErrorKind::Format,
+                "unknown file type: expected a .json, .jsonl or .txt file",
+            )
+        })
+    }
+}
+
+/// The result of a lenient load: the sentences that loaded, and what was wrong with the rest.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every valid record, in file order.
+    pub sentences: Vec<Sentence>,
+    /// One entry per problem found; a record with a problem is not in `sentences`.
+    pub problems: Vec<DataError>,
+}
+
+/// Reads a dataset leniently; the format comes from the extension (see [`Format`]).
+///
+/// `Err` only when nothing can be read: the file is missing or unreadable, not UTF-8 (JSON
+/// array and text), not JSON at all, or not an array. Bad records are reported in
+/// [`Loaded::problems`] and skipped; every other record loads.
+pub fn read_sentences(path: &Path) -> Result<Loaded, DataError> {
+    let format = Format::of(path)?;
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, "read", &e))?;
+    read_bytes(path, &bytes, format)
+}
+
+/// Reads a dataset strictly: the first problem is the error.
+pub fn read_sentences_strict(path: &Path) -> Result<Vec<Sentence>, DataError> {
+    let mut loaded = read_sentences(path)?;
+    if loaded.problems.is_empty() {
+        Ok(loaded.sentences)
+    } else {
+        Err(loaded.problems.swap_remove(0))
+    }
+}
+
+/// Parses the bytes of a file named `path` in `format` (the file is not touched).
+pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, DataError> {
+    let mut loaded = Loaded::default();
+    match format {
+        Format::Json => {
+            for (index, record) in parse_json_array(path, bytes)?.iter().enumerate() {
+                push_record(path, index, record, &mut loaded);
+            }
+        }
+        Format::JsonLines => {
+            let mut records = Vec::new();
+            parse_json_lines(path, bytes, &mut records, &mut loaded.problems);
+            for (index, record) in records.iter().enumerate() {
+                push_record(path, index, record, &mut loaded);
+            }
+        }
+        Format::Text => {
+            let text = utf8_text(path, bytes)?;
+            loaded.sentences = split_text(text).iter().map(|s| s.to_sentence()).collect();
+        }
+    }
+    Ok(loaded)
+}
+
+fn push_record(path: &Path, index: usize, record: &Value, loaded: &mut Loaded) {
+    match parse_record(path, index, record) {
+        Ok(sentence) => loaded.sentences.push(sentence),
+        Err(problems) => loaded.problems.extend(problems),
+    }
+}
+
+/// The bytes as text, without a leading byte-order mark.
+pub(crate) fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, DataError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::utf8(path, e.valid_up_to()))?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// Parses a whole file that must be a JSON array; returns its elements.
+pub(crate) fn parse_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<Value>, DataError> {
+    let text = utf8_text(path, bytes)?;
+    match serde_json::from_str::<Value>(text).map_err(|e| DataError::syntax(path, &e))? {
+        Value::Array(records) => Ok(records),
+        other => Err(DataError::new(
+            path,
+            Place::File,
+            ErrorKind::Structure,
+            format!("the top level must be a JSON array of records, found {}", kind_of(&other)),
+        )),
+    }
+}
+
+/// Parses JSON Lines: one value per non-blank line. A line that is not UTF-8 or not JSON is
+/// reported (with its byte offset or line and column) and the other lines still parse.
+pub(crate) fn parse_json_lines(
+    path: &Path,
+    bytes: &[u8],
+    records: &mut Vec<Value>,
+    problems: &mut Vec<DataError>,
+) {
+    let mut offset = 0;
+    for (line_index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_start = offset;
+        offset += line.len() + 1;
+        let text = match std::str::from_utf8(line) {
+            Ok(text) if line_index == 0 => text.strip_prefix('\u{feff}').unwrap_or(text),
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(DataError::utf8(path, line_start + e.valid_up_to()));
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => records.push(value),
+            Err(e) => {
+                let place = Place::Line { line: line_index + 1, column: e.column() };
+                problems.push(DataError::new(path, place, ErrorKind::Syntax, syntax_reason(&e)));
+            }
+        }
+    }
+}
+
+/// A JSON value's kind, for messages ("found string \"3\"").
+pub(crate) fn kind_of(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) if s.chars().count() > 40 => "a string".to_string(),
+        Value::String(s) => format!("string {}", Value::String(s.clone())),
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+    }
+}
+
+/// Writes sentences as SpERT JSON (an array, one record per line) or JSON Lines, atomically.
+///
+/// Keys come out as `tokens`, `entities`, `relations`, then the extra keys as read; entities as
+/// `type`, `start`, `end`, extras; relations as `type`, `head`, `tail`, extras.
+/// [`Format::Text`] is refused: plain text cannot hold annotations.
+pub fn write_sentences(
+    path: &Path,
+    sentences: &[Sentence],
+    format: Format,
+) -> Result<(), DataError> {
+    let bytes = encode_sentences(path, sentences, format)?;
+    write_atomic(path, &bytes)
+}
+
+/// The bytes [`write_sentences`] writes (`path` only names the file in errors).
+pub fn encode_sentences(
+    path: &Path,
+    sentences: &[Sentence],
+    format: Format,
+) -> Result<Vec<u8>, DataError> {
+    let mut out = Vec::new();
+    let lines = sentences
+        .iter()
+        .map(|s| serde_json::to_string(s))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| DataError::new(path, Place::File, ErrorKind::Structure, e.to_string()))?;
+    match format {
+        Format::Json if lines.is_empty() => out.extend_from_slice(b"[]\n"),
+        Format::Json => {
+            out.extend_from_slice(b"[\n");
+            out.extend_from_slice(lines.join(",\n").as_bytes());
+            out.extend_from_slice(b"\n]\n");
+        }
+        Format::JsonLines => {
+            for line in &lines {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+        }
+        Format::Text => {
+            return Err(DataError::new(
+                path,
+                Place::File,
+                ErrorKind::Format,
+                "cannot write annotations as plain text; use .json or .jsonl",
+            ))
+        }
+    }
+    Ok(out)
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `path` with `bytes` atomically: temp file beside it, fsync, rename, fsync the
+/// directory. On failure the target is untouched and the temp file removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let unique = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.{}.{unique}.tmp", std::process::id()));
+    let result = write_then_rename(&temp, path, bytes);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    sync_dir(&dir).map_err(|e| DataError::io(path, "sync the directory of", &e))
+}
+
+fn write_then_rename(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(|e| DataError::io(path, "create a temporary file for", &e))?;
+    file.write_all(bytes).map_err(|e| DataError::io(path, "write", &e))?;
+    file.sync_all().map_err(|e| DataError::io(path, "sync", &e))?;
+    drop(file);
+    fs::rename(temp, path).map_err(|e| DataError::io(path, "replace", &e))
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    // Directories cannot be opened for syncing on this platform; rename is still atomic.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::document::{Entity, Relation};
+    use serde_json::json;
+
+    fn sample() -> Vec<Sentence> {
+        let mut s =
+            Sentence::from_tokens(vec!["Zoë".into(), "lives".into(), "in".into(), "東京".into()]);
+        let mut e = Entity::new("Peop", 0, 1);
+        e.extra.insert("source".into(), json!({"model": "v1", "score": 0.25}));
+        s.entities = vec![e, Entity::new("Loc", 3, 4)];
+        let mut r = Relation::new("Live_In", 0, 1);
+        r.extra.insert("note".into(), json!("✓ 🙂"));
+        s.relations = vec![r];
+        s.extra.insert("orig_id".into(), json!(5178));
+        s.extra.insert("reviewed".into(), json!(true));
+        vec![s, Sentence::from_tokens(vec!["x".into()])]
+    }
+
+    #[test]
+    fn json_round_trip_keeps_extras_and_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_sentences(&path, &sample(), Format::Json).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("[\n{\"tokens\":[\"Zoë\""), "{text}");
+        assert!(text.contains(
+            r#""entities":[{"type":"Peop","start":0,"end":1,"source":{"model":"v1","score":0.25}}"#
+        ));
+        assert!(text.contains(r#""relations":[{"type":"Live_In","head":0,"tail":1,"note":"✓ 🙂"}],"orig_id":5178,"reviewed":true}"#));
+        let loaded = read_sentences(&path).unwrap();
+        assert!(loaded.problems.is_empty());
+        assert_eq!(loaded.sentences, sample());
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "temp file left behind: {names:?}");
+    }
+
+    #[test]
+    fn jsonl_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        write_sentences(&path, &sample(), Format::JsonLines).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(read_sentences(&path).unwrap().sentences, sample());
+    }
+
+    #[test]
+    fn empty_dataset_is_an_empty_array() {
+        let bytes = encode_sentences(Path::new("e.json"), &[], Format::Json).unwrap();
+        assert_eq!(bytes, b"[]\n");
+        let loaded = read_bytes(Path::new("e.json"), &bytes, Format::Json).unwrap();
+        assert!(loaded.sentences.is_empty() && loaded.problems.is_empty());
+    }
+
+    #[test]
+    fn bad_record_is_reported_and_the_rest_loads() {
+        let bytes = br#"[{"tokens": ["a"], "entities": [], "relations": []},
+            {"tokens": "a b", "entities": [], "relations": []},
+            {"tokens": ["b"], "entities": [], "relations": []}]"#;
+        let loaded = read_bytes(Path::new("d.json"), bytes, Format::Json).unwrap();
+        assert_eq!(loaded.sentences.len(), 2);
+        assert_eq!(loaded.problems.len(), 1);
+        assert_eq!(
+            loaded.problems[0].to_string(),
+            "d.json: record 1: `tokens` must be an array of strings, found string \"a b\""
+        );
+    }
+
+    #[test]
+    fn jsonl_skips_blank_lines_and_reports_bad_lines() {
+        let bytes = b"{\"tokens\": [\"a\"]}\n\n   \n{\"tokens\": [\nnot json\n\xff\xfe\n{\"tokens\": [\"b\"]}\n";
+        let loaded = read_bytes(Path::new("d.jsonl"), bytes, Format::JsonLines).unwrap();
+        assert_eq!(loaded.sentences.len(), 2);
+        let messages: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("d.jsonl: line 4, column 12: invalid JSON: "),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("d.jsonl: line 5, column 2: invalid JSON: "),
+            "{messages:?}"
+        );
+        assert_eq!(messages[2], "d.jsonl: byte 45: invalid UTF-8");
+    }
+
+    #[test]
+    fn file_level_errors() {
+        let err = read_bytes(Path::new("d.json"), b"[{\"tokens\": [}", Format::Json).unwrap_err();
+        assert!(err.to_string().starts_with("d.json: line 1, column 14: invalid JSON: "), "{err}");
+        let err = read_bytes(Path::new("d.json"), b"{}", Format::Json).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d.json: the top level must be a JSON array of records, found an object"
+        );
+        let err = read_bytes(Path::new("d.txt"), b"ok \xc3(", Format::Text).unwrap_err();
+        assert_eq!(err.to_string(), "d.txt: byte 3: invalid UTF-8");
+        let err = read_sentences(Path::new("/nonexistent/d.json")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Io);
+        let err = read_sentences(Path::new("d.csv")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Format);
+    }
+
+    #[test]
+    fn text_files_are_split_into_sentences() {
+        let loaded =
+            read_bytes(Path::new("d.txt"), "Hello there. Bye!\n\nNext".as_bytes(), Format::Text)
+                .unwrap();
+        let tokens: Vec<Vec<String>> = loaded.sentences.into_iter().map(|s| s.tokens).collect();
+        assert_eq!(tokens, vec![vec!["Hello", "there", "."], vec!["Bye", "!"], vec!["Next"]]);
+    }
+
+    #[test]
+    fn strict_read_fails_on_first_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        fs::write(&path, "{\"tokens\": [\"a\"]}\n{\"tokens\": []}\n").unwrap();
+        let err = read_sentences_strict(&path).unwrap_err();
+        assert!(err.to_string().ends_with("record 1: `tokens` is empty"), "{err}");
+    }
+
+    #[test]
+    fn writing_text_is_refused() {
+        let err = encode_sentences(Path::new("o.txt"), &sample(), Format::Text).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Format);
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let loaded = read_bytes(
+            Path::new("b.json"),
+            "\u{feff}[{\"tokens\":[\"a\"]}]".as_bytes(),
+            Format::Json,
+        )
+        .unwrap();
+        assert_eq!(loaded.sentences.len(), 1);
+    }
+}

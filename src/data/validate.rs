@@ -1,0 +1,660 @@
+//! Dataset validation: everything a SpERT dataset (and its types file) can get wrong.
+//!
+//! Every problem names the file and, where there is one, the record (0-based), the entity,
+//! relation or token inside it (0-based), and the reason. Lines and columns are 1-based.
+//!
+//! Checks, with the message each one produces (`F` is the file):
+//!
+//! File level (nothing else is checked when one of these fails):
+//! - unreadable file: `F: could not read: <os error>`
+//! - invalid UTF-8: `F: byte B: invalid UTF-8`
+//! - unparsable JSON: `F: line L, column C: invalid JSON: <what>`
+//! - top level not an array: `F: the top level must be a JSON array of records, found <kind>`
+//! - unknown extension: `F: unknown file type: expected a .json, .jsonl or .txt file`
+//!
+//! Record structure (the record is skipped when loading):
+//! - record not an object: `F: record N: a record must be a JSON object, found <kind>`
+//! - `tokens` missing: `F: record N: missing `tokens``
+//! - `tokens` not an array: `F: record N: `tokens` must be an array of strings, found <kind>`
+//! - token not a string: `F: record N: token T: a token must be a string, found <kind>`
+//! - empty tokens list: `F: record N: `tokens` is empty`
+//! - `entities` / `relations` not an array:
+//!   `F: record N: `entities` must be an array of objects, found <kind>`
+//! - entity / relation not an object:
+//!   `F: record N: entity E: an entity must be a JSON object, found <kind>`
+//! - `type` missing or not a string: `F: record N: entity E: missing `type`` /
+//!   `F: record N: relation R: `type` must be a string, found <kind>`
+//! - `start`, `end`, `head`, `tail` missing, or not a non-negative integer (string, negative,
+//!   fractional, ...): `F: record N: entity E: `start` must be a non-negative integer, found <kind>`
+//! - span out of range: `F: record N: entity E: span [S, E) is out of range: the record has K tokens`
+//! - empty span: `F: record N: entity E: span [S, S) is empty`
+//! - reversed span: `F: record N: entity E: span [S, E) is reversed (start > end)`
+//! - dangling head/tail: `F: record N: relation R: `head` 5 points past the record's K entities`
+//!
+//! Record content (reported by validation; the record still loads):
+//! - `entities` / `relations` missing: `F: record N: missing `entities``
+//! - empty token string: `F: record N: token T: the token is an empty string`
+//! - relation from an entity to itself: `F: record N: relation R: head and tail are the same entity (E)`
+//! - duplicate entity: `F: record N: entity E: same span [S, E) and type "T" as entity D`
+//! - unknown entity type (types given): `F: record N: entity E: unknown entity type "T"`
+//! - unknown relation type (types given): `F: record N: relation R: unknown relation type "T"`
+//!
+//! Types file (see [`super::types`]; place is the types file):
+//! - not an object / no `entities` or `relations` object:
+//!   `T: the types file must be an object with `entities` and `relations` objects` ...
+//! - a type not an object, `short`/`verbose` missing or not a string, `symmetric` missing or
+//!   not a boolean: `T: relation type "Kill": `symmetric` must be a boolean, found <kind>`
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::document::{Entity, Relation, Sentence};
+use super::io::{kind_of, parse_json_array, parse_json_lines, DataError, ErrorKind, Format, Part};
+use super::types::Types;
+
+/// A validation finding; the same type as a load error, displayed `FILE: record N: reason`.
+pub type Problem = DataError;
+
+/// Validates a dataset file (`.json`, `.jsonl`; `.txt` is only checked for UTF-8) and, when
+/// given, the types its labels must come from. Returns every problem found; empty means clean.
+pub fn validate_file(path: &Path, types: Option<&Types>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let format = match Format::from_path(path) {
+        Some(format) => format,
+        None => {
+            return vec![DataError::new(
+                path,
+                super::io::Place::File,
+                ErrorKind::Format,
+                "unknown file type: expected a .json, .jsonl or .txt file",
+            )]
+        }
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![DataError::io(path, "read", &e)],
+    };
+    let records = match format {
+        Format::Json => match parse_json_array(path, &bytes) {
+            Ok(records) => records,
+            Err(e) => return vec![e],
+        },
+        Format::JsonLines => {
+            let mut records = Vec::new();
+            parse_json_lines(path, &bytes, &mut records, &mut problems);
+            records
+        }
+        Format::Text => {
+            if let Err(e) = super::io::utf8_text(path, &bytes) {
+                problems.push(e);
+            }
+            Vec::new()
+        }
+    };
+    for (index, record) in records.iter().enumerate() {
+        problems.extend(validate_record(path, index, record, types));
+    }
+    problems
+}
+
+/// Validates a types file: shape, and `short`/`verbose`/`symmetric` of every type.
+pub fn validate_types_file(path: &Path) -> Vec<Problem> {
+    match Types::read_all_problems(path) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
+    }
+}
+
+/// Every problem of one record (parsed JSON value) at `index` of `file`.
+pub fn validate_record(
+    file: &Path,
+    index: usize,
+    record: &Value,
+    types: Option<&Types>,
+) -> Vec<Problem> {
+    match parse_record(file, index, record) {
+        Err(problems) => problems,
+        Ok(sentence) => {
+            let mut problems = Vec::new();
+            if let Value::Object(map) = record {
+                for key in ["entities", "relations"] {
+                    if !map.contains_key(key) {
+                        problems.push(content(file, index, None, format!("missing `{key}`")));
+                    }
+                }
+            }
+            problems.extend(check_content(file, index, &sentence, types));
+            problems
+        }
+    }
+}
+
+fn structure(file: &Path, index: usize, part: Option<Part>, reason: String) -> DataError {
+    DataError::record(file, index, part, ErrorKind::Structure, reason)
+}
+
+fn content(file: &Path, index: usize, part: Option<Part>, reason: String) -> DataError {
+    DataError::record(file, index, part, ErrorKind::Content, reason)
+}
+
+/// Turns one record into a [`Sentence`], or says everything that keeps it from being one:
+/// the structure checks, spans out of range, empty or reversed, and dangling relations.
+/// Missing `entities`/`relations` default to empty (prediction inputs have only tokens).
+pub(crate) fn parse_record(
+    file: &Path,
+    index: usize,
+    record: &Value,
+) -> Result<Sentence, Vec<DataError>> {
+    let mut problems = Vec::new();
+    let Value::Object(map) = record else {
+        let reason = format!("a record must be a JSON object, found {}", kind_of(record));
+        return Err(vec![structure(file, index, None, reason)]);
+    };
+    let tokens = parse_tokens(file, index, map, &mut problems);
+    let entities: Vec<Entity> = parse_list(file, index, map, "entities", &mut problems)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| parse_entity(file, index, i, v, &mut problems))
+        .collect();
+    let relations: Vec<Relation> = parse_list(file, index, map, "relations", &mut problems)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| parse_relation(file, index, i, v, &mut problems))
+        .collect();
+    if let Some(tokens) = &tokens {
+        for (i, e) in entities.iter().enumerate() {
+            if let Some(reason) = span_problem(e.start, e.end, tokens.len()) {
+                problems.push(structure(file, index, Some(Part::Entity(i)), reason));
+            }
+        }
+    }
+    // When `entities` is not an array that is already reported; indices cannot be checked.
+    let entity_count = match map.get("entities") {
+        Some(Value::Array(items)) => Some(items.len()),
+        Some(_) => None,
+        None => Some(0),
+    };
+    for (i, r) in relations.iter().enumerate() {
+        let Some(entity_count) = entity_count else { break };
+        for (key, value) in [("head", r.head), ("tail", r.tail)] {
+            if value >= entity_count {
+                let reason =
+                    format!("`{key}` {value} points past the record's {entity_count} entities");
+                problems.push(structure(file, index, Some(Part::Relation(i)), reason));
+            }
+        }
+    }
+    match tokens {
+        Some(tokens) if problems.is_empty() => {
+            let extra = rest(map, &["tokens", "entities", "relations"]);
+            Ok(Sentence { tokens, entities, relations, extra })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn span_problem(start: usize, end: usize, len: usize) -> Option<String> {
+    if start > end {
+        Some(format!("span [{start}, {end}) is reversed (start > end)"))
+    } else if end > len {
+        Some(format!("span [{start}, {end}) is out of range: the record has {len} tokens"))
+    } else if start == end {
+        Some(format!("span [{start}, {end}) is empty"))
+    } else {
+        None
+    }
+}
+
+fn parse_tokens(
+    file: &Path,
+    index: usize,
+    map: &Map<String, Value>,
+    problems: &mut Vec<DataError>,
+) -> Option<Vec<String>> {
+    let Some(value) = map.get("tokens") else {
+        problems.push(structure(file, index, None, "missing `tokens`".into()));
+        return None;
+    };
+    let Value::Array(items) = value else {
+        let reason = format!("`tokens` must be an array of strings, found {}", kind_of(value));
+        problems.push(structure(file, index, None, reason));
+        return None;
+    };
+    if items.is_empty() {
+        problems.push(structure(file, index, None, "`tokens` is empty".into()));
+        return None;
+    }
+    let mut tokens = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) => tokens.push(s.clone()),
+            other => {
+                let reason = format!("a token must be a string, found {}", kind_of(other));
+                problems.push(structure(file, index, Some(Part::Token(i)), reason));
+            }
+        }
+    }
+    (tokens.len() == items.len()).then_some(tokens)
+}
+
+/// The array under `key`, or empty (with a problem when present but not an array).
+fn parse_list<'a>(
+    file: &Path,
+    index: usize,
+    map: &'a Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<DataError>,
+) -> &'a [Value] {
+    match map.get(key) {
+        None => &[],
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            let reason = format!("`{key}` must be an array of objects, found {}", kind_of(other));
+            problems.push(structure(file, index, None, reason));
+            &[]
+        }
+    }
+}
+
+/// Reads `type` and two index fields of an entity or relation object; reports what is wrong.
+fn parse_labelled(
+    file: &Path,
+    index: usize,
+    part: Part,
+    value: &Value,
+    keys: [&str; 2],
+    problems: &mut Vec<DataError>,
+) -> Option<(String, usize, usize, Map<String, Value>)> {
+    let what = match part {
+        Part::Relation(_) => "a relation",
+        _ => "an entity",
+    };
+    let Value::Object(map) = value else {
+        let reason = format!("{what} must be a JSON object, found {}", kind_of(value));
+        problems.push(structure(file, index, Some(part), reason));
+        return None;
+    };
+    let before = problems.len();
+    let label = match map.get("type") {
+        Some(Value::String(s)) => Some(s.clone()),
+        None => {
+            problems.push(structure(file, index, Some(part), "missing `type`".into()));
+            None
+        }
+        Some(other) => {
+            let reason = format!("`type` must be a string, found {}", kind_of(other));
+            problems.push(structure(file, index, Some(part), reason));
+            None
+        }
+    };
+    let mut numbers = [0usize; 2];
+    for (slot, key) in numbers.iter_mut().zip(keys) {
+        match map.get(key) {
+            Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n) => *slot = n,
+                None => {
+                    let reason =
+                        format!("`{key}` must be a non-negative integer, found {}", kind_of(v));
+                    problems.push(structure(file, index, Some(part), reason));
+                }
+            },
+            None => problems.push(structure(file, index, Some(part), format!("missing `{key}`"))),
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let extra = rest(map, &["type", keys[0], keys[1]]);
+    label.map(|label| (label, numbers[0], numbers[1], extra))
+}
+
+fn parse_entity(
+    file: &Path,
+    index: usize,
+    i: usize,
+    value: &Value,
+    problems: &mut Vec<DataError>,
+) -> Option<Entity> {
+    let (entity_type, start, end, extra) =
+        parse_labelled(file, index, Part::Entity(i), value, ["start", "end"], problems)?;
+    Some(Entity { entity_type, start, end, extra })
+}
+
+fn parse_relation(
+    file: &Path,
+    index: usize,
+    i: usize,
+    value: &Value,
+    problems: &mut Vec<DataError>,
+) -> Option<Relation> {
+    let (relation_type, head, tail, extra) =
+        parse_labelled(file, index, Part::Relation(i), value, ["head", "tail"], problems)?;
+    Some(Relation { relation_type, head, tail, extra })
+}
+
+/// The keys of `map` other than `known`, in their original order.
+fn rest(map: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    map.iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Content checks of a well-formed sentence: empty tokens, self-relations, duplicate
+/// entities, and (with `types`) unknown type names.
+pub fn check_content(
+    file: &Path,
+    index: usize,
+    sentence: &Sentence,
+    types: Option<&Types>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, token) in sentence.tokens.iter().enumerate() {
+        if token.is_empty() {
+            let reason = "the token is an empty string".to_string();
+            problems.push(content(file, index, Some(Part::Token(i)), reason));
+        }
+    }
+    let mut seen: HashMap<(&str, usize, usize), usize> = HashMap::new();
+    for (i, e) in sentence.entities.iter().enumerate() {
+        let part = Some(Part::Entity(i));
+        if let Some(first) = seen.insert((e.entity_type.as_str(), e.start, e.end), i) {
+            seen.insert((e.entity_type.as_str(), e.start, e.end), first);
+            let reason = format!(
+                "same span [{}, {}) and type {} as entity {first}",
+                e.start,
+                e.end,
+                Value::String(e.entity_type.clone())
+            );
+            problems.push(content(file, index, part, reason));
+        }
+        if let Some(types) = types {
+            if types.entity_index(&e.entity_type).is_none() {
+                let reason =
+                    format!("unknown entity type {}", Value::String(e.entity_type.clone()));
+                problems.push(content(file, index, part, reason));
+            }
+        }
+    }
+    for (i, r) in sentence.relations.iter().enumerate() {
+        let part = Some(Part::Relation(i));
+        if r.head == r.tail {
+            let reason = format!("head and tail are the same entity ({})", r.head);
+            problems.push(content(file, index, part, reason));
+        }
+        if let Some(types) = types {
+            if types.relation_index(&r.relation_type).is_none() {
+                let reason =
+                    format!("unknown relation type {}", Value::String(r.relation_type.clone()));
+                problems.push(content(file, index, part, reason));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn messages(record: Value, types: Option<&Types>) -> Vec<String> {
+        validate_record(Path::new("F.json"), 7, &record, types)
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    fn one(record: Value) -> String {
+        let m = messages(record, None);
+        assert_eq!(m.len(), 1, "{m:?}");
+        m[0].clone()
+    }
+
+    fn types() -> Types {
+        Types::from_json_str(
+            r#"{"entities": {"Peop": {"short": "P", "verbose": "People"}},
+                "relations": {"Kill": {"short": "K", "verbose": "Kill", "symmetric": false}}}"#,
+        )
+        .unwrap()
+    }
+
+    fn good() -> Value {
+        json!({"tokens": ["a", "b", "c"], "entities": [{"type": "Peop", "start": 0, "end": 1},
+               {"type": "Peop", "start": 1, "end": 3}], "relations": [{"type": "Kill", "head": 0, "tail": 1}]})
+    }
+
+    fn with(path: &str, value: Value) -> Value {
+        let mut record = good();
+        *record.pointer_mut(path).unwrap() = value;
+        record
+    }
+
+    #[test]
+    fn a_good_record_is_clean() {
+        assert!(messages(good(), Some(&types())).is_empty());
+    }
+
+    #[test]
+    fn record_not_an_object() {
+        assert_eq!(
+            one(json!([1])),
+            "F.json: record 7: a record must be a JSON object, found an array"
+        );
+    }
+
+    #[test]
+    fn missing_tokens() {
+        assert_eq!(
+            one(json!({"entities": [], "relations": []})),
+            "F.json: record 7: missing `tokens`"
+        );
+    }
+
+    #[test]
+    fn tokens_not_an_array() {
+        let m = one(with("/tokens", json!("a b c")));
+        assert!(
+            m.starts_with(
+                "F.json: record 7: `tokens` must be an array of strings, found string \"a b c\""
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn token_not_a_string() {
+        assert_eq!(
+            one(with("/tokens/1", json!(5))),
+            "F.json: record 7: token 1: a token must be a string, found number 5"
+        );
+    }
+
+    #[test]
+    fn empty_tokens() {
+        let record = json!({"tokens": [], "entities": [], "relations": []});
+        assert_eq!(one(record), "F.json: record 7: `tokens` is empty");
+    }
+
+    #[test]
+    fn empty_token_string() {
+        assert_eq!(
+            one(with("/tokens/2", json!(""))),
+            "F.json: record 7: token 2: the token is an empty string"
+        );
+    }
+
+    #[test]
+    fn missing_entities_and_relations() {
+        let m = messages(json!({"tokens": ["a"]}), None);
+        assert_eq!(
+            m,
+            vec!["F.json: record 7: missing `entities`", "F.json: record 7: missing `relations`"]
+        );
+    }
+
+    #[test]
+    fn entities_or_relations_not_arrays() {
+        assert_eq!(
+            one(with("/entities", json!({}))),
+            "F.json: record 7: `entities` must be an array of objects, found an object"
+        );
+        assert_eq!(
+            one(with("/relations", json!(null))),
+            "F.json: record 7: `relations` must be an array of objects, found null"
+        );
+    }
+
+    #[test]
+    fn entity_or_relation_not_an_object() {
+        let record = json!({"tokens": ["a"], "entities": ["Peop"], "relations": [[0, 1]]});
+        assert_eq!(
+            messages(record, None),
+            vec![
+                "F.json: record 7: entity 0: an entity must be a JSON object, found string \"Peop\"",
+                "F.json: record 7: relation 0: a relation must be a JSON object, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_or_wrongly_typed_type() {
+        let mut record = good();
+        record["entities"][0].as_object_mut().unwrap().remove("type");
+        assert_eq!(one(record), "F.json: record 7: entity 0: missing `type`");
+        assert_eq!(
+            one(with("/relations/0/type", json!(3))),
+            "F.json: record 7: relation 0: `type` must be a string, found number 3"
+        );
+    }
+
+    #[test]
+    fn missing_or_wrongly_typed_indices() {
+        let mut record = good();
+        record["entities"][1].as_object_mut().unwrap().remove("end");
+        assert_eq!(one(record), "F.json: record 7: entity 1: missing `end`");
+        assert_eq!(
+            one(with("/entities/0/start", json!("0"))),
+            "F.json: record 7: entity 0: `start` must be a non-negative integer, found string \"0\""
+        );
+        assert_eq!(
+            one(with("/entities/0/start", json!(-1))),
+            "F.json: record 7: entity 0: `start` must be a non-negative integer, found number -1"
+        );
+        assert_eq!(
+            one(with("/entities/0/end", json!(1.5))),
+            "F.json: record 7: entity 0: `end` must be a non-negative integer, found number 1.5"
+        );
+        assert_eq!(
+            one(with("/relations/0/head", json!(true))),
+            "F.json: record 7: relation 0: `head` must be a non-negative integer, found boolean true"
+        );
+        let mut record = good();
+        record["relations"][0].as_object_mut().unwrap().remove("tail");
+        assert_eq!(one(record), "F.json: record 7: relation 0: missing `tail`");
+    }
+
+    #[test]
+    fn span_out_of_range_empty_reversed() {
+        assert_eq!(
+            one(with("/entities/1/end", json!(4))),
+            "F.json: record 7: entity 1: span [1, 4) is out of range: the record has 3 tokens"
+        );
+        assert_eq!(
+            one(with("/entities/1/end", json!(1))),
+            "F.json: record 7: entity 1: span [1, 1) is empty"
+        );
+        assert_eq!(
+            one(with("/entities/1/start", json!(3))),
+            "F.json: record 7: entity 1: span [3, 3) is empty"
+        );
+        let mut record = good();
+        record["entities"][1]["start"] = json!(2);
+        record["entities"][1]["end"] = json!(1);
+        assert_eq!(
+            one(record),
+            "F.json: record 7: entity 1: span [2, 1) is reversed (start > end)"
+        );
+    }
+
+    #[test]
+    fn dangling_relation() {
+        assert_eq!(
+            one(with("/relations/0/tail", json!(2))),
+            "F.json: record 7: relation 0: `tail` 2 points past the record's 2 entities"
+        );
+    }
+
+    #[test]
+    fn self_relation() {
+        assert_eq!(
+            one(with("/relations/0/tail", json!(0))),
+            "F.json: record 7: relation 0: head and tail are the same entity (0)"
+        );
+    }
+
+    #[test]
+    fn duplicate_entity() {
+        let mut record = good();
+        record["entities"][1] = json!({"type": "Peop", "start": 0, "end": 1});
+        assert_eq!(
+            one(record),
+            "F.json: record 7: entity 1: same span [0, 1) and type \"Peop\" as entity 0"
+        );
+        let mut record = good();
+        record["entities"][1] = json!({"type": "Loc", "start": 0, "end": 1});
+        assert!(messages(record, None).is_empty(), "same span, other type is fine (nested typing)");
+    }
+
+    #[test]
+    fn unknown_types() {
+        let t = types();
+        let m = messages(with("/entities/0/type", json!("Org")), Some(&t));
+        assert_eq!(m, vec!["F.json: record 7: entity 0: unknown entity type \"Org\""]);
+        let m = messages(with("/relations/0/type", json!("Work_For")), Some(&t));
+        assert_eq!(m, vec!["F.json: record 7: relation 0: unknown relation type \"Work_For\""]);
+    }
+
+    #[test]
+    fn several_problems_in_one_record_are_all_reported() {
+        let record = json!({"tokens": ["a", 1], "entities": [{"type": "X", "start": -1, "end": 1}],
+                            "relations": [{"type": "R", "head": 0, "tail": 3}]});
+        assert_eq!(messages(record, None).len(), 3);
+    }
+
+    #[test]
+    fn file_level_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |name: &str, bytes: &[u8]| -> Vec<String> {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let prefix = format!("{}: ", path.display());
+            validate_file(&path, None)
+                .iter()
+                .map(|p| p.to_string().replacen(&prefix, "F: ", 1))
+                .collect()
+        };
+        assert_eq!(check("a.json", b"[1, \xff]"), vec!["F: byte 4: invalid UTF-8"]);
+        assert_eq!(
+            check("b.json", b"[\n  {\"tokens\": [\"a\"],}\n]"),
+            vec!["F: line 2, column 20: invalid JSON: trailing comma"]
+        );
+        assert_eq!(
+            check("c.json", b"\"x\""),
+            vec!["F: the top level must be a JSON array of records, found string \"x\""]
+        );
+        assert_eq!(
+            check("d.csv", b""),
+            vec!["F: unknown file type: expected a .json, .jsonl or .txt file"]
+        );
+        assert_eq!(
+            check("e.jsonl", b"{\"tokens\":[\"a\"],\"entities\":[],\"relations\":[]}\n7\n"),
+            vec!["F: record 1: a record must be a JSON object, found number 7"]
+        );
+        assert!(check("f.txt", "Ünïcode text.".as_bytes()).is_empty());
+        let missing = validate_file(&dir.path().join("none.json"), None);
+        assert!(missing[0].to_string().contains(": could not read: "), "{}", missing[0]);
+    }
+}
