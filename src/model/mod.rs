@@ -4,3 +4,5 @@
 pub mod device;
 pub mod config;
 pub mod encoder;
+pub mod pooling;
+pub mod source;
