@@ -8,6 +8,7 @@ pub mod io;
 pub mod text;
 pub mod types;
 pub mod validate;
+pub mod wordpiece;
 
 pub use document::{Entity, Relation, Sentence};
 pub use io::{
@@ -17,3 +18,4 @@ pub use io::{
 pub use text::{split_text, TextSentence, TextToken};
 pub use types::{EntityType, RelationType, Types};
 pub use validate::{validate_file, validate_types_file, Problem};
+pub use wordpiece::{EncodedSentence, WordPieces};
