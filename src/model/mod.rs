@@ -6,3 +6,7 @@ pub mod config;
 pub mod encoder;
 pub mod pooling;
 pub mod source;
+pub mod aspert;
+pub mod batch;
+pub mod candidates;
+pub mod decode;

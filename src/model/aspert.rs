@@ -1,0 +1,404 @@
+//! The ASpERT model (paper section 4) and its SpERT baseline (section 3): span classifier with
+//! the attention contribution degree f_a and an MLP, relation classifier with localized context.
+//!
+//! One encoder pass ([`Aspert::encode`]) serves both steps: [`Aspert::span_representations`]
+//! builds E(s) (eq. 6) for any list of spans, [`Aspert::span_logits`] classifies them (eqs. 7-9
+//! or eq. 3), and [`Aspert::relation_logits`] classifies pairs of those spans (eqs. 4-5). Training
+//! feeds gold spans plus sampled negatives; inference feeds every candidate, then the pairs of
+//! predicted entities.
+
+use std::fmt;
+use std::ops::Range;
+
+use candle_core::{DType, Module, Result, Tensor, D};
+use candle_nn::{Embedding, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::batch::{PairBatch, PieceBatch, SpanBatch};
+use super::config::BertConfig;
+use super::encoder::BertEncoder;
+use super::pooling::RangeMax;
+use crate::data::types::Types;
+use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
+
+/// Rows of the width embedding, as SpERT (`size_embedding = nn.Embedding(100, 25)`); wider
+/// spans share the last row.
+pub const WIDTH_EMBEDDING_ROWS: usize = 100;
+
+/// The span classifier's structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanClassifierKind {
+    /// Linear, ReLU, dropout, linear (eqs. 8-9).
+    Mlp,
+    /// One linear layer (eq. 3; SpERT and `-MLP`).
+    Linear,
+}
+
+/// Everything that fixes the model's shape and decoding: stored in every checkpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// The encoder's configuration.
+    pub encoder: BertConfig,
+    /// Entity type names; classifier output `i + 1` is type `i`, output 0 is `none`.
+    pub entity_types: Vec<String>,
+    /// Relation type names, one sigmoid output each.
+    pub relation_types: Vec<String>,
+    /// Per relation type, whether head → tail implies tail → head.
+    pub symmetric_relations: Vec<bool>,
+    /// Whether E(s) includes f_a (eq. 6); false for `-AC` and SpERT.
+    pub attention_contribution: bool,
+    /// MLP (eqs. 8-9) or linear (eq. 3) span classifier.
+    pub span_classifier: SpanClassifierKind,
+    /// How f_a fuses the thresholded attention.
+    pub fusion: Fusion,
+    /// Contribution threshold θ: attention values `<= θ` are zeroed.
+    pub theta: f32,
+    /// Width embedding size `n` (Table 3: 25).
+    pub width_embedding_size: usize,
+    /// Widest candidate span at inference, in words.
+    pub max_span_width: usize,
+    /// Hidden units `m` of the span MLP (Table 3: 784).
+    pub mlp_size: usize,
+    /// Dropout before the classifiers and inside the MLP, in training (Table 3: 0.1).
+    pub dropout: f32,
+    /// Relation threshold α: a relation type fires when its sigmoid exceeds it (Table 3: 0.4).
+    pub relation_threshold: f32,
+    /// Relation candidates classified per forward pass at inference (SpERT's `max_pairs`);
+    /// more pairs are processed in further chunks.
+    pub max_pairs: usize,
+    /// Longest word-piece sequence fed to the encoder; words beyond it are not seen.
+    pub max_pieces: usize,
+}
+
+impl ModelConfig {
+    /// ASpERT as in the paper: f_a on (mean fusion, θ = 0.5), MLP span classifier, Table 3
+    /// hyper-parameters.
+    pub fn aspert(encoder: BertConfig, types: &Types) -> Self {
+        let max_pieces = encoder.max_position_embeddings.min(512);
+        Self {
+            encoder,
+            entity_types: types.entities.iter().map(|t| t.name.clone()).collect(),
+            relation_types: types.relations.iter().map(|t| t.name.clone()).collect(),
+            symmetric_relations: types.relations.iter().map(|t| t.symmetric).collect(),
+            attention_contribution: true,
+            span_classifier: SpanClassifierKind::Mlp,
+            fusion: Fusion::Mean,
+            theta: 0.5,
+            width_embedding_size: 25,
+            max_span_width: 10,
+            mlp_size: 784,
+            dropout: 0.1,
+            relation_threshold: 0.4,
+            max_pairs: 1000,
+            max_pieces,
+        }
+    }
+
+    /// The SpERT baseline: no f_a, linear span classifier (eqs. 1-5).
+    pub fn spert(encoder: BertConfig, types: &Types) -> Self {
+        Self::aspert(encoder, types).without_attention_contribution().with_linear_classifier()
+    }
+
+    /// The `-AC` ablation: E(s) without f_a.
+    pub fn without_attention_contribution(mut self) -> Self {
+        self.attention_contribution = false;
+        self
+    }
+
+    /// The `-MLP` ablation: a linear span classifier.
+    pub fn with_linear_classifier(mut self) -> Self {
+        self.span_classifier = SpanClassifierKind::Linear;
+        self
+    }
+
+    /// The variant's name as the paper writes it: `ASpERT`, `ASpERT-AC`, `ASpERT-MLP` or
+    /// `SpERT`.
+    pub fn variant(&self) -> &'static str {
+        match (self.attention_contribution, self.span_classifier) {
+            (true, SpanClassifierKind::Mlp) => "ASpERT",
+            (false, SpanClassifierKind::Mlp) => "ASpERT-AC",
+            (true, SpanClassifierKind::Linear) => "ASpERT-MLP",
+            (false, SpanClassifierKind::Linear) => "SpERT",
+        }
+    }
+
+    /// Number of attention heads in all layers, `d_a` (length of f_a).
+    pub fn head_count(&self) -> usize {
+        self.encoder.num_hidden_layers * self.encoder.num_attention_heads
+    }
+
+    /// Width of E(s) (eq. 6, or eq. 1 without f_a).
+    pub fn span_dim(&self) -> usize {
+        let fa = if self.attention_contribution { self.head_count() } else { 0 };
+        self.encoder.hidden_size + fa + self.width_embedding_size
+    }
+
+    /// Width of X(s) = E(s) ⊕ h_[CLS] (eq. 7).
+    pub fn span_input_dim(&self) -> usize {
+        self.span_dim() + self.encoder.hidden_size
+    }
+
+    /// Width of E(s1) ⊕ C(s1, s2) ⊕ E(s2) (eq. 4).
+    pub fn relation_input_dim(&self) -> usize {
+        2 * self.span_dim() + self.encoder.hidden_size
+    }
+
+    /// Checks that the configuration describes a model that can be built.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.encoder.validate()?;
+        if self.symmetric_relations.len() != self.relation_types.len() {
+            return Err(format!(
+                "{} relation types but {} symmetric flags",
+                self.relation_types.len(),
+                self.symmetric_relations.len()
+            ));
+        }
+        if self.max_span_width == 0 || self.max_pairs == 0 {
+            return Err("max_span_width and max_pairs must be at least 1".into());
+        }
+        if self.max_pieces < 3 || self.max_pieces > self.encoder.max_position_embeddings {
+            return Err(format!(
+                "max_pieces {} must lie in 3..={}",
+                self.max_pieces, self.encoder.max_position_embeddings
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} must lie in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ModelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.variant())?;
+        if self.attention_contribution {
+            write!(f, " (f_a: {} fusion, θ = {})", self.fusion, self.theta)?;
+        }
+        Ok(())
+    }
+}
+
+/// The span classifier (eq. 3 or eqs. 8-9).
+#[derive(Debug, Clone)]
+enum SpanClassifier {
+    Mlp { hidden: Linear, out: Linear },
+    Linear { out: Linear },
+}
+
+/// One encoder pass over a [`PieceBatch`], shared by the span and relation steps.
+#[derive(Debug, Clone)]
+pub struct Encoding {
+    /// Last hidden layer, `[B, T, H]`.
+    pub hidden: Tensor,
+    /// Attention probabilities, `[B, L, heads, T, T]` (f32).
+    pub attentions: Tensor,
+    /// Real pieces per sentence.
+    pub lengths: Vec<usize>,
+    /// Max over any piece range of `hidden` (spans and relation context).
+    hidden_max: RangeMax,
+    /// Per-query f_a statistics `[B, T, L * heads]` in the hidden dtype, when f_a is on.
+    fa_stats: Option<Tensor>,
+}
+
+/// ASpERT (or SpERT, or an ablation, as its [`ModelConfig`] says).
+#[derive(Debug, Clone)]
+pub struct Aspert {
+    encoder: BertEncoder,
+    width_embedding: Embedding,
+    span_classifier: SpanClassifier,
+    relation_classifier: Linear,
+    cfg: ModelConfig,
+}
+
+impl Aspert {
+    /// Builds the model from `vb`: the encoder under `bert.`, the heads under
+    /// `width_embedding`, `span_classifier.{hidden,out}` (or `span_classifier.out`) and
+    /// `relation_classifier`.
+    pub fn new(vb: VarBuilder, cfg: &ModelConfig) -> Result<Self> {
+        cfg.validate()
+            .map_err(|reason| candle_core::Error::Msg(format!("bad model config: {reason}")))?;
+        let encoder = BertEncoder::load(vb.pp("bert"), &cfg.encoder)?;
+        let width_embedding = candle_nn::embedding(
+            WIDTH_EMBEDDING_ROWS.max(cfg.max_span_width + 1),
+            cfg.width_embedding_size,
+            vb.pp("width_embedding"),
+        )?;
+        let classes = cfg.entity_types.len() + 1;
+        let sc = vb.pp("span_classifier");
+        let span_classifier = match cfg.span_classifier {
+            SpanClassifierKind::Mlp => SpanClassifier::Mlp {
+                hidden: candle_nn::linear(cfg.span_input_dim(), cfg.mlp_size, sc.pp("hidden"))?,
+                out: candle_nn::linear(cfg.mlp_size, classes, sc.pp("out"))?,
+            },
+            SpanClassifierKind::Linear => SpanClassifier::Linear {
+                out: candle_nn::linear(cfg.span_input_dim(), classes, sc.pp("out"))?,
+            },
+        };
+        let relation_classifier = candle_nn::linear(
+            cfg.relation_input_dim(),
+            cfg.relation_types.len(),
+            vb.pp("relation_classifier"),
+        )?;
+        Ok(Self {
+            encoder,
+            width_embedding,
+            span_classifier,
+            relation_classifier,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &BertEncoder {
+        &self.encoder
+    }
+
+    /// Runs the encoder once and prepares the pooling tables both classifiers use.
+    pub fn encode(&self, batch: &PieceBatch, train: bool) -> Result<Encoding> {
+        let out = self.encoder.forward(&batch.input_ids, &batch.attention_mask, train)?;
+        let hidden_max = RangeMax::new(&out.hidden)?;
+        let fa_stats = if self.cfg.attention_contribution {
+            let stats = query_statistics(
+                &out.attentions,
+                &batch.attention_mask,
+                self.cfg.theta,
+                self.cfg.fusion,
+            )?;
+            Some(stats.to_dtype(out.hidden.dtype())?)
+        } else {
+            None
+        };
+        Ok(Encoding {
+            hidden: out.hidden,
+            attentions: out.attentions,
+            lengths: batch.lengths.clone(),
+            hidden_max,
+            fa_stats,
+        })
+    }
+
+    /// E(s) for every span, `[B, S, span_dim]` (eq. 6; eq. 1 without f_a):
+    /// max-pool of the span's hidden states ⊕ f_a(s) ⊕ w_k.
+    pub fn span_representations(&self, enc: &Encoding, spans: &SpanBatch) -> Result<Tensor> {
+        let (batch, _, _) = enc.hidden.dims3()?;
+        if spans.pieces.len() != batch || spans.widths.len() != batch {
+            candle_core::bail!("{} span lists for a batch of {batch}", spans.pieces.len());
+        }
+        let n = spans.max_spans();
+        let pooled = enc.hidden_max.query(&spans.pieces)?;
+        let mut widths = Vec::with_capacity(batch * n);
+        for list in &spans.widths {
+            let last = self.width_embedding.embeddings().dim(0)? - 1;
+            widths.extend((0..n).map(|i| list.get(i).map_or(0, |w| (*w).min(last)) as u32));
+        }
+        let widths = Tensor::from_vec(widths, (batch, n), enc.hidden.device())?;
+        let width = self.width_embedding.forward(&widths)?.to_dtype(enc.hidden.dtype())?;
+        match &enc.fa_stats {
+            Some(stats) => {
+                let fa = pool_spans(stats, &spans.pieces, &enc.lengths, self.cfg.fusion)?;
+                Tensor::cat(&[&pooled, &fa, &width], D::Minus1)
+            }
+            None => Tensor::cat(&[&pooled, &width], D::Minus1),
+        }
+    }
+
+    /// Span class logits `[B, S, 1 + entity types]` (index 0 is `none`) from E(s):
+    /// X(s) = E(s) ⊕ h_[CLS] (eq. 7), then eqs. 8-9 (MLP) or eq. 3 (linear), before softmax.
+    pub fn span_logits(&self, enc: &Encoding, span_repr: &Tensor, train: bool) -> Result<Tensor> {
+        let (batch, n, _) = span_repr.dims3()?;
+        let hidden = enc.hidden.dim(2)?;
+        let cls = enc.hidden.narrow(1, 0, 1)?.broadcast_as((batch, n, hidden))?;
+        let x = self.dropout(&Tensor::cat(&[span_repr, &cls], D::Minus1)?, train)?;
+        match &self.span_classifier {
+            SpanClassifier::Mlp { hidden, out } => {
+                let y = self.dropout(&hidden.forward(&x)?.relu()?, train)?;
+                out.forward(&y)
+            }
+            SpanClassifier::Linear { out } => out.forward(&x),
+        }
+    }
+
+    /// Relation logits `[B, P, relation types]` (eqs. 4-5 before the sigmoid) for ordered pairs
+    /// of spans: E(s1) ⊕ C(s1, s2) ⊕ E(s2), C the max-pool of the pieces strictly between the
+    /// spans, zeros when they touch or overlap.
+    pub fn relation_logits(
+        &self,
+        enc: &Encoding,
+        span_repr: &Tensor,
+        spans: &SpanBatch,
+        pairs: &PairBatch,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (batch, n, dim) = span_repr.dims3()?;
+        let p = pairs.max_pairs();
+        let context = enc.hidden_max.query(&pairs.contexts(spans)?)?;
+        let (mut heads, mut tails) = (Vec::with_capacity(batch * p), Vec::with_capacity(batch * p));
+        for b in 0..batch {
+            let list = pairs.pairs.get(b).map(Vec::as_slice).unwrap_or(&[]);
+            for i in 0..p {
+                let (h, t) = list.get(i).copied().unwrap_or((0, 0));
+                heads.push((b * n + h) as u32);
+                tails.push((b * n + t) as u32);
+            }
+        }
+        let device = span_repr.device();
+        let flat = span_repr.reshape((batch * n, dim))?;
+        let pick = |idx: Vec<u32>| -> Result<Tensor> {
+            let idx = Tensor::from_vec(idx, batch * p, device)?;
+            flat.index_select(&idx, 0)?.reshape((batch, p, dim))
+        };
+        let x = Tensor::cat(&[&pick(heads)?, &context, &pick(tails)?], D::Minus1)?;
+        self.relation_classifier.forward(&self.dropout(&x, train)?)
+    }
+
+    /// Span and relation logits in one call sharing one encoder pass: `([B, S, 1 + E],
+    /// [B, P, R])`.
+    pub fn forward(
+        &self,
+        batch: &PieceBatch,
+        spans: &SpanBatch,
+        pairs: &PairBatch,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let enc = self.encode(batch, train)?;
+        let repr = self.span_representations(&enc, spans)?;
+        let span_logits = self.span_logits(&enc, &repr, train)?;
+        let relation_logits = self.relation_logits(&enc, &repr, spans, pairs, train)?;
+        Ok((span_logits, relation_logits))
+    }
+
+    fn dropout(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if train && self.cfg.dropout > 0.0 {
+            candle_nn::ops::dropout(x, self.cfg.dropout)
+        } else {
+            Ok(x.clone())
+        }
+    }
+}
+
+/// f_a of one word-piece range of item `b` of an encoding, from its attentions with the given
+/// θ and fusion (not necessarily the model's).
+pub fn encoding_contribution(
+    enc: &Encoding,
+    b: usize,
+    pieces: Range<usize>,
+    theta: f32,
+    fusion: Fusion,
+) -> Result<crate::explain::Contribution> {
+    let attentions = enc.attentions.get(b)?;
+    let real = enc.lengths.get(b).copied().unwrap_or(0);
+    crate::explain::span_contribution(
+        &attentions.to_dtype(DType::F32)?,
+        pieces,
+        real,
+        theta,
+        fusion,
+    )
+}

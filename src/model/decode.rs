@@ -1,0 +1,332 @@
+//! Prediction: candidates → span classifier → entities (arg-max not `none`, section 3.3) →
+//! every ordered pair of predicted entities → relation classifier → types above α (section 3.4).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use candle_core::{DType, Device, Result, Tensor, D};
+use serde_json::{Map, Value};
+
+use super::aspert::{encoding_contribution, Aspert, Encoding};
+use super::batch::{PairBatch, PieceBatch, SpanBatch};
+use super::candidates::{span_candidates, span_pieces, SpanCandidate};
+use super::encoder::{pad_batch, BertEncoder};
+use crate::data::wordpiece::{EncodedSentence, WordPieces};
+use crate::data::{Entity, Relation, Sentence};
+use crate::explain::{span_contribution, Contribution, Fusion};
+
+/// The value of the `"source"` key on predicted entities and relations.
+pub const MODEL_SOURCE: &str = "model";
+
+/// A predicted entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictedEntity {
+    /// First word.
+    pub start: usize,
+    /// One past the last word.
+    pub end: usize,
+    /// Entity type name.
+    pub entity_type: String,
+    /// Probability of `entity_type`.
+    pub score: f32,
+    /// Softmax over `none` (index 0) and every entity type (eq. 9 or 3).
+    pub probabilities: Vec<f32>,
+}
+
+/// A predicted relation between two predicted entities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictedRelation {
+    /// Index of the head in [`SentencePrediction::entities`].
+    pub head: usize,
+    /// Index of the tail in [`SentencePrediction::entities`].
+    pub tail: usize,
+    /// Relation type name.
+    pub relation_type: String,
+    /// Sigmoid of the type (eq. 5).
+    pub score: f32,
+}
+
+/// What the model predicts for one sentence.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SentencePrediction {
+    /// Entities ordered by start, then end; overlapping and nested spans are allowed.
+    pub entities: Vec<PredictedEntity>,
+    /// Relations ordered by head, tail, then type.
+    pub relations: Vec<PredictedRelation>,
+}
+
+impl SentencePrediction {
+    /// A SpERT record with `tokens` kept exactly; each entity and relation carries its score
+    /// under `"score"` and `"source": "model"`.
+    pub fn to_sentence(&self, tokens: &[String]) -> Sentence {
+        let extra = |score: f32| {
+            let mut m = Map::new();
+            m.insert("score".into(), Value::from(score as f64));
+            m.insert("source".into(), Value::from(MODEL_SOURCE));
+            m
+        };
+        let entities = self
+            .entities
+            .iter()
+            .map(|e| Entity {
+                extra: extra(e.score),
+                ..Entity::new(&e.entity_type, e.start, e.end)
+            })
+            .collect();
+        let relations = self
+            .relations
+            .iter()
+            .map(|r| Relation {
+                extra: extra(r.score),
+                ..Relation::new(&r.relation_type, r.head, r.tail)
+            })
+            .collect();
+        Sentence { tokens: tokens.to_vec(), entities, relations, extra: Map::new() }
+    }
+}
+
+/// Entities from span class probabilities: every candidate whose arg-max is not `none`
+/// (section 3.3), ordered by start then end.
+pub fn decode_entities(
+    candidates: &[SpanCandidate],
+    probabilities: &[Vec<f32>],
+    entity_types: &[String],
+) -> Vec<(usize, PredictedEntity)> {
+    let mut found: Vec<(usize, PredictedEntity)> = candidates
+        .iter()
+        .zip(probabilities)
+        .enumerate()
+        .filter_map(|(i, (span, probs))| {
+            let (best, score) = probs
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::MIN), |acc, (k, p)| if p > acc.1 { (k, p) } else { acc });
+            let entity_type = entity_types.get(best.checked_sub(1)?)?.clone();
+            let entity = PredictedEntity {
+                start: span.start,
+                end: span.end,
+                entity_type,
+                score,
+                probabilities: probs.clone(),
+            };
+            Some((i, entity))
+        })
+        .collect();
+    found.sort_by_key(|(_, e)| (e.start, e.end));
+    found
+}
+
+/// Relations from the sigmoid outputs of ordered entity pairs: a type fires above `alpha`
+/// (section 3.4). For symmetric types one direction is kept, headed by the entity that starts
+/// first, with the higher score of the two directions.
+pub fn decode_relations(
+    entities: &[PredictedEntity],
+    pairs: &[(usize, usize)],
+    probabilities: &[Vec<f32>],
+    relation_types: &[String],
+    symmetric: &[bool],
+    alpha: f32,
+) -> Vec<PredictedRelation> {
+    let mut found: BTreeMap<(usize, usize, usize), f32> = BTreeMap::new();
+    for (&(head, tail), probs) in pairs.iter().zip(probabilities) {
+        for (r, &p) in probs.iter().enumerate().filter(|(r, _)| *r < relation_types.len()) {
+            if p <= alpha {
+                continue;
+            }
+            let key_of = |e: usize| entities.get(e).map(|x| (x.start, x.end, e));
+            let (head, tail) =
+                if symmetric.get(r).copied().unwrap_or(false) && key_of(tail) < key_of(head) {
+                    (tail, head)
+                } else {
+                    (head, tail)
+                };
+            let best = found.entry((head, tail, r)).or_insert(p);
+            *best = best.max(p);
+        }
+    }
+    found
+        .into_iter()
+        .map(|((head, tail, r), score)| PredictedRelation {
+            head,
+            tail,
+            relation_type: relation_types[r].clone(),
+            score,
+        })
+        .collect()
+}
+
+/// Predicts entities and relations for `sentences` (their annotations are ignored), in
+/// batches of `batch_size` taken in order. Words beyond the model's piece budget are not
+/// seen and get no predictions.
+pub fn predict(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<SentencePrediction>> {
+    let mut out = Vec::with_capacity(sentences.len());
+    for chunk in sentences.chunks(batch_size.max(1)) {
+        out.extend(predict_batch(model, pieces, chunk, device)?);
+    }
+    Ok(out)
+}
+
+fn encode_all(
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    max_pieces: usize,
+) -> Vec<EncodedSentence> {
+    sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect()
+}
+
+fn predict_batch(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    device: &Device,
+) -> Result<Vec<SentencePrediction>> {
+    let cfg = model.config();
+    let encoded = encode_all(pieces, sentences, cfg.max_pieces);
+    let candidates: Vec<Vec<SpanCandidate>> =
+        encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
+    if candidates.iter().all(Vec::is_empty) {
+        return Ok(vec![SentencePrediction::default(); sentences.len()]);
+    }
+    let ids: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+    let words = encoded.iter().map(|e| e.word_pieces.clone()).collect();
+    let batch = PieceBatch::from_ids(&ids, words, pieces.pad_id, device)?;
+    let enc = model.encode(&batch, false)?;
+    let spans = SpanBatch::from_candidates(&candidates);
+    let repr = model.span_representations(&enc, &spans)?;
+    let probs = candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
+        .to_dtype(DType::F32)?
+        .to_vec3::<f32>()?;
+    let mut predictions = Vec::with_capacity(sentences.len());
+    let mut chosen = Vec::with_capacity(sentences.len());
+    for (b, cands) in candidates.iter().enumerate() {
+        let found = decode_entities(cands, &probs[b][..cands.len()], &cfg.entity_types);
+        chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+        let entities = found.into_iter().map(|(_, e)| e).collect();
+        predictions.push(SentencePrediction { entities, relations: Vec::new() });
+    }
+    relate(model, &enc, &repr, &spans, &chosen, &mut predictions)?;
+    Ok(predictions)
+}
+
+/// Classifies every ordered pair of distinct predicted entities, `max_pairs` per sentence and
+/// forward pass, and fills in the relations.
+fn relate(
+    model: &Aspert,
+    enc: &Encoding,
+    repr: &Tensor,
+    spans: &SpanBatch,
+    chosen: &[Vec<usize>],
+    predictions: &mut [SentencePrediction],
+) -> Result<()> {
+    let cfg = model.config();
+    if cfg.relation_types.is_empty() {
+        return Ok(());
+    }
+    // Pairs as entity indices; the span index of entity e of sentence b is chosen[b][e].
+    let all_pairs: Vec<Vec<(usize, usize)>> = chosen
+        .iter()
+        .map(|c| {
+            let n = c.len();
+            (0..n).flat_map(|h| (0..n).filter(move |&t| t != h).map(move |t| (h, t))).collect()
+        })
+        .collect();
+    let mut scores: Vec<Vec<Vec<f32>>> = vec![Vec::new(); chosen.len()];
+    let rounds = all_pairs.iter().map(|p| p.len().div_ceil(cfg.max_pairs)).max().unwrap_or(0);
+    for round in 0..rounds {
+        let window = |p: &Vec<(usize, usize)>| {
+            let lo = (round * cfg.max_pairs).min(p.len());
+            lo..(lo + cfg.max_pairs).min(p.len())
+        };
+        let pairs = PairBatch {
+            pairs: all_pairs
+                .iter()
+                .zip(chosen)
+                .map(|(p, c)| p[window(p)].iter().map(|&(h, t)| (c[h], c[t])).collect())
+                .collect(),
+        };
+        let logits = model.relation_logits(enc, repr, spans, &pairs, false)?;
+        let probs = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+        for (b, p) in all_pairs.iter().enumerate() {
+            scores[b].extend(probs[b][..window(p).len()].iter().cloned());
+        }
+    }
+    for (b, prediction) in predictions.iter_mut().enumerate() {
+        prediction.relations = decode_relations(
+            &prediction.entities,
+            &all_pairs[b],
+            &scores[b],
+            &cfg.relation_types,
+            &cfg.symmetric_relations,
+            cfg.relation_threshold,
+        );
+    }
+    Ok(())
+}
+
+fn word_span_pieces(encoded: &EncodedSentence, start: usize, end: usize) -> Result<Range<usize>> {
+    let range = span_pieces(&encoded.word_pieces, start, end);
+    if start >= end || range.is_empty() {
+        candle_core::bail!(
+            "words {start}..{end} are not a span of the {} words the encoder sees",
+            encoded.word_pieces.len()
+        );
+    }
+    Ok(range)
+}
+
+/// f_a of words `[start, end)` of `tokens` as the model computes it (its own θ and fusion),
+/// from one forward pass.
+pub fn explain_span(
+    model: &Aspert,
+    pieces: &WordPieces,
+    tokens: &[String],
+    start: usize,
+    end: usize,
+) -> Result<Contribution> {
+    let cfg = model.config();
+    let encoded = pieces.encode(tokens, cfg.max_pieces);
+    let range = word_span_pieces(&encoded, start, end)?;
+    let device = model.encoder().device().clone();
+    let batch = PieceBatch::from_ids(
+        &[encoded.ids.clone()],
+        vec![encoded.word_pieces],
+        pieces.pad_id,
+        &device,
+    )?;
+    let enc = model.encode(&batch, false)?;
+    encoding_contribution(&enc, 0, range, cfg.theta, cfg.fusion)
+}
+
+/// f_a of words `[start, end)` of `tokens` from a plain BERT encoder, with θ and fusion given
+/// (for `spanscope heads` on a Hugging Face checkpoint).
+pub fn explain_span_with_encoder(
+    encoder: &BertEncoder,
+    pieces: &WordPieces,
+    tokens: &[String],
+    start: usize,
+    end: usize,
+    theta: f32,
+    fusion: Fusion,
+) -> Result<Contribution> {
+    let max_pieces = encoder.config().max_position_embeddings.min(512);
+    let encoded = pieces.encode(tokens, max_pieces);
+    let range = word_span_pieces(&encoded, start, end)?;
+    let (ids, mask) = pad_batch(&[encoded.ids.clone()], pieces.pad_id, encoder.device())?;
+    let out = encoder.forward(&ids, &mask, false)?;
+    let attentions = out.attentions.get(0)?.to_dtype(DType::F32)?;
+    span_contribution(&attentions, range, encoded.ids.len(), theta, fusion)
+}
+
+/// Softmax probabilities `[B, S, 1 + E]` for explicit spans of a batch, for tests and tools.
+pub fn span_probabilities(model: &Aspert, batch: &PieceBatch, spans: &SpanBatch) -> Result<Tensor> {
+    let enc = model.encode(batch, false)?;
+    let repr = model.span_representations(&enc, spans)?;
+    candle_nn::ops::softmax(&model.span_logits(&enc, &repr, false)?, D::Minus1)
+}
