@@ -10,3 +10,4 @@ pub mod aspert;
 pub mod batch;
 pub mod candidates;
 pub mod decode;
+pub mod checkpoint;
