@@ -27,7 +27,7 @@ use super::validate::parse_record;
 ///
 /// Displayed as `FILE: reason`, `FILE: record N: reason`, `FILE: record N: entity E: reason`,
 /// `FILE: line L, column C: reason` or `FILE: byte B: reason`.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{}: {place}{reason}", file.display())]
 pub struct DataError {
     /// The file the problem is in.
@@ -343,7 +343,7 @@ pub fn encode_sentences(
     let mut out = Vec::new();
     let lines = sentences
         .iter()
-        .map(|s| serde_json::to_string(s))
+        .map(serde_json::to_string)
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| DataError::new(path, Place::File, ErrorKind::Structure, e.to_string()))?;
     match format {
