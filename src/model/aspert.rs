@@ -292,6 +292,13 @@ impl Aspert {
             candle_core::bail!("{} span lists for a batch of {batch}", spans.pieces.len());
         }
         let n = spans.max_spans();
+        if n == 0 {
+            return Tensor::zeros(
+                (batch, 0, self.cfg.span_dim()),
+                enc.hidden.dtype(),
+                enc.hidden.device(),
+            );
+        }
         let pooled = enc.hidden_max.query(&spans.pieces)?;
         let mut widths = Vec::with_capacity(batch * n);
         for list in &spans.widths {
@@ -313,6 +320,10 @@ impl Aspert {
     /// X(s) = E(s) ⊕ h_[CLS] (eq. 7), then eqs. 8-9 (MLP) or eq. 3 (linear), before softmax.
     pub fn span_logits(&self, enc: &Encoding, span_repr: &Tensor, train: bool) -> Result<Tensor> {
         let (batch, n, _) = span_repr.dims3()?;
+        if n == 0 {
+            let classes = self.cfg.entity_types.len() + 1;
+            return Tensor::zeros((batch, 0, classes), span_repr.dtype(), span_repr.device());
+        }
         let hidden = enc.hidden.dim(2)?;
         let cls = enc.hidden.narrow(1, 0, 1)?.broadcast_as((batch, n, hidden))?;
         let x = self.dropout(&Tensor::cat(&[span_repr, &cls], D::Minus1)?, train)?;
@@ -338,6 +349,10 @@ impl Aspert {
     ) -> Result<Tensor> {
         let (batch, n, dim) = span_repr.dims3()?;
         let p = pairs.max_pairs();
+        if p == 0 {
+            let types = self.cfg.relation_types.len();
+            return Tensor::zeros((batch, p, types), span_repr.dtype(), span_repr.device());
+        }
         let context = enc.hidden_max.query(&pairs.contexts(spans)?)?;
         let (mut heads, mut tails) = (Vec::with_capacity(batch * p), Vec::with_capacity(batch * p));
         for b in 0..batch {

@@ -377,6 +377,22 @@ impl SeededVarMap {
     }
 }
 
+/// BERT's own initialisation (transformers' `_init_weights`, `initializer_range` 0.02) for the
+/// encoder tensors that are requested without a hint (a hint-less `get` asks for zeros):
+/// layer-norm weights 1, biases 0, everything else N(0, 0.02).
+fn bert_init(name: &str, init: Init) -> Init {
+    let unhinted = matches!(init, Init::Const(v) if v == 0.0);
+    if !unhinted || !name.starts_with("bert.") {
+        init
+    } else if name.ends_with("LayerNorm.weight") {
+        Init::Const(1.0)
+    } else if name.ends_with(".bias") {
+        Init::Const(0.0)
+    } else {
+        Init::Randn { mean: 0.0, stdev: 0.02 }
+    }
+}
+
 /// `n` normal samples by Box-Muller.
 fn normal(rng: &mut StdRng, n: usize, mean: f64, stdev: f64) -> Vec<f32> {
     (0..n)
@@ -413,9 +429,11 @@ impl SimpleBackend for SeededVarMap {
             Some((prefix, vb)) if name.starts_with(prefix.as_str()) => {
                 vb.get_with_hints(shape, &name[prefix.len()..], init)?.to_dtype(dtype)?
             }
-            _ => Tensor::from_vec(self.sample(&shape, init)?, shape, &Device::Cpu)?
-                .to_dtype(dtype)?
-                .to_device(dev)?,
+            _ => {
+                Tensor::from_vec(self.sample(&shape, bert_init(name, init))?, shape, &Device::Cpu)?
+                    .to_dtype(dtype)?
+                    .to_device(dev)?
+            }
         };
         let var = Var::from_tensor(&tensor)?;
         let out = var.as_tensor().clone();

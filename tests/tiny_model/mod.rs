@@ -1,0 +1,97 @@
+//! A tiny random ASpERT on the CPU for the model tests: hidden 32, 2 layers, 4 heads, a
+//! vocabulary of a few dozen pieces written to a temporary directory.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use spanscope::data::types::{EntityType, RelationType, Types};
+use spanscope::data::wordpiece::WordPieces;
+use spanscope::data::Sentence;
+use spanscope::model::aspert::ModelConfig;
+use spanscope::model::checkpoint::{init_random, Trainable};
+use spanscope::model::config::BertConfig;
+
+pub const VOCAB: &[&str] = &[
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "john",
+    "smith", "works", "for", "acme", "in", "paris", ".", ",", "a", "big", "dog", "##s", "##ing",
+    "run", "new", "york", "city", "lives", "and", "mary", "killed", "by",
+];
+
+/// Writes `vocab.txt` into `dir` and loads it.
+pub fn word_pieces(dir: &Path) -> WordPieces {
+    std::fs::write(dir.join("vocab.txt"), VOCAB.join("\n") + "\n").expect("write vocab");
+    WordPieces::from_dir(dir).expect("tiny vocabulary loads")
+}
+
+pub fn encoder_config() -> BertConfig {
+    BertConfig {
+        vocab_size: VOCAB.len(),
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 64,
+        max_position_embeddings: 64,
+        ..BertConfig::bert_base()
+    }
+}
+
+pub fn types() -> Types {
+    let entity = |n: &str| EntityType { name: n.into(), short: n.into(), verbose: n.into() };
+    let relation = |n: &str, symmetric| RelationType {
+        name: n.into(),
+        short: n.into(),
+        verbose: format!("{n} (verbose)"),
+        symmetric,
+    };
+    Types {
+        entities: vec![entity("Peop"), entity("Loc"), entity("Org")],
+        relations: vec![
+            relation("Work_For", false),
+            relation("Kill", false),
+            relation("Near", true),
+        ],
+    }
+}
+
+/// ASpERT with small heads; `theta` low enough that random attention passes it.
+pub fn aspert_config() -> ModelConfig {
+    let mut cfg = ModelConfig::aspert(encoder_config(), &types());
+    cfg.mlp_size = 24;
+    cfg.theta = 0.05;
+    cfg.max_span_width = 4;
+    cfg
+}
+
+pub fn model(cfg: &ModelConfig, dir: &Path, seed: u64) -> Trainable {
+    init_random(cfg, word_pieces(dir), &Device::Cpu, DType::F32, seed).expect("tiny model")
+}
+
+/// Makes class `class` of the span classifier win everywhere (so that entities are found) by
+/// raising its output bias.
+pub fn favour_class(t: &mut Trainable, class: usize, by: f32) {
+    let name = "span_classifier.out.bias";
+    let bias = t.varmap.data().lock().unwrap()[name].as_tensor().to_vec1::<f32>().unwrap();
+    let mut bias = bias;
+    bias[class] += by;
+    let n = bias.len();
+    t.varmap.set_one(name, Tensor::from_vec(bias, n, &Device::Cpu).unwrap()).unwrap();
+}
+
+pub fn sentence(text: &str) -> Sentence {
+    Sentence::from_tokens(text.split_whitespace().map(String::from).collect())
+}
+
+pub fn sentences() -> Vec<Sentence> {
+    vec![
+        sentence("John Smith works for Acme in Paris ."),
+        sentence("the cat sat"),
+        sentence("Mary lives in New York City and John runs for the big dogs ."),
+        sentence("a"),
+    ]
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
