@@ -11,7 +11,7 @@ use encoder_support::*;
 use spanscope::model::config::BertConfig;
 use spanscope::model::encoder::{pad_batch, BertEncoder, EncoderOutput};
 use spanscope::model::source::{
-    load_encoder_with, resolve_with, var_builder, HubOptions, SourceError,
+    load_encoder_with, load_trainable, resolve_with, var_builder, HubOptions, SourceError,
 };
 
 fn offline(cache: &Path) -> HubOptions {
@@ -229,9 +229,10 @@ fn loads_a_real_checkpoint_when_present() {
     let (enc, files) =
         load_encoder_with(&spec, &offline(tmp.path()), DType::F32, &Device::Cpu).unwrap();
     let cfg = enc.config();
-    // [CLS] hello world [SEP] in the uncased BERT vocabulary; ids < 1000 exist in any vocab.
+    // [CLS] hello world [SEP] in the uncased BERT vocabulary, else small ids any vocabulary has.
     let ids = if cfg.vocab_size > 7592 { vec![101, 7592, 2088, 102] } else { vec![1, 5, 9, 2] };
-    let (ids_t, mask) = pad_batch(&[ids.clone()], cfg.pad_token_id, &Device::Cpu).unwrap();
+    let (ids_t, mask) =
+        pad_batch(std::slice::from_ref(&ids), cfg.pad_token_id, &Device::Cpu).unwrap();
     let out = enc.forward(&ids_t, &mask, false).unwrap();
     let (l, nh, h, t) =
         (cfg.num_hidden_layers, cfg.num_attention_heads, cfg.hidden_size, ids.len());
@@ -244,4 +245,49 @@ fn loads_a_real_checkpoint_when_present() {
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "rows do not sum to 1: {sums:?}");
     assert!(flat(&out.hidden).iter().all(|v| v.is_finite()));
     eprintln!("loaded {} ({} weight files)", files.dir.display(), files.weights.len());
+}
+
+#[test]
+fn loads_pretrained_weights_into_a_varmap_for_fine_tuning() {
+    use candle_nn::{Optimizer, VarMap, SGD};
+    let cfg = tiny_config();
+    let w = random_weights(&cfg, 8);
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &cfg, &w, DType::F16, |n| format!("bert.{n}"));
+    let files = resolve_with(tmp.path().to_str().unwrap(), &offline(tmp.path())).unwrap();
+    let varmap = VarMap::new();
+    let enc = load_trainable(&files, &varmap, "encoder", DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(varmap.all_vars().len(), w.len());
+    assert!(varmap
+        .data()
+        .lock()
+        .unwrap()
+        .contains_key("encoder.embeddings.word_embeddings.weight"));
+    let before = run(&enc);
+    let want = expected(&w, DType::F16);
+    let err = max_abs_diff(&flat(&before.hidden), &flat(&want.hidden));
+    assert!(err <= 1e-5, "pretrained values not loaded: {err}");
+
+    // One optimizer step changes what the same encoder computes.
+    let (ids, mask) = enc.inputs(&sample_batch()).unwrap();
+    let loss = enc.forward(&ids, &mask, true).unwrap().hidden.sqr().unwrap().mean_all().unwrap();
+    let mut sgd = SGD::new(varmap.all_vars(), 0.1).unwrap();
+    sgd.backward_step(&loss).unwrap();
+    let after = run(&enc);
+    assert!(max_abs_diff(&flat(&before.hidden), &flat(&after.hidden)) > 1e-4);
+}
+
+#[test]
+fn inputs_are_checked_against_the_vocabulary() {
+    let cfg = tiny_config();
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &cfg, &random_weights(&cfg, 9), DType::F32, str::to_string);
+    let enc = load_dir(tmp.path());
+    let err = enc.inputs(&[vec![2, 50, 3]]).unwrap_err().to_string();
+    assert!(err.contains("50") && err.contains("vocabulary"), "{err}");
+    let err = enc.inputs(&[vec![1; 21]]).unwrap_err().to_string();
+    assert!(err.contains("positions"), "{err}");
+    let (ids, mask) = enc.inputs(&sample_batch()).unwrap();
+    assert_eq!(ids.dims(), [3, 7]);
+    assert_eq!(mask.to_vec2::<u32>().unwrap()[2], [1, 0, 0, 0, 0, 0, 0]);
 }

@@ -283,6 +283,30 @@ impl BertEncoder {
         self.embeddings.word.dtype()
     }
 
+    /// Pads word-piece sequences into a batch on the encoder's device, `(input_ids [B, T] u32,
+    /// attention_mask [B, T] u32)`, after checking on the host that every id is in the
+    /// vocabulary and every sequence fits the position embeddings (an id out of range would
+    /// read out of bounds on the GPU).
+    pub fn inputs(&self, input_ids: &[Vec<u32>]) -> candle_core::Result<(Tensor, Tensor)> {
+        for (i, seq) in input_ids.iter().enumerate() {
+            if let Some(&id) = seq.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
+                candle_core::bail!(
+                    "sequence {i}: word-piece id {id} is outside the encoder's vocabulary of {} \
+                     (tokenizer and encoder do not match?)",
+                    self.cfg.vocab_size
+                );
+            }
+            if seq.len() > self.cfg.max_position_embeddings {
+                candle_core::bail!(
+                    "sequence {i}: {} word pieces, more than the encoder's {} positions",
+                    seq.len(),
+                    self.cfg.max_position_embeddings
+                );
+            }
+        }
+        pad_batch(input_ids, self.cfg.pad_token_id, self.device())
+    }
+
     /// Runs the encoder.
     ///
     /// `input_ids`: `[B, T]` word-piece ids (u32); `attention_mask`: `[B, T]`, 1 for real
@@ -354,7 +378,8 @@ pub fn dump_outputs(
     device: &Device,
     path: &Path,
 ) -> candle_core::Result<()> {
-    let (ids, mask) = pad_batch(input_ids, encoder.config().pad_token_id, device)?;
+    let (ids, mask) = encoder.inputs(input_ids)?;
+    let (ids, mask) = (ids.to_device(device)?, mask.to_device(device)?);
     let out = encoder.forward(&ids, &mask, false)?;
     let cpu = Device::Cpu;
     let tensors: HashMap<String, Tensor> = [

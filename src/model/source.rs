@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use candle_nn::var_builder::SimpleBackend;
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
 
 use super::config::{BertConfig, ConfigError};
 use super::encoder::BertEncoder;
@@ -433,6 +433,46 @@ pub fn load_encoder_with(
         cfg.hidden_size
     );
     Ok((encoder, files))
+}
+
+/// Builds a trainable encoder: its parameters become `Var`s of `varmap` under `prefix` (e.g.
+/// `"encoder"`, or `""` for none), filled with the pretrained weights of `files`, so that
+/// an optimizer over `varmap.all_vars()` fine-tunes them (DESIGN.md §4). Parameters that
+/// already exist in `varmap` under the same names are overwritten with the pretrained values.
+pub fn load_trainable(
+    files: &EncoderFiles,
+    varmap: &VarMap,
+    prefix: &str,
+    dtype: DType,
+    device: &Device,
+) -> Result<BertEncoder, SourceError> {
+    let cfg = BertConfig::read(&files.config)?;
+    let pretrained = var_builder(files, dtype, device)?;
+    let first = files.weights.first().cloned().unwrap_or_else(|| files.dir.clone());
+    let weights_error = |source| SourceError::Weights { path: first.clone(), source };
+    let vb = VarBuilder::from_varmap(varmap, dtype, device);
+    let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
+    let encoder = BertEncoder::load(vb, &cfg).map_err(weights_error)?;
+    let start = if prefix.is_empty() { String::new() } else { format!("{prefix}.") };
+    let data = varmap.data().lock().map_err(|_| {
+        weights_error(candle_core::Error::Msg("the VarMap's lock is poisoned".into()))
+    })?;
+    for (name, var) in data.iter() {
+        let Some(local) = name.strip_prefix(&start) else {
+            continue;
+        };
+        if !is_encoder_parameter(local) {
+            continue;
+        }
+        let value = pretrained.get(var.shape(), local).map_err(weights_error)?;
+        var.set(&value).map_err(weights_error)?;
+    }
+    Ok(encoder)
+}
+
+/// Whether `name` (relative to the encoder) is one of the parameters `BertEncoder` creates.
+fn is_encoder_parameter(name: &str) -> bool {
+    name.starts_with("embeddings.") || name.starts_with("encoder.layer.")
 }
 
 #[cfg(test)]
