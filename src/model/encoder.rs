@@ -331,11 +331,11 @@ impl BertEncoder {
                 self.cfg.max_position_embeddings
             );
         }
-        // (1 - m) · f32::MIN, shaped to broadcast over heads and queries: [B, 1, 1, T].
+        // (1 - m) · f32::MIN = m · f32::MAX + f32::MIN in one op (exactly 0 for m = 1, f32::MIN
+        // for m = 0), shaped to broadcast over heads and queries: [B, 1, 1, T].
         let mask = attention_mask
             .to_dtype(DType::F32)?
-            .affine(-1.0, 1.0)?
-            .affine(f32::MIN as f64, 0.0)?
+            .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward(input_ids, train)?;
         let mut attentions = Vec::with_capacity(self.layers.len());
