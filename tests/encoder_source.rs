@@ -275,6 +275,17 @@ fn loads_pretrained_weights_into_a_varmap_for_fine_tuning() {
     sgd.backward_step(&loss).unwrap();
     let after = run(&enc);
     assert!(max_abs_diff(&flat(&before.hidden), &flat(&after.hidden)) > 1e-4);
+
+    // A frozen copy computes the same on the fast path and does not follow later training.
+    let frozen = enc.frozen().unwrap();
+    assert!(enc.is_trainable() && !frozen.is_trainable());
+    let out = run(&frozen);
+    assert!(!out.attentions.track_op());
+    assert!(max_abs_diff(&flat(&after.hidden), &flat(&out.hidden)) <= 1e-5);
+    assert!(max_abs_diff(&flat(&after.attentions), &flat(&out.attentions)) <= 1e-5);
+    let loss = enc.forward(&ids, &mask, true).unwrap().hidden.sqr().unwrap().mean_all().unwrap();
+    sgd.backward_step(&loss).unwrap();
+    assert!(max_abs_diff(&flat(&out.hidden), &flat(&run(&frozen).hidden)) == 0.0);
 }
 
 #[test]

@@ -49,6 +49,11 @@ fn is_half(dtype: DType) -> bool {
     matches!(dtype, DType::F16 | DType::BF16)
 }
 
+/// A copy of `t` with its own storage and no gradient tracking.
+fn owned(t: &Tensor) -> candle_core::Result<Tensor> {
+    Ok(t.copy()?.detach())
+}
+
 fn maybe_dropout(x: Tensor, p: f64, train: bool) -> candle_core::Result<Tensor> {
     if train && p > 0.0 {
         candle_nn::ops::dropout(&x, p as f32)
@@ -77,6 +82,17 @@ impl Norm {
             None
         };
         Ok(Self { weight, bias, f32_params, eps })
+    }
+
+    /// A copy that owns its tensors and tracks no gradient.
+    fn frozen(&self) -> candle_core::Result<Self> {
+        let (weight, bias) = (owned(&self.weight)?, owned(&self.bias)?);
+        let f32_params = if is_half(weight.dtype()) {
+            Some((weight.to_dtype(DType::F32)?, bias.to_dtype(DType::F32)?))
+        } else {
+            None
+        };
+        Ok(Self { weight, bias, f32_params, eps: self.eps })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -126,6 +142,16 @@ impl Embeddings {
         })
     }
 
+    fn frozen(&self) -> candle_core::Result<Self> {
+        Ok(Self {
+            word: owned(&self.word)?,
+            position: owned(&self.position)?,
+            token_type: owned(&self.token_type)?,
+            norm: self.norm.frozen()?,
+            dropout: self.dropout,
+        })
+    }
+
     fn forward(&self, input_ids: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let h = self.word.dim(1)?;
@@ -145,6 +171,28 @@ enum Qkv {
     Fused(Linear),
     /// The loaded q, k, v weights and biases, concatenated per call (training).
     Separate([Tensor; 3], [Tensor; 3]),
+}
+
+impl Qkv {
+    /// One projection from the three, with 1/√d folded into the query rows.
+    fn fuse(
+        weights: &[Tensor; 3],
+        biases: &[Tensor; 3],
+        head_size: usize,
+    ) -> candle_core::Result<Self> {
+        let scale = 1.0 / (head_size as f64).sqrt();
+        let [wq, wk, wv] = weights;
+        let [bq, bk, bv] = biases;
+        let w = Tensor::cat(&[&(wq * scale)?, wk, wv], 0)?.contiguous()?;
+        let b = Tensor::cat(&[&(bq * scale)?, bk, bv], 0)?;
+        Ok(Self::Fused(Linear::new(w.detach(), Some(b.detach()))))
+    }
+}
+
+/// A copy of `l` that owns its tensors and tracks no gradient.
+fn frozen_linear(l: &Linear) -> candle_core::Result<Linear> {
+    let bias = l.bias().map(owned).transpose()?;
+    Ok(Linear::new(owned(l.weight())?, bias))
 }
 
 #[derive(Debug, Clone)]
@@ -182,12 +230,7 @@ impl Layer {
         let qkv = if trainable {
             Qkv::Separate(weights, biases)
         } else {
-            let scale = 1.0 / (head_size as f64).sqrt();
-            let [wq, wk, wv] = weights;
-            let [bq, bk, bv] = biases;
-            let w = Tensor::cat(&[(wq * scale)?, wk, wv], 0)?.contiguous()?;
-            let b = Tensor::cat(&[(bq * scale)?, bk, bv], 0)?;
-            Qkv::Fused(Linear::new(w, Some(b)))
+            Qkv::fuse(&weights, &biases, head_size)?
         };
         let ao = vb.pp("attention").pp("output");
         Ok(Self {
@@ -202,6 +245,22 @@ impl Layer {
             head_size,
             hidden_dropout: cfg.hidden_dropout_prob,
             attn_dropout: cfg.attention_probs_dropout_prob,
+        })
+    }
+
+    fn frozen(&self) -> candle_core::Result<Self> {
+        let qkv = match &self.qkv {
+            Qkv::Fused(lin) => Qkv::Fused(frozen_linear(lin)?),
+            Qkv::Separate(w, b) => Qkv::fuse(w, b, self.head_size)?,
+        };
+        Ok(Self {
+            qkv,
+            attn_out: frozen_linear(&self.attn_out)?,
+            attn_norm: self.attn_norm.frozen()?,
+            intermediate: frozen_linear(&self.intermediate)?,
+            output: frozen_linear(&self.output)?,
+            out_norm: self.out_norm.frozen()?,
+            ..self.clone()
         })
     }
 
@@ -266,6 +325,22 @@ impl BertEncoder {
             .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self { embeddings, layers, cfg: cfg.clone() })
+    }
+
+    /// A copy for inference: it owns its weights (later training of `self` does not change
+    /// it), tracks no gradients, and takes the fast path (fused QKV, fused softmax and layer
+    /// norm). Use it to predict with a model that was fine-tuned through a `VarMap`.
+    pub fn frozen(&self) -> candle_core::Result<Self> {
+        Ok(Self {
+            embeddings: self.embeddings.frozen()?,
+            layers: self.layers.iter().map(Layer::frozen).collect::<candle_core::Result<_>>()?,
+            cfg: self.cfg.clone(),
+        })
+    }
+
+    /// Whether the parameters are trainable `Var`s (loaded through a `VarMap`).
+    pub fn is_trainable(&self) -> bool {
+        self.embeddings.word.is_variable()
     }
 
     /// The configuration the encoder was built from.
