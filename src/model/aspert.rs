@@ -301,8 +301,8 @@ impl Aspert {
         }
         let pooled = enc.hidden_max.query(&spans.pieces)?;
         let mut widths = Vec::with_capacity(batch * n);
+        let last = self.width_embedding.embeddings().dim(0)? - 1;
         for list in &spans.widths {
-            let last = self.width_embedding.embeddings().dim(0)? - 1;
             widths.extend((0..n).map(|i| list.get(i).map_or(0, |w| (*w).min(last)) as u32));
         }
         let widths = Tensor::from_vec(widths, (batch, n), enc.hidden.device())?;

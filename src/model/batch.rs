@@ -7,6 +7,7 @@ use candle_core::{Device, Result, Tensor};
 
 use super::candidates::{context_pieces, SpanCandidate};
 use super::encoder::pad_batch;
+use crate::data::wordpiece::EncodedSentence;
 
 /// Word pieces of a batch of sentences, padded to the longest.
 #[derive(Debug, Clone)]
@@ -39,6 +40,13 @@ impl PieceBatch {
             lengths: ids.iter().map(Vec::len).collect(),
             word_pieces,
         })
+    }
+
+    /// Pads encoded sentences into one batch.
+    pub fn from_encoded(encoded: &[EncodedSentence], pad_id: u32, device: &Device) -> Result<Self> {
+        let ids: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+        let words = encoded.iter().map(|e| e.word_pieces.clone()).collect();
+        Self::from_ids(&ids, words, pad_id, device)
     }
 
     /// Number of sentences.

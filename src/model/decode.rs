@@ -194,9 +194,7 @@ fn predict_batch(
     if candidates.iter().all(Vec::is_empty) {
         return Ok(vec![SentencePrediction::default(); sentences.len()]);
     }
-    let ids: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
-    let words = encoded.iter().map(|e| e.word_pieces.clone()).collect();
-    let batch = PieceBatch::from_ids(&ids, words, pieces.pad_id, device)?;
+    let batch = PieceBatch::from_encoded(&encoded, pieces.pad_id, device)?;
     let enc = model.encode(&batch, false)?;
     let spans = SpanBatch::from_candidates(&candidates);
     let repr = model.span_representations(&enc, &spans)?;
@@ -295,7 +293,7 @@ pub fn explain_span(
     let range = word_span_pieces(&encoded, start, end)?;
     let device = model.encoder().device().clone();
     let batch = PieceBatch::from_ids(
-        &[encoded.ids.clone()],
+        std::slice::from_ref(&encoded.ids),
         vec![encoded.word_pieces],
         pieces.pad_id,
         &device,
@@ -318,7 +316,8 @@ pub fn explain_span_with_encoder(
     let max_pieces = encoder.config().max_position_embeddings.min(512);
     let encoded = pieces.encode(tokens, max_pieces);
     let range = word_span_pieces(&encoded, start, end)?;
-    let (ids, mask) = pad_batch(&[encoded.ids.clone()], pieces.pad_id, encoder.device())?;
+    let (ids, mask) =
+        pad_batch(std::slice::from_ref(&encoded.ids), pieces.pad_id, encoder.device())?;
     let out = encoder.forward(&ids, &mask, false)?;
     let attentions = out.attentions.get(0)?.to_dtype(DType::F32)?;
     span_contribution(&attentions, range, encoded.ids.len(), theta, fusion)
