@@ -41,6 +41,16 @@ fn tokenizer_json_and_vocab_txt_agree() {
     let b = from_vocab.encode(&words, 512);
     assert_eq!(a, b);
     assert_eq!(a.words_kept, words.len());
+    // One call for the sentence equals one call per word.
+    for (word, range) in words.iter().zip(&a.word_pieces) {
+        let alone = from_json.encode(std::slice::from_ref(word), 512);
+        assert_eq!(&a.ids[range.clone()], &alone.ids[1..alone.ids.len() - 1], "{word}");
+    }
+    // Truncation keeps whole words only.
+    let short = from_json.encode(&words, 12);
+    assert!(short.ids.len() <= 12 && short.words_kept < words.len());
+    assert_eq!(short.word_pieces.len(), short.words_kept);
+    assert_eq!(short.ids[..short.ids.len() - 1], a.ids[..short.ids.len() - 1]);
     // Uncased: accents are stripped and case folded, so "Zoë" and "zoe" are the same pieces.
     let lower = from_json.encode(&["zoe".to_string()], 512);
     let upper = from_json.encode(&["Zoë".to_string()], 512);

@@ -59,8 +59,10 @@ pub enum Place {
     },
     /// A record (0-based) and, where it applies, a part of it.
     Record {
-        /// 0-based record index.
+        /// 0-based record index (in JSON Lines: among the non-blank lines).
         index: usize,
+        /// 1-based line of the record, in JSON Lines files.
+        line: Option<usize>,
         /// The entity, relation or token the problem is about, if any.
         part: Option<Part>,
     },
@@ -102,8 +104,11 @@ impl fmt::Display for Place {
             Place::File => Ok(()),
             Place::Line { line, column } => write!(f, "line {line}, column {column}: "),
             Place::Byte { offset } => write!(f, "byte {offset}: "),
-            Place::Record { index, part } => {
-                write!(f, "record {index}: ")?;
+            Place::Record { index, line, part } => {
+                match line {
+                    Some(line) => write!(f, "record {index} (line {line}): ")?,
+                    None => write!(f, "record {index}: ")?,
+                }
                 match part {
                     None => Ok(()),
                     Some(Part::Token(i)) => write!(f, "token {i}: "),
@@ -129,7 +134,7 @@ impl DataError {
         kind: ErrorKind,
         reason: impl Into<String>,
     ) -> Self {
-        Self::new(file, Place::Record { index, part }, kind, reason)
+        Self::new(file, Place::Record { index, line: None, part }, kind, reason)
     }
 
     /// An I/O failure on `file`; `doing` says what we tried ("read", "write", ...).
@@ -226,31 +231,43 @@ pub fn read_sentences_strict(path: &Path) -> Result<Vec<Sentence>, DataError> {
 /// Parses the bytes of a file named `path` in `format` (the file is not touched).
 pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, DataError> {
     let mut loaded = Loaded::default();
-    match format {
-        Format::Json => {
-            for (index, record) in parse_json_array(path, bytes)?.iter().enumerate() {
-                push_record(path, index, record, &mut loaded);
-            }
-        }
-        Format::JsonLines => {
-            let mut records = Vec::new();
-            parse_json_lines(path, bytes, &mut records, &mut loaded.problems);
-            for (index, record) in records.iter().enumerate() {
-                push_record(path, index, record, &mut loaded);
-            }
-        }
+    let records = match format {
+        Format::Json => parse_json_array(path, bytes)?,
+        Format::JsonLines => parse_json_lines(path, bytes, &mut loaded.problems),
         Format::Text => {
             let text = utf8_text(path, bytes)?;
             loaded.sentences = split_text(text).iter().map(|s| s.to_sentence()).collect();
+            return Ok(loaded);
+        }
+    };
+    for record in &records {
+        match parse_record(path, record.index, &record.value) {
+            Ok(sentence) => loaded.sentences.push(sentence),
+            Err(problems) => loaded.problems.extend(record.locate(problems)),
         }
     }
     Ok(loaded)
 }
 
-fn push_record(path: &Path, index: usize, record: &Value, loaded: &mut Loaded) {
-    match parse_record(path, index, record) {
-        Ok(sentence) => loaded.sentences.push(sentence),
-        Err(problems) => loaded.problems.extend(problems),
+/// A record as parsed JSON, with where it was in the file.
+pub(crate) struct RawRecord {
+    /// 0-based record index.
+    pub index: usize,
+    /// 1-based line, for JSON Lines.
+    pub line: Option<usize>,
+    /// The record's JSON.
+    pub value: Value,
+}
+
+impl RawRecord {
+    /// Adds this record's line to problems placed at it.
+    pub fn locate(&self, mut problems: Vec<DataError>) -> Vec<DataError> {
+        for problem in &mut problems {
+            if let Place::Record { line, .. } = &mut problem.place {
+                *line = self.line;
+            }
+        }
+        problems
     }
 }
 
@@ -261,10 +278,14 @@ pub(crate) fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, Dat
 }
 
 /// Parses a whole file that must be a JSON array; returns its elements.
-pub(crate) fn parse_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<Value>, DataError> {
+pub(crate) fn parse_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<RawRecord>, DataError> {
     let text = utf8_text(path, bytes)?;
     match serde_json::from_str::<Value>(text).map_err(|e| DataError::syntax(path, &e))? {
-        Value::Array(records) => Ok(records),
+        Value::Array(records) => Ok(records
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| RawRecord { index, line: None, value })
+            .collect()),
         other => Err(DataError::new(
             path,
             Place::File,
@@ -275,17 +296,23 @@ pub(crate) fn parse_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<Value>, 
 }
 
 /// Parses JSON Lines: one value per non-blank line. A line that is not UTF-8 or not JSON is
-/// reported (with its byte offset or line and column) and the other lines still parse.
+/// reported (with its byte offset or line and column) and the other lines still parse; it
+/// still counts as a record, so record indices are those of the non-blank lines.
 pub(crate) fn parse_json_lines(
     path: &Path,
     bytes: &[u8],
-    records: &mut Vec<Value>,
     problems: &mut Vec<DataError>,
-) {
+) -> Vec<RawRecord> {
+    let mut records = Vec::new();
+    let mut index = 0;
     let mut offset = 0;
     for (line_index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_start = offset;
         offset += line.len() + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        index += 1;
         let text = match std::str::from_utf8(line) {
             Ok(text) if line_index == 0 => text.strip_prefix('\u{feff}').unwrap_or(text),
             Ok(text) => text,
@@ -295,16 +322,19 @@ pub(crate) fn parse_json_lines(
             }
         };
         if text.trim().is_empty() {
-            continue;
+            continue; // only a byte-order mark or Unicode spaces
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => records.push(value),
+            Ok(value) => {
+                records.push(RawRecord { index: index - 1, line: Some(line_index + 1), value })
+            }
             Err(e) => {
                 let place = Place::Line { line: line_index + 1, column: e.column() };
                 problems.push(DataError::new(path, place, ErrorKind::Syntax, syntax_reason(&e)));
             }
         }
     }
+    records
 }
 
 /// A JSON value's kind, for messages ("found string \"3\"").
@@ -397,6 +427,11 @@ fn write_then_rename(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), DataE
         .create_new(true)
         .open(temp)
         .map_err(|e| DataError::io(path, "create a temporary file for", &e))?;
+    // A replaced file keeps its permissions (a read-only-for-others dataset stays so).
+    if let Ok(metadata) = fs::metadata(path) {
+        file.set_permissions(metadata.permissions())
+            .map_err(|e| DataError::io(path, "copy the permissions of", &e))?;
+    }
     file.write_all(bytes).map_err(|e| DataError::io(path, "write", &e))?;
     file.sync_all().map_err(|e| DataError::io(path, "sync", &e))?;
     drop(file);
@@ -534,7 +569,25 @@ mod tests {
         let path = dir.path().join("s.jsonl");
         fs::write(&path, "{\"tokens\": [\"a\"]}\n{\"tokens\": []}\n").unwrap();
         let err = read_sentences_strict(&path).unwrap_err();
-        assert!(err.to_string().ends_with("record 1: `tokens` is empty"), "{err}");
+        assert!(err.to_string().ends_with("record 1 (line 2): `tokens` is empty"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn rewriting_keeps_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        fs::write(&path, "[]").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_sentences(&path, &sample(), Format::Json).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn writing_into_a_missing_directory_fails_cleanly() {
+        let err = write_sentences(Path::new("/nonexistent/dir/o.json"), &sample(), Format::Json);
+        assert_eq!(err.unwrap_err().kind, ErrorKind::Io);
     }
 
     #[test]

@@ -17,5 +17,5 @@ pub use io::{
 };
 pub use text::{split_text, TextSentence, TextToken};
 pub use types::{EntityType, RelationType, Types};
-pub use validate::{validate_file, validate_types_file, Problem};
+pub use validate::{validate_file, validate_types_file, validate_with_types_file, Problem};
 pub use wordpiece::{EncodedSentence, WordPieces};

@@ -1,49 +1,59 @@
 //! Dataset validation: everything a SpERT dataset (and its types file) can get wrong.
 //!
-//! Every problem names the file and, where there is one, the record (0-based), the entity,
-//! relation or token inside it (0-based), and the reason. Lines and columns are 1-based.
+//! Every problem names the file and, where there is one, the record (0-based), the token,
+//! entity or relation inside it (0-based), and the reason; in JSON Lines files the record's
+//! line is added: `F: record 3 (line 5): reason`. Lines and columns are 1-based.
 //!
-//! Checks, with the message each one produces (`F` is the file):
+//! Checks, with the message each produces (`F` is the dataset, `T` the types file):
 //!
-//! File level (nothing else is checked when one of these fails):
-//! - unreadable file: `F: could not read: <os error>`
-//! - invalid UTF-8: `F: byte B: invalid UTF-8`
-//! - unparsable JSON: `F: line L, column C: invalid JSON: <what>`
-//! - top level not an array: `F: the top level must be a JSON array of records, found <kind>`
-//! - unknown extension: `F: unknown file type: expected a .json, .jsonl or .txt file`
+//! File level (when one of these fails, nothing more of the file is checked; in JSON Lines
+//! only the bad line is lost):
+//! 1. unreadable file: `F: could not read: <os error>`
+//! 2. unknown extension: `F: unknown file type: expected a .json, .jsonl or .txt file`
+//! 3. invalid UTF-8: `F: byte B: invalid UTF-8`
+//! 4. unparsable JSON: `F: line L, column C: invalid JSON: <serde_json's reason>`
+//! 5. top level not an array: `F: the top level must be a JSON array of records, found <kind>`
 //!
-//! Record structure (the record is skipped when loading):
-//! - record not an object: `F: record N: a record must be a JSON object, found <kind>`
-//! - `tokens` missing: `F: record N: missing `tokens``
-//! - `tokens` not an array: `F: record N: `tokens` must be an array of strings, found <kind>`
-//! - token not a string: `F: record N: token T: a token must be a string, found <kind>`
-//! - empty tokens list: `F: record N: `tokens` is empty`
-//! - `entities` / `relations` not an array:
-//!   `F: record N: `entities` must be an array of objects, found <kind>`
-//! - entity / relation not an object:
-//!   `F: record N: entity E: an entity must be a JSON object, found <kind>`
-//! - `type` missing or not a string: `F: record N: entity E: missing `type`` /
-//!   `F: record N: relation R: `type` must be a string, found <kind>`
-//! - `start`, `end`, `head`, `tail` missing, or not a non-negative integer (string, negative,
-//!   fractional, ...): `F: record N: entity E: `start` must be a non-negative integer, found <kind>`
-//! - span out of range: `F: record N: entity E: span [S, E) is out of range: the record has K tokens`
-//! - empty span: `F: record N: entity E: span [S, S) is empty`
-//! - reversed span: `F: record N: entity E: span [S, E) is reversed (start > end)`
-//! - dangling head/tail: `F: record N: relation R: `head` 5 points past the record's K entities`
+//! Record structure (a record with one of these is skipped when loading):
+//! 6. record not an object: `F: record N: a record must be a JSON object, found <kind>`
+//! 7. `tokens` missing: ``F: record N: missing `tokens` ``
+//! 8. `tokens` not an array: ``F: record N: `tokens` must be an array of strings, found <kind>``
+//! 9. token not a string: `F: record N: token T: a token must be a string, found <kind>`
+//! 10. empty tokens list: ``F: record N: `tokens` is empty``
+//! 11. `entities`/`relations` not an array:
+//!     ``F: record N: `entities` must be an array of objects, found <kind>``
+//! 12. entity/relation not an object:
+//!     `F: record N: entity E: an entity must be a JSON object, found <kind>`
+//!     (`relation R: a relation must be ...`)
+//! 13. `type` missing or not a string: ``F: record N: entity E: missing `type` `` /
+//!     ``F: record N: relation R: `type` must be a string, found <kind>``
+//! 14. `start`/`end`/`head`/`tail` missing, or not a non-negative integer (a string, negative,
+//!     fractional, ...): ``F: record N: entity E: missing `end` `` /
+//!     ``F: record N: entity E: `start` must be a non-negative integer, found number -1``
+//! 15. span out of range: `F: record N: entity E: span [S, X) is out of range: the record has K tokens`
+//! 16. empty span (start == end): `F: record N: entity E: span [S, S) is empty`
+//! 17. reversed span (start > end): `F: record N: entity E: span [S, X) is reversed (start > end)`
+//! 18. dangling head/tail: ``F: record N: relation R: `head` H points past the record's K entities``
 //!
 //! Record content (reported by validation; the record still loads):
-//! - `entities` / `relations` missing: `F: record N: missing `entities``
-//! - empty token string: `F: record N: token T: the token is an empty string`
-//! - relation from an entity to itself: `F: record N: relation R: head and tail are the same entity (E)`
-//! - duplicate entity: `F: record N: entity E: same span [S, E) and type "T" as entity D`
-//! - unknown entity type (types given): `F: record N: entity E: unknown entity type "T"`
-//! - unknown relation type (types given): `F: record N: relation R: unknown relation type "T"`
+//! 19. `entities`/`relations` missing: ``F: record N: missing `entities` ``
+//! 20. empty token string: `F: record N: token T: the token is an empty string`
+//! 21. relation from an entity to itself: `F: record N: relation R: head and tail are the same entity (E)`
+//! 22. duplicate entity (same span and type):
+//!     `F: record N: entity E: same span [S, X) and type "Peop" as entity D`
+//! 23. unknown entity type (types given): `F: record N: entity E: unknown entity type "Org"`
+//! 24. unknown relation type (types given): `F: record N: relation R: unknown relation type "Kill"`
 //!
-//! Types file (see [`super::types`]; place is the types file):
-//! - not an object / no `entities` or `relations` object:
-//!   `T: the types file must be an object with `entities` and `relations` objects` ...
-//! - a type not an object, `short`/`verbose` missing or not a string, `symmetric` missing or
-//!   not a boolean: `T: relation type "Kill": `symmetric` must be a boolean, found <kind>`
+//! Types file ([`validate_types_file`], [`Types::read_all_problems`]):
+//! 25. not JSON / not UTF-8: as 3 and 4, for `T`
+//! 26. not an object: ``T: the types file must be an object with `entities` and `relations` objects, found <kind>``
+//! 27. `entities`/`relations` missing or not an object: ``T: the types file must be ...; `relations` is missing``
+//!     / ``...; `entities` is an array``
+//! 28. a type not an object: `T: entity type "Loc" must be an object, found <kind>`
+//! 29. `short`/`verbose` missing or not a string: ``T: entity type "Loc": missing `verbose` `` /
+//!     ``T: relation type "Kill": `short` must be a string, found number 1``
+//! 30. `symmetric` missing or not a boolean:
+//!     ``T: relation type "Kill": `symmetric` must be a boolean, found string "no"``
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -81,11 +91,7 @@ pub fn validate_file(path: &Path, types: Option<&Types>) -> Vec<Problem> {
             Ok(records) => records,
             Err(e) => return vec![e],
         },
-        Format::JsonLines => {
-            let mut records = Vec::new();
-            parse_json_lines(path, &bytes, &mut records, &mut problems);
-            records
-        }
+        Format::JsonLines => parse_json_lines(path, &bytes, &mut problems),
         Format::Text => {
             if let Err(e) = super::io::utf8_text(path, &bytes) {
                 problems.push(e);
@@ -93,10 +99,22 @@ pub fn validate_file(path: &Path, types: Option<&Types>) -> Vec<Problem> {
             Vec::new()
         }
     };
-    for (index, record) in records.iter().enumerate() {
-        problems.extend(validate_record(path, index, record, types));
+    for record in &records {
+        problems.extend(record.locate(validate_record(path, record.index, &record.value, types)));
     }
     problems
+}
+
+/// Validates a types file and then a dataset against it: the types file's problems first; when
+/// the types file cannot be used, the dataset is still checked, without type names.
+pub fn validate_with_types_file(path: &Path, types_path: &Path) -> Vec<Problem> {
+    match Types::read_all_problems(types_path) {
+        Ok(types) => validate_file(path, Some(&types)),
+        Err(mut problems) => {
+            problems.extend(validate_file(path, None));
+            problems
+        }
+    }
 }
 
 /// Validates a types file: shape, and `short`/`verbose`/`symmetric` of every type.
@@ -651,7 +669,7 @@ mod tests {
         );
         assert_eq!(
             check("e.jsonl", b"{\"tokens\":[\"a\"],\"entities\":[],\"relations\":[]}\n7\n"),
-            vec!["F: record 1: a record must be a JSON object, found number 7"]
+            vec!["F: record 1 (line 2): a record must be a JSON object, found number 7"]
         );
         assert!(check("f.txt", "Ünïcode text.".as_bytes()).is_empty());
         let missing = validate_file(&dir.path().join("none.json"), None);
