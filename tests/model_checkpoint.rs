@@ -264,3 +264,17 @@ fn broken_checkpoints_say_what_is_wrong() {
     let err = load(&no_weights, &Device::Cpu, DType::F32).err().unwrap();
     assert!(matches!(err, CheckpointError::MissingFile { .. }));
 }
+
+#[test]
+fn a_frozen_copy_predicts_the_same_and_ignores_later_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = saved_model(tmp.path(), 26);
+    let frozen = t.model.frozen().unwrap();
+    let (span0, rel0) = logits(&t.model, &t);
+    let (span1, rel1) = logits(&frozen, &t);
+    assert!(max_abs_diff(&span0, &span1) < 1e-5 && max_abs_diff(&rel0, &rel1) < 1e-5);
+    favour_class(&mut t, 1, 20.0);
+    let (span2, _) = logits(&frozen, &t);
+    assert_eq!(bits(&span1), bits(&span2), "the copy owns its weights");
+    assert!(max_abs_diff(&logits(&t.model, &t).0, &span1) > 1.0, "the original did change");
+}

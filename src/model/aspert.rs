@@ -250,6 +250,32 @@ impl Aspert {
         })
     }
 
+    /// A copy for inference that owns its weights (later training of `self` does not change
+    /// it), tracks no gradients and runs the encoder's fast path: predict with this after
+    /// fine-tuning through a `VarMap`.
+    pub fn frozen(&self) -> Result<Self> {
+        let own = |t: &Tensor| -> Result<Tensor> { Ok(t.copy()?.detach()) };
+        let linear = |l: &Linear| -> Result<Linear> {
+            Ok(Linear::new(own(l.weight())?, l.bias().map(own).transpose()?))
+        };
+        let span_classifier = match &self.span_classifier {
+            SpanClassifier::Mlp { hidden, out } => {
+                SpanClassifier::Mlp { hidden: linear(hidden)?, out: linear(out)? }
+            }
+            SpanClassifier::Linear { out } => SpanClassifier::Linear { out: linear(out)? },
+        };
+        Ok(Self {
+            encoder: self.encoder.frozen()?,
+            width_embedding: Embedding::new(
+                own(self.width_embedding.embeddings())?,
+                self.cfg.width_embedding_size,
+            ),
+            span_classifier,
+            relation_classifier: linear(&self.relation_classifier)?,
+            cfg: self.cfg.clone(),
+        })
+    }
+
     /// The model's configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
