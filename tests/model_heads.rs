@@ -229,3 +229,21 @@ fn training_forward_is_differentiable_down_to_the_encoder() {
         assert!(norm > 0.0 && norm.is_finite(), "gradient of {name} is {norm}");
     }
 }
+
+#[test]
+fn training_and_inference_paths_agree_without_dropout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = aspert_config();
+    cfg.dropout = 0.0;
+    cfg.encoder.hidden_dropout_prob = 0.0;
+    cfg.encoder.attention_probs_dropout_prob = 0.0;
+    let t = model(&cfg, dir.path(), 7);
+    let encoded = encode_all(&t);
+    let spans = all_spans(&t, &encoded);
+    let pairs = pairs_of(&spans, 6);
+    let batch = batch_of(&t, &encoded);
+    let (s0, r0) = t.model.forward(&batch, &spans, &pairs, false).unwrap();
+    let (s1, r1) = t.model.forward(&batch, &spans, &pairs, true).unwrap();
+    assert!(max_abs_diff(&s0, &s1) < 1e-5);
+    assert!(max_abs_diff(&r0, &r1) < 1e-5);
+}

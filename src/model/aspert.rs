@@ -390,13 +390,29 @@ impl Aspert {
             }
         }
         let device = span_repr.device();
+        let heads = Tensor::from_vec(heads, batch * p, device)?;
+        let tails = Tensor::from_vec(tails, batch * p, device)?;
         let flat = span_repr.reshape((batch * n, dim))?;
-        let pick = |idx: Vec<u32>| -> Result<Tensor> {
-            let idx = Tensor::from_vec(idx, batch * p, device)?;
-            flat.index_select(&idx, 0)?.reshape((batch, p, dim))
-        };
-        let x = Tensor::cat(&[&pick(heads)?, &context, &pick(tails)?], D::Minus1)?;
-        self.relation_classifier.forward(&self.dropout(&x, train)?)
+        if train {
+            // Dropout masks per pair need the concatenation itself.
+            let pick = |idx: &Tensor| flat.index_select(idx, 0)?.reshape((batch, p, dim));
+            let x = Tensor::cat(&[&pick(&heads)?, &context, &pick(&tails)?], D::Minus1)?;
+            return self.relation_classifier.forward(&self.dropout(&x, true)?);
+        }
+        // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
+        // pair, and no [P, 2·span_dim + H] concatenation.
+        let w = self.relation_classifier.weight();
+        let hidden = context.dim(2)?;
+        let part = |offset: usize, width: usize| w.narrow(1, offset, width)?.t()?.contiguous();
+        let types = w.dim(0)?;
+        let head_scores = flat.matmul(&part(0, dim)?)?.index_select(&heads, 0)?;
+        let tail_scores = flat.matmul(&part(dim + hidden, dim)?)?.index_select(&tails, 0)?;
+        let context_scores = context.reshape((batch * p, hidden))?.matmul(&part(dim, hidden)?)?;
+        let mut logits = ((head_scores + context_scores)? + tail_scores)?;
+        if let Some(bias) = self.relation_classifier.bias() {
+            logits = logits.broadcast_add(bias)?;
+        }
+        logits.reshape((batch, p, types))
     }
 
     /// Span and relation logits in one call sharing one encoder pass: `([B, S, 1 + E],
