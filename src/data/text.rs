@@ -99,10 +99,10 @@ pub fn tokenize(text: &str) -> Vec<Range<usize>> {
         let seg = start..start + trimmed.len();
         if let Some(last) = tokens.last_mut() {
             let previous = &text[last.clone()];
-            if last.end == seg.start
-                && trimmed == "."
-                && (is_abbreviation(previous) || is_dots(previous))
-            {
+            let glued = last.end == seg.start;
+            let period = trimmed == "." && (is_abbreviation(previous) || is_run_of(previous, '.'));
+            let dashes = trimmed == "-" && is_run_of(previous, '-');
+            if glued && (period || dashes) {
                 last.end = seg.end;
                 continue;
             }
@@ -124,13 +124,15 @@ pub fn tokenize(text: &str) -> Vec<Range<usize>> {
     tokens
 }
 
-/// `word-word` without spaces (also `1-2`): the hyphen and both sides become one token.
+/// `word-word` without spaces (also `1-2`, `U.K.-based`): the hyphen and both sides become one
+/// token.
 fn joins_hyphenated(text: &str, tokens: &[Range<usize>], seg: &Range<usize>) -> bool {
     let [.., word, hyphen] = tokens else { return false };
     &text[hyphen.clone()] == "-"
         && word.end == hyphen.start
         && hyphen.end == seg.start
-        && text[word.clone()].chars().next_back().is_some_and(char::is_alphanumeric)
+        && text[word.clone()].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '.')
+        && !is_run_of(&text[word.clone()], '.')
         && text[seg.clone()].chars().next().is_some_and(char::is_alphanumeric)
 }
 
@@ -142,18 +144,22 @@ const ABBREVIATIONS: &[&str] = &[
     "dept", "univ", "ave", "blvd", "bros", "cf", "ca", "resp", "eq", "eqs", "vol", "pp",
 ];
 
-/// `U.S`, `e.g`, `Ph.D` (letters with inner periods), a capital initial, or a listed word.
+/// `U.S`, `e.g`, `Ph.D` (letters with inner periods), a single letter (`J. Smith`, `b. 1950`,
+/// `p. 5`), `No` (`No. 2`), or a listed word.
 fn is_abbreviation(word: &str) -> bool {
     let mut chars = word.chars();
-    let single_capital =
-        matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase());
+    let single_letter = matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase() || c.is_lowercase());
     let dotted = word.contains('.')
         && word.split('.').all(|p| !p.is_empty() && p.chars().all(char::is_alphabetic));
-    single_capital || dotted || ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word))
+    single_letter
+        || dotted
+        || word == "No"
+        || ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word))
 }
 
-fn is_dots(word: &str) -> bool {
-    !word.is_empty() && word.chars().all(|c| c == '.')
+/// `...`, `--`: punctuation repeated, kept as one token.
+fn is_run_of(word: &str, c: char) -> bool {
+    !word.is_empty() && word.chars().all(|w| w == c)
 }
 
 /// Where a clitic starts in a word: `don't` → `do|n't`, `John's` → `John|'s`.
@@ -286,6 +292,18 @@ mod tests {
     #[test]
     fn hyphenated_words_stay_whole_but_dashes_do_not() {
         assert_eq!(flat("state-of-the-art - and -5"), ["state-of-the-art", "-", "and", "-", "5"]);
+    }
+
+    #[test]
+    fn numbered_and_lettered_abbreviations() {
+        assert_eq!(
+            words("The No. 2 seed (b. 1950) won. See p. 5."),
+            [
+                vec!["The", "No.", "2", "seed", "(", "b.", "1950", ")", "won", "."],
+                vec!["See", "p.", "5", "."]
+            ]
+        );
+        assert_eq!(flat("U.K.-based -- not"), ["U.K.-based", "--", "not"]);
     }
 
     #[test]
