@@ -444,7 +444,8 @@ pub fn pad_batch(
     Ok((Tensor::from_vec(ids, (b, t), device)?, Tensor::from_vec(mask, (b, t), device)?))
 }
 
-/// Encodes `input_ids` (padded into one batch, `train = false`) and writes `input_ids` and
+/// Encodes `input_ids` (padded into one batch on `device`, which must be the encoder's, with
+/// `train = false`) and writes `input_ids` and
 /// `attention_mask` (i64) and `hidden` and `attentions` (f32) to a safetensors file at
 /// `path`: the dump that `scripts/parity.py --ours` compares with transformers.
 pub fn dump_outputs(
@@ -453,8 +454,13 @@ pub fn dump_outputs(
     device: &Device,
     path: &Path,
 ) -> candle_core::Result<()> {
+    if !device.same_device(encoder.device()) {
+        candle_core::bail!(
+            "dump_outputs: inputs on {device:?} but the encoder is on {:?}",
+            encoder.device()
+        );
+    }
     let (ids, mask) = encoder.inputs(input_ids)?;
-    let (ids, mask) = (ids.to_device(device)?, mask.to_device(device)?);
     let out = encoder.forward(&ids, &mask, false)?;
     let cpu = Device::Cpu;
     let tensors: HashMap<String, Tensor> = [

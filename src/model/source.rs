@@ -86,16 +86,18 @@ pub struct HubOptions {
 
 impl HubOptions {
     /// The cache and offline mode that transformers would use: `$HF_HUB_CACHE`, else
-    /// `$HF_HOME/hub`, else `~/.cache/huggingface/hub`; offline when `HF_HUB_OFFLINE` is
-    /// `1`, `true`, `yes` or `on`.
+    /// `$HF_HOME/hub`, else `~/.cache/huggingface/hub`; offline when `HF_HUB_OFFLINE` (or
+    /// `TRANSFORMERS_OFFLINE`) is `1`, `true`, `yes` or `on`.
     pub fn from_env() -> Self {
         let env = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
         let cache = env("HF_HUB_CACHE")
             .map(PathBuf::from)
             .or_else(|| env("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
             .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub")));
-        let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| {
-            matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+        let offline = ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"].iter().any(|key| {
+            std::env::var(key).is_ok_and(|v| {
+                matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            })
         });
         Self { cache_dirs: cache.into_iter().collect(), offline }
     }
