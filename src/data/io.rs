@@ -20,8 +20,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::document::Sentence;
+use super::record::parse_record;
 use super::text::split_text;
-use super::validate::parse_record;
 
 /// What went wrong with a data file, and where: the file, a place inside it, and the reason.
 ///
@@ -186,7 +186,8 @@ impl Format {
         }
     }
 
-    fn of(path: &Path) -> Result<Format, DataError> {
+    /// The format of `path`, or an error naming the extensions we know.
+    pub(crate) fn of(path: &Path) -> Result<Format, DataError> {
         Format::from_path(path).ok_or_else(|| {
             DataError::new(
                 path,
