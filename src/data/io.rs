@@ -405,8 +405,17 @@ pub fn encode_sentences(
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `path` with `bytes` atomically: temp file beside it, fsync, rename, fsync the
-/// directory. On failure the target is untouched and the temp file removed.
+/// directory. On failure the target is untouched and the temp file removed. When `path` is a
+/// symbolic link, the file it points to is replaced and the link kept.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path).map_err(|e| DataError::io(path, "resolve", &e))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -589,6 +598,37 @@ mod tests {
     fn writing_into_a_missing_directory_fails_cleanly() {
         let err = write_sentences(Path::new("/nonexistent/dir/o.json"), &sample(), Format::Json);
         assert_eq!(err.unwrap_err().kind, ErrorKind::Io);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writing_through_a_symbolic_link_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        let link = dir.path().join("link.json");
+        fs::write(&target, "[]").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_sentences(&link, &sample(), Format::Json).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(read_sentences(&target).unwrap().sentences, sample());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_load_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            for format in [Format::Json, Format::JsonLines, Format::Text] {
+                let _ = read_bytes(Path::new("p"), &bytes, format);
+            }
+        }
+
+        #[test]
+        fn json_shaped_text_loads_without_panicking(text in r#"[\[\]{}",:0-9a-z \n.-]{0,120}"#) {
+            let wrapped = format!("[{{\"tokens\": [\"a\"], {text}");
+            for candidate in [text.as_str(), wrapped.as_str()] {
+                let _ = read_bytes(Path::new("p"), candidate.as_bytes(), Format::Json);
+                let _ = read_bytes(Path::new("p"), candidate.as_bytes(), Format::JsonLines);
+            }
+        }
     }
 
     #[test]

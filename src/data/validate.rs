@@ -462,4 +462,46 @@ mod tests {
         let missing = validate_file(&dir.path().join("none.json"), None);
         assert!(missing[0].to_string().contains(": could not read: "), "{}", missing[0]);
     }
+
+    fn arbitrary_record() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..6).prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[a-zA-Z]{0,3}".prop_map(Value::String),
+        ];
+        let keys = prop::sample::select(vec![
+            "tokens",
+            "entities",
+            "relations",
+            "type",
+            "start",
+            "end",
+            "head",
+            "tail",
+            "x",
+        ]);
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..5).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_record_is_checked_without_panicking(record in arbitrary_record()) {
+            let t = types();
+            let problems = validate_record(Path::new("F"), 0, &record, Some(&t));
+            // A record that loads has no structural problem, and the other way round.
+            let loads = parse_record(Path::new("F"), 0, &record).is_ok();
+            let structural = problems.iter().any(|p| p.kind == ErrorKind::Structure);
+            proptest::prop_assert_eq!(loads, !structural);
+        }
+    }
 }
