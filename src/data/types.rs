@@ -294,6 +294,17 @@ mod tests {
     }
 
     #[test]
+    fn types_file_not_utf8_or_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("types.json");
+        std::fs::write(&path, b"{\"entities\": {\"L\xe9\": {}}}").unwrap();
+        let err = Types::read(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: byte 16: invalid UTF-8", path.display()));
+        let err = Types::read(&dir.path().join("none.json")).unwrap_err();
+        assert!(err.to_string().contains(": could not read: "), "{err}");
+    }
+
+    #[test]
     fn type_spec_problems() {
         let text = r#"{"entities": {"A": "x", "B": {"short": 1, "verbose": "b"}, "C": {"short": "c"}},
             "relations": {"R": {"short": "r", "verbose": "r", "symmetric": "no"}, "S": {"short": "s", "verbose": "s"}}}"#;
