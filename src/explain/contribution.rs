@@ -2,7 +2,7 @@
 //!
 //! For every layer `l` and head `h`, take the attention probabilities `A[l, h]` with queries
 //! restricted to the pieces of the span and keys over the real (non-padding) pieces of the
-//! sentence, [CLS] and [SEP] included (Algorithm 1's mask); zero every value `<= θ`
+//! sentence, `[CLS]` and `[SEP]` included (Algorithm 1's mask); zero every value `<= θ`
 //! (Algorithm 2, lines 4-11); fuse what remains over both token dimensions (line 12) with mean
 //! pooling, or max or sum. The result is one number per head, index `l * heads + h`.
 //!
@@ -177,7 +177,7 @@ pub fn pool_spans(
 /// f_a of one span of one sentence, for explanations.
 ///
 /// `attentions` is `[L, heads, T, T]` for one sentence; `query_pieces` the span's pieces;
-/// `real_keys` the number of real pieces ([CLS] ... [SEP]) at the start of the sequence.
+/// `real_keys` the number of real pieces (`[CLS]` ... `[SEP]`) at the start of the sequence.
 pub fn span_contribution(
     attentions: &Tensor,
     query_pieces: Range<usize>,

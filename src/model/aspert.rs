@@ -134,7 +134,7 @@ impl ModelConfig {
         self.encoder.hidden_size + fa + self.width_embedding_size
     }
 
-    /// Width of X(s) = E(s) ⊕ h_[CLS] (eq. 7).
+    /// Width of X(s) = E(s) ⊕ `h_[CLS]` (eq. 7).
     pub fn span_input_dim(&self) -> usize {
         self.span_dim() + self.encoder.hidden_size
     }
@@ -343,7 +343,7 @@ impl Aspert {
     }
 
     /// Span class logits `[B, S, 1 + entity types]` (index 0 is `none`) from E(s):
-    /// X(s) = E(s) ⊕ h_[CLS] (eq. 7), then eqs. 8-9 (MLP) or eq. 3 (linear), before softmax.
+    /// X(s) = E(s) ⊕ `h_[CLS]` (eq. 7), then eqs. 8-9 (MLP) or eq. 3 (linear), before softmax.
     pub fn span_logits(&self, enc: &Encoding, span_repr: &Tensor, train: bool) -> Result<Tensor> {
         let (batch, n, _) = span_repr.dims3()?;
         if n == 0 {

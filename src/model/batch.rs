@@ -14,7 +14,7 @@ use crate::data::wordpiece::EncodedSentence;
 pub struct PieceBatch {
     /// `[B, T]` u32 word-piece ids, `[CLS] ... [SEP]` then padding.
     pub input_ids: Tensor,
-    /// `[B, T]` u32, 1 on real pieces ([CLS] and [SEP] included), 0 on padding.
+    /// `[B, T]` u32, 1 on real pieces (`[CLS]` and `[SEP]` included), 0 on padding.
     pub attention_mask: Tensor,
     /// Real pieces per sentence.
     pub lengths: Vec<usize>,

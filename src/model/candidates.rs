@@ -10,7 +10,7 @@ pub struct SpanCandidate {
     pub start: usize,
     /// One past the last word.
     pub end: usize,
-    /// Positions of the span's pieces in the encoded sequence ([CLS] is position 0).
+    /// Positions of the span's pieces in the encoded sequence (`[CLS]` is position 0).
     pub pieces: Range<usize>,
 }
 
