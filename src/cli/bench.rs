@@ -1,0 +1,201 @@
+//! `spanscope bench`: prediction speed in sentences per second.
+//!
+//! Speed is measured here, never in tests. Results go to docs/BENCHMARKS.md with the machine
+//! and the date.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use candle_core::DType;
+use serde::Serialize;
+use spanscope::data::io::read_sentences;
+use spanscope::data::types::Types;
+use spanscope::data::wordpiece::WordPieces;
+use spanscope::data::Sentence;
+use spanscope::model::aspert::{Aspert, ModelConfig};
+use spanscope::model::config::BertConfig;
+use spanscope::model::decode::predict;
+use spanscope::model::device::DeviceSpec;
+use spanscope::model::checkpoint;
+
+/// Arguments of `spanscope bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sentences to predict (their tokens; annotations are ignored).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+
+    /// A spanscope checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["encoder", "random_bert_base"])]
+    model: Option<PathBuf>,
+
+    /// A pretrained encoder with freshly initialised ASpERT heads (speed does not depend on
+    /// the head weights). Needs --types.
+    #[arg(long, value_name = "DIR|HUB_ID", conflicts_with = "random_bert_base")]
+    encoder: Option<String>,
+
+    /// A BERT-base-shaped encoder (12 layers x 12 heads, 144 heads) with random weights; the
+    /// word pieces come from --vocab. Needs --types.
+    #[arg(long, requires = "vocab")]
+    random_bert_base: bool,
+
+    /// Directory with tokenizer.json or vocab.txt, for --random-bert-base.
+    #[arg(long, value_name = "DIR")]
+    vocab: Option<PathBuf>,
+
+    /// SpERT types file, for --encoder and --random-bert-base.
+    #[arg(long, value_name = "FILE")]
+    types: Option<PathBuf>,
+
+    /// Batch sizes to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    batch_sizes: Vec<usize>,
+
+    /// Use at most this many sentences of the input.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+
+    /// Weights and activations: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+
+    /// Print one JSON object per batch size instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One measurement.
+#[derive(Debug, Serialize)]
+struct Measurement {
+    model: String,
+    device: String,
+    dtype: String,
+    batch_size: usize,
+    sentences: usize,
+    seconds: f64,
+    sentences_per_second: f64,
+    ms_per_sentence: f64,
+    entities_per_sentence: f64,
+    relations_per_sentence: f64,
+}
+
+/// Loads the model, warms up, and times `predict` at each batch size.
+pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
+    let dtype = parse_dtype(&args.dtype)?;
+    let device = device_spec.open()?;
+    let mut sentences = read_sentences(&args.input)?.sentences;
+    if let Some(limit) = args.limit {
+        sentences.truncate(limit);
+    }
+    if sentences.is_empty() {
+        bail!("{}: no sentences to predict", args.input.display());
+    }
+    let (model, pieces, name) = load_model(&args, dtype, &device)?;
+
+    // Warm-up: kernels compiled, caches filled, allocator settled.
+    predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
+
+    for &batch_size in &args.batch_sizes {
+        let measurement = measure(&model, &pieces, &sentences, batch_size.max(1), &device)?;
+        let measurement = Measurement {
+            model: name.clone(),
+            device: device_spec.to_string(),
+            dtype: args.dtype.clone(),
+            ..measurement
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&measurement)?);
+        } else {
+            println!(
+                "{} on {} ({}), batch {:>3}: {} sentences in {:.3} s = {:.1} sentences/s, \
+                 {:.3} ms/sentence ({:.1} entities, {:.1} relations per sentence)",
+                measurement.model,
+                measurement.device,
+                measurement.dtype,
+                measurement.batch_size,
+                measurement.sentences,
+                measurement.seconds,
+                measurement.sentences_per_second,
+                measurement.ms_per_sentence,
+                measurement.entities_per_sentence,
+                measurement.relations_per_sentence,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times one pass of `predict` over all sentences.
+fn measure(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    device: &candle_core::Device,
+) -> anyhow::Result<Measurement> {
+    let started = Instant::now();
+    let predictions = predict(model, pieces, sentences, batch_size, device)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let n = sentences.len() as f64;
+    let entities: usize = predictions.iter().map(|p| p.entities.len()).sum();
+    let relations: usize = predictions.iter().map(|p| p.relations.len()).sum();
+    Ok(Measurement {
+        model: String::new(),
+        device: String::new(),
+        dtype: String::new(),
+        batch_size,
+        sentences: sentences.len(),
+        seconds,
+        sentences_per_second: n / seconds,
+        ms_per_sentence: seconds * 1000.0 / n,
+        entities_per_sentence: entities as f64 / n,
+        relations_per_sentence: relations as f64 / n,
+    })
+}
+
+/// The model to time and a short name for it.
+fn load_model(
+    args: &Args,
+    dtype: DType,
+    device: &candle_core::Device,
+) -> anyhow::Result<(Aspert, WordPieces, String)> {
+    if let Some(dir) = &args.model {
+        let (model, _config, pieces, _types) = checkpoint::load(dir, device, dtype)
+            .with_context(|| format!("loading model {}", dir.display()))?;
+        return Ok((model, pieces, dir.display().to_string()));
+    }
+    let types_path = args.types.as_ref().context("--types is needed with --encoder or --random-bert-base")?;
+    let types = Types::read(types_path)?;
+    if let Some(spec) = &args.encoder {
+        let fresh = checkpoint::init_from_encoder(
+            spec,
+            |encoder| ModelConfig::aspert(encoder, &types),
+            device,
+            dtype,
+            0,
+        )?;
+        return Ok((fresh.model, fresh.pieces, format!("{spec} + new heads")));
+    }
+    if args.random_bert_base {
+        let vocab = args.vocab.as_ref().context("--vocab is needed with --random-bert-base")?;
+        let pieces = WordPieces::from_dir(vocab)?;
+        let mut encoder_config = BertConfig::bert_base();
+        encoder_config.vocab_size = pieces.vocab_size();
+        let config = ModelConfig::aspert(encoder_config, &types);
+        let fresh = checkpoint::init_random(&config, pieces, device, dtype, 0)?;
+        return Ok((fresh.model, fresh.pieces, "random BERT-base".to_string()));
+    }
+    bail!("say which model to time: --model DIR, --encoder DIR|HUB_ID or --random-bert-base")
+}
+
+/// `f32`, `f16` or `bf16`.
+fn parse_dtype(name: &str) -> anyhow::Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        other => bail!("--dtype {other}: expected f32, f16 or bf16"),
+    }
+}

@@ -1,0 +1,81 @@
+//! Sub-commands, one file each; `anyhow` lives here and in `main.rs` only.
+
+mod bench;
+mod encode;
+mod fetch_model;
+mod heads;
+mod init;
+pub mod logging;
+mod model_arg;
+mod predict;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use spanscope::model::device::DeviceSpec;
+
+/// Joint entity and relation extraction with the ASpERT model: predict, explain, validate.
+///
+/// Models run on the CPU, or on an NVIDIA GPU with `--device cuda` in a build made with
+/// `--features cuda`. Every command reads and writes SpERT JSON (`.json`), JSON Lines
+/// (`.jsonl`) or plain text (`.txt`, split into sentences and words on load).
+#[derive(Debug, Parser)]
+#[command(name = "spanscope", version, about, long_about)]
+pub struct Cli {
+    /// Where the model runs: cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "cpu", value_name = "DEVICE")]
+    pub device: DeviceSpec,
+
+    /// Append diagnostic logs to this file (default: $SPANSCOPE_LOG_FILE, else none).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Predict entities and relations for every sentence of a file.
+    Predict(predict::Args),
+    /// Show the attention contribution f_a of one span over every layer and head.
+    Heads(heads::Args),
+    /// Check datasets (and a types file) for everything that can be wrong in them.
+    Validate(validate::Args),
+    /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
+    Init(init::Args),
+    /// Download a BERT-family encoder from the Hugging Face hub into the local cache.
+    FetchModel(fetch_model::Args),
+    /// Measure prediction speed (sentences per second).
+    Bench(bench::Args),
+    /// Dump an encoder's hidden states and attention probabilities (for parity checks).
+    #[command(hide = true)]
+    Encode(encode::Args),
+}
+
+/// Runs the chosen sub-command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Predict(args)) => predict::run(args, cli.device),
+        Some(Command::Heads(args)) => heads::run(args, cli.device),
+        Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Init(args)) => init::run(args, cli.device),
+        Some(Command::FetchModel(args)) => fetch_model::run(args),
+        Some(Command::Bench(args)) => bench::run(args, cli.device),
+        Some(Command::Encode(args)) => encode::run(args, cli.device),
+        None => no_command(),
+    }
+}
+
+/// `spanscope` alone will open the review workbench; until it lands, say what there is.
+fn no_command() -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "spanscope: the review workbench is not part of this build yet.\n\
+         Available now: `spanscope predict`, `spanscope heads`, `spanscope validate`, \
+         `spanscope init`, `spanscope fetch-model`, `spanscope bench` (see `spanscope --help`)."
+    );
+    Ok(ExitCode::from(2))
+}
