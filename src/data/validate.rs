@@ -126,7 +126,7 @@ pub fn validate_record(
     record: &Value,
     types: Option<&Types>,
 ) -> Vec<Problem> {
-    match parse_record(file, index, record) {
+    let mut problems = match parse_record(file, index, record) {
         Err(problems) => problems,
         Ok(sentence) => {
             let mut problems = Vec::new();
@@ -137,10 +137,14 @@ pub fn validate_record(
                     }
                 }
             }
-            problems.extend(check_content(file, index, &sentence, types));
+            problems.extend(check_content(file, index, &sentence));
             problems
         }
+    };
+    if let Some(types) = types {
+        problems.extend(check_type_names(file, index, record, types));
     }
+    problems
 }
 
 fn content(file: &Path, index: usize, part: Option<Part>, reason: String) -> DataError {
@@ -148,13 +152,8 @@ fn content(file: &Path, index: usize, part: Option<Part>, reason: String) -> Dat
 }
 
 /// Content checks of a well-formed sentence: empty tokens, self-relations, duplicate
-/// entities, and (with `types`) unknown type names.
-pub fn check_content(
-    file: &Path,
-    index: usize,
-    sentence: &Sentence,
-    types: Option<&Types>,
-) -> Vec<Problem> {
+/// entities. Type names are checked on the raw record by `check_type_names`.
+pub fn check_content(file: &Path, index: usize, sentence: &Sentence) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (i, token) in sentence.tokens.iter().enumerate() {
         if token.is_empty() {
@@ -175,13 +174,6 @@ pub fn check_content(
             );
             problems.push(content(file, index, part, reason));
         }
-        if let Some(types) = types {
-            if types.entity_index(&e.entity_type).is_none() {
-                let reason =
-                    format!("unknown entity type {}", Value::String(e.entity_type.clone()));
-                problems.push(content(file, index, part, reason));
-            }
-        }
     }
     for (i, r) in sentence.relations.iter().enumerate() {
         let part = Some(Part::Relation(i));
@@ -189,12 +181,37 @@ pub fn check_content(
             let reason = format!("head and tail are the same entity ({})", r.head);
             problems.push(content(file, index, part, reason));
         }
-        if let Some(types) = types {
-            if types.relation_index(&r.relation_type).is_none() {
-                let reason =
-                    format!("unknown relation type {}", Value::String(r.relation_type.clone()));
-                problems.push(content(file, index, part, reason));
-            }
+    }
+    problems
+}
+
+/// Entity and relation types the types file does not declare. Read from the raw record, so
+/// they are reported even when the record has structural problems too.
+fn check_type_names(file: &Path, index: usize, record: &Value, types: &Types) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let named = |key: &str| -> Vec<(usize, String)> {
+        record
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| Some((i, item.get("type")?.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (i, name) in named("entities") {
+        if types.entity_index(&name).is_none() {
+            let reason = format!("unknown entity type {}", Value::String(name));
+            problems.push(content(file, index, Some(Part::Entity(i)), reason));
+        }
+    }
+    for (i, name) in named("relations") {
+        if types.relation_index(&name).is_none() {
+            let reason = format!("unknown relation type {}", Value::String(name));
+            problems.push(content(file, index, Some(Part::Relation(i)), reason));
         }
     }
     problems

