@@ -65,9 +65,11 @@ fn validation_reports_every_problem_with_types() {
             "mixed.json: record 1: `tokens` must be an array of strings, found string \"Bob left .\"",
             "mixed.json: record 2: entity 1: span [2, 4) is out of range: the record has 3 tokens",
             "mixed.json: record 3: relation 0: `tail` 1 points past the record's 1 entities",
-            "mixed.json: record 4: entity 1: unknown entity type \"City\"",
+            // A record with a structural problem still has its type names checked.
+            "mixed.json: record 3: relation 0: unknown relation type \"Knows\"",
             "mixed.json: record 4: entity 2: same span [0, 1) and type \"Peop\" as entity 0",
             "mixed.json: record 4: relation 0: head and tail are the same entity (0)",
+            "mixed.json: record 4: entity 1: unknown entity type \"City\"",
         ]
     );
     assert!(validate_types_file(&fixture("types.json")).is_empty());
