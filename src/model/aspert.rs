@@ -351,7 +351,9 @@ impl Aspert {
             return Tensor::zeros((batch, 0, classes), span_repr.dtype(), span_repr.device());
         }
         let hidden = enc.hidden.dim(2)?;
-        let cls = enc.hidden.narrow(1, 0, 1)?.broadcast_as((batch, n, hidden))?;
+        // Contiguous before the concatenation: a broadcast operand makes candle's `cat` return
+        // a strided layout that CUDA's matmul rejects.
+        let cls = enc.hidden.narrow(1, 0, 1)?.broadcast_as((batch, n, hidden))?.contiguous()?;
         let x = self.dropout(&Tensor::cat(&[span_repr, &cls], D::Minus1)?, train)?;
         match &self.span_classifier {
             SpanClassifier::Mlp { hidden, out } => {
