@@ -278,3 +278,21 @@ fn a_frozen_copy_predicts_the_same_and_ignores_later_training() {
     assert_eq!(bits(&span1), bits(&span2), "the copy owns its weights");
     assert!(max_abs_diff(&logits(&t.model, &t).0, &span1) > 1.0, "the original did change");
 }
+
+#[test]
+fn fresh_heads_start_from_the_class_priors() {
+    use spanscope::model::checkpoint::{ENTITY_PRIOR, RELATION_PRIOR};
+    let dir = tempfile::tempdir().unwrap();
+    let t = model(&aspert_config(), dir.path(), 5);
+    let data = t.varmap.data().lock().unwrap();
+    let span_bias = data["span_classifier.out.bias"].as_tensor();
+    let probs: Vec<f32> = candle_nn::ops::softmax_last_dim(span_bias).unwrap().to_vec1().unwrap();
+    assert!((probs[0] as f64 - (1.0 - ENTITY_PRIOR)).abs() < 1e-6, "{probs:?}");
+    let each = ENTITY_PRIOR / (probs.len() - 1) as f64;
+    assert!(probs[1..].iter().all(|&p| (p as f64 - each).abs() < 1e-6), "{probs:?}");
+    let relation: Vec<f32> = candle_nn::ops::sigmoid(data["relation_classifier.bias"].as_tensor())
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(relation.iter().all(|&p| (p as f64 - RELATION_PRIOR).abs() < 1e-6), "{relation:?}");
+}

@@ -69,6 +69,7 @@ fn predict_returns_sorted_entities_with_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = model(&aspert_config(), dir.path(), 11);
     favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
     let sentences = sentences();
     let preds = predict(&t.model, &t.pieces, &sentences, 3, &Device::Cpu).unwrap();
     assert_eq!(preds.len(), sentences.len());

@@ -79,6 +79,14 @@ pub fn favour_class(t: &mut Trainable, class: usize, by: f32) {
     t.varmap.set_one(name, Tensor::from_vec(bias, n, &Device::Cpu).unwrap()).unwrap();
 }
 
+/// Sets every relation output bias to `value` (fresh models start at a low prior, under
+/// which random weights rarely fire).
+pub fn set_relation_bias(t: &mut Trainable, value: f32) {
+    let name = "relation_classifier.bias";
+    let n = t.varmap.data().lock().unwrap()[name].as_tensor().elem_count();
+    t.varmap.set_one(name, Tensor::full(value, n, &Device::Cpu).unwrap()).unwrap();
+}
+
 pub fn sentence(text: &str) -> Sentence {
     Sentence::from_tokens(text.split_whitespace().map(String::from).collect())
 }
