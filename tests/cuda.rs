@@ -1,0 +1,148 @@
+//! CPU and CUDA agree. Built with `--features cuda` and run on the GPU machine
+//! (docs/GPU.md): `cargo test --release --features cuda --test cuda --no-run` here, then the
+//! test binary there, from the repository root. CI has no GPU and does not build this file.
+#![cfg(feature = "cuda")]
+
+mod tiny_model;
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use safetensors::SafeTensors;
+use spanscope::data::io::read_sentences;
+use spanscope::data::types::Types;
+use spanscope::data::Sentence;
+use spanscope::model::aspert::ModelConfig;
+use spanscope::model::checkpoint::{self, init_from_encoder};
+use spanscope::model::decode::{predict, SentencePrediction};
+use spanscope::model::source::load_encoder;
+use tiny_model::*;
+
+fn cuda() -> Device {
+    Device::new_cuda(0).expect("a CUDA device")
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap().to_dtype(DType::F32).unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap().to_dtype(DType::F32).unwrap();
+    max_abs_diff(&a, &b)
+}
+
+/// Entities and relations equal; scores within `tol`.
+fn assert_agree(cpu: &[SentencePrediction], gpu: &[SentencePrediction], tol: f32) -> usize {
+    assert_eq!(cpu.len(), gpu.len());
+    let mut decisions = 0;
+    for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+        let key = |p: &SentencePrediction| {
+            (
+                p.entities.iter().map(|e| (e.start, e.end, e.entity_type.clone())).collect::<Vec<_>>(),
+                p.relations
+                    .iter()
+                    .map(|r| (r.head, r.tail, r.relation_type.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(key(c), key(g), "sentence {i}: CPU and CUDA predictions differ");
+        for (a, b) in c.entities.iter().zip(&g.entities) {
+            assert!((a.score - b.score).abs() <= tol, "sentence {i}: {} vs {}", a.score, b.score);
+        }
+        for (a, b) in c.relations.iter().zip(&g.relations) {
+            assert!((a.score - b.score).abs() <= tol, "sentence {i}: {} vs {}", a.score, b.score);
+        }
+        decisions += c.entities.len() + c.relations.len();
+    }
+    decisions
+}
+
+#[test]
+fn encoder_matches_transformers_on_cuda() {
+    let dir = PathBuf::from("tests/fixtures/encoder/tiny_bert");
+    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let load = |name: &str| {
+        let view = reference.tensor(name).unwrap();
+        Tensor::from_raw_buffer(view.data(), view.dtype().try_into().unwrap(), view.shape(), &Device::Cpu)
+            .unwrap()
+    };
+    let device = cuda();
+    let (encoder, _) = load_encoder(dir.to_str().unwrap(), DType::F32, &device).unwrap();
+    let ids = load("input_ids").to_dtype(DType::U32).unwrap().to_device(&device).unwrap();
+    let mask = load("attention_mask").to_dtype(DType::U32).unwrap().to_device(&device).unwrap();
+    let out = encoder.forward(&ids, &mask, false).unwrap();
+    // Real positions only: padded query rows are free to differ.
+    let lengths: Vec<u32> = load("attention_mask").to_dtype(DType::U32).unwrap().sum(1).unwrap().to_vec1().unwrap();
+    for (b, &n) in lengths.iter().enumerate() {
+        let n = n as usize;
+        let h = max_abs(
+            &out.hidden.get(b).unwrap().narrow(0, 0, n).unwrap(),
+            &load("hidden").get(b).unwrap().narrow(0, 0, n).unwrap(),
+        );
+        let a = max_abs(
+            &out.attentions.get(b).unwrap().narrow(2, 0, n).unwrap(),
+            &load("attentions").get(b).unwrap().narrow(2, 0, n).unwrap(),
+        );
+        println!("sentence {b}: max abs error hidden {h:.3e}, attentions {a:.3e}");
+        assert!(h <= 1e-4 && a <= 1e-4);
+    }
+}
+
+#[test]
+fn tiny_model_predicts_the_same_on_cpu_and_cuda() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = aspert_config();
+    let mut t = model(&cfg, dir.path(), 3);
+    favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
+    let saved = dir.path().join("model");
+    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    let (cpu_model, _, pieces, _) = checkpoint::load(&saved, &Device::Cpu, DType::F32).unwrap();
+    let device = cuda();
+    let (gpu_model, _, _, _) = checkpoint::load(&saved, &device, DType::F32).unwrap();
+    let sentences = sentences();
+    for batch in [1, 3, 8] {
+        let cpu = predict(&cpu_model, &pieces, &sentences, batch, &Device::Cpu).unwrap();
+        let gpu = predict(&gpu_model, &pieces, &sentences, batch, &device).unwrap();
+        let n = assert_agree(&cpu, &gpu, 1e-4);
+        assert!(n > 0, "the comparison has decisions to compare");
+    }
+}
+
+/// all-MiniLM-L6-v2 with fresh heads whose span bias favours entities, on CoNLL04 dev
+/// sentences: every decision equal on both devices.
+#[test]
+fn minilm_predicts_the_same_on_cpu_and_cuda() {
+    let Some(encoder) = std::env::var_os("SPANSCOPE_TEST_ENCODER").map(PathBuf::from) else {
+        eprintln!("skipped: set SPANSCOPE_TEST_ENCODER to a MiniLM checkpoint");
+        return;
+    };
+    let Some(data) = std::env::var_os("SPANSCOPE_TEST_SENTENCES").map(PathBuf::from) else {
+        eprintln!("skipped: set SPANSCOPE_TEST_SENTENCES to a SpERT dataset");
+        return;
+    };
+    let types = Types::read(&PathBuf::from("sample_docs/types.json")).unwrap();
+    let mut t = init_from_encoder(
+        encoder.to_str().unwrap(),
+        |enc| ModelConfig::aspert(enc, &types),
+        &Device::Cpu,
+        DType::F32,
+        1,
+    )
+    .unwrap();
+    // Untrained heads start from a 1% entity prior; make about a third of the types' share win
+    // so that relations get classified too.
+    favour_class(&mut t, 1, 5.0);
+    set_relation_bias(&mut t, 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("model");
+    checkpoint::save(&saved, &t.varmap, &t.config, &types, &t.pieces, DType::F32).unwrap();
+    let (cpu_model, _, pieces, _) = checkpoint::load(&saved, &Device::Cpu, DType::F32).unwrap();
+    let device = cuda();
+    let (gpu_model, _, _, _) = checkpoint::load(&saved, &device, DType::F32).unwrap();
+    let mut sentences: Vec<Sentence> = read_sentences(&data).unwrap().sentences;
+    sentences.truncate(64);
+    let cpu = predict(&cpu_model, &pieces, &sentences, 8, &Device::Cpu).unwrap();
+    let gpu = predict(&gpu_model, &pieces, &sentences, 8, &device).unwrap();
+    let decisions = assert_agree(&cpu, &gpu, 1e-4);
+    println!("{} sentences, {decisions} entity and relation decisions, all equal", sentences.len());
+    assert!(decisions > 0);
+}
