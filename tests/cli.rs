@@ -71,8 +71,14 @@ fn validate_reports_file_record_and_reason_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let f = path(&file);
-    assert!(text.contains(&format!("{f}: record 0: entity 0: span [1, 5) is out of range")), "{text}");
-    assert!(text.contains(&format!("{f}: record 1: entity 0: unknown entity type \"Spaceship\"")), "{text}");
+    assert!(
+        text.contains(&format!("{f}: record 0: entity 0: span [1, 5) is out of range")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{f}: record 1: entity 0: unknown entity type \"Spaceship\"")),
+        "{text}"
+    );
     assert!(text.contains(&format!("{f}: record 1: relation 0: `tail` 3 points past")), "{text}");
 }
 
@@ -86,7 +92,10 @@ fn validate_gives_line_and_column_for_broken_json_and_survives_garbage() {
     let out = spanscope(&["validate", path(&broken), path(&garbage)]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains(&format!("{}: line 2, column 16: invalid JSON", path(&broken))), "{text}");
+    assert!(
+        text.contains(&format!("{}: line 2, column 16: invalid JSON", path(&broken))),
+        "{text}"
+    );
     assert!(text.contains(&format!("{}: byte 0: invalid UTF-8", path(&garbage))), "{text}");
 }
 
@@ -137,7 +146,10 @@ fn predict_keeps_tokens_and_extra_keys_and_replaces_gold_annotations() {
     let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     let records = written.as_array().unwrap();
     assert_eq!(records.len(), 2);
-    assert_eq!(records[0]["tokens"], serde_json::json!(["John", "Smith", "works", "for", "Acme", "."]));
+    assert_eq!(
+        records[0]["tokens"],
+        serde_json::json!(["John", "Smith", "works", "for", "Acme", "."])
+    );
     assert_eq!(records[0]["orig_id"], 42);
     assert_eq!(records[1]["tokens"][6], "ünïcödé");
     assert_eq!(records[1]["note"], serde_json::json!({"k": [1, 2]}));
@@ -181,7 +193,10 @@ fn predict_splits_plain_text_and_writes_json_lines() {
     let text = std::fs::read_to_string(&output).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[0]["tokens"], serde_json::json!(["John", "works", "for", "Acme", "in", "Paris", "."]));
+    assert_eq!(
+        lines[0]["tokens"],
+        serde_json::json!(["John", "works", "for", "Acme", "in", "Paris", "."])
+    );
     assert_eq!(lines[1]["tokens"], serde_json::json!(["Mary", "lives", "in", "New", "York", "."]));
 }
 
@@ -190,8 +205,11 @@ fn predict_reports_unreadable_records_and_exits_1_but_writes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_checkpoint(dir.path());
     let input = dir.path().join("mixed.jsonl");
-    std::fs::write(&input, "{\"tokens\": [\"the\", \"cat\"]}\n{\"tokens\": 7}\n{\"tokens\": [\"a\"]}\n")
-        .unwrap();
+    std::fs::write(
+        &input,
+        "{\"tokens\": [\"the\", \"cat\"]}\n{\"tokens\": 7}\n{\"tokens\": [\"a\"]}\n",
+    )
+    .unwrap();
     let output = dir.path().join("out.json");
     let out = spanscope(&[
         "predict",
@@ -265,7 +283,8 @@ fn heads_text_heatmap_names_the_span_and_every_layer() {
 fn heads_rejects_a_span_outside_the_text() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_checkpoint(dir.path());
-    let out = spanscope(&["heads", "--model", path(&model), "--text", "the cat sat", "--span", "2:9"]);
+    let out =
+        spanscope(&["heads", "--model", path(&model), "--text", "the cat sat", "--span", "2:9"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("the text has 3 words"), "{}", stderr(&out));
 }

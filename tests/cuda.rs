@@ -35,7 +35,10 @@ fn assert_agree(cpu: &[SentencePrediction], gpu: &[SentencePrediction], tol: f32
     for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
         let key = |p: &SentencePrediction| {
             (
-                p.entities.iter().map(|e| (e.start, e.end, e.entity_type.clone())).collect::<Vec<_>>(),
+                p.entities
+                    .iter()
+                    .map(|e| (e.start, e.end, e.entity_type.clone()))
+                    .collect::<Vec<_>>(),
                 p.relations
                     .iter()
                     .map(|r| (r.head, r.tail, r.relation_type.clone()))
@@ -61,8 +64,13 @@ fn encoder_matches_transformers_on_cuda() {
     let reference = SafeTensors::deserialize(&bytes).unwrap();
     let load = |name: &str| {
         let view = reference.tensor(name).unwrap();
-        Tensor::from_raw_buffer(view.data(), view.dtype().try_into().unwrap(), view.shape(), &Device::Cpu)
-            .unwrap()
+        Tensor::from_raw_buffer(
+            view.data(),
+            view.dtype().try_into().unwrap(),
+            view.shape(),
+            &Device::Cpu,
+        )
+        .unwrap()
     };
     let device = cuda();
     let (encoder, _) = load_encoder(dir.to_str().unwrap(), DType::F32, &device).unwrap();
@@ -70,7 +78,8 @@ fn encoder_matches_transformers_on_cuda() {
     let mask = load("attention_mask").to_dtype(DType::U32).unwrap().to_device(&device).unwrap();
     let out = encoder.forward(&ids, &mask, false).unwrap();
     // Real positions only: padded query rows are free to differ.
-    let lengths: Vec<u32> = load("attention_mask").to_dtype(DType::U32).unwrap().sum(1).unwrap().to_vec1().unwrap();
+    let lengths: Vec<u32> =
+        load("attention_mask").to_dtype(DType::U32).unwrap().sum(1).unwrap().to_vec1().unwrap();
     for (b, &n) in lengths.iter().enumerate() {
         let n = n as usize;
         let h = max_abs(

@@ -15,10 +15,10 @@ use spanscope::data::types::Types;
 use spanscope::data::wordpiece::WordPieces;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::{Aspert, ModelConfig};
+use spanscope::model::checkpoint;
 use spanscope::model::config::BertConfig;
 use spanscope::model::decode::predict;
 use spanscope::model::device::DeviceSpec;
-use spanscope::model::checkpoint;
 
 /// Arguments of `spanscope bench`.
 #[derive(Debug, clap::Args)]
@@ -166,7 +166,8 @@ fn load_model(
             .with_context(|| format!("loading model {}", dir.display()))?;
         return Ok((model, pieces, dir.display().to_string()));
     }
-    let types_path = args.types.as_ref().context("--types is needed with --encoder or --random-bert-base")?;
+    let types_path =
+        args.types.as_ref().context("--types is needed with --encoder or --random-bert-base")?;
     let types = Types::read(types_path)?;
     if let Some(spec) = &args.encoder {
         let fresh = checkpoint::init_from_encoder(

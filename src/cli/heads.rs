@@ -214,11 +214,8 @@ mod tests {
 
     #[test]
     fn heatmap_has_a_row_per_layer_and_a_cell_per_head() {
-        let contribution = Contribution {
-            layers: 2,
-            heads: 3,
-            values: vec![0.0, 0.25, 0.5, 0.125, 0.0, 0.0],
-        };
+        let contribution =
+            Contribution { layers: 2, heads: 3, values: vec![0.0, 0.25, 0.5, 0.125, 0.0, 0.0] };
         let words: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let text = Heatmap {
             contribution: &contribution,

@@ -77,8 +77,9 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         config.theta = args.threshold;
         config
     };
-    let fresh = checkpoint::init_from_encoder(&args.encoder, configure, &device, DType::F32, args.seed)
-        .with_context(|| format!("initialising from encoder {}", args.encoder))?;
+    let fresh =
+        checkpoint::init_from_encoder(&args.encoder, configure, &device, DType::F32, args.seed)
+            .with_context(|| format!("initialising from encoder {}", args.encoder))?;
     let dtype = if args.half { DType::F16 } else { DType::F32 };
     checkpoint::save(&args.out, &fresh.varmap, &fresh.config, &types, &fresh.pieces, dtype)?;
     eprintln!(

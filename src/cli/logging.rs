@@ -9,8 +9,9 @@ use tracing_subscriber::EnvFilter;
 /// Sends `tracing` events to `file`, or to `$SPANSCOPE_LOG_FILE`, filtered by
 /// `$SPANSCOPE_LOG` (default `info`). Without a file, events are dropped.
 pub fn init(file: Option<&Path>) {
-    let path: Option<PathBuf> =
-        file.map(Path::to_path_buf).or_else(|| std::env::var_os("SPANSCOPE_LOG_FILE").map(Into::into));
+    let path: Option<PathBuf> = file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("SPANSCOPE_LOG_FILE").map(Into::into));
     let Some(path) = path else { return };
     let log = match OpenOptions::new().create(true).append(true).open(&path) {
         Ok(log) => log,
@@ -19,7 +20,8 @@ pub fn init(file: Option<&Path>) {
             return;
         }
     };
-    let filter = EnvFilter::try_from_env("SPANSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("SPANSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // A second initialisation (tests) is harmless: keep the first.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -36,7 +36,11 @@ pub fn checkpoint_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
             "no model is bundled with this build yet, and no --model was given: \
              pass --model DIR with a spanscope checkpoint (the trained CoNLL04 model ships \
              with `spanscope train`, issue 3); looked in {}",
-            bundled_candidates().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            bundled_candidates()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

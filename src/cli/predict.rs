@@ -96,9 +96,11 @@ fn with_prediction(input: &Sentence, predicted: Sentence) -> Sentence {
 fn progress_bar(len: u64) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar
 }
