@@ -6,3 +6,4 @@
 pub mod data;
 pub mod explain;
 pub mod model;
+pub mod train;

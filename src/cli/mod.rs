@@ -2,6 +2,7 @@
 
 mod bench;
 mod encode;
+mod eval;
 mod fetch_model;
 mod heads;
 mod init;
@@ -47,6 +48,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
     Init(init::Args),
+    /// Score a model on a gold dataset (SpERT protocol: entities, relations strict and boundaries-only)
+    Eval(eval::Args),
     /// Download a BERT-family encoder from the Hugging Face hub into the local cache.
     FetchModel(fetch_model::Args),
     /// Measure prediction speed (sentences per second).
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Heads(args)) => heads::run(args, cli.device),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
+        Some(Command::Eval(args)) => eval::run(args, cli.device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),
         Some(Command::Encode(args)) => encode::run(args, cli.device),

@@ -1,0 +1,158 @@
+//! `spanscope eval --dataset FILE [--model DIR | --predictions FILE] [--types FILE] [--json]
+//! [--batch-size N] [--output-predictions FILE]`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use candle_core::DType;
+use indicatif::{ProgressBar, ProgressStyle};
+use spanscope::data::io::{read_sentences, write_sentences, Format};
+use spanscope::data::{Sentence, Types};
+use spanscope::model::checkpoint;
+use spanscope::model::decode::predict;
+use spanscope::model::device::DeviceSpec;
+use spanscope::train::evaluate::evaluate;
+
+use super::model_arg::checkpoint_dir;
+
+/// Arguments of `spanscope eval`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The gold dataset: SpERT .json or .jsonl. Every record must be readable.
+    #[arg(long, value_name = "FILE")]
+    dataset: PathBuf,
+
+    /// A spanscope checkpoint directory to predict with (default: the bundled model).
+    #[arg(long, value_name = "DIR", conflicts_with = "predictions")]
+    model: Option<PathBuf>,
+
+    /// Score these predictions instead of running a model: a SpERT file with the gold
+    /// dataset's sentences, in the same order, with the same tokens.
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
+
+    /// Types file: which relation types are symmetric, and the order of the tables (default:
+    /// the checkpoint's types; with --predictions, the types seen in the gold data, none of
+    /// them symmetric).
+    #[arg(long, value_name = "FILE")]
+    types: Option<PathBuf>,
+
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    json: bool,
+
+    /// Sentences per forward pass.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    batch_size: usize,
+
+    /// Also write the model's predictions here (.jsonl gives JSON Lines, anything else a
+    /// SpERT JSON array).
+    #[arg(long, value_name = "FILE", conflicts_with = "predictions")]
+    output_predictions: Option<PathBuf>,
+}
+
+/// Sentences handed to the model between two progress updates.
+const CHUNK: usize = 64;
+
+/// Reads the gold data, gets predictions (from the model or a file), prints the scores.
+pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
+    let gold = read_all(&args.dataset, "gold dataset")?;
+    let given_types = args.types.as_deref().map(Types::read).transpose()?;
+    let (predicted, types, source) = match &args.predictions {
+        Some(path) => {
+            let predicted = read_all(path, "predictions file")?;
+            let types = given_types.unwrap_or_else(|| {
+                eprintln!(
+                    "spanscope: no --types given: scoring the types seen in {}, none of them \
+                     symmetric",
+                    args.dataset.display()
+                );
+                Types::infer(&gold)
+            });
+            (predicted, types, path.display().to_string())
+        }
+        None => {
+            let (predicted, model_types, dir) = run_model(&args, &gold, device)?;
+            (predicted, given_types.unwrap_or(model_types), dir.display().to_string())
+        }
+    };
+    let evaluation = evaluate(&gold, &predicted, &types)
+        .with_context(|| format!("scoring {source} against {}", args.dataset.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        println!(
+            "Evaluation of {source} on {} ({} sentences)\n",
+            args.dataset.display(),
+            evaluation.sentences
+        );
+        println!("{evaluation}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every record of a dataset; a file with unreadable records is refused, each one named.
+fn read_all(path: &Path, what: &str) -> anyhow::Result<Vec<Sentence>> {
+    let loaded = read_sentences(path)?;
+    if !loaded.problems.is_empty() {
+        for problem in &loaded.problems {
+            eprintln!("spanscope: {problem}");
+        }
+        bail!(
+            "the {what} {} has {} problem(s) (listed above); scores on part of it would not \
+             compare, so nothing was scored",
+            path.display(),
+            loaded.problems.len()
+        );
+    }
+    Ok(loaded.sentences)
+}
+
+/// Predicts every gold sentence with the model; writes the predictions when asked.
+fn run_model(
+    args: &Args,
+    gold: &[Sentence],
+    device: DeviceSpec,
+) -> anyhow::Result<(Vec<Sentence>, Types, PathBuf)> {
+    let dir = checkpoint_dir(args.model.as_deref())?;
+    let device = device.open()?;
+    let (model, _config, pieces, types) = checkpoint::load(&dir, &device, DType::F32)
+        .with_context(|| format!("loading model {}", dir.display()))?;
+
+    let bar = progress_bar(gold.len() as u64);
+    let mut predicted = Vec::with_capacity(gold.len());
+    for chunk in gold.chunks(CHUNK) {
+        let predictions = predict(&model, &pieces, chunk, args.batch_size.max(1), &device)?;
+        for (sentence, prediction) in chunk.iter().zip(predictions) {
+            let mut annotated = prediction.to_sentence(&sentence.tokens);
+            annotated.extra = sentence.extra.clone();
+            predicted.push(annotated);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    if let Some(path) = &args.output_predictions {
+        let format = match Format::from_path(path) {
+            Some(Format::JsonLines) => Format::JsonLines,
+            _ => Format::Json,
+        };
+        write_sentences(path, &predicted, format)?;
+        eprintln!("{} prediction(s) written to {}", predicted.len(), path.display());
+    }
+    Ok((predicted, types, dir))
+}
+
+/// A bar on standard error, hidden when that is not a terminal.
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar
+}

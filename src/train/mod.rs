@@ -1,0 +1,4 @@
+//! Training and evaluation: SpERT's negative sampling, the joint loss, the optimiser schedule,
+//! the training loop, and the SpERT evaluation protocol.
+
+pub mod evaluate;
