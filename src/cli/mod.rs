@@ -9,6 +9,7 @@ mod init;
 pub mod logging;
 mod model_arg;
 mod predict;
+mod train;
 mod validate;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
     Init(init::Args),
+    /// Train a model: a pretrained encoder with new heads, fine-tuned on SpERT data.
+    Train(train::Args),
     /// Score a model on a gold dataset (SpERT protocol: entities, relations strict and boundaries-only)
     Eval(eval::Args),
     /// Download a BERT-family encoder from the Hugging Face hub into the local cache.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Heads(args)) => heads::run(args, cli.device),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
+        Some(Command::Train(args)) => train::run(args, cli.device),
         Some(Command::Eval(args)) => eval::run(args, cli.device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),

@@ -170,13 +170,19 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
                     d.entities.f1, d.relations_strict.f1
                 )
             });
-            bar.println(format!(
+            let line = format!(
                 "epoch {}: loss {:.4}, {:.1} sentences/s{dev}{}",
                 e.epoch,
                 e.loss,
                 e.sentences_per_second,
                 if e.saved { " (saved)" } else { "" }
-            ));
+            );
+            // A hidden bar (standard error is not a terminal) swallows `println`.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
     };
     let cancel = AtomicBool::new(false);

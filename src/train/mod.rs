@@ -2,3 +2,7 @@
 //! the training loop, and the SpERT evaluation protocol.
 
 pub mod evaluate;
+pub mod loss;
+pub mod sampling;
+pub mod schedule;
+pub mod trainer;
