@@ -264,3 +264,50 @@ fn joint_loss_averages_real_rows_and_ignores_padding() {
     .unwrap();
     assert!((only - ce([0.0, 0.0, 3.0], 2)).abs() < 1e-5);
 }
+
+#[test]
+fn the_optimiser_matches_pytorch_adamw_with_decay_only_on_weights() {
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+    use spanscope::train::schedule::Optimiser;
+    let dev = Device::Cpu;
+    let start = |map: &VarMap| {
+        for (name, values) in
+            [("layer.weight", vec![0.5f32, -1.0, 2.0]), ("layer.bias", vec![0.1, 0.2, -0.3])]
+        {
+            map.data().lock().unwrap()[name].set(&Tensor::new(values, &dev).unwrap()).unwrap();
+        }
+    };
+    let (ours, reference) = (VarMap::new(), VarMap::new());
+    for map in [&ours, &reference] {
+        let vb = candle_nn::VarBuilder::from_varmap(map, DType::F32, &dev);
+        vb.get(3, "layer.weight").unwrap();
+        vb.get(3, "layer.bias").unwrap();
+        start(map);
+    }
+    let loss_of = |map: &VarMap| {
+        let data = map.data().lock().unwrap();
+        let (w, b) =
+            (data["layer.weight"].as_tensor().clone(), data["layer.bias"].as_tensor().clone());
+        (w.sqr().unwrap().sum_all().unwrap() + (b * 3.0).unwrap().sum_all().unwrap()).unwrap()
+    };
+    let schedule = LinearSchedule { peak: 0.1, warmup_steps: 0, total_steps: usize::MAX };
+    let mut optimiser = Optimiser::new(&ours, schedule, 0.01, 1e9).unwrap();
+    let params =
+        |weight_decay| ParamsAdamW { lr: 0.1, eps: 1e-6, weight_decay, ..ParamsAdamW::default() };
+    let var = |name: &str| reference.data().lock().unwrap()[name].clone();
+    let mut decayed = AdamW::new(vec![var("layer.weight")], params(0.01)).unwrap();
+    let mut plain = AdamW::new(vec![var("layer.bias")], params(0.0)).unwrap();
+    for _ in 0..3 {
+        optimiser.step(loss_of(&ours).backward().unwrap()).unwrap();
+        let grads = loss_of(&reference).backward().unwrap();
+        decayed.step(&grads).unwrap();
+        plain.step(&grads).unwrap();
+    }
+    for name in ["layer.weight", "layer.bias"] {
+        let a = ours.data().lock().unwrap()[name].as_tensor().to_vec1::<f32>().unwrap();
+        let b = reference.data().lock().unwrap()[name].as_tensor().to_vec1::<f32>().unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{name}: {a:?} vs {b:?}");
+        }
+    }
+}

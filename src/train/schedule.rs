@@ -5,7 +5,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::VarMap;
 
 /// Linear warm-up to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,27 +61,48 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
     let scale = (norm.affine(1.0, 1e-6)?.recip()? * max_norm)?.clamp(0f32, 1f32)?;
     for var in vars {
         if let Some(g) = grads.get(var) {
-            let scaled = g.broadcast_mul(&scale.to_dtype(g.dtype())?)?;
+            let scale =
+                if g.dtype() == DType::F32 { scale.clone() } else { scale.to_dtype(g.dtype())? };
+            let scaled = g.broadcast_mul(&scale)?;
             grads.insert(var, scaled);
         }
     }
     Ok(norm)
 }
 
-/// Two AdamW instances (decayed weights and the rest) driven by one [`LinearSchedule`], with
-/// gradient clipping.
+/// One weight's AdamW state.
+struct Moments {
+    var: Var,
+    /// Whether weight decay applies (see [`decays`]).
+    decays: bool,
+    /// First and second moment estimates; plain tensors, replaced each step (no copy).
+    m: Tensor,
+    v: Tensor,
+}
+
+/// AdamW over two groups of weights (decayed and not, as SpERT sets up its optimiser) driven by
+/// one [`LinearSchedule`], with gradient clipping. The update is PyTorch's AdamW,
+/// `θ ← θ·(1 - lr·λ) - lr · m̂ / (√v̂ + ε)` with bias-corrected moments of the clipped gradient
+/// (SpERT turns the correction off; with it, early steps stay small, which small models need).
+/// Written for few kernel launches per weight: on a GPU a step of a small model is bound by
+/// launches, not arithmetic.
 pub struct Optimiser {
-    decayed: AdamW,
-    undecayed: AdamW,
+    weights: Vec<Moments>,
     vars: Vec<Var>,
     schedule: LinearSchedule,
+    weight_decay: f64,
     max_grad_norm: f64,
     step: usize,
 }
 
+/// AdamW's β₁, β₂ and ε (transformers' defaults, as SpERT).
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-6;
+
 impl Optimiser {
-    /// Sets up the optimiser over every weight of `varmap`. Weights are taken in name order,
-    /// so the clipping norm adds up the same way every run.
+    /// Sets up the optimiser over every floating-point weight of `varmap`. Weights are taken in
+    /// name order, so the clipping norm adds up the same way every run.
     pub fn new(
         varmap: &VarMap,
         schedule: LinearSchedule,
@@ -93,25 +114,24 @@ impl Optimiser {
                 .data()
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("the weights' lock is poisoned".into()))?;
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            data.iter()
+                .filter(|(_, v)| v.dtype().is_float())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        let (with, without): (Vec<_>, Vec<_>) = named.iter().partition(|(name, _)| decays(name));
-        // transformers' AdamW defaults (SpERT): betas (0.9, 0.999), eps 1e-6.
-        let params = |weight_decay| ParamsAdamW {
-            lr: schedule.lr_at(0),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-6,
-            weight_decay,
-        };
-        let vars_of =
-            |list: Vec<&(String, Var)>| list.into_iter().map(|(_, v)| v.clone()).collect();
+        let weights = named
+            .iter()
+            .map(|(name, var)| {
+                let zeros = var.as_tensor().zeros_like()?;
+                Ok(Moments { var: var.clone(), decays: decays(name), m: zeros.clone(), v: zeros })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            decayed: AdamW::new(vars_of(with), params(weight_decay))?,
-            undecayed: AdamW::new(vars_of(without), params(0.0))?,
+            weights,
             vars: named.into_iter().map(|(_, v)| v).collect(),
             schedule,
+            weight_decay,
             max_grad_norm,
             step: 0,
         })
@@ -122,10 +142,29 @@ impl Optimiser {
     pub fn step(&mut self, mut grads: GradStore) -> Result<Tensor> {
         let norm = clip_grad_norm(&mut grads, &self.vars, self.max_grad_norm)?;
         let lr = self.schedule.lr_at(self.step);
-        self.decayed.set_learning_rate(lr);
-        self.undecayed.set_learning_rate(lr);
-        self.decayed.step(&grads)?;
-        self.undecayed.step(&grads)?;
+        let t = (self.step + 1) as i32;
+        let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
+        for w in &mut self.weights {
+            let Some(g) = grads.get(&w.var) else { continue };
+            let m = ((&w.m * BETA1)? + (g * (1.0 - BETA1))?)?;
+            let v = ((&w.v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
+            if lr > 0.0 {
+                // lr · m̂ / (√v̂ + ε) with m̂, v̂ the bias-corrected moments, folded into scalars:
+                // lr_t · m / (√v + ε_t), lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ), ε_t = ε·√(1-β₂ᵗ); and lr_t
+                // moved into the denominator, so no kernel scales anything.
+                let lr_t = lr * c2.sqrt() / c1;
+                let update = (&m / v.sqrt()?.affine(1.0 / lr_t, EPS * c2.sqrt() / lr_t)?)?;
+                let theta = w.var.as_tensor();
+                let next = if w.decays && self.weight_decay > 0.0 {
+                    (theta.affine(1.0 - lr * self.weight_decay, 0.0)? - update)?
+                } else {
+                    (theta - update)?
+                };
+                w.var.set(&next)?;
+            }
+            w.m = m;
+            w.v = v;
+        }
         self.step += 1;
         Ok(norm)
     }
