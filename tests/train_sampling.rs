@@ -311,3 +311,39 @@ fn the_optimiser_matches_pytorch_adamw_with_decay_only_on_weights() {
         }
     }
 }
+
+/// The fused AdamW kernels on the GPU give the CPU's weights (run on a GPU machine with a
+/// `--features cuda` build; passes with a note elsewhere).
+#[cfg(feature = "cuda")]
+#[test]
+fn the_optimiser_agrees_on_cpu_and_cuda() {
+    use candle_nn::VarMap;
+    use spanscope::train::schedule::Optimiser;
+    let Ok(gpu) = Device::new_cuda(0) else {
+        eprintln!("note: no CUDA device; skipping");
+        return;
+    };
+    let run = |dev: &Device| {
+        let map = VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&map, DType::F32, dev);
+        let w = vb.get((64, 33), "layer.weight").unwrap();
+        let b = vb.get(33, "layer.bias").unwrap();
+        let data: Vec<f32> = (0..64 * 33).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let set = |name: &str, t: Tensor| map.data().lock().unwrap()[name].set(&t).unwrap();
+        set("layer.weight", Tensor::from_vec(data, (64, 33), dev).unwrap());
+        set("layer.bias", Tensor::full(0.5f32, 33, dev).unwrap());
+        let schedule = LinearSchedule::new(0.05, 0.2, 10);
+        let mut optimiser = Optimiser::new(&map, schedule, 0.01, 0.5).unwrap();
+        for _ in 0..5 {
+            let loss = (w.sqr().unwrap().sum_all().unwrap()
+                + (&b * 3.0).unwrap().sum_all().unwrap())
+            .unwrap();
+            optimiser.step(loss.backward().unwrap()).unwrap();
+        }
+        (w.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap())
+    };
+    let (cpu, cuda) = (run(&Device::Cpu), run(&gpu));
+    for (x, y) in cpu.0.iter().chain(&cpu.1).zip(cuda.0.iter().chain(&cuda.1)) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+}

@@ -43,22 +43,29 @@ pub fn decays(name: &str) -> bool {
     !(name.contains("bias") || name.contains("LayerNorm.weight"))
 }
 
-/// Global L2 norm of the gradients of `vars` (as one tensor, on the device), and the gradients
-/// scaled by `max_norm / norm` when that norm exceeds `max_norm` (`torch.nn.utils.
-/// clip_grad_norm_`). Nothing is read back to the host.
-pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Result<Tensor> {
+/// Global L2 norm of the gradients of `vars` and the clipping factor
+/// `min(1, max_norm / (norm + 1e-6))` (PyTorch's), both f32 device scalars.
+fn norm_and_scale(grads: &GradStore, vars: &[Var], max_norm: f64) -> Result<(Tensor, Tensor)> {
     let mut squares = Vec::with_capacity(vars.len());
     for var in vars {
         if let Some(g) = grads.get(var) {
             squares.push(g.to_dtype(DType::F32)?.sqr()?.sum_all()?);
         }
     }
+    let device = vars.first().map_or(candle_core::Device::Cpu, |v| v.device().clone());
     if squares.is_empty() {
-        return Tensor::new(0f32, &candle_core::Device::Cpu);
+        return Ok((Tensor::new(0f32, &device)?, Tensor::new(1f32, &device)?));
     }
     let norm = Tensor::stack(&squares, 0)?.sum_all()?.sqrt()?;
-    // min(1, max_norm / (norm + 1e-6)), as PyTorch.
     let scale = (norm.affine(1.0, 1e-6)?.recip()? * max_norm)?.clamp(0f32, 1f32)?;
+    Ok((norm, scale))
+}
+
+/// Global L2 norm of the gradients of `vars` (as one tensor, on the device), and the gradients
+/// scaled by `max_norm / norm` when that norm exceeds `max_norm` (`torch.nn.utils.
+/// clip_grad_norm_`). Nothing is read back to the host.
+pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Result<Tensor> {
+    let (norm, scale) = norm_and_scale(grads, vars, max_norm)?;
     for var in vars {
         if let Some(g) = grads.get(var) {
             let scale =
@@ -75,9 +82,15 @@ struct Moments {
     var: Var,
     /// Whether weight decay applies (see [`decays`]).
     decays: bool,
-    /// First and second moment estimates; plain tensors, replaced each step (no copy).
-    m: Tensor,
-    v: Tensor,
+    state: State,
+}
+
+/// First and second moment estimates.
+enum State {
+    /// f32 weights: `[m, v]` in one buffer, updated in place by the fused kernels.
+    Fused(Tensor),
+    /// Other weights: plain tensors, replaced each step.
+    Plain { m: Tensor, v: Tensor },
 }
 
 /// AdamW over two groups of weights (decayed and not, as SpERT sets up its optimiser) driven by
@@ -123,8 +136,13 @@ impl Optimiser {
         let weights = named
             .iter()
             .map(|(name, var)| {
-                let zeros = var.as_tensor().zeros_like()?;
-                Ok(Moments { var: var.clone(), decays: decays(name), m: zeros.clone(), v: zeros })
+                let state = if var.dtype() == DType::F32 {
+                    State::Fused(Tensor::zeros(2 * var.elem_count(), DType::F32, var.device())?)
+                } else {
+                    let zeros = var.as_tensor().zeros_like()?;
+                    State::Plain { m: zeros.clone(), v: zeros }
+                };
+                Ok(Moments { var: var.clone(), decays: decays(name), state })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -139,31 +157,49 @@ impl Optimiser {
 
     /// Clips `grads`, updates every weight at the current learning rate and advances the
     /// schedule. Returns the gradient norm before clipping (a device scalar).
-    pub fn step(&mut self, mut grads: GradStore) -> Result<Tensor> {
-        let norm = clip_grad_norm(&mut grads, &self.vars, self.max_grad_norm)?;
+    pub fn step(&mut self, grads: GradStore) -> Result<Tensor> {
+        let (norm, scale) = norm_and_scale(&grads, &self.vars, self.max_grad_norm)?;
         let lr = self.schedule.lr_at(self.step);
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
+        // lr · m̂ / (√v̂ + ε) with m̂, v̂ the bias-corrected moments, folded into scalars:
+        // lr_t · m / (√v + ε_t), lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ), ε_t = ε·√(1-β₂ᵗ).
+        let (lr_t, eps_t) = (lr * c2.sqrt() / c1, EPS * c2.sqrt());
         for w in &mut self.weights {
             let Some(g) = grads.get(&w.var) else { continue };
-            let m = ((&w.m * BETA1)? + (g * (1.0 - BETA1))?)?;
-            let v = ((&w.v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
-            if lr > 0.0 {
-                // lr · m̂ / (√v̂ + ε) with m̂, v̂ the bias-corrected moments, folded into scalars:
-                // lr_t · m / (√v + ε_t), lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ), ε_t = ε·√(1-β₂ᵗ); and lr_t
-                // moved into the denominator, so no kernel scales anything.
-                let lr_t = lr * c2.sqrt() / c1;
-                let update = (&m / v.sqrt()?.affine(1.0 / lr_t, EPS * c2.sqrt() / lr_t)?)?;
-                let theta = w.var.as_tensor();
-                let next = if w.decays && self.weight_decay > 0.0 {
-                    (theta.affine(1.0 - lr * self.weight_decay, 0.0)? - update)?
-                } else {
-                    (theta - update)?
-                };
-                w.var.set(&next)?;
+            let decay = if w.decays { 1.0 - lr * self.weight_decay } else { 1.0 };
+            match &mut w.state {
+                State::Fused(mv) => {
+                    if g.elem_count() == 0 {
+                        continue;
+                    }
+                    let g = g.contiguous()?;
+                    mv.inplace_op3(
+                        &g,
+                        &scale,
+                        &FusedMoments { b1: BETA1 as f32, b2: BETA2 as f32 },
+                    )?;
+                    if lr > 0.0 {
+                        let update = FusedUpdate {
+                            lr_t: lr_t as f32,
+                            eps_t: eps_t as f32,
+                            decay: decay as f32,
+                        };
+                        w.var.as_tensor().inplace_op2(mv, &update)?;
+                    }
+                }
+                State::Plain { m, v } => {
+                    let g = g.broadcast_mul(&scale.to_dtype(g.dtype())?)?;
+                    *m = ((&*m * BETA1)? + (&g * (1.0 - BETA1))?)?;
+                    *v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
+                    if lr > 0.0 {
+                        // lr_t moved into the denominator: no kernel scales the update.
+                        let update = (&*m / v.sqrt()?.affine(1.0 / lr_t, eps_t / lr_t)?)?;
+                        let next = (w.var.as_tensor().affine(decay, 0.0)? - update)?;
+                        w.var.set(&next)?;
+                    }
+                }
             }
-            w.m = m;
-            w.v = v;
         }
         self.step += 1;
         Ok(norm)
@@ -182,5 +218,156 @@ impl Optimiser {
     /// The learning rate the next step will use.
     pub fn learning_rate(&self) -> f64 {
         self.schedule.lr_at(self.step)
+    }
+}
+
+/// The PTX of `adamw.cu` (regenerate it with the command at the top of that file).
+#[cfg(feature = "cuda")]
+const ADAMW_PTX: &str = include_str!("adamw.ptx");
+
+fn contiguous(layout: &candle_core::Layout) -> Result<std::ops::Range<usize>> {
+    layout
+        .contiguous_offsets()
+        .map(|(start, end)| start..end)
+        .ok_or_else(|| candle_core::Error::Msg("fused AdamW needs contiguous tensors".into()))
+}
+
+/// In place on `[m, v]`, given the gradient and the clipping factor (a one-value tensor):
+/// `m = β₁·m + (1-β₁)·g·s`, `v = β₂·v + (1-β₂)·(g·s)²`. One kernel per weight.
+struct FusedMoments {
+    b1: f32,
+    b2: f32,
+}
+
+impl candle_core::InplaceOp3 for FusedMoments {
+    fn name(&self) -> &'static str {
+        "adamw-moments"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &candle_core::CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage::F32;
+        let (F32(mv), F32(g), F32(scale)) = (s1, s2, s3) else {
+            candle_core::bail!("fused AdamW works on f32 only");
+        };
+        let (g, s) = (&g[contiguous(l2)?], scale[contiguous(l3)?.start]);
+        let mv = &mut mv[contiguous(l1)?];
+        if mv.len() != 2 * g.len() {
+            candle_core::bail!("AdamW state of {} values for {} gradients", mv.len(), g.len());
+        }
+        let (m, v) = mv.split_at_mut(g.len());
+        for ((m, v), g) in m.iter_mut().zip(v.iter_mut()).zip(g) {
+            let gs = g * s;
+            *m = self.b1 * *m + (1.0 - self.b1) * gs;
+            *v = self.b2 * *v + (1.0 - self.b2) * gs * gs;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut candle_core::CudaStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &candle_core::Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s1.device().clone();
+        let (r1, r2, r3) = (contiguous(l1)?, contiguous(l2)?, contiguous(l3)?);
+        let n = r2.len();
+        if r1.len() != 2 * n {
+            candle_core::bail!("AdamW state of {} values for {n} gradients", r1.len());
+        }
+        let g = s2.as_cuda_slice::<f32>()?.slice(r2);
+        let scale = s3.as_cuda_slice::<f32>()?.slice(r3);
+        let mut mv = s1.as_cuda_slice_mut::<f32>()?.slice_mut(r1);
+        let func = dev.get_or_load_custom_func("adamw_moments", "spanscope_adamw", ADAMW_PTX)?;
+        let mut builder = func.builder();
+        builder.arg(&mut mv);
+        builder.arg(&g);
+        builder.arg(&scale);
+        let n32 = n as u32;
+        candle_core::builder_arg!(builder, self.b1, self.b2, n32);
+        // SAFETY: the kernel reads n values of g, one of scale, and writes 2n of mv, as sized.
+        unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
+        Ok(())
+    }
+}
+
+/// In place on a weight, given its `[m, v]`: `θ = θ·decay - lr_t·m / (√v + ε_t)`.
+struct FusedUpdate {
+    lr_t: f32,
+    eps_t: f32,
+    decay: f32,
+}
+
+impl candle_core::InplaceOp2 for FusedUpdate {
+    fn name(&self) -> &'static str {
+        "adamw-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage::F32;
+        let (F32(theta), F32(mv)) = (s1, s2) else {
+            candle_core::bail!("fused AdamW works on f32 only");
+        };
+        let theta = &mut theta[contiguous(l1)?];
+        let mv = &mv[contiguous(l2)?];
+        if mv.len() != 2 * theta.len() {
+            candle_core::bail!("AdamW state of {} values for {} weights", mv.len(), theta.len());
+        }
+        let (m, v) = mv.split_at(theta.len());
+        for ((t, m), v) in theta.iter_mut().zip(m).zip(v) {
+            *t = *t * self.decay - self.lr_t * m / (v.sqrt() + self.eps_t);
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut candle_core::CudaStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s1.device().clone();
+        let (r1, r2) = (contiguous(l1)?, contiguous(l2)?);
+        let n = r1.len();
+        if r2.len() != 2 * n {
+            candle_core::bail!("AdamW state of {} values for {n} weights", r2.len());
+        }
+        let mv = s2.as_cuda_slice::<f32>()?.slice(r2);
+        let mut theta = s1.as_cuda_slice_mut::<f32>()?.slice_mut(r1);
+        let func = dev.get_or_load_custom_func("adamw_update", "spanscope_adamw", ADAMW_PTX)?;
+        let mut builder = func.builder();
+        builder.arg(&mut theta);
+        builder.arg(&mv);
+        let n32 = n as u32;
+        candle_core::builder_arg!(builder, self.lr_t, self.eps_t, self.decay, n32);
+        // SAFETY: the kernel reads 2n values of mv and updates the n of theta, as sized.
+        unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
+        Ok(())
     }
 }
