@@ -163,7 +163,7 @@ pub struct TrainReport {
     pub epochs: Vec<EpochRecord>,
     /// The epoch whose weights are in the output directory.
     pub best_epoch: Option<usize>,
-    /// Loss of every step, in order.
+    /// Loss of every optimiser step, in order (batches with nothing to classify are skipped).
     #[serde(skip)]
     pub losses: Vec<f32>,
     /// Wall-clock seconds of the whole run.
@@ -322,7 +322,6 @@ pub fn train(
             )?;
             let Some(loss) = loss else {
                 optimiser.skip();
-                report.losses.push(0.0);
                 continue;
             };
             let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
