@@ -17,18 +17,40 @@ docs=$(ls sample_docs/*.json | grep -v "/types.json$")
 "$bin" validate $docs --types sample_docs/types.json
 
 echo
-echo "== why is \"Baltic Span Works\" a span? attention contribution over every layer and head"
-"$bin" heads --model "$SPANSCOPE_TEST_ENCODER" \
+echo "== why is \"Baltic Span Works\" a span? the bundled model's attention contribution, every layer and head"
+"$bin" heads \
     --text "Marta Kowalczyk, the chief engineer of Baltic Span Works, said on Tuesday that the new harbour bridge in Gdansk would open in May." \
     --span 7:10
 
 echo
-echo "== predict the sample documents"
-if "$bin" predict --input sample_docs/observatory.txt --output /tmp/spanscope-observatory.json; then
-    cat /tmp/spanscope-observatory.json
-else
-    echo "(no trained model is bundled yet: see README.md)"
-fi
+echo "== predict the sample documents with the bundled model (models/conll04-aspert-minilm)"
+out="${TMPDIR:-/tmp}/spanscope-sample-predictions"
+mkdir -p "$out"
+for doc in sample_docs/*.txt; do
+    name="$(basename "$doc" .txt)"
+    "$bin" predict --input "$doc" --output "$out/$name.json"
+done
+# A readable view of one of them: entities [type] and relations head -> tail.
+python3 - "$out/observatory.json" <<'PY'
+import json, sys
+for s in json.load(open(sys.argv[1])):
+    t, ents = s["tokens"], s["entities"]
+    span = lambda e: " ".join(t[e["start"]:e["end"]])
+    print(" ".join(t))
+    for e in ents:
+        print(f"   {e['type']:<6} {span(e)}  ({e['score']:.2f})")
+    for r in s["relations"]:
+        print(f"   {span(ents[r['head']])} -> {span(ents[r['tail']])}  [{r['type']}]")
+PY
+
+echo
+echo "== the bundled model against the annotations we wrote for the sample documents"
+for doc in $docs; do
+    "$bin" eval --dataset "$doc" --json | python3 -c "
+import json, sys
+e = json.load(sys.stdin)
+print(f\"{sys.argv[1]:<40} entities F1 {e['entities']['micro']['f1']:6.2f}   relations F1 {e['relations_strict']['micro']['f1']:6.2f}\")" "$doc"
+done
 
 echo
 echo "The review workbench (spanscope with no argument) is not built yet; see README.md."

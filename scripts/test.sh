@@ -7,4 +7,3 @@ source scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release --all-targets
-cargo test --release --doc

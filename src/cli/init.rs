@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use candle_core::DType;
 use spanscope::data::types::Types;
-use spanscope::explain::contribution::Fusion;
-use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
+
+use super::variant::VariantArgs;
 
 /// Arguments of `spanscope init`.
 #[derive(Debug, clap::Args)]
@@ -26,25 +26,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 
-    /// aspert (f_a and MLP span classifier) or spert (neither).
-    #[arg(long, default_value = "aspert", value_parser = ["aspert", "spert"])]
-    variant: String,
-
-    /// Leave the attention contribution out of the span representation (-AC).
-    #[arg(long)]
-    no_attention_contribution: bool,
-
-    /// A linear span classifier instead of the MLP (-MLP).
-    #[arg(long)]
-    linear_span_classifier: bool,
-
-    /// How f_a fuses the kept attention: mean, max or sum.
-    #[arg(long, default_value = "mean")]
-    fusion: Fusion,
-
-    /// Contribution threshold θ.
-    #[arg(long, default_value_t = 0.5)]
-    threshold: f32,
+    #[command(flatten)]
+    variant: VariantArgs,
 
     /// Seed of the heads' random initialisation.
     #[arg(long, default_value_t = 0)]
@@ -62,21 +45,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
     let types = Types::read(&args.types)?;
     let device = device.open()?;
-    let configure = |encoder| {
-        let mut config = match args.variant.as_str() {
-            "spert" => ModelConfig::spert(encoder, &types),
-            _ => ModelConfig::aspert(encoder, &types),
-        };
-        if args.no_attention_contribution {
-            config = config.without_attention_contribution();
-        }
-        if args.linear_span_classifier {
-            config = config.with_linear_classifier();
-        }
-        config.fusion = args.fusion;
-        config.theta = args.threshold;
-        config
-    };
+    let configure = |encoder| args.variant.model_config(encoder, &types);
     let fresh =
         checkpoint::init_from_encoder(&args.encoder, configure, &device, DType::F32, args.seed)
             .with_context(|| format!("initialising from encoder {}", args.encoder))?;

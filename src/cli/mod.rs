@@ -11,6 +11,7 @@ mod model_arg;
 mod predict;
 mod train;
 mod validate;
+mod variant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

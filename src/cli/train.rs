@@ -12,14 +12,12 @@ use spanscope::data::io::read_sentences;
 use spanscope::data::types::Types;
 use spanscope::data::validate::validate_file;
 use spanscope::data::Sentence;
-use spanscope::explain::contribution::Fusion;
-use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint;
-use spanscope::model::config::BertConfig;
 use spanscope::model::device::DeviceSpec;
 use spanscope::train::trainer::{self, Progress, TrainConfig, TrainData, REPORT_FILE};
 
 use super::model_arg::is_checkpoint;
+use super::variant::VariantArgs;
 
 /// Arguments of `spanscope train`; defaults are the paper's Table 3, CoNLL04 column.
 #[derive(Debug, clap::Args)]
@@ -45,25 +43,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 
-    /// aspert (f_a and MLP span classifier) or spert (neither).
-    #[arg(long, default_value = "aspert", value_parser = ["aspert", "spert"])]
-    variant: String,
-
-    /// Leave the attention contribution out of the span representation (-AC).
-    #[arg(long)]
-    no_attention_contribution: bool,
-
-    /// A linear span classifier instead of the MLP (-MLP).
-    #[arg(long)]
-    linear_span_classifier: bool,
-
-    /// How f_a fuses the kept attention: mean, max or sum.
-    #[arg(long, default_value = "mean")]
-    fusion: Fusion,
-
-    /// Contribution threshold θ.
-    #[arg(long, default_value_t = 0.5)]
-    threshold: f32,
+    #[command(flatten)]
+    variant: VariantArgs,
 
     /// Passes over the training set.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -98,23 +79,6 @@ pub struct Args {
     half: bool,
 }
 
-/// The model configuration the variant flags ask for.
-fn model_config(args: &Args, encoder: BertConfig, types: &Types) -> ModelConfig {
-    let mut config = match args.variant.as_str() {
-        "spert" => ModelConfig::spert(encoder, types),
-        _ => ModelConfig::aspert(encoder, types),
-    };
-    if args.no_attention_contribution {
-        config = config.without_attention_contribution();
-    }
-    if args.linear_span_classifier {
-        config = config.with_linear_classifier();
-    }
-    config.fusion = args.fusion;
-    config.theta = args.threshold;
-    config
-}
-
 /// Validates the data, builds the fresh model, trains it and reports.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     if args.out.exists() && !(args.out.is_dir() && is_checkpoint(&args.out)) {
@@ -129,7 +93,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let device = device.open()?;
     let mut trainable = checkpoint::init_from_encoder(
         &args.encoder,
-        |encoder| model_config(&args, encoder, &types),
+        |encoder| args.variant.model_config(encoder, &types),
         &device,
         DType::F32,
         args.seed,

@@ -1,13 +1,13 @@
 //! The model: a BERT encoder that also returns its attention probabilities, the ASpERT and
 //! SpERT heads, decoding, and checkpoints.
 
-pub mod device;
-pub mod config;
-pub mod encoder;
-pub mod pooling;
-pub mod source;
 pub mod aspert;
 pub mod batch;
 pub mod candidates;
-pub mod decode;
 pub mod checkpoint;
+pub mod config;
+pub mod decode;
+pub mod device;
+pub mod encoder;
+pub mod pooling;
+pub mod source;
