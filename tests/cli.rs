@@ -100,12 +100,52 @@ fn validate_gives_line_and_column_for_broken_json_and_survives_garbage() {
 }
 
 #[test]
-fn predict_without_a_model_says_none_is_bundled() {
-    let out = spanscope(&["predict", "--input", "sample_docs/observatory.txt"]);
+fn predict_without_a_model_uses_the_bundled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("observatory.json");
+    let out = spanscope(&[
+        "predict",
+        "--input",
+        "sample_docs/observatory.txt",
+        "--output",
+        path(&output),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let first = &written[0];
+    assert_eq!(first["tokens"][7], "Chile");
+    // The trained CoNLL04 model finds the country, and the organisation based in it.
+    let found: Vec<(String, &str)> = first["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let tokens = &first["tokens"].as_array().unwrap()
+                [e["start"].as_u64().unwrap() as usize..e["end"].as_u64().unwrap() as usize];
+            let text: Vec<&str> = tokens.iter().map(|t| t.as_str().unwrap()).collect();
+            (text.join(" "), e["type"].as_str().unwrap())
+        })
+        .collect();
+    assert!(found.contains(&("Chile".to_string(), "Loc")), "{found:?}");
+    assert!(
+        found.iter().any(|(text, _)| text.contains("Atacama Southern Observatory")),
+        "{found:?}"
+    );
+    assert!(!first["relations"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn spanscope_model_variable_must_name_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_spanscope"))
+        .args(["predict", "--input", "sample_docs/observatory.txt"])
+        .env("SPANSCOPE_MODEL", dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let text = stderr(&out);
-    assert!(text.contains("no model is bundled"), "{text}");
-    assert!(text.contains("--model DIR"), "{text}");
+    assert!(text.contains("$SPANSCOPE_MODEL is"), "{text}");
+    assert!(text.contains("not a spanscope checkpoint"), "{text}");
 }
 
 #[test]

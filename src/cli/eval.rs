@@ -6,15 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use candle_core::DType;
-use indicatif::{ProgressBar, ProgressStyle};
-use spanscope::data::io::{read_sentences, write_sentences, Format};
+use spanscope::data::io::{read_sentences, write_sentences};
 use spanscope::data::{Sentence, Types};
 use spanscope::model::checkpoint;
-use spanscope::model::decode::predict;
 use spanscope::model::device::DeviceSpec;
 use spanscope::train::evaluate::evaluate;
 
 use super::model_arg::checkpoint_dir;
+use super::prediction::{output_format, predict_all};
 
 /// Arguments of `spanscope eval`.
 #[derive(Debug, clap::Args)]
@@ -51,9 +50,6 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "predictions")]
     output_predictions: Option<PathBuf>,
 }
-
-/// Sentences handed to the model between two progress updates.
-const CHUNK: usize = 64;
 
 /// Reads the gold data, gets predictions (from the model or a file), prints the scores.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
@@ -120,39 +116,11 @@ fn run_model(
     let (model, _config, pieces, types) = checkpoint::load(&dir, &device, DType::F32)
         .with_context(|| format!("loading model {}", dir.display()))?;
 
-    let bar = progress_bar(gold.len() as u64);
-    let mut predicted = Vec::with_capacity(gold.len());
-    for chunk in gold.chunks(CHUNK) {
-        let predictions = predict(&model, &pieces, chunk, args.batch_size.max(1), &device)?;
-        for (sentence, prediction) in chunk.iter().zip(predictions) {
-            let mut annotated = prediction.to_sentence(&sentence.tokens);
-            annotated.extra = sentence.extra.clone();
-            predicted.push(annotated);
-        }
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
+    let predicted = predict_all(&model, &pieces, gold, args.batch_size, &device)?;
 
     if let Some(path) = &args.output_predictions {
-        let format = match Format::from_path(path) {
-            Some(Format::JsonLines) => Format::JsonLines,
-            _ => Format::Json,
-        };
-        write_sentences(path, &predicted, format)?;
+        write_sentences(path, &predicted, output_format(path))?;
         eprintln!("{} prediction(s) written to {}", predicted.len(), path.display());
     }
     Ok((predicted, types, dir))
-}
-
-/// A bar on standard error, hidden when that is not a terminal.
-fn progress_bar(len: u64) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    bar
 }

@@ -9,6 +9,7 @@ mod init;
 pub mod logging;
 mod model_arg;
 mod predict;
+mod prediction;
 mod train;
 mod validate;
 mod variant;

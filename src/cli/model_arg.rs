@@ -7,6 +7,9 @@ use anyhow::bail;
 /// Directory name of the model shipped with spanscope, under `models/`.
 pub const BUNDLED_MODEL: &str = "conll04-aspert-minilm";
 
+/// Environment variable naming the model to use instead of the bundled one.
+const MODEL_VARIABLE: &str = "SPANSCOPE_MODEL";
+
 /// File that marks a directory as a spanscope checkpoint.
 const CHECKPOINT_MARKER: &str = "spanscope.json";
 
@@ -15,7 +18,8 @@ pub fn is_checkpoint(dir: &Path) -> bool {
     dir.join(CHECKPOINT_MARKER).is_file()
 }
 
-/// The checkpoint directory to use: the one given, or the bundled model.
+/// The checkpoint directory to use: the one given, else `$SPANSCOPE_MODEL`, else the bundled
+/// model.
 pub fn checkpoint_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = given {
         if !dir.exists() {
@@ -30,12 +34,21 @@ pub fn checkpoint_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         }
         return Ok(dir.to_path_buf());
     }
+    if let Some(dir) = std::env::var_os(MODEL_VARIABLE).map(PathBuf::from) {
+        if !is_checkpoint(&dir) {
+            bail!(
+                "${MODEL_VARIABLE} is {}, which is not a spanscope checkpoint (no \
+                 {CHECKPOINT_MARKER}): unset it to use the bundled model, or pass --model DIR",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
     match bundled_model_dir() {
         Some(dir) => Ok(dir),
         None => bail!(
-            "no model is bundled with this build yet, and no --model was given: \
-             pass --model DIR with a spanscope checkpoint (the trained CoNLL04 model ships \
-             with `spanscope train`, issue 3); looked in {}",
+            "no model is bundled with this build, and no --model was given: pass --model DIR \
+             with a spanscope checkpoint (`spanscope train` makes one); looked in {}",
             bundled_candidates()
                 .iter()
                 .map(|p| p.display().to_string())
@@ -50,13 +63,11 @@ pub fn bundled_model_dir() -> Option<PathBuf> {
     bundled_candidates().into_iter().find(|dir| is_checkpoint(dir))
 }
 
-/// Where the bundled model may be: `$SPANSCOPE_MODEL`, beside the executable, in the source
-/// tree the executable was built from.
+/// Where the bundled model may be: beside the executable (`models/` next to it or up to two
+/// levels above, as in cargo's `target/release`), then in the source tree the executable was
+/// built from.
 fn bundled_candidates() -> Vec<PathBuf> {
     let mut found = Vec::new();
-    if let Some(dir) = std::env::var_os("SPANSCOPE_MODEL") {
-        found.push(PathBuf::from(dir));
-    }
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1).take(3) {
             found.push(dir.join("models").join(BUNDLED_MODEL));
