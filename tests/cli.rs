@@ -1,34 +1,15 @@
 //! The `spanscope` binary as a user runs it: exit codes, messages, files written.
 
+mod binary;
 mod tiny_model;
 
+use binary::{path, spanscope, stderr, stdout};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use candle_core::DType;
 use serde_json::Value;
 use spanscope::model::checkpoint;
-
-fn spanscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spanscope"))
-        .args(args)
-        // No bundled model may leak in from the environment.
-        .env_remove("SPANSCOPE_MODEL")
-        .output()
-        .expect("spanscope runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
 
 /// A saved tiny checkpoint whose span classifier favours `Peop`, so predictions are not empty.
 fn tiny_checkpoint(dir: &Path) -> PathBuf {

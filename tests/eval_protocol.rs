@@ -1,10 +1,11 @@
 //! The SpERT evaluation protocol on crafted cases whose scores are worked out by hand, and
 //! `spanscope eval` as a user runs it.
 
+mod binary;
 mod tiny_model;
 
+use binary::{path, spanscope, stderr, stdout};
 use std::path::Path;
-use std::process::{Command, Output};
 
 use candle_core::DType;
 use serde_json::Value;
@@ -190,26 +191,6 @@ fn mismatched_sentences_are_refused_with_the_sentence_named() {
 }
 
 // ---- the command line ----
-
-fn spanscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spanscope"))
-        .args(args)
-        .env_remove("SPANSCOPE_MODEL")
-        .output()
-        .expect("spanscope runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
 
 /// Writes the gold data and the types file into `dir`.
 fn gold_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {

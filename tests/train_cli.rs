@@ -1,19 +1,16 @@
 //! `spanscope train` end to end on the CPU: a tiny random encoder in Hugging Face layout, two
 //! epochs on four sentences, and the checks on `--out` and on the data files.
 
+mod binary;
 mod tiny_model;
 
+use binary::spanscope;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use candle_core::Tensor;
 use spanscope::data::io::{write_sentences, Format};
 use spanscope::data::{Entity, Relation, Sentence};
-
-fn spanscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spanscope")).args(args).output().expect("spanscope runs")
-}
 
 /// A tiny random BERT (`config.json`, `model.safetensors`, `vocab.txt`) in `dir`.
 fn tiny_encoder(dir: &Path) {
