@@ -1,6 +1,5 @@
-// Fused AdamW kernels for spanscope's optimiser (src/train/schedule.rs). Regenerate the PTX
-// beside this file after a change, with the CUDA toolchain of ../shared/cuda/env.sh:
-//     nvcc -ptx -arch=compute_80 -O3 -o src/train/adamw.ptx src/train/adamw.cu
+// Fused AdamW kernels for spanscope's optimiser (src/train/schedule.rs), compiled to PTX by
+// build.rs when the `cuda` feature is on.
 
 // mv holds m (first n values) then v (next n); g is the raw gradient, scale[0] the clipping
 // factor: m = b1·m + (1-b1)·g·s, v = b2·v + (1-b2)·(g·s)².

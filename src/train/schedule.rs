@@ -221,9 +221,9 @@ impl Optimiser {
     }
 }
 
-/// The PTX of `adamw.cu` (regenerate it with the command at the top of that file).
+/// The PTX of `adamw.cu`, compiled by build.rs.
 #[cfg(feature = "cuda")]
-const ADAMW_PTX: &str = include_str!("adamw.ptx");
+const ADAMW_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/adamw.ptx"));
 
 fn contiguous(layout: &candle_core::Layout) -> Result<std::ops::Range<usize>> {
     layout
