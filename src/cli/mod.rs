@@ -20,7 +20,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use spanscope::model::device::DeviceSpec;
 
-/// Joint entity and relation extraction with the ASpERT model: predict, explain, validate.
+/// Joint entity and relation extraction with the ASpERT model: predict, explain, train,
+/// evaluate, validate.
 ///
 /// Models run on the CPU, or on an NVIDIA GPU with `--device cuda` in a build made with
 /// `--features cuda`. Every command reads and writes SpERT JSON (`.json`), JSON Lines
@@ -84,8 +85,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn no_command() -> anyhow::Result<ExitCode> {
     eprintln!(
         "spanscope: the review workbench is not part of this build yet.\n\
-         Available now: `spanscope predict`, `spanscope heads`, `spanscope validate`, \
-         `spanscope init`, `spanscope fetch-model`, `spanscope bench` (see `spanscope --help`)."
+         Available now: predict, heads, train, eval, validate, init, fetch-model and bench \
+         (see `spanscope --help`)."
     );
     Ok(ExitCode::from(2))
 }
