@@ -11,6 +11,19 @@ use candle_core::DType;
 use serde_json::Value;
 use spanscope::model::checkpoint;
 
+/// `spanscope predict --input INPUT --model MODEL --output OUTPUT`.
+fn predict_with(input: &Path, model: &Path, output: &Path) -> std::process::Output {
+    spanscope(&[
+        "predict",
+        "--input",
+        path(input),
+        "--model",
+        path(model),
+        "--output",
+        path(output),
+    ])
+}
+
 /// A saved tiny checkpoint whose span classifier favours `Peop`, so predictions are not empty.
 fn tiny_checkpoint(dir: &Path) -> PathBuf {
     let vocab = dir.join("vocab");
@@ -154,15 +167,7 @@ fn predict_keeps_tokens_and_extra_keys_and_replaces_gold_annotations() {
     )
     .unwrap();
     let output = dir.path().join("out.json");
-    let out = spanscope(&[
-        "predict",
-        "--input",
-        path(&input),
-        "--model",
-        path(&model),
-        "--output",
-        path(&output),
-    ]);
+    let out = predict_with(&input, &model, &output);
     assert!(out.status.success(), "{}", stderr(&out));
     let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     let records = written.as_array().unwrap();
@@ -201,15 +206,7 @@ fn predict_splits_plain_text_and_writes_json_lines() {
     let input = dir.path().join("story.txt");
     std::fs::write(&input, "John works for Acme in Paris.\n\nMary lives in New York.\n").unwrap();
     let output = dir.path().join("out.jsonl");
-    let out = spanscope(&[
-        "predict",
-        "--input",
-        path(&input),
-        "--model",
-        path(&model),
-        "--output",
-        path(&output),
-    ]);
+    let out = predict_with(&input, &model, &output);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&output).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -232,15 +229,7 @@ fn predict_reports_unreadable_records_and_exits_1_but_writes_the_rest() {
     )
     .unwrap();
     let output = dir.path().join("out.json");
-    let out = spanscope(&[
-        "predict",
-        "--input",
-        path(&input),
-        "--model",
-        path(&model),
-        "--output",
-        path(&output),
-    ]);
+    let out = predict_with(&input, &model, &output);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("record 1"), "{}", stderr(&out));
     let written: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
