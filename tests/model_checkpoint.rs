@@ -296,3 +296,15 @@ fn fresh_heads_start_from_the_class_priors() {
         .unwrap();
     assert!(relation.iter().all(|&p| (p as f64 - RELATION_PRIOR).abs() < 1e-6), "{relation:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn saved_weights_are_as_readable_as_the_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let t = model(&aspert_config(), dir.path(), 2);
+    let out = dir.path().join("model");
+    save(&out, &t.varmap, &t.config, &types(), &t.pieces, DType::F32).unwrap();
+    let mode = |name: &str| std::fs::metadata(out.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("model.safetensors"), mode("spanscope.json"));
+}

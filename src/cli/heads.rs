@@ -179,7 +179,8 @@ impl Heatmap<'_> {
         if !strongest.is_empty() {
             let _ = writeln!(out, "top heads:");
             for (layer, head, value) in strongest {
-                let _ = writeln!(out, "  L{} H{}  {value:.4}", layer + 1, head + 1);
+                let name = format!("L{} H{}", layer + 1, head + 1);
+                let _ = writeln!(out, "  {name:<8}{value:.4}");
             }
         }
         out
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(lines[2], "       H1    H2    H3 ");
         assert_eq!(lines[3], "  L1 .000  .250▒ .500█");
         assert_eq!(lines[4], "  L2 .125░ .000  .000 ");
-        assert_eq!(&lines[5..], ["top heads:", "  L1 H3  0.5000", "  L1 H2  0.2500"]);
+        assert_eq!(&lines[5..], ["top heads:", "  L1 H3   0.5000", "  L1 H2   0.2500"]);
     }
 
     #[test]

@@ -186,6 +186,14 @@ fn write_into(
     };
     candle_core::safetensors::save(&tensors, &weights_path)
         .map_err(|source| CheckpointError::Weights { path: weights_path.clone(), source })?;
+    // The safetensors writer creates its file owner-only; give the weights the permissions
+    // of the configuration written beside them (the user's umask), so a shared model stays
+    // readable by the people it is shared with.
+    let config_permissions = std::fs::metadata(tmp.join(CONFIG_FILE))
+        .map_err(io_error("read the permissions of", &tmp.join(CONFIG_FILE)))?
+        .permissions();
+    std::fs::set_permissions(&weights_path, config_permissions)
+        .map_err(io_error("set the permissions of", &weights_path))?;
     sync_file(&weights_path)?;
     for file in pieces.files() {
         let Some(file_name) = file.file_name() else { continue };
