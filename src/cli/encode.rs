@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use candle_core::DType;
-use spanscope::data::text::split_text;
+use spanscope::data::text::words;
 use spanscope::data::wordpiece::WordPieces;
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::encoder::dump_outputs;
@@ -37,8 +37,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let max = encoder.config().max_position_embeddings;
     let mut batch = Vec::with_capacity(args.texts.len());
     for text in &args.texts {
-        let words: Vec<String> =
-            split_text(text).into_iter().flat_map(|s| s.tokens).map(|t| t.text).collect();
+        let words = words(text);
         if words.is_empty() {
             bail!("--text {text:?} has no words");
         }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use candle_core::DType;
-use spanscope::data::text::split_text;
+use spanscope::data::text::words;
 use spanscope::data::wordpiece::WordPieces;
 use spanscope::explain::contribution::{Contribution, Fusion};
 use spanscope::model::device::DeviceSpec;
@@ -51,8 +51,7 @@ pub struct Args {
 
 /// Computes and prints the span's contribution matrix.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
-    let words: Vec<String> =
-        split_text(&args.text).into_iter().flat_map(|s| s.tokens).map(|t| t.text).collect();
+    let words = words(&args.text);
     if words.is_empty() {
         bail!("--text has no words");
     }

@@ -47,6 +47,12 @@ impl TextSentence {
     }
 }
 
+/// The word tokens of a text with its sentences run together, for input that is meant as one
+/// sentence (`spanscope heads --text`, `spanscope encode --text`).
+pub fn words(text: &str) -> Vec<String> {
+    split_text(text).into_iter().flat_map(|s| s.tokens).map(|t| t.text).collect()
+}
+
 /// Splits a text into sentences of word tokens. Empty or blank text gives no sentences.
 pub fn split_text(text: &str) -> Vec<TextSentence> {
     let mut sentences = Vec::new();
