@@ -3,3 +3,8 @@
 //!
 //! Everything here may block on the disk, so the workbench calls it from its store worker
 //! ([`worker`]), never from the UI thread.
+
+pub mod files;
+pub mod journal;
+pub mod watch;
+pub mod worker;

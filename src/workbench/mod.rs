@@ -4,3 +4,5 @@
 //! The shape is Elm's: terminal event → key map → [`action::Action`] →
 //! `update(&mut state, action)` → `draw(&state)`. State and update are pure and tested without
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
+
+pub mod inference;
