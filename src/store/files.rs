@@ -1,1 +1,400 @@
-//! (being written)
+//! Which documents a set of inputs holds, loading them, and saving them without losing anyone's
+//! work.
+//!
+//! A save never overwrites a file that changed on disk since we loaded or last saved it unless
+//! the user insists ([`save`] with `force`), and then the disk version is first copied to
+//! `<dir>/.spanscope/conflicts/`. Files are compared by [`Fingerprint`] (length and FNV-1a hash
+//! of the bytes), which is stable across runs and so can be kept in recovery journals.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::document::Sentence;
+use crate::data::io::{encode_sentences, read_bytes, write_atomic, DataError, Format};
+
+/// Where a document is read from and where its annotations are saved.
+///
+/// For `.json` and `.jsonl` both are the same file. A `.txt` document holds no annotations, so
+/// they are saved to the `.json` of the same stem beside it; once that exists, it is what is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentSource {
+    /// The file the sentences are read from.
+    pub read_path: PathBuf,
+    /// The file annotations are saved to.
+    pub save_path: PathBuf,
+    /// The format of `read_path`.
+    pub read_format: Format,
+    /// The format of `save_path` (never [`Format::Text`]).
+    pub save_format: Format,
+}
+
+impl DocumentSource {
+    /// The source for a `.json`, `.jsonl` or `.txt` file; `None` for any other extension.
+    /// `X.txt` reads `X.json` instead when that exists.
+    pub fn for_path(path: &Path) -> Option<Self> {
+        let format = Format::from_path(path)?;
+        if format != Format::Text {
+            return Some(Self::same(path, format));
+        }
+        let json = path.with_extension("json");
+        if json.exists() {
+            return Some(Self::same(&json, Format::Json));
+        }
+        Some(Self {
+            read_path: path.to_path_buf(),
+            save_path: json,
+            read_format: Format::Text,
+            save_format: Format::Json,
+        })
+    }
+
+    fn same(path: &Path, format: Format) -> Self {
+        Self {
+            read_path: path.to_path_buf(),
+            save_path: path.to_path_buf(),
+            read_format: format,
+            save_format: format,
+        }
+    }
+
+    /// The file name to show the user (of `read_path`).
+    pub fn display_name(&self) -> String {
+        file_name(&self.read_path)
+    }
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// The documents, in input order (a folder's files sorted by name), each once.
+    pub documents: Vec<DocumentSource>,
+    /// The types file, if any input was one.
+    pub types: Option<PathBuf>,
+    /// Files that were left out, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Finds the documents and types file among `inputs` (files and folders).
+///
+/// A file is taken as given; an extension other than `.json`, `.jsonl` or `.txt` is an error.
+/// A folder contributes its `.json`, `.jsonl` and `.txt` files (not its subfolders), sorted by
+/// name, hidden files left out. A `.json` file whose top level is an object is a types file: the
+/// first named `types.json`, or else the first, becomes [`Discovered::types`]; others are
+/// skipped. A `.txt` whose `.json` twin exists is represented once, by the `.json`. A missing
+/// input is an error naming it.
+pub fn discover(inputs: &[PathBuf]) -> Result<Discovered, DataError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = fs::metadata(input).map_err(|e| DataError::io(input, "read", &e))?;
+        if meta.is_dir() {
+            files.extend(folder_files(input)?);
+        } else {
+            Format::of(input)?;
+            files.push(input.clone());
+        }
+    }
+    let mut found = Discovered::default();
+    let mut type_files = Vec::new();
+    for file in files {
+        if is_types_file(&file)? {
+            if !type_files.contains(&file) {
+                type_files.push(file);
+            }
+            continue;
+        }
+        let Some(source) = DocumentSource::for_path(&file) else { continue };
+        if source.read_format == Format::Json && source.read_path != file {
+            // X.txt read as X.json: refuse to treat a types file as its annotations.
+            if is_types_file(&source.read_path)? {
+                let why = format!(
+                    "its annotations would go to {}, a types file",
+                    file_name(&source.read_path)
+                );
+                found.skipped.push((file, why));
+                continue;
+            }
+        }
+        if !found.documents.iter().any(|d| d.read_path == source.read_path) {
+            found.documents.push(source);
+        }
+    }
+    let chosen = type_files.iter().position(|p| file_name(p) == "types.json").unwrap_or(0);
+    if let Some(types) = type_files.get(chosen).cloned() {
+        let why = format!("a types file; {} is the one in use", file_name(&types));
+        let others = type_files.into_iter().filter(|p| *p != types);
+        found.skipped.extend(others.map(|p| (p, why.clone())));
+        found.types = Some(types);
+    }
+    Ok(found)
+}
+
+/// The `.json`, `.jsonl` and `.txt` files of `folder`, not hidden, sorted by name.
+fn folder_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let entries = fs::read_dir(folder).map_err(|e| DataError::io(folder, "list", &e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io(folder, "list", &e))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || Format::from_path(&path).is_none() || !path.is_file() {
+            continue;
+        }
+        files.push(path);
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether `path` is a `.json` file whose first JSON character opens an object.
+fn is_types_file(path: &Path) -> Result<bool, DataError> {
+    if Format::from_path(path) != Some(Format::Json) {
+        return Ok(false);
+    }
+    let mut head = Vec::with_capacity(4096);
+    fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| DataError::io(path, "read", &e))?;
+    let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&head);
+    Ok(head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
+}
+
+/// A file's identity by content: its length and the 64-bit FNV-1a hash of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Length in bytes.
+    pub len: u64,
+    /// 64-bit FNV-1a hash of the bytes.
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self { len: bytes.len() as u64, hash }
+    }
+}
+
+/// The fingerprint of the file at `path`, or `None` when there is no file there.
+pub fn fingerprint(path: &Path) -> Result<Option<Fingerprint>, DataError> {
+    Ok(read_if_present(path)?.map(|bytes| Fingerprint::of(&bytes)))
+}
+
+/// The bytes of `path`, or `None` when it does not exist.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, DataError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DataError::io(path, "read", &e)),
+    }
+}
+
+/// A document as loaded: its sentences, the problems of records that did not load, and the
+/// fingerprint of the file a save would replace.
+#[derive(Debug)]
+pub struct LoadedDocument {
+    /// Where it came from and goes to.
+    pub source: DocumentSource,
+    /// Every record that loaded, in file order.
+    pub sentences: Vec<Sentence>,
+    /// Records that did not load (they are not in `sentences`).
+    pub problems: Vec<DataError>,
+    /// The fingerprint of `save_path` as read; `None` for a `.txt` whose annotations were never
+    /// saved (a save then expects no file at `save_path`).
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Loads a document; the fingerprint is of exactly the bytes parsed.
+pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
+    let path = &source.read_path;
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, "read", &e))?;
+    let loaded = read_bytes(path, &bytes, source.read_format)?;
+    // A .txt read is not the file a save replaces: we expect none there yet.
+    let fingerprint = (source.read_path == source.save_path).then(|| Fingerprint::of(&bytes));
+    Ok(LoadedDocument {
+        source: source.clone(),
+        sentences: loaded.sentences,
+        problems: loaded.problems,
+        fingerprint,
+    })
+}
+
+/// Why a save did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SaveError {
+    /// The file on disk is not the version we loaded or last saved; nothing was written.
+    #[error(
+        "{}: changed on disk by another program since it was loaded; not saved (saving anyway \
+         keeps the disk version in .spanscope/conflicts)",
+        path.display()
+    )]
+    Conflict {
+        /// The file that changed.
+        path: PathBuf,
+        /// What is on disk now (`None`: it was removed).
+        disk: Option<Fingerprint>,
+    },
+    /// Encoding or writing failed; the file on disk is untouched.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// Saves `sentences` to `source.save_path` atomically; returns the fingerprint of the bytes now
+/// on disk.
+///
+/// `expected` is the fingerprint we last loaded or saved (`None`: no file expected). When the
+/// disk differs, nothing is written and [`SaveError::Conflict`] is returned, unless `force`: then
+/// the disk version is first copied to `.spanscope/conflicts/<name>.<time>.theirs<ext>`, and a
+/// failure to copy it stops the save. When the disk already holds exactly the bytes we would
+/// write, nothing is written (the file keeps its modification time). The check and the write
+/// are not one atomic step: another program writing in between is not detected.
+pub fn save(
+    source: &DocumentSource,
+    sentences: &[Sentence],
+    expected: Option<Fingerprint>,
+    force: bool,
+) -> Result<Fingerprint, SaveError> {
+    let path = &source.save_path;
+    let bytes = encode_sentences(path, sentences, source.save_format)?;
+    let ours = Fingerprint::of(&bytes);
+    let disk = read_if_present(path)?;
+    let disk_print = disk.as_deref().map(Fingerprint::of);
+    if disk.as_deref() == Some(bytes.as_slice()) {
+        return Ok(ours);
+    }
+    if disk_print != expected {
+        if !force {
+            return Err(SaveError::Conflict { path: path.clone(), disk: disk_print });
+        }
+        if let Some(theirs) = &disk {
+            let ext =
+                path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+            let copy = conflict_path(path, &format!("theirs{ext}"))?;
+            write_atomic(&copy, theirs)?;
+        }
+    }
+    write_atomic(path, &bytes)?;
+    Ok(ours)
+}
+
+/// Writes `sentences` as SpERT JSON to `.spanscope/conflicts/<name>.<time>.<tag>.json` beside
+/// `source.save_path` and returns that path; used to keep the user's edits when they reload a
+/// file that changed on disk.
+pub fn keep_copy(
+    source: &DocumentSource,
+    sentences: &[Sentence],
+    tag: &str,
+) -> Result<PathBuf, DataError> {
+    let copy = conflict_path(&source.save_path, &format!("{}.json", clean_tag(tag)))?;
+    let bytes = encode_sentences(&copy, sentences, Format::Json)?;
+    write_atomic(&copy, &bytes)?;
+    Ok(copy)
+}
+
+/// The folder `.spanscope/<kind>` beside `file`, created if missing.
+pub fn spanscope_folder(file: &Path, kind: &str) -> Result<PathBuf, DataError> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let folder = dir.join(".spanscope").join(kind);
+    fs::create_dir_all(&folder).map_err(|e| DataError::io(&folder, "create the folder", &e))?;
+    Ok(folder)
+}
+
+/// A new path `.spanscope/conflicts/<name>.<time>.<suffix>` beside `file`.
+fn conflict_path(file: &Path, suffix: &str) -> Result<PathBuf, DataError> {
+    let folder = spanscope_folder(file, "conflicts")?;
+    let name = file_name(file);
+    Ok(unused_path(&folder, |stamp| format!("{name}.{stamp}.{suffix}")))
+}
+
+/// `folder/name(stamp)` for the current UTC time stamp, with `-2`, `-3`, ... appended to the
+/// stamp while that path already exists.
+pub fn unused_path(folder: &Path, name: impl Fn(&str) -> String) -> PathBuf {
+    let stamp = utc_stamp(SystemTime::now());
+    let mut path = folder.join(name(&stamp));
+    let mut n = 2;
+    while fs::symlink_metadata(&path).is_ok() {
+        path = folder.join(name(&format!("{stamp}-{n}")));
+        n += 1;
+    }
+    path
+}
+
+/// A tag made safe for a file name: letters, digits, `-` and `_` kept, anything else `-`.
+pub fn clean_tag(tag: &str) -> String {
+    let clean: String =
+        tag.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+    if clean.is_empty() {
+        "copy".to_string()
+    } else {
+        clean
+    }
+}
+
+/// `time` in UTC as `YYYYMMDDTHHMMSSZ` (times before 1970 show as 1970).
+pub fn utc_stamp(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
+}
+
+/// Year, month and day of the `days`-th day after 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The last component of `path`, for names and messages.
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        let leap_day = UNIX_EPOCH + Duration::from_secs(951_827_696); // 2000-02-29 12:34:56
+        assert_eq!(utc_stamp(leap_day), "20000229T123456Z");
+        let later = UNIX_EPOCH + Duration::from_secs(1_735_689_599); // 2024-12-31 23:59:59
+        assert_eq!(utc_stamp(later), "20241231T235959Z");
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(Fingerprint::of(b"").hash, 0xcbf2_9ce4_8422_2325);
+        assert_eq!(Fingerprint::of(b"a").hash, 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(Fingerprint::of(b"foobar").hash, 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn tags_are_cleaned() {
+        assert_eq!(clean_tag("mine"), "mine");
+        assert_eq!(clean_tag("a/b c"), "a-b-c");
+        assert_eq!(clean_tag(""), "copy");
+    }
+}
