@@ -1,1 +1,377 @@
-//! (being written)
+//! The store worker: one thread that does all the workbench's disk I/O, so the UI never blocks.
+//!
+//! The UI sends [`StoreRequest`]s; they are handled strictly in order, and the answers come back
+//! through the `notify` callback as [`StoreReply`]s, in the same order. Every request gets
+//! exactly one reply, except `StartJournal` and `Journal`, which reply only when they fail
+//! ([`StoreReply::JournalFailed`]). A journal problem while loading or saving is reported as a
+//! `JournalFailed` right after the `Loaded` or `Saved` reply.
+//!
+//! Journals: the worker keeps one open [`Journal`] per save path. `Journal` requests append to
+//! it, opening it first if needed (continuing an existing journal, or starting one whose base is
+//! the fingerprint last loaded or saved). A successful save discards the journal and starts an
+//! empty one with the new base. A `Load` closes the open journal of its file (it is reopened on
+//! the next append) and returns any journal with entries as the `recovery` of [`StoreReply::Loaded`]:
+//! the UI replays it ([`super::journal::replay`]) when its base matches the loaded fingerprint
+//! and the user agrees, and otherwise sends `SetAsideJournal`.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+
+use super::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
+use super::journal::{Journal, JournalEntry, Recovered};
+use crate::data::document::Sentence;
+use crate::data::io::{DataError, ErrorKind, Place};
+
+/// The workbench's name for an open document.
+pub type DocId = u64;
+
+/// Work for the store worker.
+#[derive(Debug)]
+pub enum StoreRequest {
+    /// Load a document, and look for a recovery journal.
+    Load {
+        /// The document.
+        doc: DocId,
+        /// Where it is.
+        source: DocumentSource,
+    },
+    /// Save a document (see [`files::save`]).
+    Save {
+        /// The document.
+        doc: DocId,
+        /// Where it is.
+        source: DocumentSource,
+        /// Its sentences as they are now.
+        sentences: Vec<Sentence>,
+        /// The fingerprint last loaded or saved.
+        expected: Option<Fingerprint>,
+        /// Save even if the file changed on disk (the disk version is kept).
+        force: bool,
+    },
+    /// Start an empty journal, replacing any old one.
+    StartJournal {
+        /// The document.
+        doc: DocId,
+        /// Its save path.
+        save_path: PathBuf,
+        /// The fingerprint of the version the edits apply to.
+        base: Option<Fingerprint>,
+    },
+    /// Append an edit to the document's journal.
+    Journal {
+        /// The document.
+        doc: DocId,
+        /// Its save path.
+        save_path: PathBuf,
+        /// The edit.
+        entry: JournalEntry,
+    },
+    /// Set the document's journal aside (see [`Journal::set_aside`]).
+    SetAsideJournal {
+        /// The document.
+        doc: DocId,
+        /// Its save path.
+        save_path: PathBuf,
+        /// Why, for the new file name ("declined", "stale").
+        why: String,
+    },
+    /// Keep a copy of the sentences in `.spanscope/conflicts` (see [`files::keep_copy`]).
+    KeepCopy {
+        /// The document.
+        doc: DocId,
+        /// Where it is.
+        source: DocumentSource,
+        /// The sentences to keep.
+        sentences: Vec<Sentence>,
+        /// A word for the file name ("mine").
+        tag: String,
+    },
+    /// Fingerprint the file on disk, to see whether it changed.
+    Check {
+        /// The document.
+        doc: DocId,
+        /// Where it is.
+        source: DocumentSource,
+        /// The fingerprint the UI knows (for the UI's own bookkeeping; the reply has the disk's).
+        known: Option<Fingerprint>,
+    },
+}
+
+/// An answer from the store worker.
+#[derive(Debug)]
+pub enum StoreReply {
+    /// A `Load` finished.
+    Loaded {
+        /// The document.
+        doc: DocId,
+        /// The document, or why it could not be read.
+        result: Result<LoadedDocument, DataError>,
+        /// A recovery journal with at least one entry, if there is one.
+        recovery: Option<Recovered>,
+    },
+    /// A `Save` finished.
+    Saved {
+        /// The document.
+        doc: DocId,
+        /// The fingerprint of the saved file, or why nothing was saved.
+        result: Result<Fingerprint, SaveError>,
+    },
+    /// A journal could not be read, started, appended to or set aside.
+    JournalFailed {
+        /// The document.
+        doc: DocId,
+        /// What went wrong, naming the journal file.
+        error: String,
+    },
+    /// A `SetAsideJournal` finished; `path` is where the journal went (`None`: there was none).
+    SetAside {
+        /// The document.
+        doc: DocId,
+        /// The journal's new path.
+        path: Option<PathBuf>,
+    },
+    /// A `KeepCopy` finished.
+    CopyKept {
+        /// The document.
+        doc: DocId,
+        /// Where the copy is, or why it could not be written.
+        result: Result<PathBuf, DataError>,
+    },
+    /// A `Check` finished.
+    Checked {
+        /// The document.
+        doc: DocId,
+        /// The fingerprint of the save path on disk (`None`: no file there).
+        disk: Result<Option<Fingerprint>, DataError>,
+    },
+}
+
+/// The running store worker. Dropping it finishes every request already sent, then stops.
+#[derive(Debug)]
+pub struct StoreWorker {
+    sender: Option<Sender<StoreRequest>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoreWorker {
+    /// Starts the worker thread; `notify` receives every reply, on that thread.
+    pub fn spawn(notify: impl Fn(StoreReply) + Send + 'static) -> StoreWorker {
+        let (sender, receiver) = mpsc::channel::<StoreRequest>();
+        let thread = std::thread::Builder::new().name("spanscope-store".into()).spawn(move || {
+            let mut state = State::default();
+            for request in receiver {
+                let failure = Failure::of(&request);
+                let replies = catch_unwind(AssertUnwindSafe(|| state.handle(request)))
+                    .unwrap_or_else(|panic| {
+                        // The journals may be half-updated: reopen them on the next append.
+                        state.journals.clear();
+                        vec![failure.reply(panic_message(panic.as_ref()))]
+                    });
+                replies.into_iter().for_each(&notify);
+            }
+        });
+        match thread {
+            Ok(thread) => StoreWorker { sender: Some(sender), thread: Some(thread) },
+            Err(err) => {
+                tracing::error!("could not start the store worker: {err}");
+                StoreWorker { sender: None, thread: None }
+            }
+        }
+    }
+
+    /// Queues a request; it is handled after every request sent before it.
+    pub fn send(&self, request: StoreRequest) {
+        let sent = self.sender.as_ref().is_some_and(|s| s.send(request).is_ok());
+        if !sent {
+            tracing::error!("the store worker has stopped; a request was dropped");
+        }
+    }
+}
+
+impl Drop for StoreWorker {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the store worker stopped with a panic");
+            }
+        }
+    }
+}
+
+/// What the worker remembers between requests.
+#[derive(Default)]
+struct State {
+    /// Open journals, by save path.
+    journals: HashMap<PathBuf, Journal>,
+    /// The fingerprint last loaded or saved, by save path: the base of a journal started lazily.
+    bases: HashMap<PathBuf, Option<Fingerprint>>,
+}
+
+impl State {
+    fn handle(&mut self, request: StoreRequest) -> Vec<StoreReply> {
+        match request {
+            StoreRequest::Load { doc, source } => self.load(doc, &source),
+            StoreRequest::Save { doc, source, sentences, expected, force } => {
+                self.save(doc, &source, &sentences, expected, force)
+            }
+            StoreRequest::StartJournal { doc, save_path, base } => {
+                self.journals.remove(&save_path);
+                self.bases.insert(save_path.clone(), base);
+                match Journal::start(&save_path, base) {
+                    Ok(journal) => {
+                        self.journals.insert(save_path, journal);
+                        Vec::new()
+                    }
+                    Err(e) => vec![journal_failed(doc, e)],
+                }
+            }
+            StoreRequest::Journal { doc, save_path, entry } => self.append(doc, save_path, &entry),
+            StoreRequest::SetAsideJournal { doc, save_path, why } => {
+                self.journals.remove(&save_path);
+                match Journal::set_aside(&save_path, &why) {
+                    Ok(path) => vec![StoreReply::SetAside { doc, path }],
+                    Err(e) => vec![journal_failed(doc, e)],
+                }
+            }
+            StoreRequest::KeepCopy { doc, source, sentences, tag } => {
+                vec![StoreReply::CopyKept {
+                    doc,
+                    result: files::keep_copy(&source, &sentences, &tag),
+                }]
+            }
+            StoreRequest::Check { doc, source, known: _ } => {
+                vec![StoreReply::Checked { doc, disk: files::fingerprint(&source.save_path) }]
+            }
+        }
+    }
+
+    fn load(&mut self, doc: DocId, source: &DocumentSource) -> Vec<StoreReply> {
+        let save_path = &source.save_path;
+        self.journals.remove(save_path);
+        let result = files::load(source);
+        if let Ok(loaded) = &result {
+            self.bases.insert(save_path.clone(), loaded.fingerprint);
+        }
+        let (recovery, problem) = match Journal::read(save_path) {
+            Ok(found) => (found.filter(|r| !r.entries.is_empty()), None),
+            Err(e) => (None, Some(journal_failed(doc, e))),
+        };
+        let mut replies = vec![StoreReply::Loaded { doc, result, recovery }];
+        replies.extend(problem);
+        replies
+    }
+
+    fn save(
+        &mut self,
+        doc: DocId,
+        source: &DocumentSource,
+        sentences: &[Sentence],
+        expected: Option<Fingerprint>,
+        force: bool,
+    ) -> Vec<StoreReply> {
+        let result = files::save(source, sentences, expected, force);
+        let saved = result.as_ref().ok().copied();
+        let mut replies = vec![StoreReply::Saved { doc, result }];
+        if let Some(print) = saved {
+            let save_path = &source.save_path;
+            self.journals.remove(save_path);
+            self.bases.insert(save_path.clone(), Some(print));
+            // The edits are in the file now; the journal starts over from it.
+            match Journal::discard(save_path).and_then(|()| Journal::start(save_path, Some(print)))
+            {
+                Ok(journal) => {
+                    self.journals.insert(save_path.clone(), journal);
+                }
+                Err(e) => replies.push(journal_failed(doc, e)),
+            }
+        }
+        replies
+    }
+
+    fn append(&mut self, doc: DocId, save_path: PathBuf, entry: &JournalEntry) -> Vec<StoreReply> {
+        if !self.journals.contains_key(&save_path) {
+            let base = match self.bases.get(&save_path) {
+                Some(base) => *base,
+                None => match files::fingerprint(&save_path) {
+                    Ok(base) => base,
+                    Err(e) => return vec![StoreReply::JournalFailed { doc, error: e.to_string() }],
+                },
+            };
+            match Journal::open(&save_path, base) {
+                Ok(journal) => self.journals.insert(save_path.clone(), journal),
+                Err(e) => return vec![journal_failed(doc, e)],
+            };
+        }
+        let Some(journal) = self.journals.get_mut(&save_path) else { return Vec::new() };
+        match journal.append(entry) {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                // Reopening cuts off whatever part of the line reached the disk.
+                self.journals.remove(&save_path);
+                vec![journal_failed(doc, e)]
+            }
+        }
+    }
+}
+
+fn journal_failed(doc: DocId, error: impl ToString) -> StoreReply {
+    StoreReply::JournalFailed { doc, error: error.to_string() }
+}
+
+/// Enough of a request to answer it when handling it panicked.
+enum Failure {
+    Load(DocId, PathBuf),
+    Save(DocId, PathBuf),
+    Journal(DocId),
+    Copy(DocId, PathBuf),
+    Check(DocId, PathBuf),
+}
+
+impl Failure {
+    fn of(request: &StoreRequest) -> Failure {
+        match request {
+            StoreRequest::Load { doc, source } => Failure::Load(*doc, source.read_path.clone()),
+            StoreRequest::Save { doc, source, .. } => Failure::Save(*doc, source.save_path.clone()),
+            StoreRequest::StartJournal { doc, .. }
+            | StoreRequest::Journal { doc, .. }
+            | StoreRequest::SetAsideJournal { doc, .. } => Failure::Journal(*doc),
+            StoreRequest::KeepCopy { doc, source, .. } => {
+                Failure::Copy(*doc, source.save_path.clone())
+            }
+            StoreRequest::Check { doc, source, .. } => {
+                Failure::Check(*doc, source.save_path.clone())
+            }
+        }
+    }
+
+    fn reply(self, message: String) -> StoreReply {
+        let reason = format!("internal error in the store worker: {message}");
+        let error = |path: &PathBuf| DataError::new(path, Place::File, ErrorKind::Io, &reason);
+        match self {
+            Failure::Load(doc, path) => {
+                StoreReply::Loaded { doc, result: Err(error(&path)), recovery: None }
+            }
+            Failure::Save(doc, path) => {
+                StoreReply::Saved { doc, result: Err(SaveError::Data(error(&path))) }
+            }
+            Failure::Journal(doc) => StoreReply::JournalFailed { doc, error: reason },
+            Failure::Copy(doc, path) => StoreReply::CopyKept { doc, result: Err(error(&path)) },
+            Failure::Check(doc, path) => StoreReply::Checked { doc, disk: Err(error(&path)) },
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic".to_string()
+    }
+}
