@@ -375,3 +375,26 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         "a panic".to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_reply_the_request_expects() {
+        let source = DocumentSource::for_path(std::path::Path::new("d.json")).unwrap();
+        let request = StoreRequest::Save {
+            doc: 9,
+            source,
+            sentences: Vec::new(),
+            expected: None,
+            force: false,
+        };
+        let panic = catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+        let reply = Failure::of(&request).reply(panic_message(panic.as_ref()));
+        let StoreReply::Saved { doc: 9, result: Err(SaveError::Data(err)) } = reply else {
+            panic!("expected a failed save, got {reply:?}")
+        };
+        assert_eq!(err.to_string(), "d.json: internal error in the store worker: boom 1");
+    }
+}
