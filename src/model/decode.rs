@@ -329,3 +329,51 @@ pub fn span_probabilities(model: &Aspert, batch: &PieceBatch, spans: &SpanBatch)
     let repr = model.span_representations(&enc, spans)?;
     candle_nn::ops::softmax(&model.span_logits(&enc, &repr, false)?, D::Minus1)
 }
+
+/// What the span inspector shows for one span: why the model sees it (f_a) and what it calls it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanInspection {
+    /// f_a of the span, with the model's own θ and fusion (as [`explain_span`] gives it).
+    pub contribution: Contribution,
+    /// Softmax of the span classifier: index 0 is `none`, then the model's entity types in
+    /// configuration order (as [`span_probabilities`] gives them).
+    pub probabilities: Vec<f32>,
+}
+
+/// f_a and class probabilities of words `[start, end)` of `tokens`, from one encoder pass.
+/// Spans wider than the model's maximum span width, or outside the words the encoder sees,
+/// are an error: the model never classifies them.
+pub fn inspect_span(
+    model: &Aspert,
+    pieces: &WordPieces,
+    tokens: &[String],
+    start: usize,
+    end: usize,
+) -> Result<SpanInspection> {
+    let cfg = model.config();
+    let width = end.saturating_sub(start);
+    if width > cfg.max_span_width {
+        candle_core::bail!(
+            "words {start}..{end} are {width} words wide; the model classifies spans of at most {}",
+            cfg.max_span_width
+        );
+    }
+    let encoded = pieces.encode(tokens, cfg.max_pieces);
+    let range = word_span_pieces(&encoded, start, end)?;
+    let device = model.encoder().device().clone();
+    let batch = PieceBatch::from_ids(
+        std::slice::from_ref(&encoded.ids),
+        vec![encoded.word_pieces],
+        pieces.pad_id,
+        &device,
+    )?;
+    let enc = model.encode(&batch, false)?;
+    let contribution = encoding_contribution(&enc, 0, range.clone(), cfg.theta, cfg.fusion)?;
+    let spans = SpanBatch { pieces: vec![vec![range]], widths: vec![vec![width]] };
+    let repr = model.span_representations(&enc, &spans)?;
+    let probabilities = candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok(SpanInspection { contribution, probabilities })
+}
