@@ -104,7 +104,7 @@ fn a_txt_whose_json_twin_is_a_types_file_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let txt = write(dir.path(), "types.txt", "Some text.");
     write(dir.path(), "types.json", TYPES);
-    let found = discover(&[txt.clone()]).unwrap();
+    let found = discover(std::slice::from_ref(&txt)).unwrap();
     assert!(found.documents.is_empty());
     assert_eq!(found.skipped[0].0, txt);
 }
@@ -117,7 +117,7 @@ fn files_are_taken_as_given_even_hidden_but_not_of_unknown_type() {
     assert_eq!(found.documents[0].read_path, hidden);
 
     let csv = write(dir.path(), "d.csv", "");
-    let err = discover(&[csv.clone()]).unwrap_err();
+    let err = discover(std::slice::from_ref(&csv)).unwrap_err();
     assert_eq!((err.file, err.kind), (csv, ErrorKind::Format));
 }
 
@@ -125,7 +125,7 @@ fn files_are_taken_as_given_even_hidden_but_not_of_unknown_type() {
 fn a_missing_input_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let err = discover(&[missing.clone()]).unwrap_err();
+    let err = discover(std::slice::from_ref(&missing)).unwrap_err();
     assert_eq!((err.file.clone(), err.kind), (missing, ErrorKind::Io));
     assert!(err.to_string().contains("nope"), "{err}");
 }

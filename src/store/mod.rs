@@ -3,6 +3,11 @@
 //!
 //! Everything here may block on the disk, so the workbench calls it from its store worker
 //! ([`worker`]), never from the UI thread.
+//!
+//! Inside each document folder we keep a `.spanscope/` folder: `recovery/` holds the journals
+//! of unsaved edits ([`journal`]), and `conflicts/` the versions a save or reload would otherwise
+//! have lost ([`files::save`], [`files::keep_copy`]). Nothing in it is ever deleted by us except
+//! a journal whose edits were just saved.
 
 pub mod files;
 pub mod journal;
