@@ -5,4 +5,11 @@
 //! `update(&mut state, action)` → `draw(&state)`. State and update are pure and tested without
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
 
+pub mod annotation;
+pub mod commands;
+pub mod edit;
+pub mod history;
 pub mod inference;
+pub mod keymap;
+pub mod state;
+pub mod update;

@@ -1,0 +1,590 @@
+//! What each normal-mode action does to the state: moving, selecting, editing, undo.
+//! Every edit goes through [`commit`], which records it for undo and for the recovery journal.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::annotation::{self, is_reviewed, Item};
+use super::edit::{self, Edited};
+use super::history::Change;
+use super::keymap::Action;
+use super::state::{App, Level, Mode, PickTarget, Picker, Question};
+use super::update::Effect;
+use crate::data::Sentence;
+use crate::store::journal::JournalEntry;
+use crate::store::worker::StoreRequest;
+
+/// Carries out a normal-mode action.
+pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::NextSentence => move_sentence(app, 1),
+        Action::PrevSentence => move_sentence(app, -1),
+        Action::FirstSentence => goto(app, app.cursor.doc, 0),
+        Action::LastSentence => {
+            let last = app.doc().map_or(0, |d| d.sentences.len().saturating_sub(1));
+            goto(app, app.cursor.doc, last)
+        }
+        Action::NextDoc => move_doc(app, 1),
+        Action::PrevDoc => move_doc(app, -1),
+        Action::WordRight => move_word(app, 1),
+        Action::WordLeft => move_word(app, -1),
+        Action::FirstWord => set_word(app, 0),
+        Action::LastWord => set_word(app, usize::MAX),
+        Action::NextEntity => cycle_entity(app, true),
+        Action::PrevEntity => cycle_entity(app, false),
+        Action::NextRelation => cycle_relation(app, true),
+        Action::PrevRelation => cycle_relation(app, false),
+        Action::ToggleRange => {
+            app.cursor.anchor = match app.cursor.anchor {
+                Some(_) => None,
+                None => Some(app.cursor.token),
+            };
+            app.cursor.item = None;
+        }
+        Action::Escape => {
+            app.cursor.anchor = None;
+            app.cursor.item = None;
+        }
+        Action::PickType => open_picker(app),
+        Action::TypeNumber(n) => return type_number(app, n),
+        Action::Accept => return accept(app),
+        Action::Delete => return delete(app),
+        Action::AcceptAll => return edit_sentence(app, "accept all proposals", edit::accept_all),
+        Action::RejectAll => return edit_sentence(app, "reject all proposals", edit::reject_all),
+        Action::StartLeft => return move_boundary(app, -1, 0),
+        Action::StartRight => return move_boundary(app, 1, 0),
+        Action::EndLeft => return move_boundary(app, 0, -1),
+        Action::EndRight => return move_boundary(app, 0, 1),
+        Action::AddRelation => start_relation(app),
+        Action::Flip => return flip(app),
+        Action::ToggleReviewed => {
+            let reviewed = app.sentence().is_some_and(is_reviewed);
+            let label = if reviewed { "mark not reviewed" } else { "mark reviewed" };
+            return edit_sentence(app, label, |s| edit::set_reviewed(s, !reviewed));
+        }
+        Action::ReviewAndNext => {
+            let mut effects = Vec::new();
+            if !app.sentence().is_some_and(is_reviewed) {
+                effects = edit_sentence(app, "mark reviewed", |s| edit::set_reviewed(s, true));
+            }
+            next_unreviewed(app);
+            return effects;
+        }
+        Action::NextUnreviewed => next_unreviewed(app),
+        Action::NextLowConfidence => next_low_confidence(app),
+        Action::Search => app.mode = Mode::Search(String::new()),
+        Action::SearchNext => search(app, true),
+        Action::SearchPrev => search(app, false),
+        Action::Save => return save_all(app),
+        Action::Undo => return undo(app, true),
+        Action::Redo => return undo(app, false),
+        Action::Help => app.mode = Mode::Help { scroll: 0 },
+        Action::Quit => {
+            if app.dirty_docs().next().is_some() {
+                app.mode = Mode::Confirm(Question::Quit);
+            } else {
+                app.quit = true;
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Positions of every sentence of every loaded document, in reading order, starting after the
+/// cursor and wrapping round to it (the cursor's own sentence comes last).
+fn positions_after(app: &App, forward: bool) -> Vec<(usize, usize)> {
+    let all: Vec<(usize, usize)> = app
+        .docs
+        .iter()
+        .enumerate()
+        .flat_map(|(d, doc)| (0..doc.sentences.len()).map(move |s| (d, s)))
+        .collect();
+    let here = all.iter().position(|&p| p == (app.cursor.doc, app.cursor.sentence)).unwrap_or(0);
+    let n = all.len();
+    (1..=n)
+        .map(|k| if forward { all[(here + k) % n] } else { all[(here + n * k - k) % n] })
+        .collect()
+}
+
+/// Moves to sentence `sentence` of document `doc`, clearing the selection.
+pub fn goto(app: &mut App, doc: usize, sentence: usize) {
+    app.cursor.doc = doc;
+    app.cursor.sentence = sentence;
+    app.cursor.token = 0;
+    app.cursor.anchor = None;
+    app.cursor.item = None;
+}
+
+fn move_sentence(app: &mut App, by: isize) {
+    let len = app.doc().map_or(0, |d| d.sentences.len());
+    let target = app.cursor.sentence.saturating_add_signed(by).min(len.saturating_sub(1));
+    if target != app.cursor.sentence {
+        goto(app, app.cursor.doc, target);
+    }
+}
+
+fn move_doc(app: &mut App, by: isize) {
+    let target = app.cursor.doc.saturating_add_signed(by).min(app.docs.len().saturating_sub(1));
+    if target != app.cursor.doc {
+        goto(app, target, 0);
+    }
+}
+
+fn set_word(app: &mut App, token: usize) {
+    let len = app.sentence().map_or(0, |s| s.tokens.len());
+    app.cursor.token = token.min(len.saturating_sub(1));
+    if app.cursor.anchor.is_none() {
+        app.cursor.item = None;
+    }
+}
+
+fn move_word(app: &mut App, by: isize) {
+    set_word(app, app.cursor.token.saturating_add_signed(by));
+}
+
+/// Entity indices in reading order (by start, then end).
+pub fn entity_order(s: &Sentence) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..s.entities.len()).collect();
+    order.sort_by_key(|&i| (s.entities[i].start, s.entities[i].end, i));
+    order
+}
+
+fn cycle(current: Option<usize>, order: &[usize], forward: bool) -> Option<usize> {
+    let n = order.len();
+    if n == 0 {
+        return None;
+    }
+    let at = current.and_then(|c| order.iter().position(|&i| i == c));
+    Some(match (at, forward) {
+        (None, true) => order[0],
+        (None, false) => order[n - 1],
+        (Some(p), true) => order[(p + 1) % n],
+        (Some(p), false) => order[(p + n - 1) % n],
+    })
+}
+
+fn cycle_entity(app: &mut App, forward: bool) {
+    let Some(s) = app.sentence() else { return };
+    let current = match app.cursor.item {
+        Some(Item::Entity(i)) => Some(i),
+        _ => None,
+    };
+    if let Some(i) = cycle(current, &entity_order(s), forward) {
+        app.cursor.token = s.entities[i].start;
+        app.cursor.item = Some(Item::Entity(i));
+        app.cursor.anchor = None;
+    }
+}
+
+fn cycle_relation(app: &mut App, forward: bool) {
+    let Some(s) = app.sentence() else { return };
+    let current = match app.cursor.item {
+        Some(Item::Relation(i)) => Some(i),
+        _ => None,
+    };
+    let order: Vec<usize> = (0..s.relations.len()).collect();
+    if let Some(i) = cycle(current, &order, forward) {
+        app.cursor.item = Some(Item::Relation(i));
+        app.cursor.anchor = None;
+    }
+}
+
+/// What a type is given to by `t` or a digit: an entity being retyped, a relation, or a new
+/// entity over the range (or the cursor's word).
+fn type_target(app: &App) -> PickTarget {
+    match (app.cursor.anchor, app.cursor.item) {
+        (None, Some(Item::Entity(i))) => PickTarget::EntityType(i),
+        (None, Some(Item::Relation(i))) => PickTarget::RelationType(i),
+        _ => {
+            let (start, end) = app.cursor.range();
+            PickTarget::NewEntity { start, end }
+        }
+    }
+}
+
+fn options_for(app: &App, target: PickTarget) -> Vec<String> {
+    match target {
+        PickTarget::NewEntity { .. } | PickTarget::EntityType(_) => app.entity_types(),
+        PickTarget::NewRelation { .. } | PickTarget::RelationType(_) => app.relation_types(),
+    }
+}
+
+/// Opens the type picker for `target`.
+pub fn open_picker_for(app: &mut App, target: PickTarget) {
+    let options = options_for(app, target);
+    if options.is_empty() {
+        app.say(Level::Warning, "no types to choose from: open the documents with --types FILE");
+        return;
+    }
+    let current = match (target, app.sentence()) {
+        (PickTarget::EntityType(i), Some(s)) => s.entities.get(i).map(|e| e.entity_type.clone()),
+        (PickTarget::RelationType(i), Some(s)) => {
+            s.relations.get(i).map(|r| r.relation_type.clone())
+        }
+        _ => None,
+    };
+    let index = current.and_then(|c| options.iter().position(|o| *o == c)).unwrap_or(0);
+    app.mode = Mode::Pick(Picker { target, options, index });
+}
+
+fn open_picker(app: &mut App) {
+    if let Some(why) = app.doc().and_then(|d| d.read_only_reason()) {
+        app.say(Level::Warning, format!("read-only: {why}"));
+        return;
+    }
+    open_picker_for(app, type_target(app));
+}
+
+fn type_number(app: &mut App, n: u8) -> Vec<Effect> {
+    let target = type_target(app);
+    let options = options_for(app, target);
+    match options.get(usize::from(n) - 1) {
+        Some(ty) => apply_type(app, target, &ty.clone()),
+        None => {
+            app.say(Level::Warning, format!("there is no type {n} ({} types)", options.len()));
+            Vec::new()
+        }
+    }
+}
+
+/// Gives type `ty` to `target`: creates or retypes an entity or relation.
+pub fn apply_type(app: &mut App, target: PickTarget, ty: &str) -> Vec<Effect> {
+    let effects = match target {
+        PickTarget::NewEntity { start, end } => {
+            let effects = edit_sentence(app, "add entity", |s| edit::add_entity(s, start, end, ty));
+            if !effects.is_empty() {
+                let n = app.sentence().map_or(0, |s| s.entities.len());
+                app.cursor.item = n.checked_sub(1).map(Item::Entity);
+                app.cursor.anchor = None;
+            }
+            effects
+        }
+        PickTarget::EntityType(i) => {
+            edit_sentence(app, "retype entity", |s| edit::set_entity_type(s, i, ty))
+        }
+        PickTarget::NewRelation { head, tail } => {
+            let effects =
+                edit_sentence(app, "add relation", |s| edit::add_relation(s, head, tail, ty));
+            if !effects.is_empty() {
+                let n = app.sentence().map_or(0, |s| s.relations.len());
+                app.cursor.item = n.checked_sub(1).map(Item::Relation);
+            }
+            effects
+        }
+        PickTarget::RelationType(i) => {
+            edit_sentence(app, "retype relation", |s| edit::set_relation_type(s, i, ty))
+        }
+    };
+    effects
+}
+
+fn accept(app: &mut App) -> Vec<Effect> {
+    match app.cursor.item {
+        Some(Item::Entity(i)) => edit_sentence(app, "accept entity", |s| edit::accept_entity(s, i)),
+        Some(Item::Relation(i)) => {
+            edit_sentence(app, "accept relation", |s| edit::accept_relation(s, i))
+        }
+        None => {
+            app.say(Level::Info, "select a proposal first (Tab: entities, ]: relations)");
+            Vec::new()
+        }
+    }
+}
+
+fn delete(app: &mut App) -> Vec<Effect> {
+    let effects = match app.cursor.item {
+        Some(Item::Entity(i)) => {
+            let proposal =
+                app.sentence().and_then(|s| s.entities.get(i)).map(annotation::entity_source)
+                    == Some(annotation::Source::Model);
+            let label = if proposal { "reject entity" } else { "delete entity" };
+            edit_sentence(app, label, |s| edit::delete_entity(s, i))
+        }
+        Some(Item::Relation(i)) => {
+            let proposal =
+                app.sentence().and_then(|s| s.relations.get(i)).map(annotation::relation_source)
+                    == Some(annotation::Source::Model);
+            let label = if proposal { "reject relation" } else { "delete relation" };
+            edit_sentence(app, label, |s| edit::delete_relation(s, i))
+        }
+        None => {
+            app.say(Level::Info, "select an entity (Tab) or a relation (]) first");
+            return Vec::new();
+        }
+    };
+    if !effects.is_empty() {
+        app.cursor.item = None;
+    }
+    effects
+}
+
+fn move_boundary(app: &mut App, start_by: isize, end_by: isize) -> Vec<Effect> {
+    let Some(Item::Entity(i)) = app.cursor.item else {
+        app.say(Level::Info, "select an entity first (Tab)");
+        return Vec::new();
+    };
+    let Some(e) = app.sentence().and_then(|s| s.entities.get(i)) else { return Vec::new() };
+    let (start, end) =
+        (e.start.saturating_add_signed(start_by), e.end.saturating_add_signed(end_by));
+    if e.start == 0 && start_by < 0 {
+        return Vec::new();
+    }
+    let effects =
+        edit_sentence(app, "move entity boundary", |s| edit::set_entity_span(s, i, start, end));
+    if !effects.is_empty() {
+        app.cursor.token = start;
+    }
+    effects
+}
+
+fn start_relation(app: &mut App) {
+    if let Some(why) = app.doc().and_then(|d| d.read_only_reason()) {
+        app.say(Level::Warning, format!("read-only: {why}"));
+        return;
+    }
+    let Some(Item::Entity(head)) = app.cursor.item else {
+        app.say(Level::Info, "select the head entity first (Tab), then R");
+        return;
+    };
+    let Some(s) = app.sentence() else { return };
+    let order: Vec<usize> = entity_order(s).into_iter().filter(|&i| i != head).collect();
+    match order.first() {
+        Some(&tail) => app.mode = Mode::Link { head, tail },
+        None => app.say(Level::Info, "a relation needs a second entity in this sentence"),
+    }
+}
+
+/// The next or previous tail candidate of a relation being drawn from `head`.
+pub fn cycle_tail(app: &App, head: usize, tail: usize, forward: bool) -> usize {
+    let Some(s) = app.sentence() else { return tail };
+    let order: Vec<usize> = entity_order(s).into_iter().filter(|&i| i != head).collect();
+    cycle(Some(tail), &order, forward).unwrap_or(tail)
+}
+
+fn flip(app: &mut App) -> Vec<Effect> {
+    match app.cursor.item {
+        Some(Item::Relation(i)) => {
+            edit_sentence(app, "flip relation", |s| edit::flip_relation(s, i))
+        }
+        _ => {
+            app.say(Level::Info, "select a relation first (])");
+            Vec::new()
+        }
+    }
+}
+
+fn next_unreviewed(app: &mut App) {
+    let found = positions_after(app, true)
+        .into_iter()
+        .find(|&(d, s)| !is_reviewed(&app.docs[d].sentences[s]));
+    match found {
+        Some((d, s)) => goto(app, d, s),
+        None => app.say(Level::Info, "every sentence is reviewed"),
+    }
+}
+
+fn next_low_confidence(app: &mut App) {
+    let threshold = app.threshold;
+    if let Some(s) = app.sentence() {
+        if let Some((item, _)) = annotation::low_confidence(s, threshold) {
+            if app.cursor.item != Some(item) {
+                select_item(app, item);
+                return;
+            }
+        }
+    }
+    let found = positions_after(app, true).into_iter().find_map(|(d, s)| {
+        annotation::low_confidence(&app.docs[d].sentences[s], threshold)
+            .map(|(item, _)| (d, s, item))
+    });
+    match found {
+        Some((d, s, item)) if (d, s) != (app.cursor.doc, app.cursor.sentence) => {
+            goto(app, d, s);
+            select_item(app, item);
+        }
+        _ => app.say(Level::Info, format!("no other proposal scores below {threshold:.2}")),
+    }
+}
+
+fn select_item(app: &mut App, item: Item) {
+    if let (Item::Entity(i), Some(s)) = (item, app.sentence()) {
+        app.cursor.token = s.entities[i].start;
+    }
+    app.cursor.item = Some(item);
+    app.cursor.anchor = None;
+}
+
+/// Runs the search in `app.search` from the cursor, forward or back, across documents.
+pub fn search(app: &mut App, forward: bool) {
+    let query = app.search.to_lowercase();
+    if query.is_empty() {
+        app.say(Level::Info, "no search yet: / to search");
+        return;
+    }
+    let hit = |s: &Sentence| -> Option<usize> {
+        let words: Vec<String> = s.tokens.iter().map(|t| t.to_lowercase()).collect();
+        (0..words.len()).find(|&i| {
+            let rest = words[i..].join(" ");
+            rest.starts_with(&query) || words[i].contains(&query)
+        })
+    };
+    let found = positions_after(app, forward)
+        .into_iter()
+        .find_map(|(d, s)| hit(&app.docs[d].sentences[s]).map(|w| (d, s, w)));
+    match found {
+        Some((d, s, w)) => {
+            goto(app, d, s);
+            app.cursor.token = w;
+            app.say(Level::Info, format!("found \"{}\" in {}", app.search, app.docs[d].name()));
+        }
+        None => app.say(Level::Warning, format!("\"{}\" is in no document", app.search)),
+    }
+}
+
+/// Applies `f` to the cursor's sentence and commits the result, or says why not.
+pub fn edit_sentence(
+    app: &mut App,
+    label: &str,
+    f: impl FnOnce(&Sentence) -> Edited,
+) -> Vec<Effect> {
+    let Some(doc) = app.doc() else { return Vec::new() };
+    if let Some(why) = doc.read_only_reason() {
+        app.say(Level::Warning, format!("read-only: {why}"));
+        return Vec::new();
+    }
+    let Some(sentence) = app.sentence() else { return Vec::new() };
+    match f(sentence) {
+        Ok(after) => {
+            let (doc, index) = (app.cursor.doc, app.cursor.sentence);
+            commit(app, doc, index, after, label)
+        }
+        Err(err) => {
+            app.say(Level::Warning, format!("{label}: {err}"));
+            Vec::new()
+        }
+    }
+}
+
+/// Puts `after` in place of sentence `index` of document `doc` (a list index) as one undoable
+/// edit, and journals it.
+pub fn commit(
+    app: &mut App,
+    doc: usize,
+    index: usize,
+    after: Sentence,
+    label: &str,
+) -> Vec<Effect> {
+    let d = &mut app.docs[doc];
+    let before = std::mem::replace(&mut d.sentences[index], after.clone());
+    d.refresh_edited(index);
+    app.history.record(Change {
+        doc: d.id,
+        sentence: index,
+        before,
+        after,
+        label: label.to_string(),
+    });
+    app.say(Level::Info, label.to_string());
+    fix_item(app);
+    journal(app, doc, index, label)
+}
+
+/// The journal writes recording that sentence `index` of document `doc` changed.
+pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effect> {
+    let d = &mut app.docs[doc];
+    let save_path = d.source.save_path.clone();
+    let mut effects = Vec::new();
+    if !d.journal_started {
+        d.journal_started = true;
+        effects.push(Effect::Store(StoreRequest::StartJournal {
+            doc: d.id,
+            save_path: save_path.clone(),
+            base: d.fingerprint,
+        }));
+    }
+    let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    let entry = JournalEntry {
+        sentence: index,
+        after: d.sentences[index].clone(),
+        label: label.to_string(),
+        at,
+    };
+    effects.push(Effect::Store(StoreRequest::Journal { doc: d.id, save_path, entry }));
+    effects
+}
+
+/// Drops a selected item that no longer exists.
+pub fn fix_item(app: &mut App) {
+    let Some(s) = app.sentence() else { return };
+    let gone = match app.cursor.item {
+        Some(Item::Entity(i)) => i >= s.entities.len(),
+        Some(Item::Relation(i)) => i >= s.relations.len(),
+        None => false,
+    };
+    let len = s.tokens.len();
+    if gone {
+        app.cursor.item = None;
+    }
+    app.cursor.token = app.cursor.token.min(len.saturating_sub(1));
+    if app.cursor.anchor.is_some_and(|a| a >= len) {
+        app.cursor.anchor = None;
+    }
+}
+
+fn undo(app: &mut App, back: bool) -> Vec<Effect> {
+    let change = if back { app.history.undo() } else { app.history.redo() };
+    let Some(change) = change.cloned() else {
+        app.say(Level::Info, if back { "nothing to undo" } else { "nothing to redo" });
+        return Vec::new();
+    };
+    let Some(doc) = app.doc_index(change.doc) else { return Vec::new() };
+    let state = if back { change.before } else { change.after };
+    if app.docs[doc].sentences.get(change.sentence).map(|s| &s.tokens) != Some(&state.tokens) {
+        app.say(Level::Error, "cannot undo: the document changed under the edit");
+        return Vec::new();
+    }
+    if (app.cursor.doc, app.cursor.sentence) != (doc, change.sentence) {
+        goto(app, doc, change.sentence);
+    }
+    app.docs[doc].sentences[change.sentence] = state;
+    app.docs[doc].refresh_edited(change.sentence);
+    fix_item(app);
+    let label = format!("{} {}", if back { "undo" } else { "redo" }, change.label);
+    app.say(Level::Info, label.clone());
+    journal(app, doc, change.sentence, &label)
+}
+
+/// Asks the store worker to save every edited document that can be saved.
+pub fn save_all(app: &mut App) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let mut names = Vec::new();
+    let mut refused = Vec::new();
+    for d in app.docs.iter_mut().filter(|d| d.is_dirty() && d.saving.is_none()) {
+        if let Some(why) = d.read_only_reason() {
+            refused.push(format!("{}: {why}", d.name()));
+            continue;
+        }
+        let (expected, force) = match d.disk {
+            super::state::Disk::InSync => (d.fingerprint, false),
+            super::state::Disk::Changed => (d.fingerprint, true),
+            super::state::Disk::Removed => (None, false),
+        };
+        d.saving = Some(d.sentences.clone());
+        names.push(d.name());
+        effects.push(Effect::Store(StoreRequest::Save {
+            doc: d.id,
+            source: d.source.clone(),
+            sentences: d.sentences.clone(),
+            expected,
+            force,
+        }));
+    }
+    if let Some(first) = refused.first() {
+        app.say(Level::Error, format!("not saved: {first}"));
+    } else if names.is_empty() {
+        let busy = app.docs.iter().any(|d| d.saving.is_some());
+        app.say(Level::Info, if busy { "saving…" } else { "nothing to save: no unsaved edits" });
+    } else {
+        app.say(Level::Info, format!("saving {}…", names.join(", ")));
+    }
+    effects
+}

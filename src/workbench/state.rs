@@ -1,0 +1,375 @@
+//! The workbench's state: the open documents, where the reviewer is, what dialog is up, and
+//! what the workers last said. Rendering reads it; only `update` changes it.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::data::types::Types;
+use crate::data::Sentence;
+use crate::store::files::{DocumentSource, Fingerprint};
+use crate::store::journal::Recovered;
+
+use super::annotation::Item;
+use super::history::History;
+use super::inference::{Inspection, ModelInfo};
+
+/// How far a document's loading has come.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadState {
+    /// The store worker is reading it.
+    Loading,
+    /// Its sentences are here.
+    Loaded,
+    /// It could not be read at all; the reason names file and place.
+    Failed(String),
+}
+
+/// What we know of a document's file on disk, compared with what we loaded or saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disk {
+    /// The file is as we last read or wrote it.
+    InSync,
+    /// Someone else changed it and the reviewer chose to keep their own edits.
+    Changed,
+    /// The file was removed; our copy is still open.
+    Removed,
+}
+
+/// One open document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Stable id, used in messages to and from workers.
+    pub id: u64,
+    /// Where it is read from and saved to.
+    pub source: DocumentSource,
+    /// Whether its sentences are here.
+    pub load: LoadState,
+    /// The sentences as the reviewer sees them.
+    pub sentences: Vec<Sentence>,
+    /// The sentences as on disk (plus the model's proposals, which are not edits).
+    pub baseline: Vec<Sentence>,
+    /// Indices of sentences that differ from `baseline`: the unsaved edits.
+    pub edited: BTreeSet<usize>,
+    /// The file's fingerprint when we last read or wrote it (`None`: not on disk yet).
+    pub fingerprint: Option<Fingerprint>,
+    /// Records that could not be read. A document with problems is read-only, because saving
+    /// it would drop them.
+    pub problems: Vec<String>,
+    /// The file's state on disk.
+    pub disk: Disk,
+    /// The sentences handed to the store worker by a save in flight.
+    pub saving: Option<Vec<Sentence>>,
+    /// Whether this document's recovery journal has been started since the last load or save.
+    pub journal_started: bool,
+    /// Sentences sent to the model and not yet answered.
+    pub predicting: BTreeSet<usize>,
+}
+
+impl Document {
+    /// A document about to be loaded.
+    pub fn new(id: u64, source: DocumentSource) -> Self {
+        Self {
+            id,
+            source,
+            load: LoadState::Loading,
+            sentences: Vec::new(),
+            baseline: Vec::new(),
+            edited: BTreeSet::new(),
+            fingerprint: None,
+            problems: Vec::new(),
+            disk: Disk::InSync,
+            saving: None,
+            journal_started: false,
+            predicting: BTreeSet::new(),
+        }
+    }
+
+    /// The file name shown in lists.
+    pub fn name(&self) -> String {
+        self.source.display_name()
+    }
+
+    /// Whether there are edits not yet on disk.
+    pub fn is_dirty(&self) -> bool {
+        !self.edited.is_empty()
+    }
+
+    /// Why the document cannot be edited, if it cannot.
+    pub fn read_only_reason(&self) -> Option<String> {
+        match &self.load {
+            LoadState::Loading => Some("still loading".into()),
+            LoadState::Failed(why) => Some(why.clone()),
+            LoadState::Loaded if !self.problems.is_empty() => Some(format!(
+                "{} record(s) could not be read; saving would drop them (see `spanscope validate`)",
+                self.problems.len()
+            )),
+            LoadState::Loaded => None,
+        }
+    }
+
+    /// Re-derives whether sentence `i` differs from what is on disk.
+    pub fn refresh_edited(&mut self, i: usize) {
+        if self.sentences.get(i) == self.baseline.get(i) {
+            self.edited.remove(&i);
+        } else {
+            self.edited.insert(i);
+        }
+    }
+
+    /// Sentences reviewed so far.
+    pub fn reviewed_count(&self) -> usize {
+        self.sentences.iter().filter(|s| super::annotation::is_reviewed(s)).count()
+    }
+}
+
+/// Where the reviewer is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Index into [`App::docs`].
+    pub doc: usize,
+    /// Sentence index in the document.
+    pub sentence: usize,
+    /// Word index in the sentence.
+    pub token: usize,
+    /// The other end of a word range being selected, if one is.
+    pub anchor: Option<usize>,
+    /// The entity or relation that accept, reject, retype and delete act on.
+    pub item: Option<Item>,
+}
+
+impl Cursor {
+    /// The selected word range `[start, end)`: anchor to cursor, or the cursor's word.
+    pub fn range(&self) -> (usize, usize) {
+        match self.anchor {
+            Some(a) => (a.min(self.token), a.max(self.token) + 1),
+            None => (self.token, self.token + 1),
+        }
+    }
+}
+
+/// What a type picker will give the chosen type to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickTarget {
+    /// A new entity over words `[start, end)`.
+    NewEntity {
+        /// First word.
+        start: usize,
+        /// One past the last word.
+        end: usize,
+    },
+    /// The type of an existing entity.
+    EntityType(usize),
+    /// A new relation from `head` to `tail`.
+    NewRelation {
+        /// Head entity.
+        head: usize,
+        /// Tail entity.
+        tail: usize,
+    },
+    /// The type of an existing relation.
+    RelationType(usize),
+}
+
+/// An open type picker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picker {
+    /// What the type is for.
+    pub target: PickTarget,
+    /// Type names offered, in the types file's order.
+    pub options: Vec<String>,
+    /// The highlighted option.
+    pub index: usize,
+}
+
+/// A question the reviewer must answer before going on.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// Quit with unsaved edits?
+    Quit,
+    /// Recover the unsaved edits a journal holds for a document?
+    Recover {
+        /// The document.
+        doc: u64,
+        /// What the journal holds.
+        recovered: Recovered,
+    },
+    /// The file changed on disk while the reviewer holds unsaved edits of it.
+    DiskChanged {
+        /// The document.
+        doc: u64,
+    },
+    /// A save found the file changed on disk since it was read.
+    SaveConflict {
+        /// The document.
+        doc: u64,
+    },
+}
+
+/// The input mode: what keys mean right now.
+#[derive(Debug, Clone, Default)]
+pub enum Mode {
+    /// Moving and editing.
+    #[default]
+    Normal,
+    /// Choosing a type.
+    Pick(Picker),
+    /// Choosing the tail of a new relation whose head is `head`; `tail` is the candidate.
+    Link {
+        /// Head entity.
+        head: usize,
+        /// Candidate tail entity.
+        tail: usize,
+    },
+    /// Typing a search.
+    Search(String),
+    /// The help overlay, scrolled by `scroll` lines.
+    Help {
+        /// Lines scrolled.
+        scroll: u16,
+    },
+    /// A question (quit, recover, reload) waiting for an answer.
+    Confirm(Question),
+}
+
+/// The model as the workbench sees it.
+#[derive(Debug, Clone)]
+pub enum ModelStatus {
+    /// Loading a checkpoint.
+    Loading(String),
+    /// Ready.
+    Ready(ModelInfo),
+    /// The checkpoint could not be loaded; editing still works.
+    Failed(String),
+}
+
+/// How urgent a status message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done.
+    Info,
+    /// Something the reviewer should know.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+/// The word span the inspector explains, in one sentence of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanKey {
+    /// Document id.
+    pub doc: u64,
+    /// Sentence index.
+    pub sentence: usize,
+    /// First word.
+    pub start: usize,
+    /// One past the last word.
+    pub end: usize,
+    /// The sentence's words when asked (a reload may change them).
+    pub tokens: Vec<String>,
+}
+
+/// The span inspector: what was asked, and the answer when it came.
+#[derive(Debug, Clone, Default)]
+pub struct Inspector {
+    /// The span asked about last.
+    pub key: Option<SpanKey>,
+    /// The id of that request.
+    pub request: u64,
+    /// The answer, once it arrived.
+    pub result: Option<Result<Inspection, String>>,
+}
+
+/// The whole workbench state.
+#[derive(Debug)]
+pub struct App {
+    /// Open documents, in list order.
+    pub docs: Vec<Document>,
+    /// Where the reviewer is.
+    pub cursor: Cursor,
+    /// What keys mean now.
+    pub mode: Mode,
+    /// Undo and redo.
+    pub history: History,
+    /// Entity and relation types offered in pickers.
+    pub types: Types,
+    /// Whether `types` came from a file (else from the model or the documents).
+    pub types_from_file: bool,
+    /// The model.
+    pub model: ModelStatus,
+    /// The span inspector.
+    pub inspector: Inspector,
+    /// The last status message.
+    pub message: Option<(Level, String)>,
+    /// The last search.
+    pub search: String,
+    /// Proposals scoring below this are "low confidence".
+    pub threshold: f32,
+    /// Set when the workbench should exit.
+    pub quit: bool,
+    /// Quit once the saves in flight succeed ("save everything, then quit").
+    pub quit_after_save: bool,
+    /// Questions waiting for the current dialog to close.
+    pub questions: VecDeque<Question>,
+    /// Next document id.
+    pub next_doc_id: u64,
+    /// Next inspector request id.
+    pub next_request: u64,
+}
+
+impl App {
+    /// An empty workbench offering `types` (from a file when `types_from_file`).
+    pub fn new(types: Types, types_from_file: bool, model: ModelStatus) -> Self {
+        Self {
+            docs: Vec::new(),
+            cursor: Cursor::default(),
+            mode: Mode::Normal,
+            history: History::default(),
+            types,
+            types_from_file,
+            model,
+            inspector: Inspector::default(),
+            message: None,
+            search: String::new(),
+            threshold: 0.7,
+            quit: false,
+            quit_after_save: false,
+            questions: VecDeque::new(),
+            next_doc_id: 1,
+            next_request: 1,
+        }
+    }
+
+    /// The document under the cursor.
+    pub fn doc(&self) -> Option<&Document> {
+        self.docs.get(self.cursor.doc)
+    }
+
+    /// The sentence under the cursor.
+    pub fn sentence(&self) -> Option<&Sentence> {
+        self.doc()?.sentences.get(self.cursor.sentence)
+    }
+
+    /// Index of the document with id `id`.
+    pub fn doc_index(&self, id: u64) -> Option<usize> {
+        self.docs.iter().position(|d| d.id == id)
+    }
+
+    /// Documents with unsaved edits.
+    pub fn dirty_docs(&self) -> impl Iterator<Item = &Document> {
+        self.docs.iter().filter(|d| d.is_dirty())
+    }
+
+    /// Entity type names, in order.
+    pub fn entity_types(&self) -> Vec<String> {
+        self.types.entities.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Relation type names, in order.
+    pub fn relation_types(&self) -> Vec<String> {
+        self.types.relations.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Sets the status message.
+    pub fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+}
