@@ -1,5 +1,6 @@
 //! Sub-commands, one file each; `anyhow` lives here and in `main.rs` only.
 
+mod annotate;
 mod bench;
 mod encode;
 mod eval;
@@ -20,8 +21,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use spanscope::model::device::DeviceSpec;
 
-/// Joint entity and relation extraction with the ASpERT model: predict, explain, train,
-/// evaluate, validate.
+/// Joint entity and relation extraction with the ASpERT model: review and correct in a
+/// terminal workbench, predict, explain, train, evaluate, validate.
+///
+/// With no command, opens the workbench on the sample documents with the bundled model.
 ///
 /// Models run on the CPU, or on an NVIDIA GPU with `--device cuda` in a build made with
 /// `--features cuda`. Every command reads and writes SpERT JSON (`.json`), JSON Lines
@@ -44,6 +47,9 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the review workbench on documents (a terminal UI; `spanscope` alone opens the
+    /// sample documents with the bundled model).
+    Annotate(annotate::Args),
     /// Predict entities and relations for every sentence of a file.
     Predict(predict::Args),
     /// Show the attention contribution f_a of one span over every layer and head.
@@ -68,6 +74,7 @@ pub enum Command {
 /// Runs the chosen sub-command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Some(Command::Annotate(args)) => annotate::run(args, cli.device),
         Some(Command::Predict(args)) => predict::run(args, cli.device),
         Some(Command::Heads(args)) => heads::run(args, cli.device),
         Some(Command::Validate(args)) => validate::run(args),
@@ -77,16 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),
         Some(Command::Encode(args)) => encode::run(args, cli.device),
-        None => no_command(),
+        None => annotate::run(annotate::Args::samples(), cli.device),
     }
-}
-
-/// `spanscope` alone will open the review workbench; until it lands, say what there is.
-fn no_command() -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "spanscope: the review workbench is not part of this build yet.\n\
-         Available now: predict, heads, train, eval, validate, init, fetch-model and bench \
-         (see `spanscope --help`)."
-    );
-    Ok(ExitCode::from(2))
 }

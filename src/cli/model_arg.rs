@@ -63,17 +63,22 @@ pub fn bundled_model_dir() -> Option<PathBuf> {
     bundled_candidates().into_iter().find(|dir| is_checkpoint(dir))
 }
 
-/// Where the bundled model may be: beside the executable (`models/` next to it or up to two
-/// levels above, as in cargo's `target/release`), then in the source tree the executable was
-/// built from.
+/// Where the bundled model may be: see [`installed`].
 fn bundled_candidates() -> Vec<PathBuf> {
+    installed(&Path::new("models").join(BUNDLED_MODEL))
+}
+
+/// Where a file or folder shipped with spanscope (`relative` to the repository root) may be:
+/// beside the executable or up to two levels above it (as in cargo's `target/release`), then
+/// in the source tree the executable was built from.
+pub fn installed(relative: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1).take(3) {
-            found.push(dir.join("models").join(BUNDLED_MODEL));
+            found.push(dir.join(relative));
         }
     }
-    found.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(BUNDLED_MODEL));
+    found.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(relative));
     found.dedup();
     found
 }

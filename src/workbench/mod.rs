@@ -13,3 +13,4 @@ pub mod inference;
 pub mod keymap;
 pub mod state;
 pub mod update;
+pub mod app;

@@ -434,21 +434,19 @@ fn loaded(
                     recovered.path.display()
                 ),
             );
-            return vec![
-                Effect::Store(StoreRequest::SetAsideJournal {
-                    doc,
-                    save_path,
-                    why: "stale".into(),
-                }),
-                predict_unannotated(app, i),
-            ];
+            let aside =
+                Effect::Store(StoreRequest::SetAsideJournal { doc, save_path, why: "stale".into() });
+            return std::iter::once(aside).chain(predict_unannotated(app, i)).collect();
         }
     }
-    vec![predict_unannotated(app, i)]
+    predict_unannotated(app, i).into_iter().collect()
 }
 
 /// Asks the model for every sentence of document `i` that has no annotation.
-fn predict_unannotated(app: &mut App, i: usize) -> Effect {
+fn predict_unannotated(app: &mut App, i: usize) -> Option<Effect> {
+    if matches!(app.model, ModelStatus::Failed(_)) {
+        return None;
+    }
     let d = &mut app.docs[i];
     let sentences: Vec<(usize, Vec<String>)> = d
         .sentences
@@ -458,7 +456,7 @@ fn predict_unannotated(app: &mut App, i: usize) -> Effect {
         .map(|(n, s)| (n, s.tokens.clone()))
         .collect();
     d.predicting = sentences.iter().map(|(n, _)| *n).collect();
-    Effect::Predict { doc: d.id, sentences }
+    (!sentences.is_empty()).then_some(Effect::Predict { doc: d.id, sentences })
 }
 
 fn merge_types(types: &mut Types, more: &Types) {

@@ -1,0 +1,134 @@
+//! `spanscope annotate FILES|DIR` (and `spanscope` alone, on the sample documents): the review
+//! workbench.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use spanscope::data::types::Types;
+use spanscope::model::device::DeviceSpec;
+use spanscope::store::files::{discover, DocumentSource};
+use spanscope::store::watch::canonical_form;
+use spanscope::workbench::app::{self, Setup};
+use spanscope::workbench::state::{App, ModelStatus};
+use spanscope::workbench::theme::Theme;
+
+use super::model_arg::{checkpoint_dir, installed};
+
+/// Arguments of `annotate`.
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// Documents to review: SpERT .json, .jsonl or .txt files, or folders of them (a folder is
+    /// watched: files added or changed there appear without a restart). Default: the sample
+    /// documents.
+    #[arg(value_name = "FILES|DIR")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Checkpoint whose predictions fill unannotated sentences (default: $SPANSCOPE_MODEL,
+    /// else the bundled model).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_model")]
+    pub model: Option<PathBuf>,
+
+    /// Open without a model: no proposals and no inspector, editing only.
+    #[arg(long)]
+    pub no_model: bool,
+
+    /// Types file offering the entity and relation types (default: a types file in the
+    /// folder, else the model's types and those found in the documents).
+    #[arg(long, value_name = "FILE")]
+    pub types: Option<PathBuf>,
+
+    /// Colour theme: dark, light, colorblind, or a path to a theme .toml (default: `theme` in
+    /// ~/.config/spanscope/config.toml, else dark). NO_COLOR turns colours off.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub theme: Option<String>,
+
+    /// Proposals the model scores below this are "low confidence" (`!` jumps to them).
+    #[arg(long, default_value_t = 0.7, value_name = "P")]
+    pub low_confidence: f32,
+}
+
+impl Args {
+    /// `spanscope` with no argument: the sample documents and the bundled model.
+    pub fn samples() -> Args {
+        Args {
+            inputs: Vec::new(),
+            model: None,
+            no_model: false,
+            types: None,
+            theme: None,
+            low_confidence: 0.7,
+        }
+    }
+}
+
+/// The sample documents shipped with spanscope.
+fn sample_docs() -> anyhow::Result<PathBuf> {
+    let candidates = installed(Path::new("sample_docs"));
+    candidates.iter().find(|dir| dir.is_dir()).cloned().with_context(|| {
+        format!(
+            "no documents given and no sample_docs folder found (looked in {}); \
+             run `spanscope annotate FILES|DIR`",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Opens the workbench.
+pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            "the workbench needs a terminal; for scripts use `spanscope predict`, `eval` or \
+             `validate`"
+        );
+    }
+    let inputs = if args.inputs.is_empty() { vec![sample_docs()?] } else { args.inputs.clone() };
+    let found = discover(&inputs)?;
+    for (path, why) in &found.skipped {
+        tracing::warn!("skipped {}: {why}", path.display());
+    }
+    if found.documents.is_empty() {
+        bail!("no .json, .jsonl or .txt documents in {}", describe(&inputs));
+    }
+    let types_file = args.types.clone().or(found.types.clone());
+    let types = match &types_file {
+        Some(path) => Types::read(path)?,
+        None => Types::default(),
+    };
+    let model = if args.no_model { None } else { Some(checkpoint_dir(args.model.as_deref())?) };
+    let config_dir = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let theme = Theme::resolve(args.theme.as_deref(), config_dir.as_deref())?;
+
+    let status = match &model {
+        Some(dir) => ModelStatus::Loading(dir_name(dir)),
+        None => ModelStatus::Failed("no model (--no-model)".into()),
+    };
+    let mut app = App::new(types, types_file.is_some(), status);
+    app.threshold = args.low_confidence;
+    // Paths as the folder watcher reports them, so events find their documents.
+    let documents: Vec<DocumentSource> = found
+        .documents
+        .into_iter()
+        .map(|mut source| {
+            source.read_path = canonical_form(&source.read_path);
+            source.save_path = canonical_form(&source.save_path);
+            source
+        })
+        .collect();
+    let watch = inputs.iter().filter(|p| p.is_dir()).map(|p| canonical_form(p)).collect();
+    tracing::info!("workbench: {} documents, model {:?}", documents.len(), model);
+    app::run(Setup { app, documents, watch, model, device, theme })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+fn describe(inputs: &[PathBuf]) -> String {
+    inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}

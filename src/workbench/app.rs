@@ -1,0 +1,227 @@
+//! The running workbench: the terminal, the event loop, and the workers it talks to.
+//!
+//! One channel carries everything that happens (keys, resizes, worker replies, file events)
+//! to the UI thread, which applies it with `update`, hands the resulting effects to the
+//! workers and draws. Nothing on this thread waits for the model or the disk.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::prelude::CrosstermBackend;
+use ratatui::{DefaultTerminal, Terminal};
+
+use super::inference::InferenceWorker;
+use super::state::App;
+use super::theme::Theme;
+use super::update::{self, Effect, Msg};
+use super::view;
+use crate::model::device::DeviceSpec;
+use crate::store::files::DocumentSource;
+use crate::store::watch::FolderWatcher;
+use crate::store::worker::StoreWorker;
+
+/// What the workbench opens with.
+pub struct Setup {
+    /// The state to start from (types, threshold, model status).
+    pub app: App,
+    /// Documents to open.
+    pub documents: Vec<DocumentSource>,
+    /// Folders whose new and changed files appear without a restart.
+    pub watch: Vec<PathBuf>,
+    /// The checkpoint to load, if any.
+    pub model: Option<PathBuf>,
+    /// Where the model runs.
+    pub device: DeviceSpec,
+    /// Colours.
+    pub theme: Theme,
+}
+
+/// What reaches the UI thread.
+enum Event {
+    /// Something for `update`.
+    Msg(Msg),
+    /// The terminal was resized: draw again.
+    Resize,
+}
+
+/// The workers, and how effects reach them.
+struct Workers {
+    store: StoreWorker,
+    model: Option<InferenceWorker>,
+    _watcher: Option<FolderWatcher>,
+}
+
+impl Workers {
+    fn run(&self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Store(request) => self.store.send(request),
+                Effect::Predict { doc, sentences } => {
+                    if let Some(model) = &self.model {
+                        model.predict(doc, sentences);
+                    }
+                }
+                Effect::CancelPredictions { doc } => {
+                    if let Some(model) = &self.model {
+                        model.cancel(doc);
+                    }
+                }
+                Effect::Inspect { request, tokens, start, end } => {
+                    if let Some(model) = &self.model {
+                        model.inspect(request, tokens, start, end);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the workbench until the reviewer quits. The terminal is restored on every exit,
+/// including a panic on this thread.
+pub fn run(setup: Setup) -> io::Result<()> {
+    let Setup { mut app, documents, watch, model, device, theme } = setup;
+    let (tx, rx) = mpsc::channel::<Event>();
+    let workers = spawn_workers(&tx, &watch, model, device, &mut app);
+    let effects = update::open(&mut app, documents);
+    workers.run(effects);
+
+    install_panic_hook();
+    let mut terminal = match enter_terminal() {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            leave_terminal();
+            return Err(err);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(tx.clone(), stop.clone());
+    let result = event_loop(&mut terminal, &mut app, &theme, &rx, &workers);
+    leave_terminal();
+    stop.store(true, Ordering::Relaxed);
+    let _ = input.join();
+    // Dropping the workers finishes pending saves and journal writes before we return.
+    drop(workers);
+    result
+}
+
+fn spawn_workers(
+    tx: &Sender<Event>,
+    watch: &[PathBuf],
+    model: Option<PathBuf>,
+    device: DeviceSpec,
+    app: &mut App,
+) -> Workers {
+    let store_tx = tx.clone();
+    let store = StoreWorker::spawn(move |reply| {
+        let _ = store_tx.send(Event::Msg(Msg::Store(reply)));
+    });
+    let model = model.map(|dir| {
+        let model_tx = tx.clone();
+        InferenceWorker::spawn(dir, device, move |reply| {
+            let _ = model_tx.send(Event::Msg(Msg::Model(reply)));
+        })
+    });
+    let watcher = if watch.is_empty() {
+        None
+    } else {
+        let file_tx = tx.clone();
+        match FolderWatcher::new(watch, move |event| {
+            let _ = file_tx.send(Event::Msg(Msg::File(event)));
+        }) {
+            Ok(w) => Some(w),
+            Err(err) => {
+                app.say(super::state::Level::Warning, format!("{err}; new files will not appear"));
+                None
+            }
+        }
+    };
+    Workers { store, model, _watcher: watcher }
+}
+
+/// Reads terminal events on its own thread, so the loop below waits on one channel only.
+fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name("terminal input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match event::poll(Duration::from_millis(50)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => break,
+                }
+                let sent = match event::read() {
+                    Ok(TermEvent::Key(key)) => tx.send(Event::Msg(Msg::Key(key))),
+                    Ok(TermEvent::Resize(..)) => tx.send(Event::Resize),
+                    Ok(_) => Ok(()),
+                    Err(_) => break,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the terminal input thread")
+}
+
+fn event_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    theme: &Theme,
+    rx: &Receiver<Event>,
+    workers: &Workers,
+) -> io::Result<()> {
+    terminal.draw(|frame| view::draw(frame, app, theme))?;
+    while let Ok(first) = rx.recv() {
+        // Apply everything already waiting before drawing once: a burst of predictions or
+        // of typed keys costs one frame, not one each.
+        let mut next = Some(first);
+        while let Some(event) = next {
+            if let Event::Msg(msg) = event {
+                let effects = update::update(app, msg);
+                workers.run(effects);
+            }
+            if app.quit {
+                return Ok(());
+            }
+            next = rx.try_recv().ok();
+        }
+        terminal.draw(|frame| view::draw(frame, app, theme))?;
+    }
+    Ok(())
+}
+
+/// A panic on the UI thread restores the terminal before the message is printed; a panic a
+/// worker caught goes to the log only, so it cannot scribble over the screen.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let name = thread::current().name().map(str::to_string);
+        if name.as_deref() == Some("main") {
+            leave_terminal();
+            default(info);
+        } else {
+            tracing::error!("panic in thread {}: {info}", name.as_deref().unwrap_or("unnamed"));
+        }
+    }));
+}
+
+/// Raw mode and the alternate screen, so the reviewer's shell comes back as it was.
+fn enter_terminal() -> io::Result<DefaultTerminal> {
+    terminal::enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen)?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Undoes [`enter_terminal`]; safe to call twice.
+fn leave_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+}
