@@ -2,6 +2,7 @@
 
 mod annotate;
 mod bench;
+mod bench_ui;
 mod encode;
 mod eval;
 mod fetch_model;
@@ -66,6 +67,9 @@ pub enum Command {
     FetchModel(fetch_model::Args),
     /// Measure prediction speed (sentences per second).
     Bench(bench::Args),
+    /// Measure the workbench: frame render time and key-to-frame latency, idle and while the
+    /// model predicts.
+    BenchUi(bench_ui::Args),
     /// Dump an encoder's hidden states and attention probabilities (for parity checks).
     #[command(hide = true)]
     Encode(encode::Args),
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(args)) => eval::run(args, cli.device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),
+        Some(Command::BenchUi(args)) => bench_ui::run(args, cli.device),
         Some(Command::Encode(args)) => encode::run(args, cli.device),
         None => annotate::run(annotate::Args::samples(), cli.device),
     }

@@ -351,8 +351,8 @@ fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
                     for s in 0..d.sentences.len() {
                         d.refresh_edited(s);
                     }
-                    let name = d.source.save_path.display().to_string();
-                    app.say(Level::Info, format!("saved {name}"));
+                    let (name, n) = (d.name(), d.sentences.len());
+                    app.say(Level::Info, format!("wrote {name} ({n} sentences)"));
                 }
                 Err(crate::store::files::SaveError::Conflict { .. }) => {
                     app.quit_after_save = false;

@@ -1,0 +1,230 @@
+//! `spanscope bench-ui`: how fast the workbench draws and answers keys, idle and while the
+//! model predicts in the background. Frames go to an off-screen buffer of the terminal's size,
+//! so the numbers are spanscope's own work, not the terminal emulator's.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use spanscope::data::types::Types;
+use spanscope::model::device::DeviceSpec;
+use spanscope::store::files::{discover, load};
+use spanscope::store::worker::StoreReply;
+use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
+use spanscope::workbench::state::{App, ModelStatus};
+use spanscope::workbench::theme::Theme;
+use spanscope::workbench::update::{self, Effect, Msg};
+use spanscope::workbench::view;
+
+use super::model_arg::{checkpoint_dir, installed};
+
+/// Arguments of `spanscope bench-ui`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Documents to open (default: the sample documents).
+    #[arg(value_name = "FILES|DIR")]
+    inputs: Vec<PathBuf>,
+
+    /// Checkpoint (default: $SPANSCOPE_MODEL, else the bundled model).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+
+    /// Terminal size, COLSxROWS.
+    #[arg(long, default_value = "120x40")]
+    size: String,
+
+    /// Key presses to time in each phase.
+    #[arg(long, default_value_t = 400)]
+    keys: usize,
+}
+
+/// Where the time of one key press goes.
+#[derive(Default)]
+struct Samples(Vec<Duration>);
+
+impl Samples {
+    fn report(&mut self, what: &str) {
+        self.0.sort();
+        let n = self.0.len().max(1);
+        let at = |q: f64| self.0.get(((n as f64 * q) as usize).min(n - 1)).copied().unwrap_or_default();
+        let mean = self.0.iter().sum::<Duration>() / n as u32;
+        println!(
+            "{what:<44} n={:<5} mean {:>7.3} ms   p50 {:>7.3} ms   p99 {:>7.3} ms   max {:>7.3} ms",
+            self.0.len(),
+            ms(mean),
+            ms(at(0.5)),
+            ms(at(0.99)),
+            ms(self.0.last().copied().unwrap_or_default())
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Keys a reviewer presses while reading: words, entities, sentences, an edit and its undo.
+const CYCLE: &[(KeyCode, KeyModifiers)] = &[
+    (KeyCode::Char('l'), KeyModifiers::NONE),
+    (KeyCode::Char('l'), KeyModifiers::NONE),
+    (KeyCode::Tab, KeyModifiers::NONE),
+    (KeyCode::Char('v'), KeyModifiers::NONE),
+    (KeyCode::Char('l'), KeyModifiers::NONE),
+    (KeyCode::Char('1'), KeyModifiers::NONE),
+    (KeyCode::Char('u'), KeyModifiers::NONE),
+    (KeyCode::Char(']'), KeyModifiers::NONE),
+    (KeyCode::Char('j'), KeyModifiers::NONE),
+    (KeyCode::Char('h'), KeyModifiers::NONE),
+];
+
+fn key(i: usize) -> KeyEvent {
+    let (code, mods) = CYCLE[i % CYCLE.len()];
+    KeyEvent::new(code, mods)
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
+    let (cols, rows) = args
+        .size
+        .split_once('x')
+        .and_then(|(c, r)| Some((c.parse::<u16>().ok()?, r.parse::<u16>().ok()?)))
+        .with_context(|| format!("--size {}: expected COLSxROWS, e.g. 120x40", args.size))?;
+    let inputs = if args.inputs.is_empty() {
+        vec![installed(Path::new("sample_docs")).into_iter().find(|p| p.is_dir()).context("no sample_docs")?]
+    } else {
+        args.inputs.clone()
+    };
+    let found = discover(&inputs)?;
+    if found.documents.is_empty() {
+        bail!("no documents in the inputs");
+    }
+    let types = match &found.types {
+        Some(p) => Types::read(p)?,
+        None => Types::default(),
+    };
+    let dir = checkpoint_dir(args.model.as_deref())?;
+    let theme = Theme::builtin("dark").context("the dark theme is built in")?;
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows))?;
+
+    // The model, answering on a channel like the real workbench's.
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let model_tx = tx.clone();
+    let worker = InferenceWorker::spawn(dir.clone(), device, move |reply| {
+        let _ = model_tx.send(Msg::Model(reply));
+    });
+    let mut app = App::new(types, found.types.is_some(), ModelStatus::Loading("model".into()));
+    let sources = found.documents.clone();
+    update::open(&mut app, sources.clone());
+    for (i, source) in sources.iter().enumerate() {
+        let loaded = load(source)?;
+        let reply = StoreReply::Loaded { doc: i as u64 + 1, result: Ok(loaded), recovery: None };
+        // Predictions are requested but held back: phase 1 runs with the model idle.
+        let _ = update::update(&mut app, Msg::Store(reply));
+    }
+    let ready = loop {
+        match rx.recv()? {
+            Msg::Model(InferenceReply::Ready(info)) => break info,
+            Msg::Model(InferenceReply::LoadFailed { error, .. }) => bail!("model: {error}"),
+            _ => {}
+        }
+    };
+    let _ = update::update(&mut app, Msg::Model(InferenceReply::Ready(ready.clone())));
+    let sentences: usize = app.docs.iter().map(|d| d.sentences.len()).sum();
+    println!(
+        "workbench on {} documents ({sentences} sentences), model {} on {}, {cols}x{rows}, theme dark",
+        app.docs.len(),
+        ready.name,
+        ready.device
+    );
+
+    let mut draw = |app: &App| -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        terminal.draw(|f| view::draw(f, app, &theme))?;
+        Ok(start.elapsed())
+    };
+
+    let mut frames = Samples::default();
+    for _ in 0..args.keys {
+        frames.0.push(draw(&app)?);
+    }
+    frames.report("frame render (main screen, no change)");
+
+    let mut idle = Samples::default();
+    for i in 0..args.keys {
+        let start = Instant::now();
+        let _ = update::update(&mut app, Msg::Key(key(i)));
+        draw(&app)?;
+        idle.0.push(start.elapsed());
+    }
+    idle.report("key -> frame, model idle");
+
+    // Phase 2: the model predicts every sentence again and again while keys arrive every
+    // 20 ms through the same channel as its replies; the latency runs from the moment the key
+    // is sent to the end of the frame that shows it.
+    let (key_tx, key_rx) = mpsc::channel::<Instant>();
+    let keys = args.keys;
+    let feeder = thread::spawn(move || {
+        for _ in 0..keys {
+            thread::sleep(Duration::from_millis(20));
+            if key_tx.send(Instant::now()).is_err() {
+                break;
+            }
+        }
+    });
+    let all: Vec<(u64, Vec<(usize, Vec<String>)>)> = app
+        .docs
+        .iter()
+        .map(|d| (d.id, d.sentences.iter().enumerate().map(|(i, s)| (i, s.tokens.clone())).collect()))
+        .collect();
+    let refill = |worker: &InferenceWorker| {
+        for (doc, s) in &all {
+            worker.predict(*doc, s.clone());
+        }
+    };
+    refill(&worker);
+    let mut busy = Samples::default();
+    let mut predicted = 0usize;
+    let mut pressed = 0usize;
+    while pressed < keys {
+        // Worker replies first, as they come; then at most one key per frame.
+        while let Ok(msg) = rx.try_recv() {
+            if matches!(msg, Msg::Model(InferenceReply::Predicted { .. })) {
+                predicted += 1;
+            }
+            if matches!(msg, Msg::Model(InferenceReply::Idle)) {
+                refill(&worker);
+            }
+            run_effects(&worker, update::update(&mut app, msg));
+        }
+        match key_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(sent) => {
+                run_effects(&worker, update::update(&mut app, Msg::Key(key(pressed))));
+                draw(&app)?;
+                busy.0.push(sent.elapsed());
+                pressed += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                draw(&app)?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = feeder.join();
+    busy.report("key -> frame, model predicting meanwhile");
+    println!("sentences predicted during that phase: {predicted}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_effects(worker: &InferenceWorker, effects: Vec<Effect>) {
+    for effect in effects {
+        if let Effect::Inspect { request, tokens, start, end } = effect {
+            worker.inspect(request, tokens, start, end);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The real `spanscope` binary in a real terminal (tmux): keys go in with send-keys, the
+//! screen comes back with capture-pane, and the files it wrote are checked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// A tmux server of our own with one pane running a command.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (run by sh) in a `width`×`height` pane.
+    fn start(command: &str, width: u16, height: u16) -> Tmux {
+        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let socket = format!("spanscope-test-{}-{n}", std::process::id());
+        let tmux = Tmux { socket };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux runs (scripts/setup.sh installs it)")
+    }
+
+    /// Types keys: tmux key names ("Enter", "C-s", "Tab") or literal text.
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let out = self.run(&["send-keys", "-t", "0", key]);
+            assert!(out.status.success());
+        }
+    }
+
+    /// The screen as text.
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text`, or fails showing the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "waited 60 s for {text:?}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// Waits until `path` exists (the wrapper script writes it when spanscope has exited).
+fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "spanscope did not exit; the screen:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::fs::read_to_string(path).unwrap()
+}
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A folder with doc.json (one gold sentence, one unannotated) and the CoNLL04 types.
+    fn new() -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = json!([
+            {"tokens": ["John", "Smith", "works", "for", "Acme", "in", "Paris", "."],
+             "entities": [{"type": "Org", "start": 4, "end": 5}], "relations": [],
+             "orig_id": "s1"},
+            {"tokens": ["Mary", "Jones", "lives", "in", "Berlin", "."], "orig_id": "s2"}
+        ]);
+        std::fs::write(dir.path().join("doc.json"), serde_json::to_string_pretty(&doc).unwrap())
+            .unwrap();
+        std::fs::copy("sample_docs/types.json", dir.path().join("types.json")).unwrap();
+        Workspace { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The shell command that runs the workbench on the folder, then records how it ended
+    /// and the terminal's settings afterwards.
+    fn command(&self) -> String {
+        let bin = env!("CARGO_BIN_EXE_spanscope");
+        let d = self.dir.path().display();
+        format!(
+            "cd {d} && env -u SPANSCOPE_MODEL -u NO_COLOR HOME={d} {bin} annotate {d}; \
+             echo $? > {d}/exit.txt.tmp; stty -a > {d}/stty.txt; mv {d}/exit.txt.tmp {d}/exit.txt; \
+             sleep 30"
+        )
+    }
+
+    fn doc(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.path("doc.json")).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn a_reviewer_adds_and_retypes_an_entity_adds_a_relation_saves_and_quits() {
+    let ws = Workspace::new();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    let first = tmux.wait_for("conll04-aspert-minilm");
+    assert!(first.contains("doc.json"), "the document list shows the file:\n{first}");
+    assert!(first.contains("Org"), "the gold entity's type is shown:\n{first}");
+
+    // "John Smith" as Org (types file order: Loc, Org, Peop, Other), then retyped to Peop
+    // with the picker.
+    tmux.keys(&["v", "l", "2"]);
+    tmux.wait_for("add entity");
+    tmux.keys(&["t"]);
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("retype entity");
+    // John Smith works for Acme: Work_For is the first relation type.
+    tmux.keys(&["R", "Enter", "1"]);
+    tmux.wait_for("add relation");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("wrote doc.json");
+    tmux.keys(&["q"]);
+    let exit = wait_for_file(&ws.path("exit.txt"), &tmux);
+    assert_eq!(exit.trim(), "0");
+
+    let doc = ws.doc();
+    let s = &doc[0];
+    assert_eq!(s["orig_id"], "s1", "extra keys are kept");
+    let entities = s["entities"].as_array().unwrap();
+    let john = entities.iter().position(|e| e["start"] == 0 && e["end"] == 2).expect("John Smith");
+    let acme = entities.iter().position(|e| e["start"] == 4).expect("Acme");
+    assert_eq!(entities[john]["type"], "Peop");
+    assert_eq!(entities[john]["source"], "manual");
+    assert_eq!(entities[acme], json!({"type": "Org", "start": 4, "end": 5}), "gold untouched");
+    let relations = s["relations"].as_array().unwrap();
+    assert_eq!(relations.len(), 1);
+    assert_eq!((relations[0]["head"].as_u64(), relations[0]["tail"].as_u64()), (Some(john as u64), Some(acme as u64)));
+    assert_eq!(relations[0]["type"], "Work_For");
+    // The second sentence holds only what the model proposed, marked as such.
+    for e in doc[1]["entities"].as_array().into_iter().flatten() {
+        assert_eq!(e["source"], "model");
+    }
+    let stty = std::fs::read_to_string(ws.path("stty.txt")).unwrap();
+    assert!(stty.contains(" icanon") && stty.contains(" echo "), "terminal restored:\n{stty}");
+}
+
+#[test]
+fn edits_survive_kill_9_and_are_offered_back() {
+    let ws = Workspace::new();
+    let before = std::fs::read(ws.path("doc.json")).unwrap();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    tmux.wait_for("conll04-aspert-minilm");
+    tmux.keys(&["v", "l", "3"]);
+    tmux.wait_for("add entity");
+    // The journal entry is on disk once the store worker wrote it: kill as soon as it is.
+    let journal = ws.path(".spanscope/recovery/doc.json.journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(Instant::now() < deadline, "no journal entry written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = Command::new("pkill").args(["-9", "-f", &format!("annotate {}", ws.dir.path().display())]).status().unwrap();
+    assert!(killed.success());
+    wait_for_file(&ws.path("exit.txt"), &tmux);
+    assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "the file was never written");
+    drop(tmux);
+
+    std::fs::remove_file(ws.path("exit.txt")).unwrap();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    tmux.wait_for("Recover");
+    tmux.keys(&["y"]);
+    tmux.wait_for("recovered");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("wrote doc.json");
+    tmux.keys(&["q"]);
+    wait_for_file(&ws.path("exit.txt"), &tmux);
+    let entities = ws.doc()[0]["entities"].clone();
+    assert!(entities.as_array().unwrap().iter().any(|e| e["type"] == "Peop" && e["start"] == 0 && e["end"] == 2), "{entities}");
+}
+
+#[test]
+fn quitting_with_unsaved_edits_asks_first() {
+    let ws = Workspace::new();
+    let before = std::fs::read(ws.path("doc.json")).unwrap();
+    let tmux = Tmux::start(&ws.command(), 80, 24);
+    tmux.wait_for("conll04-aspert-minilm");
+    tmux.keys(&["v", "l", "3"]);
+    tmux.wait_for("add entity");
+    tmux.keys(&["q"]);
+    tmux.wait_for("unsaved");
+    tmux.keys(&["n"]);
+    tmux.keys(&["q"]);
+    tmux.wait_for("unsaved");
+    tmux.keys(&["y"]);
+    wait_for_file(&ws.path("exit.txt"), &tmux);
+    assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "quit without saving writes nothing");
+}
