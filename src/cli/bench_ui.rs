@@ -177,7 +177,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    let all: Vec<(u64, Vec<(usize, Vec<String>)>)> = app
+    let all: Vec<Batch> = app
         .docs
         .iter()
         .map(|d| (d.id, d.sentences.iter().enumerate().map(|(i, s)| (i, s.tokens.clone())).collect()))
@@ -220,6 +220,9 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     println!("sentences predicted during that phase: {predicted}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// A document's sentences for the model: its id and (index, words) of each.
+type Batch = (u64, Vec<(usize, Vec<String>)>);
 
 fn run_effects(worker: &InferenceWorker, effects: Vec<Effect>) {
     for effect in effects {

@@ -44,13 +44,9 @@ pub struct Setup {
     pub theme: Theme,
 }
 
-/// What reaches the UI thread.
-enum Event {
-    /// Something for `update`.
-    Msg(Msg),
-    /// The terminal was resized: draw again.
-    Resize,
-}
+/// What reaches the UI thread: something for `update`, or `None` when the terminal was
+/// resized and only needs drawing again.
+type Event = Option<Msg>;
 
 /// The workers, and how effects reach them.
 struct Workers {
@@ -121,12 +117,12 @@ fn spawn_workers(
 ) -> Workers {
     let store_tx = tx.clone();
     let store = StoreWorker::spawn(move |reply| {
-        let _ = store_tx.send(Event::Msg(Msg::Store(reply)));
+        let _ = store_tx.send(Some(Msg::Store(reply)));
     });
     let model = model.map(|dir| {
         let model_tx = tx.clone();
         InferenceWorker::spawn(dir, device, move |reply| {
-            let _ = model_tx.send(Event::Msg(Msg::Model(reply)));
+            let _ = model_tx.send(Some(Msg::Model(reply)));
         })
     });
     let watcher = if watch.is_empty() {
@@ -134,7 +130,7 @@ fn spawn_workers(
     } else {
         let file_tx = tx.clone();
         match FolderWatcher::new(watch, move |event| {
-            let _ = file_tx.send(Event::Msg(Msg::File(event)));
+            let _ = file_tx.send(Some(Msg::File(event)));
         }) {
             Ok(w) => Some(w),
             Err(err) => {
@@ -158,8 +154,8 @@ fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<(
                     Err(_) => break,
                 }
                 let sent = match event::read() {
-                    Ok(TermEvent::Key(key)) => tx.send(Event::Msg(Msg::Key(key))),
-                    Ok(TermEvent::Resize(..)) => tx.send(Event::Resize),
+                    Ok(TermEvent::Key(key)) => tx.send(Some(Msg::Key(key))),
+                    Ok(TermEvent::Resize(..)) => tx.send(None),
                     Ok(_) => Ok(()),
                     Err(_) => break,
                 };
@@ -184,7 +180,7 @@ fn event_loop(
         // of typed keys costs one frame, not one each.
         let mut next = Some(first);
         while let Some(event) = next {
-            if let Event::Msg(msg) = event {
+            if let Some(msg) = event {
                 let effects = update::update(app, msg);
                 workers.run(effects);
             }
