@@ -68,7 +68,11 @@ fn retyping_and_moving_boundaries_mark_gold_as_corrected() {
     press(&mut app, "<Tab>2");
     assert_eq!(entities(&app, 0)[0], ("Org".into(), 0, 2, some("corrected")));
     press(&mut app, "(}");
-    assert_eq!(entities(&app, 0)[0], ("Org".into(), 0, 1, some("corrected")), "start cannot pass the end");
+    assert_eq!(
+        entities(&app, 0)[0],
+        ("Org".into(), 0, 1, some("corrected")),
+        "start cannot pass the end"
+    );
     press(&mut app, "uu");
     assert_eq!(*sent(&app, 0), gold());
 }
@@ -113,8 +117,11 @@ fn proposals_are_accepted_and_rejected_one_by_one_or_all_at_once() {
 
     press(&mut app, "]a");
     let e = entities(&app, 0);
-    assert_eq!((e[0].3.clone(), e[2].3.clone(), e[1].3.clone()), (some("accepted"), some("accepted"), some("model")),
-        "accepting a relation accepts its entities, not the others");
+    assert_eq!(
+        (e[0].3.clone(), e[2].3.clone(), e[1].3.clone()),
+        (some("accepted"), some("accepted"), some("model")),
+        "accepting a relation accepts its entities, not the others"
+    );
     press(&mut app, "u");
 
     press(&mut app, "A");
@@ -182,7 +189,8 @@ fn saving_sends_the_sentences_and_a_successful_save_leaves_nothing_unsaved() {
     assert!(press(&mut app, "<C-s>").is_empty(), "an unchanged document is not written");
     press(&mut app, "1");
     let effects = press(&mut app, "<C-s>");
-    let Some(Effect::Store(StoreRequest::Save { sentences, expected, force, .. })) = effects.first()
+    let Some(Effect::Store(StoreRequest::Save { sentences, expected, force, .. })) =
+        effects.first()
     else {
         panic!("no save: {effects:?}")
     };
@@ -239,7 +247,15 @@ fn predictions_fill_only_unannotated_sentences_and_are_not_edits() {
     press(&mut app, "jj1");
     for i in [0, 1, 2] {
         let annotation = proposed();
-        update(&mut app, Msg::Model(InferenceReply::Predicted { doc: 1, sentence: i, generation: 1, annotation }));
+        update(
+            &mut app,
+            Msg::Model(InferenceReply::Predicted {
+                doc: 1,
+                sentence: i,
+                generation: 1,
+                annotation,
+            }),
+        );
     }
     assert_eq!(*sent(&app, 0), proposed());
     assert_eq!(*sent(&app, 1), gold(), "gold is never overwritten");
@@ -279,19 +295,24 @@ fn a_journal_of_unsaved_edits_is_offered_back_and_undoable() {
     let mut app = app_with(vec![plain(), plain()]);
     update(&mut app, loaded_with(recovered(Some(base()))));
     let effects = press(&mut app, "n");
-    assert!(matches!(&effects[0], Effect::Store(StoreRequest::SetAsideJournal { why, .. }) if why == "declined"));
+    assert!(
+        matches!(&effects[0], Effect::Store(StoreRequest::SetAsideJournal { why, .. }) if why == "declined")
+    );
     assert!(!app.docs[0].is_dirty());
 
     let mut app = app_with(vec![plain(), plain()]);
     let effects = update(&mut app, loaded_with(recovered(Some(Fingerprint::of(b"other")))));
     assert!(matches!(app.mode, Mode::Normal), "a journal of another version is not offered");
-    assert!(matches!(&effects[0], Effect::Store(StoreRequest::SetAsideJournal { why, .. }) if why == "stale"));
+    assert!(
+        matches!(&effects[0], Effect::Store(StoreRequest::SetAsideJournal { why, .. }) if why == "stale")
+    );
 }
 
 #[test]
 fn a_file_changed_on_disk_reloads_when_clean_and_asks_when_edited() {
     let mut app = app_with(vec![plain()]);
-    let changed = Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(Fingerprint::of(b"new"))) });
+    let changed =
+        Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(Fingerprint::of(b"new"))) });
     let effects = update(&mut app, changed);
     assert!(effects.iter().any(|e| matches!(e, Effect::Store(StoreRequest::Load { .. }))));
 
@@ -299,11 +320,14 @@ fn a_file_changed_on_disk_reloads_when_clean_and_asks_when_edited() {
     press(&mut app, "1");
     let same = Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(base())) });
     assert!(update(&mut app, same).is_empty(), "our own save is not a change");
-    let changed = Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(Fingerprint::of(b"new"))) });
+    let changed =
+        Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(Fingerprint::of(b"new"))) });
     update(&mut app, changed);
     assert!(matches!(app.mode, Mode::Confirm(Question::DiskChanged { doc: 1 })));
     let effects = press(&mut app, "r");
-    assert!(matches!(&effects[0], Effect::Store(StoreRequest::KeepCopy { tag, .. }) if tag == "mine"));
+    assert!(
+        matches!(&effects[0], Effect::Store(StoreRequest::KeepCopy { tag, .. }) if tag == "mine")
+    );
     assert!(matches!(effects.last(), Some(Effect::Store(StoreRequest::Load { .. }))));
 
     let mut app = app_with(vec![plain()]);
@@ -356,5 +380,36 @@ proptest! {
             press(&mut app, "<C-r>");
         }
         prop_assert_eq!(&app.docs[0].sentences, &edited);
+    }
+}
+
+#[test]
+fn a_new_file_in_a_watched_folder_opens_and_events_on_open_files_are_checked() {
+    use spanscope::store::watch::FileEvent;
+    let mut app = app_with(vec![plain()]);
+    let effects = update(&mut app, Msg::File(FileEvent::Changed("/nowhere/new.txt".into())));
+    assert_eq!(app.docs.len(), 2);
+    assert!(matches!(&effects[0], Effect::Store(StoreRequest::Load { doc: 2, .. })));
+    let effects = update(&mut app, Msg::File(FileEvent::Changed("/nowhere/types.json".into())));
+    assert!(effects.is_empty() && app.docs.len() == 2, "a types file is not a document");
+    let effects = update(&mut app, Msg::File(FileEvent::Changed("/nowhere/doc.json".into())));
+    assert!(matches!(&effects[0], Effect::Store(StoreRequest::Check { doc: 1, .. })));
+    let effects = update(&mut app, Msg::File(FileEvent::Rescan));
+    assert_eq!(effects.len(), 2, "a rescan checks every document");
+}
+
+#[test]
+fn the_user_guide_lists_every_key() {
+    use spanscope::workbench::keymap::{Key, NORMAL};
+    let guide = std::fs::read_to_string("docs/WORKBENCH.md").unwrap();
+    for binding in NORMAL {
+        for key in binding.keys {
+            let label = Key::label(key);
+            assert!(
+                guide.contains(&format!("`{label}`")),
+                "docs/WORKBENCH.md does not list `{label}` ({})",
+                binding.help
+            );
+        }
     }
 }
