@@ -81,7 +81,11 @@ impl Drop for Tmux {
 fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "spanscope did not exit; the screen:\n{}", tmux.screen());
+        assert!(
+            Instant::now() < deadline,
+            "spanscope did not exit; the screen:\n{}",
+            tmux.screen()
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
     std::fs::read_to_string(path).unwrap()
@@ -163,7 +167,10 @@ fn a_reviewer_adds_and_retypes_an_entity_adds_a_relation_saves_and_quits() {
     assert_eq!(entities[acme], json!({"type": "Org", "start": 4, "end": 5}), "gold untouched");
     let relations = s["relations"].as_array().unwrap();
     assert_eq!(relations.len(), 1);
-    assert_eq!((relations[0]["head"].as_u64(), relations[0]["tail"].as_u64()), (Some(john as u64), Some(acme as u64)));
+    assert_eq!(
+        (relations[0]["head"].as_u64(), relations[0]["tail"].as_u64()),
+        (Some(john as u64), Some(acme as u64))
+    );
     assert_eq!(relations[0]["type"], "Work_For");
     // The second sentence holds only what the model proposed, marked as such.
     for e in doc[1]["entities"].as_array().into_iter().flatten() {
@@ -188,7 +195,10 @@ fn edits_survive_kill_9_and_are_offered_back() {
         assert!(Instant::now() < deadline, "no journal entry written");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let killed = Command::new("pkill").args(["-9", "-f", &format!("annotate {}", ws.dir.path().display())]).status().unwrap();
+    let killed = Command::new("pkill")
+        .args(["-9", "-f", &format!("annotate {}", ws.dir.path().display())])
+        .status()
+        .unwrap();
     assert!(killed.success());
     wait_for_file(&ws.path("exit.txt"), &tmux);
     assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "the file was never written");
@@ -204,7 +214,14 @@ fn edits_survive_kill_9_and_are_offered_back() {
     tmux.keys(&["q"]);
     wait_for_file(&ws.path("exit.txt"), &tmux);
     let entities = ws.doc()[0]["entities"].clone();
-    assert!(entities.as_array().unwrap().iter().any(|e| e["type"] == "Peop" && e["start"] == 0 && e["end"] == 2), "{entities}");
+    assert!(
+        entities
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "Peop" && e["start"] == 0 && e["end"] == 2),
+        "{entities}"
+    );
 }
 
 #[test]
@@ -222,5 +239,9 @@ fn quitting_with_unsaved_edits_asks_first() {
     tmux.wait_for("unsaved");
     tmux.keys(&["y"]);
     wait_for_file(&ws.path("exit.txt"), &tmux);
-    assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "quit without saving writes nothing");
+    assert_eq!(
+        std::fs::read(ws.path("doc.json")).unwrap(),
+        before,
+        "quit without saving writes nothing"
+    );
 }

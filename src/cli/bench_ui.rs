@@ -52,7 +52,8 @@ impl Samples {
     fn report(&mut self, what: &str) {
         self.0.sort();
         let n = self.0.len().max(1);
-        let at = |q: f64| self.0.get(((n as f64 * q) as usize).min(n - 1)).copied().unwrap_or_default();
+        let at =
+            |q: f64| self.0.get(((n as f64 * q) as usize).min(n - 1)).copied().unwrap_or_default();
         let mean = self.0.iter().sum::<Duration>() / n as u32;
         println!(
             "{what:<44} n={:<5} mean {:>7.3} ms   p50 {:>7.3} ms   p99 {:>7.3} ms   max {:>7.3} ms",
@@ -96,7 +97,10 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         .and_then(|(c, r)| Some((c.parse::<u16>().ok()?, r.parse::<u16>().ok()?)))
         .with_context(|| format!("--size {}: expected COLSxROWS, e.g. 120x40", args.size))?;
     let inputs = if args.inputs.is_empty() {
-        vec![installed(Path::new("sample_docs")).into_iter().find(|p| p.is_dir()).context("no sample_docs")?]
+        vec![installed(Path::new("sample_docs"))
+            .into_iter()
+            .find(|p| p.is_dir())
+            .context("no sample_docs")?]
     } else {
         args.inputs.clone()
     };
@@ -180,7 +184,9 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let all: Vec<Batch> = app
         .docs
         .iter()
-        .map(|d| (d.id, d.sentences.iter().enumerate().map(|(i, s)| (i, s.tokens.clone())).collect()))
+        .map(|d| {
+            (d.id, d.sentences.iter().enumerate().map(|(i, s)| (i, s.tokens.clone())).collect())
+        })
         .collect();
     let refill = |worker: &InferenceWorker| {
         for (doc, s) in &all {

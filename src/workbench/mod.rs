@@ -6,11 +6,13 @@
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
 
 pub mod annotation;
+pub mod app;
 pub mod commands;
 pub mod edit;
 pub mod history;
 pub mod inference;
 pub mod keymap;
 pub mod state;
+pub mod theme;
 pub mod update;
-pub mod app;
+pub mod view;

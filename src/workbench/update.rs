@@ -434,8 +434,11 @@ fn loaded(
                     recovered.path.display()
                 ),
             );
-            let aside =
-                Effect::Store(StoreRequest::SetAsideJournal { doc, save_path, why: "stale".into() });
+            let aside = Effect::Store(StoreRequest::SetAsideJournal {
+                doc,
+                save_path,
+                why: "stale".into(),
+            });
             return std::iter::once(aside).chain(predict_unannotated(app, i)).collect();
         }
     }
