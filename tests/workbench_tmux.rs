@@ -83,7 +83,8 @@ fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
     while !path.exists() {
         assert!(
             Instant::now() < deadline,
-            "spanscope did not exit; the screen:\n{}",
+            "spanscope did not exit ({} never appeared); the screen:\n{}",
+            path.display(),
             tmux.screen()
         );
         std::thread::sleep(Duration::from_millis(25));
@@ -195,10 +196,11 @@ fn edits_survive_kill_9_and_are_offered_back() {
         assert!(Instant::now() < deadline, "no journal entry written");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let killed = Command::new("pkill")
-        .args(["-9", "-f", &format!("annotate {}", ws.dir.path().display())])
-        .status()
-        .unwrap();
+    // Anchored at the start, so the wrapping shell (whose command line holds the same words)
+    // survives to record the exit.
+    let pattern =
+        format!("^{} annotate {}", env!("CARGO_BIN_EXE_spanscope"), ws.dir.path().display());
+    let killed = Command::new("pkill").args(["-9", "-f", &pattern]).status().unwrap();
     assert!(killed.success());
     wait_for_file(&ws.path("exit.txt"), &tmux);
     assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "the file was never written");
