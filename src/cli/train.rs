@@ -1,5 +1,10 @@
 //! `spanscope train --train F --dev F --types F --encoder DIR|HUB_ID --out DIR`: fine-tunes a
 //! fresh model (pretrained encoder, new heads) with SpERT's recipe and keeps the best epoch.
+//!
+//! `spanscope train --continue-from DIR --reviewed FILES...`: fine-tunes a copy of a trained
+//! model on the sentences an expert reviewed, mixed with a sample of its original training
+//! data, compares it with the model on held-out reviewed sentences, and keeps it as a new
+//! version beside the documents when it is not worse (see `train::finetune`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,23 +13,44 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context};
 use candle_core::DType;
 use indicatif::{ProgressBar, ProgressStyle};
-use spanscope::data::io::read_sentences;
+use spanscope::data::io::{read_sentences, read_sentences_strict};
 use spanscope::data::types::Types;
 use spanscope::data::validate::validate_file;
 use spanscope::data::Sentence;
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
-use spanscope::train::trainer::{self, Progress, TrainConfig, TrainData, REPORT_FILE};
+use spanscope::model::versions::{VersionRef, Versions};
+use spanscope::store::files::DocumentSource;
+use spanscope::train::finetune::{
+    draw, finetune, replay_sample, reviewed_sentences, FinetuneConfig, FinetuneJob,
+    FinetuneProgress, REPLAY_FILE,
+};
+use spanscope::train::trainer::{self, EpochRecord, Progress, TrainConfig, TrainData, REPORT_FILE};
 
 use super::model_arg::is_checkpoint;
 use super::variant::VariantArgs;
 
-/// Arguments of `spanscope train`; defaults are the paper's Table 3, CoNLL04 column.
+/// Flags of a fresh training run, which fine-tuning (`--continue-from`) does not take.
+const FRESH_ONLY: [&str; 10] = [
+    "train",
+    "dev",
+    "types",
+    "encoder",
+    "lambda",
+    "variant",
+    "no_attention_contribution",
+    "linear_span_classifier",
+    "fusion",
+    "threshold",
+];
+
+/// Arguments of `spanscope train`; defaults are the paper's Table 3, CoNLL04 column, or, with
+/// `--continue-from`, those of `FinetuneConfig`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Training sentences with gold entities and relations (SpERT .json or .jsonl).
-    #[arg(long, value_name = "FILE")]
-    train: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "continue_from")]
+    train: Option<PathBuf>,
 
     /// Development sentences: evaluated after every epoch, the best epoch is kept. Without
     /// it the last epoch is kept.
@@ -32,33 +58,92 @@ pub struct Args {
     dev: Option<PathBuf>,
 
     /// SpERT types file: the entity and relation types the model will predict.
-    #[arg(long, value_name = "FILE")]
-    types: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "continue_from")]
+    types: Option<PathBuf>,
 
     /// The pretrained encoder: directory, Hugging Face cache, or hub id.
-    #[arg(long, value_name = "DIR|HUB_ID")]
-    encoder: String,
+    #[arg(long, value_name = "DIR|HUB_ID", required_unless_present = "continue_from")]
+    encoder: Option<String>,
 
     /// The checkpoint directory to write (new, or an earlier spanscope checkpoint to replace).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// With --continue-from: the versions folder to add the new model to (default:
+    /// `.spanscope/models` beside the first --reviewed file).
+    #[arg(long, value_name = "DIR", required_unless_present = "continue_from")]
+    out: Option<PathBuf>,
 
     #[command(flatten)]
     variant: VariantArgs,
 
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    epochs: usize,
+    /// Fine-tune this trained checkpoint on reviewed sentences instead of training a fresh
+    /// model. It is only read; the result becomes a new version if it is not worse.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "reviewed",
+        conflicts_with_all = FRESH_ONLY,
+        help_heading = "Fine-tuning on reviewed sentences"
+    )]
+    continue_from: Option<PathBuf>,
+
+    /// Documents whose reviewed sentences (`"reviewed": true`) to learn; every annotation of a
+    /// reviewed sentence counts as gold.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 1..,
+        requires = "continue_from",
+        help_heading = "Fine-tuning on reviewed sentences"
+    )]
+    reviewed: Vec<PathBuf>,
+
+    /// Original training data to mix in (default: the checkpoint's own replay.jsonl, if any).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "continue_from",
+        help_heading = "Fine-tuning on reviewed sentences"
+    )]
+    replay: Option<PathBuf>,
+
+    /// Original training sentences mixed in [default: 200].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "continue_from",
+        help_heading = "Fine-tuning on reviewed sentences"
+    )]
+    replay_size: Option<usize>,
+
+    /// Share of the reviewed sentences held out to compare the new model with the old
+    /// [default: 0.2].
+    #[arg(
+        long,
+        value_name = "F",
+        requires = "continue_from",
+        help_heading = "Fine-tuning on reviewed sentences"
+    )]
+    held_out: Option<f64>,
+
+    /// Keep the new model even if it scores worse on the held-out sentences (or none were
+    /// held out).
+    #[arg(long, requires = "continue_from", help_heading = "Fine-tuning on reviewed sentences")]
+    force: bool,
+
+    /// Passes over the training set [default: 20; with --continue-from 5].
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
 
     /// Sentences per optimiser step.
     #[arg(long, default_value_t = 4, value_name = "N")]
     batch_size: usize,
 
-    /// Peak learning rate (linear warm-up over 10% of the steps, then linear decay).
-    #[arg(long, default_value_t = 5e-5, value_name = "X")]
-    lr: f64,
+    /// Peak learning rate (linear warm-up over 10% of the steps, then linear decay)
+    /// [default: 5e-5; with --continue-from 3e-5].
+    #[arg(long, value_name = "X")]
+    lr: Option<f64>,
 
-    /// Seed of the heads' initialisation, the shuffling and the negative sampling.
+    /// Seed of the heads' initialisation, the shuffling and the negative sampling (and, with
+    /// --continue-from, of the held-out split and the replay sample).
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
 
@@ -81,28 +166,35 @@ pub struct Args {
 
 /// Validates the data, builds the fresh model, trains it and reports.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
-    if args.out.exists() && !(args.out.is_dir() && is_checkpoint(&args.out)) {
-        bail!(
-            "{} exists and is not a spanscope checkpoint: choose a new directory",
-            args.out.display()
-        );
+    if let Some(base) = args.continue_from.clone() {
+        return run_finetune(&args, &base, device);
     }
-    let types = Types::read(&args.types)?;
-    let train = load_checked(&args.train, &types)?;
+    // clap requires these without --continue-from.
+    let (Some(out), Some(types), Some(train), Some(encoder)) =
+        (&args.out, &args.types, &args.train, &args.encoder)
+    else {
+        bail!("--train, --types, --encoder and --out are required to train a fresh model");
+    };
+    if out.exists() && !(out.is_dir() && is_checkpoint(out)) {
+        bail!("{} exists and is not a spanscope checkpoint: choose a new directory", out.display());
+    }
+    let types = Types::read(types)?;
+    let train = load_checked(train, &types)?;
     let dev = args.dev.as_deref().map(|path| load_checked(path, &types)).transpose()?;
     let device = device.open()?;
     let mut trainable = checkpoint::init_from_encoder(
-        &args.encoder,
+        encoder,
         |encoder| args.variant.model_config(encoder, &types),
         &device,
         DType::F32,
         args.seed,
     )
-    .with_context(|| format!("initialising from encoder {}", args.encoder))?;
+    .with_context(|| format!("initialising from encoder {encoder}"))?;
+    let defaults = TrainConfig::default();
     let cfg = TrainConfig {
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(defaults.epochs),
         batch_size: args.batch_size,
-        lr: args.lr,
+        lr: args.lr.unwrap_or(defaults.lr),
         neg_entity_count: args.neg_entities,
         neg_relation_count: args.neg_relations,
         lambda: args.lambda,
@@ -117,7 +209,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         dev.as_ref().map_or(String::new(), |d| format!(", dev {}", d.len())),
         cfg.epochs,
         cfg.batch_size,
-        args.encoder
+        encoder
     );
 
     let total = (train.len().div_ceil(cfg.batch_size) * cfg.epochs) as u64;
@@ -127,42 +219,186 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
             bar.set_position(s.step as u64);
             bar.set_message(format!("epoch {}/{} loss {:.4}", s.epoch, s.epochs, s.epoch_loss));
         }
-        Progress::Epoch(e) => {
-            let dev = e.dev.map_or(String::new(), |d| {
-                format!(
-                    ", dev entities F1 {:.2}, relations F1 {:.2}",
-                    d.entities.f1, d.relations_strict.f1
-                )
-            });
-            let line = format!(
-                "epoch {}: loss {:.4}, {:.1} sentences/s{dev}{}",
-                e.epoch,
-                e.loss,
-                e.sentences_per_second,
-                if e.saved { " (saved)" } else { "" }
-            );
-            // A hidden bar (standard error is not a terminal) swallows `println`.
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-        }
+        Progress::Epoch(e) => say(&bar, epoch_line(&e)),
     };
     let cancel = AtomicBool::new(false);
     let data = TrainData { types: &types, train: &train, dev: dev.as_deref() };
-    let report = trainer::train(&mut trainable, &data, &cfg, &args.out, &cancel, &mut on_progress);
+    let report = trainer::train(&mut trainable, &data, &cfg, out, &cancel, &mut on_progress);
     bar.finish_and_clear();
     let report = report?;
     eprintln!(
         "{}: epoch {} of {} kept ({:.0} s); report in {}",
-        args.out.display(),
+        out.display(),
         report.best_epoch.unwrap_or(cfg.epochs),
         cfg.epochs,
         report.seconds,
-        args.out.join(REPORT_FILE).display()
+        out.join(REPORT_FILE).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--continue-from`: fine-tunes a copy of `base` on the reviewed sentences, prints both
+/// held-out scores, and adds the new model as a version when it is not worse (or `--force`).
+fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<ExitCode> {
+    if !is_checkpoint(base) {
+        bail!(
+            "{} is not a spanscope checkpoint: --continue-from needs a trained model",
+            base.display()
+        );
+    }
+    let defaults = FinetuneConfig::default();
+    let config = FinetuneConfig {
+        epochs: args.epochs.unwrap_or(defaults.epochs),
+        batch_size: args.batch_size,
+        lr: args.lr.unwrap_or(defaults.lr),
+        replay: args.replay_size.unwrap_or(defaults.replay),
+        held_out: args.held_out.unwrap_or(defaults.held_out),
+        seed: args.seed,
+        neg_entity_count: args.neg_entities,
+        neg_relation_count: args.neg_relations,
+        half: args.half,
+    };
+    let mut reviewed = Vec::new();
+    for path in &args.reviewed {
+        reviewed.extend(load_reviewed(path)?);
+    }
+    if reviewed.is_empty() {
+        bail!(
+            "no reviewed sentence in {}: mark sentences reviewed in the workbench first",
+            args.reviewed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let replay = match &args.replay {
+        Some(path) => draw(&read_sentences_strict(path)?, config.replay, config.seed),
+        None => replay_sample(base, config.replay, config.seed)?,
+    };
+    if replay.is_empty() && config.replay > 0 {
+        eprintln!(
+            "spanscope: no original training data to mix in ({} has no {REPLAY_FILE} and no \
+             --replay was given): the model may forget what the reviewed sentences do not show",
+            base.display()
+        );
+    }
+    let mut versions = match &args.out {
+        Some(dir) => Versions::open_folder(dir)?,
+        None => Versions::open(&parent_dir(&args.reviewed[0]))?,
+    };
+    let job = FinetuneJob {
+        base: base.to_path_buf(),
+        reviewed,
+        replay,
+        config,
+        device,
+        work_dir: versions.work_dir()?,
+    };
+
+    let bar = progress_bar(0);
+    let mut on_progress = |p: FinetuneProgress| match p {
+        FinetuneProgress::Started {
+            device,
+            trained_on,
+            replayed,
+            held_out,
+            epochs,
+            total_steps,
+        } => {
+            bar.set_length(total_steps as u64);
+            say(
+                &bar,
+                format!(
+                    "fine-tuning {} on {trained_on} reviewed + {replayed} original sentence(s) for \
+                     {epochs} epoch(s) on {device}; {held_out} reviewed sentence(s) held out",
+                    base.display()
+                ),
+            );
+        }
+        FinetuneProgress::Step(s) => {
+            bar.set_position(s.step as u64);
+            bar.set_message(format!("epoch {}/{} loss {:.4}", s.epoch, s.epochs, s.epoch_loss));
+        }
+        FinetuneProgress::Epoch(e) => say(&bar, epoch_line(&e)),
+        FinetuneProgress::Scoring { sentences } => {
+            say(&bar, format!("scoring both models on {sentences} held-out sentence(s)"));
+        }
+    };
+    let outcome = finetune(&job, &AtomicBool::new(false), &mut on_progress);
+    bar.finish_and_clear();
+    let outcome = outcome?;
+
+    println!("held out: {} reviewed sentence(s)", outcome.held_out);
+    println!("current model: {}", outcome.before);
+    println!("new model:     {}", outcome.after);
+    if !(outcome.not_worse || args.force) {
+        let _ = std::fs::remove_dir_all(&outcome.candidate);
+        let why = if outcome.held_out == 0 {
+            "nothing was held out to compare them on (review at least two sentences)"
+        } else {
+            "the new model scores worse on the held-out sentences"
+        };
+        println!(
+            "kept the current model {}: {why}; --force keeps the new one anyway",
+            base.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let version = versions.accept(&outcome.candidate, outcome.record(versions.name_of(base)))?;
+    let dir = versions.dir_of(VersionRef::Number(version.number), base);
+    let how =
+        if version.record.forced { "forced, although not shown to be better" } else { "not worse" };
+    println!("new model {} ({how}): {}", version.name(), dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The reviewed sentences of a document (`X.txt` is read from its `X.json` twin, as the
+/// workbench saves it); a file with any unreadable record is refused, each one named.
+fn load_reviewed(path: &Path) -> anyhow::Result<Vec<Sentence>> {
+    let source = DocumentSource::for_path(path).with_context(|| {
+        format!("{}: expected a .json, .jsonl or .txt document", path.display())
+    })?;
+    let loaded = read_sentences(&source.read_path)?;
+    for problem in &loaded.problems {
+        eprintln!("spanscope: {problem}");
+    }
+    if !loaded.problems.is_empty() {
+        bail!(
+            "{}: {} unreadable record(s); fix them before fine-tuning",
+            source.read_path.display(),
+            loaded.problems.len()
+        );
+    }
+    Ok(reviewed_sentences(&loaded.sentences))
+}
+
+/// The folder a file is in (`.` for a bare name).
+fn parent_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// One finished epoch, as printed under the bar.
+fn epoch_line(e: &EpochRecord) -> String {
+    let dev = e.dev.map_or(String::new(), |d| {
+        format!(", dev entities F1 {:.2}, relations F1 {:.2}", d.entities.f1, d.relations_strict.f1)
+    });
+    format!(
+        "epoch {}: loss {:.4}, {:.1} sentences/s{dev}{}",
+        e.epoch,
+        e.loss,
+        e.sentences_per_second,
+        if e.saved { " (saved)" } else { "" }
+    )
+}
+
+/// Prints a line above the bar; a hidden bar (standard error is not a terminal) swallows
+/// `println`, so then it goes to standard error directly.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 /// Reads a dataset, printing every problem; refuses a file with any unreadable or invalid

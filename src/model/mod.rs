@@ -11,3 +11,4 @@ pub mod device;
 pub mod encoder;
 pub mod pooling;
 pub mod source;
+pub mod versions;

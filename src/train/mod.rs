@@ -2,6 +2,7 @@
 //! the training loop, and the SpERT evaluation protocol.
 
 pub mod evaluate;
+pub mod finetune;
 pub mod loss;
 pub mod sampling;
 pub mod schedule;

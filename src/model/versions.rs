@@ -1,0 +1,506 @@
+//! Versioned checkpoints next to the documents: every model that fine-tuning produced and the
+//! user accepted, so that any earlier one can be brought back.
+//!
+//! The folder is `<documents>/.spanscope/models/` (beside the store's `recovery/` and
+//! `conflicts/`). Each accepted model is a full checkpoint in `v1/`, `v2/`, ... and
+//! `versions.json` lists them with where each came from and how it scored, and says which one
+//! is current; `"base"` means none of them: the model the user started from, which lives
+//! elsewhere (the bundled model or `--model DIR`) and is never copied here.
+//!
+//! Nothing here deletes a version. A version folder appears whole or not at all (it is renamed
+//! into place), and `versions.json` is replaced atomically, after the folder is in place: a
+//! crash in between leaves a folder that no list names, which a later version number skips.
+//! Two processes accepting at the same moment are not guarded against; each re-reads the file
+//! before changing it, so only a race within milliseconds loses an entry.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::CONFIG_FILE;
+use crate::data::io::{write_atomic, DataError};
+use crate::store::files::utc_stamp;
+
+/// The versions folder, relative to the documents' folder.
+pub const VERSIONS_FOLDER: &str = ".spanscope/models";
+/// The list of versions, in the versions folder.
+pub const VERSIONS_FILE: &str = "versions.json";
+/// The `format` value of [`VERSIONS_FILE`].
+const FORMAT: &str = "spanscope-model-versions";
+/// The format version this build writes and reads.
+const FORMAT_VERSION: u32 = 1;
+
+/// Precision, recall and F1 in percent, and the number of gold items they are measured on.
+///
+/// The training layer's evaluation has its own type; this one is the model layer's record of
+/// it, so that the model layer does not depend on training.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Score {
+    /// Correct predictions over all predictions, in percent.
+    pub precision: f64,
+    /// Correct predictions over all gold items, in percent.
+    pub recall: f64,
+    /// Harmonic mean of the two, in percent.
+    pub f1: f64,
+    /// Gold items.
+    pub support: usize,
+}
+
+/// A model's micro-averaged scores (SpERT protocol) on a set of held-out sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Scores {
+    /// Sentences scored (0: no score at all).
+    pub sentences: usize,
+    /// Entities: span and type right.
+    pub entities: Score,
+    /// Relations, strict: type and both entities (span and type) right.
+    pub relations: Score,
+}
+
+impl fmt::Display for Scores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.sentences == 0 {
+            return f.write_str("not scored (no held-out sentence)");
+        }
+        write!(
+            f,
+            "entities F1 {:.2}, relations F1 {:.2} ({} sentence(s))",
+            self.entities.f1, self.relations.f1, self.sentences
+        )
+    }
+}
+
+/// What the caller knows about a model it hands to [`Versions::accept`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// The checkpoint it was fine-tuned from: `base`, `v3`, or a path (see
+    /// [`Versions::name_of`]).
+    pub parent: String,
+    /// The parent's scores on the held-out reviewed sentences.
+    pub before: Scores,
+    /// This model's scores on the same sentences.
+    pub after: Scores,
+    /// Reviewed sentences it was trained on (replayed original data not counted).
+    pub trained_on: usize,
+    /// Original training sentences mixed in.
+    pub replayed: usize,
+    /// Reviewed sentences held out for the scores.
+    pub held_out: usize,
+    /// Accepted by the user although it scored worse than its parent (or was not scored).
+    pub forced: bool,
+}
+
+/// One accepted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// 1, 2, ...: the folder is `v<number>`.
+    pub number: u32,
+    /// When it was accepted: UTC, ISO 8601 basic format (`20261124T143200Z`).
+    pub created: String,
+    /// Where it came from and how it scored.
+    #[serde(flatten)]
+    pub record: VersionRecord,
+}
+
+impl Version {
+    /// The folder name, `v<number>`.
+    pub fn name(&self) -> String {
+        VersionRef::Number(self.number).to_string()
+    }
+}
+
+/// A model the user can make current: the base model, or an accepted version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRef {
+    /// The model the user started from (not stored in the versions folder).
+    Base,
+    /// Version `v<n>`.
+    Number(u32),
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Base => f.write_str("base"),
+            Self::Number(n) => write!(f, "v{n}"),
+        }
+    }
+}
+
+/// Text that is neither `base` nor `v<n>` / `<n>`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown model version `{0}`: expected base, vN or N")]
+pub struct BadVersionRef(String);
+
+impl FromStr for VersionRef {
+    type Err = BadVersionRef;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("base") {
+            return Ok(Self::Base);
+        }
+        let digits = t.strip_prefix(['v', 'V']).unwrap_or(t);
+        match digits.parse::<u32>() {
+            Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(Self::Number(n)),
+            _ => Err(BadVersionRef(s.to_string())),
+        }
+    }
+}
+
+/// Why the versions folder cannot be read or changed. Each names the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionsError {
+    /// A file system operation failed.
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        /// What we were doing.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `versions.json` is not what this build writes.
+    #[error("`{}` is damaged: {reason} (fix or remove it; the version folders are untouched)", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The version asked for is not in the list.
+    #[error("there is no model version {version} in `{}`", path.display())]
+    NoSuchVersion {
+        /// The version asked for.
+        version: VersionRef,
+        /// The list.
+        path: PathBuf,
+    },
+    /// The directory to accept is not a checkpoint.
+    #[error("`{}` is not a spanscope checkpoint (no {CONFIG_FILE})", path.display())]
+    NotACheckpoint {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Writing `versions.json` failed.
+    #[error(transparent)]
+    Write(#[from] DataError),
+}
+
+/// `versions.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VersionsFile {
+    format: String,
+    version: u32,
+    /// `base` or `v<n>`.
+    current: String,
+    versions: Vec<Version>,
+}
+
+impl Default for VersionsFile {
+    fn default() -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: FORMAT_VERSION,
+            current: VersionRef::Base.to_string(),
+            versions: Vec::new(),
+        }
+    }
+}
+
+/// The versions folder of one set of documents, as last read or written.
+#[derive(Debug, Clone)]
+pub struct Versions {
+    root: PathBuf,
+    file: VersionsFile,
+    current: VersionRef,
+}
+
+impl Versions {
+    /// The versions of the documents in `docs_dir` (`<docs_dir>/.spanscope/models`). A folder
+    /// or list that does not exist yet reads as no versions, base current; nothing is created
+    /// until a model is accepted.
+    pub fn open(docs_dir: &Path) -> Result<Self, VersionsError> {
+        Self::open_folder(&docs_dir.join(VERSIONS_FOLDER))
+    }
+
+    /// The versions kept in `root` itself (a folder laid out as [`VERSIONS_FOLDER`] is).
+    pub fn open_folder(root: &Path) -> Result<Self, VersionsError> {
+        let mut versions = Self {
+            root: root.to_path_buf(),
+            file: VersionsFile::default(),
+            current: VersionRef::Base,
+        };
+        versions.reload()?;
+        Ok(versions)
+    }
+
+    /// The versions folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every accepted version, oldest first.
+    pub fn list(&self) -> &[Version] {
+        &self.file.versions
+    }
+
+    /// The current version; `None` when the base model is current.
+    pub fn current(&self) -> Option<&Version> {
+        match self.current {
+            VersionRef::Base => None,
+            VersionRef::Number(n) => self.file.versions.iter().find(|v| v.number == n),
+        }
+    }
+
+    /// Which model is current.
+    pub fn current_ref(&self) -> VersionRef {
+        self.current
+    }
+
+    /// The checkpoint directory of the current model: `base` when the base model is current.
+    pub fn current_dir(&self, base: &Path) -> PathBuf {
+        self.dir_of(self.current, base)
+    }
+
+    /// The checkpoint directory of `version` (`base` for [`VersionRef::Base`]).
+    pub fn dir_of(&self, version: VersionRef, base: &Path) -> PathBuf {
+        match version {
+            VersionRef::Base => base.to_path_buf(),
+            VersionRef::Number(_) => self.root.join(version.to_string()),
+        }
+    }
+
+    /// How a version record names the checkpoint in `dir`: `v<n>` for a version of this
+    /// folder, else the path as given (the base model).
+    pub fn name_of(&self, dir: &Path) -> String {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let inside = dir.parent().is_some_and(|p| canonical(p) == canonical(&self.root));
+        match name.parse::<VersionRef>() {
+            Ok(VersionRef::Number(n)) if inside && name.starts_with('v') => {
+                VersionRef::Number(n).to_string()
+            }
+            _ => dir.display().to_string(),
+        }
+    }
+
+    /// A path inside the versions folder, not yet existing, for a fine-tuning run to write its
+    /// candidate into: on the same file system, so [`Self::accept`] is a rename. The name
+    /// starts with a dot and is never listed.
+    pub fn work_dir(&self) -> Result<PathBuf, VersionsError> {
+        self.create_root()?;
+        let stamp = utc_stamp(SystemTime::now());
+        let mut n = 0u32;
+        loop {
+            let name = format!(".candidate-{stamp}-{}-{n}", std::process::id());
+            let path = self.root.join(name);
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(path);
+            }
+            n += 1;
+        }
+    }
+
+    /// Takes the checkpoint in `candidate` in as the next version and makes it current. The
+    /// directory is moved (copied, when it is on another file system, then removed), so the
+    /// caller no longer has it.
+    pub fn accept(
+        &mut self,
+        candidate: &Path,
+        record: VersionRecord,
+    ) -> Result<Version, VersionsError> {
+        if !candidate.join(CONFIG_FILE).is_file() {
+            return Err(VersionsError::NotACheckpoint { path: candidate.to_path_buf() });
+        }
+        self.reload()?;
+        self.create_root()?;
+        let number = self.next_number()?;
+        let version = Version { number, created: utc_stamp(SystemTime::now()), record };
+        let target = self.root.join(version.name());
+        move_dir(candidate, &target)?;
+        let mut file = self.file.clone();
+        file.versions.push(version.clone());
+        file.current = version.name();
+        self.write(&file)?;
+        self.file = file;
+        self.current = VersionRef::Number(number);
+        Ok(version)
+    }
+
+    /// Makes `to` the current model. Nothing is deleted: later versions stay listed and can be
+    /// made current again.
+    pub fn roll_back(&mut self, to: VersionRef) -> Result<(), VersionsError> {
+        self.reload()?;
+        if let VersionRef::Number(n) = to {
+            if !self.file.versions.iter().any(|v| v.number == n) {
+                return Err(VersionsError::NoSuchVersion { version: to, path: self.list_path() });
+            }
+        }
+        let mut file = self.file.clone();
+        file.current = to.to_string();
+        self.write(&file)?;
+        self.file = file;
+        self.current = to;
+        Ok(())
+    }
+
+    /// Reads `versions.json` again (another process may have accepted a version).
+    pub fn reload(&mut self) -> Result<(), VersionsError> {
+        let path = self.list_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.file = VersionsFile::default();
+                self.current = VersionRef::Base;
+                return Ok(());
+            }
+            Err(source) => return Err(VersionsError::Io { action: "read", path, source }),
+        };
+        let (file, current) =
+            parse(&text).map_err(|reason| VersionsError::Corrupt { path, reason })?;
+        self.file = file;
+        self.current = current;
+        Ok(())
+    }
+
+    fn list_path(&self) -> PathBuf {
+        self.root.join(VERSIONS_FILE)
+    }
+
+    fn create_root(&self) -> Result<(), VersionsError> {
+        std::fs::create_dir_all(&self.root).map_err(|source| VersionsError::Io {
+            action: "create the folder",
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    /// One more than any version listed or any `v<n>` folder present (a folder left by a
+    /// crash between its rename and the list's update is never reused).
+    fn next_number(&self) -> Result<u32, VersionsError> {
+        let listed = self.file.versions.iter().map(|v| v.number).max().unwrap_or(0);
+        let entries = std::fs::read_dir(&self.root).map_err(|source| VersionsError::Io {
+            action: "list",
+            path: self.root.clone(),
+            source,
+        })?;
+        let on_disk = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                match name.strip_prefix('v')?.parse::<VersionRef>().ok()? {
+                    VersionRef::Number(n) => Some(n),
+                    VersionRef::Base => None,
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(listed.max(on_disk) + 1)
+    }
+
+    fn write(&self, file: &VersionsFile) -> Result<(), VersionsError> {
+        let path = self.list_path();
+        let text = serde_json::to_string_pretty(file).map_err(|e| VersionsError::Corrupt {
+            path: path.clone(),
+            reason: format!("cannot serialise the list: {e}"),
+        })?;
+        write_atomic(&path, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Parses and checks `versions.json`: ours, a known format version, a current that is listed.
+fn parse(text: &str) -> Result<(VersionsFile, VersionRef), String> {
+    let raw: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    if raw.get("format").and_then(serde_json::Value::as_str) != Some(FORMAT) {
+        return Err(format!("it has no \"format\": \"{FORMAT}\""));
+    }
+    let file: VersionsFile = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+    if file.version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {} (this spanscope reads version {FORMAT_VERSION})",
+            file.version
+        ));
+    }
+    let current: VersionRef = file.current.parse().map_err(|e: BadVersionRef| e.to_string())?;
+    if let VersionRef::Number(n) = current {
+        if !file.versions.iter().any(|v| v.number == n) {
+            return Err(format!("the current model {current} is not in the list"));
+        }
+    }
+    Ok((file, current))
+}
+
+/// Moves directory `from` to `to` (which must not exist): a rename, or, across file systems,
+/// a copy into a temporary sibling of `to`, renamed into place, then `from` removed.
+fn move_dir(from: &Path, to: &Path) -> Result<(), VersionsError> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = to.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let copied = copy_dir(from, &tmp).and_then(|()| {
+        std::fs::rename(&tmp, to).map_err(|source| VersionsError::Io {
+            action: "rename into place",
+            path: to.to_path_buf(),
+            source,
+        })
+    });
+    if let Err(e) = copied {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    // The version is safe in place; a candidate left behind only costs disk space.
+    let _ = std::fs::remove_dir_all(from);
+    Ok(())
+}
+
+/// Copies the files of directory `from` (a checkpoint: no subfolders) into a new `to`, synced.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), VersionsError> {
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| VersionsError::Io { action, path, source }
+    };
+    std::fs::create_dir(to).map_err(io("create", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("list", from))? {
+        let entry = entry.map_err(io("list", from))?;
+        let source = entry.path();
+        if !entry.file_type().map_err(io("inspect", &source))?.is_file() {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        std::fs::copy(&source, &target).map_err(io("copy", &source))?;
+        std::fs::File::open(&target).and_then(|f| f.sync_all()).map_err(io("sync", &target))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_refs_parse_and_print() {
+        assert_eq!("base".parse::<VersionRef>().unwrap(), VersionRef::Base);
+        assert_eq!("v3".parse::<VersionRef>().unwrap(), VersionRef::Number(3));
+        assert_eq!("12".parse::<VersionRef>().unwrap(), VersionRef::Number(12));
+        for bad in ["v0", "v", "x1", "v-1", "v+2", ""] {
+            assert!(bad.parse::<VersionRef>().is_err(), "{bad}");
+        }
+        assert_eq!(VersionRef::Number(7).to_string(), "v7");
+    }
+
+    #[test]
+    fn a_current_version_missing_from_the_list_is_corruption() {
+        let text =
+            r#"{"format":"spanscope-model-versions","version":1,"current":"v2","versions":[]}"#;
+        assert!(parse(text).unwrap_err().contains("v2 is not in the list"));
+        assert!(parse("{}").unwrap_err().contains("format"));
+    }
+}

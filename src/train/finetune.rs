@@ -1,0 +1,652 @@
+//! Incremental fine-tuning on reviewed sentences (DESIGN.md §4): a copy of the current model
+//! learns the sentences an expert reviewed, mixed with a sample of its original training data
+//! so that it does not forget, and is then compared with the current model on reviewed
+//! sentences it did not see.
+//!
+//! [`finetune`] never writes to the current checkpoint: it loads a trainable copy, writes the
+//! candidate into a new directory, and removes that directory again when the run fails, is
+//! cancelled or meets a NaN. Whether the candidate replaces the current model is the caller's
+//! decision ([`FinetuneOutcome::not_worse`], or the user's override), made with
+//! [`crate::model::versions::Versions::accept`]. Like the training loop it runs on the thread
+//! that calls it, reports through a callback and stops when a flag is raised, so the workbench
+//! can run it on a worker thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{evaluate, EvalError, Evaluation, Prf};
+use super::trainer::{
+    self, EpochRecord, Progress, StepProgress, TrainConfig, TrainData, TrainError, TrainReport,
+};
+use crate::data::io::{read_sentences_strict, write_atomic};
+use crate::data::{DataError, Sentence, Types};
+use crate::model::checkpoint::{self, CheckpointError};
+use crate::model::decode::predict;
+use crate::model::device::DeviceSpec;
+use crate::model::versions::{Score, Scores, VersionRecord};
+
+/// The sample of a model's original training data kept in its checkpoint directory, as JSON
+/// Lines; fine-tuning mixes it in (see [`replay_sample`]) and copies it into the candidate, so
+/// every version fine-tuned later still has it.
+pub const REPLAY_FILE: &str = "replay.jsonl";
+/// The run's summary, written into the candidate beside the trainer's `training.json`.
+pub const REPORT_FILE: &str = "finetune.json";
+/// The sentence key the workbench sets to `true` on a reviewed sentence.
+pub const REVIEWED_KEY: &str = "reviewed";
+
+/// Settings of a fine-tuning run. The defaults are meant for what an expert reviews in a
+/// session (tens of sentences) on top of a model already trained with the paper's recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneConfig {
+    /// Passes over reviewed + replayed sentences. Default 5: with a few dozen reviewed
+    /// sentences one pass is a few dozen steps, too few to move a trained model; five passes
+    /// fix most corrected sentences while the falling learning rate keeps the last epoch, which
+    /// is the one kept, calm.
+    pub epochs: usize,
+    /// Sentences per optimiser step. Default 4, the batch size the model was trained with
+    /// (Table 3), so the gradient noise is what its weights are used to.
+    pub batch_size: usize,
+    /// Peak learning rate (10 % linear warm-up, then linear decay to 0). Default 3e-5, below the
+    /// 5e-5 of the original training: the weights are already trained, and a smaller step
+    /// changes less of what they know while the corrections are learnt.
+    pub lr: f64,
+    /// Sentences of the original training data mixed in (fewer if fewer are given). Default
+    /// 200, about a fifth of CoNLL04's 922: enough that every type and relation keeps being
+    /// seen, few enough that an epoch stays short and the corrections are not drowned.
+    pub replay: usize,
+    /// Share of the reviewed sentences held out to compare the new model with the current one,
+    /// at least one when two or more are reviewed (see [`split_held_out`]). Default 0.2: with
+    /// 20 reviewed sentences, 4 to score on and 16 to learn.
+    pub held_out: f64,
+    /// Seed of the held-out split, the replay sample, the shuffling and the negatives.
+    pub seed: u64,
+    /// Negative spans sampled per sentence (as in training).
+    pub neg_entity_count: usize,
+    /// Negative entity pairs sampled per sentence (as in training).
+    pub neg_relation_count: usize,
+    /// Store the candidate in f16. Default off: f16 keeps about three significant digits,
+    /// coarser than many of the small changes fine-tuning makes, so a half-precision copy can
+    /// lose part of what was learnt; f32 costs twice the disk space.
+    pub half: bool,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 4,
+            lr: 3e-5,
+            replay: 200,
+            held_out: 0.2,
+            seed: 0,
+            neg_entity_count: 100,
+            neg_relation_count: 100,
+            half: false,
+        }
+    }
+}
+
+/// What to fine-tune, on what, and where to put the result.
+#[derive(Debug, Clone)]
+pub struct FinetuneJob {
+    /// The current model's checkpoint directory; only read.
+    pub base: PathBuf,
+    /// The reviewed sentences (see [`reviewed_sentences`]); every annotation in them counts as
+    /// gold, whatever its `"source"`.
+    pub reviewed: Vec<Sentence>,
+    /// Original training data to mix in; `config.replay` of them are drawn (see
+    /// [`replay_sample`] for the base's own sample).
+    pub replay: Vec<Sentence>,
+    /// The settings.
+    pub config: FinetuneConfig,
+    /// Where to train: the GPU when there is one.
+    pub device: DeviceSpec,
+    /// The candidate checkpoint directory to write; it must not exist yet (a directory that is
+    /// already there is never replaced). Removed again when the run does not finish.
+    pub work_dir: PathBuf,
+}
+
+/// What a run reports through its callback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinetuneProgress {
+    /// The data is ready and training starts.
+    Started {
+        /// Where it runs, e.g. `cpu` or `cuda:0`.
+        device: String,
+        /// Reviewed sentences to learn.
+        trained_on: usize,
+        /// Original training sentences mixed in.
+        replayed: usize,
+        /// Reviewed sentences held out for the comparison.
+        held_out: usize,
+        /// Epochs of the run.
+        epochs: usize,
+        /// Optimiser steps of the run.
+        total_steps: usize,
+    },
+    /// An optimiser step finished: epoch, step, loss, elapsed and estimated time left.
+    Step(StepProgress),
+    /// An epoch finished.
+    Epoch(EpochRecord),
+    /// Training is done; both models are being scored on the held-out sentences.
+    Scoring {
+        /// Held-out sentences.
+        sentences: usize,
+    },
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FinetuneOutcome {
+    /// The candidate checkpoint (the job's `work_dir`).
+    pub candidate: PathBuf,
+    /// The current model's scores on the held-out reviewed sentences.
+    pub before: Scores,
+    /// The candidate's scores on the same sentences.
+    pub after: Scores,
+    /// Whether the candidate may replace the current model (see [`is_not_worse`]); always
+    /// false when nothing was held out, so that only the user can decide then.
+    pub not_worse: bool,
+    /// Reviewed sentences trained on.
+    pub trained_on: usize,
+    /// Original training sentences mixed in.
+    pub replayed: usize,
+    /// Reviewed sentences held out.
+    pub held_out: usize,
+    /// Wall-clock seconds of the whole run, scoring included.
+    pub seconds: f64,
+    /// The training loop's report (losses, epochs).
+    pub training: TrainReport,
+}
+
+impl FinetuneOutcome {
+    /// The record to accept the candidate with: `parent` names the base (see
+    /// [`crate::model::versions::Versions::name_of`]); `forced` when the user accepts a
+    /// candidate that is not [`Self::not_worse`].
+    pub fn record(&self, parent: String) -> VersionRecord {
+        VersionRecord {
+            parent,
+            before: self.before,
+            after: self.after,
+            trained_on: self.trained_on,
+            replayed: self.replayed,
+            held_out: self.held_out,
+            forced: !self.not_worse,
+        }
+    }
+}
+
+/// Why a run produced no candidate. In every case the current model is untouched and the work
+/// directory is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum FinetuneError {
+    /// There is nothing to learn.
+    #[error("no reviewed sentence to fine-tune on: review some sentences first")]
+    NoReviewed,
+    /// A setting is out of range.
+    #[error("bad fine-tuning setting: {0}")]
+    Config(String),
+    /// The work directory exists already.
+    #[error("`{}` already exists: fine-tuning writes its candidate into a new directory", .0.display())]
+    WorkDirExists(PathBuf),
+    /// A sentence names a type the model does not predict.
+    #[error("{what} sentence {index} (\"{preview}\"): {kind} type `{name}` is not one the model predicts ({known})")]
+    UnknownType {
+        /// `reviewed` or `replay`.
+        what: &'static str,
+        /// 0-based index among those sentences.
+        index: usize,
+        /// The sentence's first words.
+        preview: String,
+        /// `entity` or `relation`.
+        kind: &'static str,
+        /// The unknown name.
+        name: String,
+        /// The types the model knows, comma-separated.
+        known: String,
+    },
+    /// The cancellation flag was raised.
+    #[error("fine-tuning cancelled; the current model is unchanged")]
+    Cancelled,
+    /// Training stopped: a NaN or infinite loss or weights, or a tensor error.
+    #[error("fine-tuning failed, the current model is unchanged: {0}")]
+    Train(Box<TrainError>),
+    /// A checkpoint cannot be loaded.
+    #[error(transparent)]
+    Checkpoint(Box<CheckpointError>),
+    /// The device cannot be opened.
+    #[error("cannot use device {device}: {source}")]
+    Device {
+        /// The device asked for.
+        device: DeviceSpec,
+        /// Why.
+        source: candle_core::Error,
+    },
+    /// Predictions could not be scored.
+    #[error("scoring the held-out sentences: {0}")]
+    Eval(#[from] EvalError),
+    /// A tensor operation failed while predicting.
+    #[error("model error: {0}")]
+    Model(#[from] candle_core::Error),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl From<CheckpointError> for FinetuneError {
+    fn from(e: CheckpointError) -> Self {
+        Self::Checkpoint(Box::new(e))
+    }
+}
+
+impl From<TrainError> for FinetuneError {
+    fn from(e: TrainError) -> Self {
+        match e {
+            TrainError::Cancelled { .. } => Self::Cancelled,
+            other => Self::Train(Box::new(other)),
+        }
+    }
+}
+
+/// The sentences a person marked reviewed (`"reviewed": true`), in order.
+pub fn reviewed_sentences(sentences: &[Sentence]) -> Vec<Sentence> {
+    sentences.iter().filter(|s| is_reviewed(s)).cloned().collect()
+}
+
+/// Whether a person marked the sentence reviewed.
+pub fn is_reviewed(sentence: &Sentence) -> bool {
+    sentence.extra.get(REVIEWED_KEY).and_then(serde_json::Value::as_bool).unwrap_or(false)
+}
+
+/// Splits reviewed sentences into `(train, held_out)`, each in the input order.
+///
+/// A sentence's side is decided by a hash of its words and `seed`, not by its position: it is
+/// held out when the hash, read as a number in [0, 1), is below `fraction`. So a sentence keeps
+/// its side as more sentences are reviewed and the split is run again, and one that an accepted
+/// model was trained on does not turn up later among the sentences that judge the next one
+/// (sentences with the same words share a side too). Bounds on the count move a few sentences,
+/// those with the lowest hashes held out first: with two or more sentences at least one is held
+/// out and at least one trained on, and at most `⌈2 · fraction · n⌉` are held out (a small set
+/// can draw far more than its share). Only these bounds, as the set grows, can rarely move a
+/// trained sentence to the held-out side. `fraction` 0 holds nothing out; a single sentence is
+/// never held out.
+pub fn split_held_out(
+    reviewed: &[Sentence],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<Sentence>, Vec<Sentence>) {
+    let n = reviewed.len();
+    if n < 2 || fraction <= 0.0 {
+        return (reviewed.to_vec(), Vec::new());
+    }
+    let draws: Vec<f64> = reviewed.iter().map(|s| unit_hash(&s.tokens, seed)).collect();
+    let mut by_draw: Vec<usize> = (0..n).collect();
+    by_draw.sort_by(|&a, &b| draws[a].total_cmp(&draws[b]).then(a.cmp(&b)));
+    let below = draws.iter().filter(|&&u| u < fraction).count();
+    let most = ((2.0 * fraction * n as f64).ceil() as usize).clamp(1, n - 1);
+    let mut held = vec![false; n];
+    for &i in &by_draw[..below.clamp(1, most)] {
+        held[i] = true;
+    }
+    let mut train = Vec::new();
+    let mut held_out = Vec::new();
+    for (s, h) in reviewed.iter().zip(held) {
+        if h { &mut held_out } else { &mut train }.push(s.clone());
+    }
+    (train, held_out)
+}
+
+/// FNV-1a of the seed and the words, finished with SplitMix64's mixer, as a number in [0, 1).
+/// Hand-written so that splits stay the same across Rust versions and platforms.
+fn unit_hash(tokens: &[String], seed: u64) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&seed.to_le_bytes());
+    for token in tokens {
+        eat(token.as_bytes());
+        eat(&[0x1f]);
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `n` sentences of `pool` drawn with `seed` (all of them when it has no more), in pool order.
+pub fn draw(pool: &[Sentence], n: usize, seed: u64) -> Vec<Sentence> {
+    if n >= pool.len() {
+        return pool.to_vec();
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, pool.len(), n).into_vec();
+    picked.sort_unstable();
+    picked.into_iter().map(|i| pool[i].clone()).collect()
+}
+
+/// `n` sentences drawn with `seed` from the replay sample in `checkpoint_dir`
+/// ([`REPLAY_FILE`]); empty when the checkpoint has none.
+pub fn replay_sample(
+    checkpoint_dir: &Path,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Sentence>, DataError> {
+    let path = checkpoint_dir.join(REPLAY_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(draw(&read_sentences_strict(&path)?, n, seed))
+}
+
+/// Whether `after` may replace a model that scored `before`: on the comparison key, relations
+/// strict micro F1 first and entity micro F1 to break a tie, `after` is at least as good. It is
+/// the key that chose the bundled model's epoch; relation F1 comes first because a relation is
+/// only right when both its entities are. Nothing scored on (0 sentences) is never "not worse".
+pub fn is_not_worse(after: &Scores, before: &Scores) -> bool {
+    if after.sentences == 0 || before.sentences == 0 {
+        return false;
+    }
+    let (a, b) =
+        ((after.relations.f1, after.entities.f1), (before.relations.f1, before.entities.f1));
+    a.0 > b.0 || (a.0 == b.0 && a.1 >= b.1)
+}
+
+/// The micro scores of the checkpoint in `dir` on `sentences` (SpERT protocol; their
+/// annotations are the gold). No sentences: zero scores, nothing loaded.
+pub fn score_checkpoint(
+    dir: &Path,
+    sentences: &[Sentence],
+    device: &Device,
+) -> Result<Scores, FinetuneError> {
+    if sentences.is_empty() {
+        return Ok(Scores::default());
+    }
+    let (model, _, pieces, types) = checkpoint::load(dir, device, DType::F32)?;
+    let predictions = predict(&model, &pieces, sentences, 8, device)?;
+    let predicted: Vec<Sentence> =
+        sentences.iter().zip(&predictions).map(|(s, p)| p.to_sentence(&s.tokens)).collect();
+    Ok(scores(&evaluate(sentences, &predicted, &types)?))
+}
+
+fn scores(evaluation: &Evaluation) -> Scores {
+    let score =
+        |p: &Prf| Score { precision: p.precision, recall: p.recall, f1: p.f1, support: p.support };
+    Scores {
+        sentences: evaluation.sentences,
+        entities: score(&evaluation.entities.micro),
+        relations: score(&evaluation.relations_strict.micro),
+    }
+}
+
+/// Fine-tunes a copy of `job.base` on the reviewed sentences (less the held-out ones) and a
+/// replay sample, writes it to `job.work_dir`, and scores both models on the held-out
+/// sentences. The last epoch is kept: no epoch is chosen on the held-out sentences, which would
+/// make the comparison that follows flatter the candidate. Checks `cancel` between steps.
+pub fn finetune(
+    job: &FinetuneJob,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FinetuneProgress),
+) -> Result<FinetuneOutcome, FinetuneError> {
+    let started = Instant::now();
+    check_config(&job.config)?;
+    if job.reviewed.is_empty() {
+        return Err(FinetuneError::NoReviewed);
+    }
+    if std::fs::symlink_metadata(&job.work_dir).is_ok() {
+        return Err(FinetuneError::WorkDirExists(job.work_dir.clone()));
+    }
+    let result = run(job, cancel, progress, started);
+    if result.is_err() {
+        // Ours: it did not exist when we started.
+        let _ = std::fs::remove_dir_all(&job.work_dir);
+    }
+    result
+}
+
+fn run(
+    job: &FinetuneJob,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FinetuneProgress),
+    started: Instant,
+) -> Result<FinetuneOutcome, FinetuneError> {
+    let cfg = &job.config;
+    let (_, types) = checkpoint::read_manifest(&job.base)?;
+    check_types(&job.reviewed, &types, "reviewed")?;
+    check_types(&job.replay, &types, "replay")?;
+    let (train, held_out) = split_held_out(&job.reviewed, cfg.held_out, cfg.seed);
+    let replay = draw(&job.replay, cfg.replay, cfg.seed);
+    let trained_on = train.len();
+    let mut mixed = train;
+    mixed.extend(replay.iter().cloned());
+
+    let device =
+        job.device.open().map_err(|source| FinetuneError::Device { device: job.device, source })?;
+    let train_cfg = TrainConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        lr: cfg.lr,
+        neg_entity_count: cfg.neg_entity_count,
+        neg_relation_count: cfg.neg_relation_count,
+        seed: cfg.seed,
+        eval_every_epoch: false,
+        half: cfg.half,
+        ..TrainConfig::default()
+    };
+    progress(FinetuneProgress::Started {
+        device: job.device.to_string(),
+        trained_on,
+        replayed: replay.len(),
+        held_out: held_out.len(),
+        epochs: cfg.epochs,
+        total_steps: mixed.len().div_ceil(cfg.batch_size) * cfg.epochs,
+    });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(FinetuneError::Cancelled);
+    }
+    let training = {
+        let (mut trainable, _) = checkpoint::load_trainable(&job.base, &device, DType::F32)?;
+        let data = TrainData { types: &types, train: &mixed, dev: None };
+        trainer::train(&mut trainable, &data, &train_cfg, &job.work_dir, cancel, &mut |p| {
+            progress(match p {
+                Progress::Step(s) => FinetuneProgress::Step(s),
+                Progress::Epoch(e) => FinetuneProgress::Epoch(e),
+            })
+        })?
+    };
+    let replay_file = job.base.join(REPLAY_FILE);
+    if replay_file.is_file() {
+        std::fs::copy(&replay_file, job.work_dir.join(REPLAY_FILE))
+            .map_err(|e| DataError::io(&replay_file, "copy", &e))?;
+    }
+    if cancel.load(Ordering::Relaxed) {
+        return Err(FinetuneError::Cancelled);
+    }
+    progress(FinetuneProgress::Scoring { sentences: held_out.len() });
+    let before = score_checkpoint(&job.base, &held_out, &device)?;
+    let after = score_checkpoint(&job.work_dir, &held_out, &device)?;
+    let outcome = FinetuneOutcome {
+        candidate: job.work_dir.clone(),
+        before,
+        after,
+        not_worse: is_not_worse(&after, &before),
+        trained_on,
+        replayed: replay.len(),
+        held_out: held_out.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        training,
+    };
+    write_report(job, &outcome)?;
+    Ok(outcome)
+}
+
+fn check_config(cfg: &FinetuneConfig) -> Result<(), FinetuneError> {
+    if !(0.0..1.0).contains(&cfg.held_out) {
+        return Err(FinetuneError::Config(format!(
+            "held-out share {} must lie in [0, 1)",
+            cfg.held_out
+        )));
+    }
+    if cfg.epochs == 0 || cfg.batch_size == 0 {
+        return Err(FinetuneError::Config("epochs and batch size must be at least 1".into()));
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        return Err(FinetuneError::Config(format!("learning rate {} must be positive", cfg.lr)));
+    }
+    Ok(())
+}
+
+/// Refuses sentences with a type the model has no output for, naming the sentence.
+fn check_types(
+    sentences: &[Sentence],
+    types: &Types,
+    what: &'static str,
+) -> Result<(), FinetuneError> {
+    for (index, s) in sentences.iter().enumerate() {
+        let entity =
+            s.entities.iter().map(|e| &e.entity_type).find(|t| types.entity_index(t).is_none());
+        let relation = s
+            .relations
+            .iter()
+            .map(|r| &r.relation_type)
+            .find(|t| types.relation_index(t).is_none());
+        let (kind, name, known) = match (entity, relation) {
+            (Some(name), _) => {
+                ("entity", name, types.entities.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+            }
+            (None, Some(name)) => {
+                ("relation", name, types.relations.iter().map(|t| t.name.as_str()).collect())
+            }
+            (None, None) => continue,
+        };
+        return Err(FinetuneError::UnknownType {
+            what,
+            index,
+            preview: s.tokens.iter().take(8).cloned().collect::<Vec<_>>().join(" "),
+            kind,
+            name: name.clone(),
+            known: known.join(", "),
+        });
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ReportFile<'a> {
+    base: &'a Path,
+    device: String,
+    config: &'a FinetuneConfig,
+    before: &'a Scores,
+    after: &'a Scores,
+    not_worse: bool,
+    trained_on: usize,
+    replayed: usize,
+    held_out: usize,
+    seconds: f64,
+}
+
+fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), FinetuneError> {
+    let report = ReportFile {
+        base: &job.base,
+        device: job.device.to_string(),
+        config: &job.config,
+        before: &outcome.before,
+        after: &outcome.after,
+        not_worse: outcome.not_worse,
+        trained_on: outcome.trained_on,
+        replayed: outcome.replayed,
+        held_out: outcome.held_out,
+        seconds: outcome.seconds,
+    };
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| FinetuneError::Config(format!("cannot serialise the report: {e}")))?;
+    write_atomic(&job.work_dir.join(REPORT_FILE), text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentence(words: &str) -> Sentence {
+        Sentence::from_tokens(words.split_whitespace().map(String::from).collect())
+    }
+
+    fn many(n: usize) -> Vec<Sentence> {
+        (0..n).map(|i| sentence(&format!("sentence number {i} ."))).collect()
+    }
+
+    #[test]
+    fn the_split_is_deterministic_and_keeps_one_on_each_side() {
+        let reviewed = many(20);
+        let (train, held) = split_held_out(&reviewed, 0.2, 7);
+        assert_eq!((train.clone(), held.clone()), split_held_out(&reviewed, 0.2, 7));
+        assert_eq!(train.len() + held.len(), 20);
+        assert!((1..=9).contains(&held.len()), "{}", held.len());
+        for n in 2..6 {
+            for fraction in [0.01, 0.5, 0.99] {
+                let (t, h) = split_held_out(&many(n), fraction, 3);
+                assert!(!t.is_empty() && !h.is_empty(), "{n} {fraction}");
+            }
+        }
+        assert_eq!(split_held_out(&many(1), 0.5, 0).1.len(), 0);
+        assert_eq!(split_held_out(&many(5), 0.0, 0).1.len(), 0);
+    }
+
+    #[test]
+    fn a_trained_sentence_is_not_held_out_later() {
+        let (first_train, _) = split_held_out(&many(30), 0.2, 1);
+        let (_, later_held) = split_held_out(&many(60), 0.2, 1);
+        assert!(first_train.iter().all(|s| !later_held.contains(s)));
+    }
+
+    #[test]
+    fn only_marked_sentences_are_reviewed() {
+        let mut yes = sentence("a b");
+        yes.extra.insert(REVIEWED_KEY.into(), true.into());
+        let mut no = sentence("c d");
+        no.extra.insert(REVIEWED_KEY.into(), false.into());
+        let text = {
+            let mut s = sentence("e f");
+            s.extra.insert(REVIEWED_KEY.into(), "true".into());
+            s
+        };
+        assert_eq!(reviewed_sentences(&[no, yes.clone(), sentence("g"), text]), vec![yes]);
+    }
+
+    #[test]
+    fn relation_f1_decides_and_entity_f1_breaks_ties() {
+        let s = |entities: f64, relations: f64| Scores {
+            sentences: 3,
+            entities: Score { f1: entities, ..Score::default() },
+            relations: Score { f1: relations, ..Score::default() },
+        };
+        assert!(is_not_worse(&s(50.0, 60.0), &s(50.0, 60.0)));
+        assert!(is_not_worse(&s(40.0, 61.0), &s(50.0, 60.0)));
+        assert!(!is_not_worse(&s(90.0, 59.0), &s(50.0, 60.0)));
+        assert!(!is_not_worse(&s(49.0, 60.0), &s(50.0, 60.0)));
+        assert!(!is_not_worse(&Scores::default(), &Scores::default()));
+    }
+
+    #[test]
+    fn draws_are_seeded_and_in_pool_order() {
+        let pool = many(50);
+        let a = draw(&pool, 10, 4);
+        assert_eq!(a, draw(&pool, 10, 4));
+        assert_ne!(a, draw(&pool, 10, 5));
+        let positions: Vec<usize> =
+            a.iter().map(|s| pool.iter().position(|p| p == s).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(draw(&pool, 80, 4).len(), 50);
+    }
+}
