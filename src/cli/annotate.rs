@@ -9,11 +9,14 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use spanscope::data::types::Types;
 use spanscope::model::device::DeviceSpec;
+use spanscope::model::versions::Versions;
 use spanscope::store::files::{discover, DocumentSource};
 use spanscope::store::watch::canonical_form;
+use spanscope::train::finetune::FinetuneConfig;
 use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::theme::Theme;
+use spanscope::workbench::training::TrainingSetup;
 
 use super::model_arg::{checkpoint_dir, installed};
 
@@ -48,6 +51,15 @@ pub struct Args {
     /// Proposals the model scores below this are "low confidence" (`!` jumps to them).
     #[arg(long, default_value_t = 0.7, value_name = "P")]
     pub low_confidence: f32,
+
+    /// Start fine-tuning by itself every N newly reviewed sentences (`T` starts it by hand).
+    #[arg(long, value_name = "N")]
+    pub auto_train: Option<usize>,
+
+    /// Original training sentences mixed into each fine-tuning run so the model does not
+    /// forget (drawn from the model's replay.jsonl).
+    #[arg(long, value_name = "N")]
+    pub replay: Option<usize>,
 }
 
 impl Args {
@@ -60,6 +72,8 @@ impl Args {
             types: None,
             theme: None,
             low_confidence: 0.7,
+            auto_train: None,
+            replay: None,
         }
     }
 }
@@ -97,7 +111,26 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         Some(path) => Types::read(path)?,
         None => Types::default(),
     };
-    let model = if args.no_model { None } else { Some(checkpoint_dir(args.model.as_deref())?) };
+    let base = if args.no_model { None } else { Some(checkpoint_dir(args.model.as_deref())?) };
+    // Fine-tuned versions live beside the documents; the current one is what opens.
+    let docs_dir = inputs
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .or_else(|| inputs[0].parent().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let model = match &base {
+        Some(base) => Some(Versions::open(&docs_dir)?.current_dir(base)),
+        None => None,
+    };
+    let training = base.map(|base| {
+        let mut config = FinetuneConfig::default();
+        if let Some(n) = args.replay {
+            config.replay = n;
+        }
+        TrainingSetup { base, docs_dir: docs_dir.clone(), device, config }
+    });
     let config_dir = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
@@ -109,6 +142,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     };
     let mut app = App::new(types, types_file.is_some(), status);
     app.threshold = args.low_confidence;
+    app.auto_train = args.auto_train.filter(|&n| n > 0);
     // Paths as the folder watcher reports them, so events find their documents.
     let documents: Vec<DocumentSource> = found
         .documents
@@ -121,7 +155,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         .collect();
     let watch = inputs.iter().filter(|p| p.is_dir()).map(|p| canonical_form(p)).collect();
     tracing::info!("workbench: {} documents, model {:?}", documents.len(), model);
-    app::run(Setup { app, documents, watch, model, device, theme })?;
+    app::run(Setup { app, documents, watch, model, device, theme, training })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,6 +21,7 @@ use ratatui::{DefaultTerminal, Terminal};
 use super::inference::InferenceWorker;
 use super::state::App;
 use super::theme::Theme;
+use super::training::{TrainingSetup, TrainingWorker};
 use super::update::{self, Effect, Msg};
 use super::view;
 use crate::model::device::DeviceSpec;
@@ -42,6 +43,8 @@ pub struct Setup {
     pub device: DeviceSpec,
     /// Colours.
     pub theme: Theme,
+    /// Fine-tuning, when there is a model to fine-tune.
+    pub training: Option<TrainingSetup>,
 }
 
 /// What reaches the UI thread: something for `update`, or `None` when the terminal was
@@ -52,6 +55,7 @@ type Event = Option<Msg>;
 struct Workers {
     store: StoreWorker,
     model: Option<InferenceWorker>,
+    training: Option<TrainingWorker>,
     _watcher: Option<FolderWatcher>,
 }
 
@@ -75,6 +79,26 @@ impl Workers {
                         model.inspect(request, tokens, start, end);
                     }
                 }
+                Effect::ReloadModel { dir } => {
+                    if let Some(model) = &self.model {
+                        model.reload(dir);
+                    }
+                }
+                other => {
+                    if let Some(training) = &self.training {
+                        match other {
+                            Effect::StartTraining { reviewed } => training.start(reviewed),
+                            Effect::CancelTraining => training.cancel(),
+                            Effect::AcceptModel { outcome, forced } => {
+                                training.accept(*outcome, forced)
+                            }
+                            Effect::DiscardModel { candidate } => training.discard(candidate),
+                            Effect::SwitchModel(to) => training.switch(to),
+                            Effect::ListModels => training.list(),
+                            _ => {}
+                        }
+                    }
+                }
             }
         }
     }
@@ -83,9 +107,16 @@ impl Workers {
 /// Runs the workbench until the reviewer quits. The terminal is restored on every exit,
 /// including a panic on this thread.
 pub fn run(setup: Setup) -> io::Result<()> {
-    let Setup { mut app, documents, watch, model, device, theme } = setup;
+    let Setup { mut app, documents, watch, model, device, theme, training } = setup;
     let (tx, rx) = mpsc::channel::<Event>();
-    let workers = spawn_workers(&tx, &watch, model, device, &mut app);
+    let mut workers = spawn_workers(&tx, &watch, model, device, &mut app);
+    workers.training = training.map(|setup| {
+        let training_tx = tx.clone();
+        TrainingWorker::spawn(setup, move |reply| {
+            let _ = training_tx.send(Some(Msg::Training(reply)));
+        })
+    });
+    app.can_train = workers.training.is_some() && workers.model.is_some();
     let effects = update::open(&mut app, documents);
     workers.run(effects);
 
@@ -139,7 +170,7 @@ fn spawn_workers(
             }
         }
     };
-    Workers { store, model, _watcher: watcher }
+    Workers { store, model, training: None, _watcher: watcher }
 }
 
 /// Reads terminal events on its own thread, so the loop below waits on one channel only.

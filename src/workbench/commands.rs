@@ -59,12 +59,19 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleReviewed => {
             let reviewed = app.sentence().is_some_and(is_reviewed);
             let label = if reviewed { "mark not reviewed" } else { "mark reviewed" };
-            return edit_sentence(app, label, |s| edit::set_reviewed(s, !reviewed));
+            let mut effects = edit_sentence(app, label, |s| edit::set_reviewed(s, !reviewed));
+            if !reviewed && !effects.is_empty() {
+                effects.extend(count_reviewed(app));
+            }
+            return effects;
         }
         Action::ReviewAndNext => {
             let mut effects = Vec::new();
             if !app.sentence().is_some_and(is_reviewed) {
                 effects = edit_sentence(app, "mark reviewed", |s| edit::set_reviewed(s, true));
+                if !effects.is_empty() {
+                    effects.extend(count_reviewed(app));
+                }
             }
             next_unreviewed(app);
             return effects;
@@ -78,6 +85,20 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Undo => return undo(app, true),
         Action::Redo => return undo(app, false),
         Action::Help => app.mode = Mode::Help { scroll: 0 },
+        Action::FineTune => return fine_tune(app),
+        Action::TrainingPanel => {
+            app.show_training = !app.show_training && app.training.is_some();
+            if app.training.is_none() {
+                app.say(Level::Info, "no fine-tuning yet: review sentences (r, Enter), then T");
+            }
+        }
+        Action::ModelVersions => {
+            if !app.can_train {
+                app.say(Level::Warning, "no model versions: fine-tuning needs a model");
+                return Vec::new();
+            }
+            return vec![Effect::ListModels];
+        }
         Action::Quit => {
             if app.dirty_docs().next().is_some() {
                 app.mode = Mode::Confirm(Question::Quit);
@@ -205,6 +226,7 @@ fn options_for(app: &App, target: PickTarget) -> Vec<String> {
     match target {
         PickTarget::NewEntity { .. } | PickTarget::EntityType(_) => app.entity_types(),
         PickTarget::NewRelation { .. } | PickTarget::RelationType(_) => app.relation_types(),
+        PickTarget::ModelVersion => Vec::new(),
     }
 }
 
@@ -272,6 +294,12 @@ pub fn apply_type(app: &mut App, target: PickTarget, ty: &str) -> Vec<Effect> {
         }
         PickTarget::RelationType(i) => {
             edit_sentence(app, "retype relation", |s| edit::set_relation_type(s, i, ty))
+        }
+        PickTarget::ModelVersion => {
+            match ty.split_whitespace().next().unwrap_or_default().parse() {
+                Ok(version) => vec![Effect::SwitchModel(version)],
+                Err(_) => Vec::new(),
+            }
         }
     };
     effects
@@ -587,4 +615,52 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
         app.say(Level::Info, format!("saving {}…", names.join(", ")));
     }
     effects
+}
+
+/// Starts fine-tuning on every reviewed sentence of every document, or cancels the run.
+pub fn fine_tune(app: &mut App) -> Vec<Effect> {
+    if app.training.as_ref().is_some_and(|t| t.is_running()) {
+        app.say(Level::Info, "cancelling fine-tuning…");
+        return vec![Effect::CancelTraining];
+    }
+    if !app.can_train {
+        app.say(Level::Warning, "fine-tuning needs a model (open without --no-model)");
+        return Vec::new();
+    }
+    let reviewed: Vec<Sentence> = app
+        .docs
+        .iter()
+        .flat_map(|d| d.sentences.iter())
+        .filter(|s| is_reviewed(s))
+        .cloned()
+        .collect();
+    if reviewed.len() < 2 {
+        app.say(
+            Level::Warning,
+            format!("review at least 2 sentences first (r or Enter); {} reviewed", reviewed.len()),
+        );
+        return Vec::new();
+    }
+    app.say(
+        Level::Info,
+        format!("fine-tuning on {} reviewed sentences; keep working, T cancels", reviewed.len()),
+    );
+    app.training = Some(super::state::Training::new());
+    app.show_training = true;
+    app.reviewed_since_training = 0;
+    vec![Effect::StartTraining { reviewed }]
+}
+
+/// Counts a newly reviewed sentence, and starts fine-tuning when `--auto-train N` says so.
+fn count_reviewed(app: &mut App) -> Vec<Effect> {
+    app.reviewed_since_training += 1;
+    match app.auto_train {
+        Some(n)
+            if app.reviewed_since_training >= n
+                && !app.training.as_ref().is_some_and(|t| t.is_running()) =>
+        {
+            fine_tune(app)
+        }
+        _ => Vec::new(),
+    }
 }

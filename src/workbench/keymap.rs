@@ -86,6 +86,12 @@ pub enum Action {
     Help,
     /// Quit (asks first when edits are unsaved).
     Quit,
+    /// Start fine-tuning on the reviewed sentences, or cancel the run in progress.
+    FineTune,
+    /// Show or hide the training panel.
+    TrainingPanel,
+    /// Choose the current model among the fine-tuned versions.
+    ModelVersions,
 }
 
 /// Actions of the type picker.
@@ -198,6 +204,7 @@ const MOVE: &str = "Move";
 const REVIEW: &str = "Review";
 const EDIT: &str = "Edit";
 const FILE: &str = "Find, save, quit";
+const MODEL: &str = "Model";
 
 macro_rules! bind {
     ($group:expr, [$($key:expr),+], $action:expr, $help:expr) => {
@@ -257,6 +264,14 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(FILE, [ctrl('s')], Action::Save, "save every edited document"),
     bind!(FILE, [plain('?')], Action::Help, "this help"),
     bind!(FILE, [plain('q')], Action::Quit, "quit (asks when edits are unsaved)"),
+    bind!(
+        MODEL,
+        [plain('T')],
+        Action::FineTune,
+        "fine-tune on the reviewed sentences / cancel the run"
+    ),
+    bind!(MODEL, [plain('P')], Action::TrainingPanel, "show / hide the training panel"),
+    bind!(MODEL, [plain('M')], Action::ModelVersions, "model versions: roll back or forward"),
 ];
 
 /// The help line for the digit keys.

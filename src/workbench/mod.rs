@@ -14,5 +14,6 @@ pub mod inference;
 pub mod keymap;
 pub mod state;
 pub mod theme;
+pub mod training;
 pub mod update;
 pub mod view;

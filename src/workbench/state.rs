@@ -11,6 +11,8 @@ use crate::store::journal::Recovered;
 use super::annotation::Item;
 use super::history::History;
 use super::inference::{Inspection, ModelInfo};
+use crate::model::versions::Scores;
+use crate::train::finetune::FinetuneOutcome;
 
 /// How far a document's loading has come.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +169,8 @@ pub enum PickTarget {
     },
     /// The type of an existing relation.
     RelationType(usize),
+    /// Which model version is current.
+    ModelVersion,
 }
 
 /// An open type picker.
@@ -201,6 +205,11 @@ pub enum Question {
     SaveConflict {
         /// The document.
         doc: u64,
+    },
+    /// A fine-tuned model scored worse than the current one on the held-out sentences.
+    KeepModel {
+        /// The run's result.
+        outcome: Box<FinetuneOutcome>,
     },
 }
 
@@ -278,6 +287,76 @@ pub struct Inspector {
     pub result: Option<Result<Inspection, String>>,
 }
 
+/// Where a fine-tuning run is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainingPhase {
+    /// Asked for; the worker is preparing the data.
+    Preparing,
+    /// Optimiser steps running.
+    Training,
+    /// Both models are being scored on the held-out reviewed sentences.
+    Scoring,
+    /// Waiting for the reviewer to keep or refuse a model that scored worse.
+    Deciding,
+    /// Finished; the text says what became of the new model.
+    Done(String),
+    /// Stopped by the reviewer.
+    Cancelled,
+    /// Failed; the text says why. Nothing changed.
+    Failed(String),
+}
+
+/// A fine-tuning run as the workbench shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Training {
+    /// Where it is.
+    pub phase: TrainingPhase,
+    /// Where it runs (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Current epoch (1-based) and epochs of the run.
+    pub epoch: (usize, usize),
+    /// Steps taken and steps of the run.
+    pub step: (usize, usize),
+    /// Loss of each step taken, in order.
+    pub losses: Vec<f32>,
+    /// Seconds since the start, and the estimate of seconds left.
+    pub seconds: (f64, f64),
+    /// Reviewed sentences learnt, original ones mixed in, reviewed ones held out.
+    pub sentences: (usize, usize, usize),
+    /// Scores of the current and of the new model on the held-out sentences.
+    pub scores: Option<(Scores, Scores)>,
+}
+
+impl Training {
+    /// A run just asked for.
+    pub fn new() -> Self {
+        Training {
+            phase: TrainingPhase::Preparing,
+            device: String::new(),
+            epoch: (0, 0),
+            step: (0, 0),
+            losses: Vec::new(),
+            seconds: (0.0, 0.0),
+            sentences: (0, 0, 0),
+            scores: None,
+        }
+    }
+
+    /// Whether the run is still going.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.phase,
+            TrainingPhase::Preparing | TrainingPhase::Training | TrainingPhase::Scoring
+        )
+    }
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The whole workbench state.
 #[derive(Debug)]
 pub struct App {
@@ -313,6 +392,18 @@ pub struct App {
     pub next_doc_id: u64,
     /// Next inspector request id.
     pub next_request: u64,
+    /// The last fine-tuning run, if any.
+    pub training: Option<Training>,
+    /// Whether the training panel is shown (in place of the relations).
+    pub show_training: bool,
+    /// Start fine-tuning by itself every this many newly reviewed sentences.
+    pub auto_train: Option<usize>,
+    /// Sentences marked reviewed since the last run started.
+    pub reviewed_since_training: usize,
+    /// Whether fine-tuning is possible (a model to fine-tune, a folder for versions).
+    pub can_train: bool,
+    /// Set when another model became current: once it is loaded, proposals are renewed.
+    pub repredict_on_ready: bool,
 }
 
 impl App {
@@ -335,6 +426,12 @@ impl App {
             questions: VecDeque::new(),
             next_doc_id: 1,
             next_request: 1,
+            training: None,
+            show_training: false,
+            auto_train: None,
+            reviewed_since_training: 0,
+            can_train: false,
+            repredict_on_ready: false,
         }
     }
 

@@ -11,13 +11,18 @@ use super::commands::{self, apply_type, cycle_tail, goto, open_picker_for};
 use super::inference::InferenceReply;
 use super::keymap::{self, LinkAction, PickAction};
 use super::state::{
-    App, Disk, Document, Level, LoadState, Mode, ModelStatus, PickTarget, Question, SpanKey,
+    App, Disk, Document, Level, LoadState, Mode, ModelStatus, PickTarget, Picker, Question,
+    SpanKey, Training, TrainingPhase,
 };
+use super::training::TrainingReply;
 use crate::data::types::{EntityType, RelationType, Types};
+use crate::data::Sentence;
+use crate::model::versions::VersionRef;
 use crate::store::files::DocumentSource;
 use crate::store::journal::replay;
 use crate::store::watch::FileEvent;
 use crate::store::worker::{StoreReply, StoreRequest};
+use crate::train::finetune::{FinetuneOutcome, FinetuneProgress};
 
 /// Something that happened: a key, or a worker's report.
 #[derive(Debug)]
@@ -30,6 +35,8 @@ pub enum Msg {
     Model(InferenceReply),
     /// A watched folder changed.
     File(FileEvent),
+    /// The training worker's report.
+    Training(TrainingReply),
 }
 
 /// Work for the workers, produced by `update`.
@@ -48,6 +55,34 @@ pub enum Effect {
     CancelPredictions {
         /// Document id.
         doc: u64,
+    },
+    /// Fine-tune the current model on these reviewed sentences.
+    StartTraining {
+        /// The reviewed sentences.
+        reviewed: Vec<Sentence>,
+    },
+    /// Stop the run in progress.
+    CancelTraining,
+    /// Keep a run's candidate as the next version (`forced` when it scored worse).
+    AcceptModel {
+        /// The run.
+        outcome: Box<FinetuneOutcome>,
+        /// Whether the reviewer overrode a worse score.
+        forced: bool,
+    },
+    /// Throw a run's candidate away.
+    DiscardModel {
+        /// Its directory.
+        candidate: PathBuf,
+    },
+    /// Make another version current.
+    SwitchModel(VersionRef),
+    /// List the versions (for the picker).
+    ListModels,
+    /// Load another checkpoint in the model worker.
+    ReloadModel {
+        /// Its directory.
+        dir: PathBuf,
     },
     /// Explain a span for the inspector.
     Inspect {
@@ -82,6 +117,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Store(reply) => store_reply(app, reply),
         Msg::Model(reply) => model_reply(app, reply),
         Msg::File(event) => file_event(app, event),
+        Msg::Training(reply) => training_reply(app, reply),
     };
     if matches!(app.mode, Mode::Normal) {
         if let Some(question) = app.questions.pop_front() {
@@ -196,6 +232,10 @@ pub fn answers(question: &Question) -> &'static [(char, &'static str)] {
         Question::Recover { .. } => {
             &[('y', "recover the edits"), ('n', "set them aside (kept in .spanscope/recovery)")]
         }
+        Question::KeepModel { .. } => &[
+            ('k', "keep the current model (the new one is discarded)"),
+            ('u', "use the new model anyway"),
+        ],
         Question::DiskChanged { .. } | Question::SaveConflict { .. } => &[
             ('r', "reload from disk (your edits are kept in .spanscope/conflicts)"),
             ('o', "keep yours; saving overwrites (theirs kept in .spanscope/conflicts)"),
@@ -239,6 +279,14 @@ fn answer(app: &mut App, question: Question, key: KeyEvent) -> Vec<Effect> {
                 })
                 .into_iter()
                 .collect()
+        }
+        (Question::KeepModel { outcome }, 'u') => {
+            set_phase(app, TrainingPhase::Done("the new model is used (you chose it)".into()));
+            vec![Effect::AcceptModel { outcome, forced: true }]
+        }
+        (Question::KeepModel { outcome }, _) => {
+            set_phase(app, TrainingPhase::Done("the current model was kept".into()));
+            vec![Effect::DiscardModel { candidate: outcome.candidate }]
         }
         (Question::DiskChanged { doc } | Question::SaveConflict { doc }, 'r') => reload(app, doc),
         (Question::DiskChanged { doc }, _) => {
@@ -577,6 +625,9 @@ fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
             }
             app.model = ModelStatus::Ready(info);
             app.inspector.key = None;
+            if std::mem::take(&mut app.repredict_on_ready) {
+                return repredict(app);
+            }
         }
         InferenceReply::LoadFailed { dir, error } => {
             app.model = ModelStatus::Failed(format!("{}: {error}", dir.display()));
@@ -592,7 +643,9 @@ fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
                 return Vec::new();
             }
             if let Some(current) = d.sentences.get(sentence) {
-                if current.tokens == annotation.tokens && annotation::is_unannotated(current) {
+                let untouched =
+                    annotation::only_proposals(current) && !annotation::is_reviewed(current);
+                if current.tokens == annotation.tokens && untouched {
                     let mut filled = current.clone();
                     filled.entities = annotation.entities;
                     filled.relations = annotation.relations;
@@ -664,4 +717,112 @@ fn refresh_inspector(app: &mut App) -> Option<Effect> {
     };
     app.inspector.key = Some(key);
     Some(effect)
+}
+
+fn set_phase(app: &mut App, phase: TrainingPhase) {
+    app.training.get_or_insert_with(Training::new).phase = phase;
+}
+
+fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
+    let t = app.training.get_or_insert_with(Training::new);
+    match reply {
+        TrainingReply::Progress(FinetuneProgress::Started {
+            device,
+            trained_on,
+            replayed,
+            held_out,
+            epochs,
+            total_steps,
+        }) => {
+            t.phase = TrainingPhase::Training;
+            t.device = device;
+            t.sentences = (trained_on, replayed, held_out);
+            t.epoch = (1, epochs);
+            t.step = (0, total_steps);
+        }
+        TrainingReply::Progress(FinetuneProgress::Step(p)) => {
+            t.epoch = (p.epoch, p.epochs);
+            t.step = (p.step, p.total_steps);
+            t.losses.push(p.loss);
+            t.seconds = (p.elapsed.as_secs_f64(), p.eta.as_secs_f64());
+        }
+        TrainingReply::Progress(FinetuneProgress::Epoch(_)) => {}
+        TrainingReply::Progress(FinetuneProgress::Scoring { .. }) => {
+            t.phase = TrainingPhase::Scoring
+        }
+        TrainingReply::Finished(outcome) => {
+            t.scores = Some((outcome.before, outcome.after));
+            let (b, a) = (outcome.before.relations.f1, outcome.after.relations.f1);
+            if outcome.not_worse {
+                t.phase = TrainingPhase::Done(format!(
+                    "kept: relations F1 {b:.1} → {a:.1} on {} held-out",
+                    outcome.held_out
+                ));
+                app.say(
+                    Level::Info,
+                    format!("the fine-tuned model is not worse ({b:.1} → {a:.1}); switching to it"),
+                );
+                return vec![Effect::AcceptModel { outcome, forced: false }];
+            }
+            t.phase = TrainingPhase::Deciding;
+            app.questions.push_back(Question::KeepModel { outcome });
+        }
+        TrainingReply::Cancelled => {
+            t.phase = TrainingPhase::Cancelled;
+            app.say(Level::Info, "fine-tuning cancelled; the current model stays");
+        }
+        TrainingReply::Failed(why) => {
+            t.phase = TrainingPhase::Failed(why.clone());
+            app.say(Level::Error, format!("fine-tuning failed, nothing changed: {why}"));
+        }
+        TrainingReply::Switched { dir, name, version } => {
+            let detail = version.map_or_else(String::new, |v| {
+                format!(
+                    " (relations F1 {:.1} → {:.1} on {} held-out)",
+                    v.record.before.relations.f1, v.record.after.relations.f1, v.record.held_out
+                )
+            });
+            app.say(
+                Level::Info,
+                format!("model {name} is now current{detail}; renewing proposals"),
+            );
+            app.model = ModelStatus::Loading(name);
+            app.repredict_on_ready = true;
+            return vec![Effect::ReloadModel { dir }];
+        }
+        TrainingReply::VersionsFailed(why) => {
+            app.say(Level::Error, format!("model versions: {why}"))
+        }
+        TrainingReply::Listed { versions, current } => {
+            let index = versions.iter().position(|(n, _)| *n == current).unwrap_or(0);
+            let options = versions.into_iter().map(|(n, d)| format!("{n}  {d}")).collect();
+            app.mode = Mode::Pick(Picker { target: PickTarget::ModelVersion, options, index });
+        }
+    }
+    Vec::new()
+}
+
+/// After another model became current: ask it again for every sentence nobody has touched
+/// (only proposals, not reviewed, no unsaved edit).
+fn repredict(app: &mut App) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for d in &mut app.docs {
+        let sentences: Vec<(usize, Vec<String>)> = d
+            .sentences
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                !s.tokens.is_empty()
+                    && annotation::only_proposals(s)
+                    && !annotation::is_reviewed(s)
+                    && !d.edited.contains(i)
+            })
+            .map(|(i, s)| (i, s.tokens.clone()))
+            .collect();
+        if !sentences.is_empty() {
+            d.predicting.extend(sentences.iter().map(|(i, _)| *i));
+            effects.push(Effect::Predict { doc: d.id, sentences });
+        }
+    }
+    effects
 }

@@ -5,6 +5,7 @@ mod inspector;
 mod overlay;
 mod panes;
 mod sentence;
+mod training;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -46,14 +47,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         let [relations, inspector_area] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(lower);
-        panes::relations(frame, relations, app, theme);
+        relations_or_training(frame, relations, app, theme);
         inspector::draw(frame, inspector_area, app, theme);
     } else {
         let inspector_height = inspector::wanted_height(app).min(lower.height.saturating_sub(3));
         let [relations, inspector_area] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(inspector_height)])
                 .areas(lower);
-        panes::relations(frame, relations, app, theme);
+        relations_or_training(frame, relations, app, theme);
         inspector::draw(frame, inspector_area, app, theme);
     }
     panes::hints(frame, hints, app, theme);
@@ -63,6 +64,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         Mode::Pick(picker) => overlay::picker(frame, area, app, picker, theme),
         Mode::Confirm(question) => overlay::confirm(frame, area, app, question, theme),
         _ => {}
+    }
+}
+
+/// The relation list, or the training panel while it is shown.
+fn relations_or_training(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    match (&app.training, app.show_training) {
+        (Some(t), true) => training::draw(frame, area, t, theme),
+        _ => panes::relations(frame, area, app, theme),
     }
 }
 

@@ -92,6 +92,9 @@ pub fn picker(frame: &mut Frame, area: Rect, app: &App, picker: &Picker, theme: 
             format!(" Relation {} → {} ", entity_words(head), entity_words(tail))
         }
         PickTarget::RelationType(_) => " Retype relation ".to_string(),
+        PickTarget::ModelVersion => {
+            " Current model (Enter switches; nothing is deleted) ".to_string()
+        }
     };
     let width = (picker.options.iter().map(|o| o.chars().count()).max().unwrap_or(8) + 10)
         .max(title.chars().count() + 2) as u16;
@@ -145,6 +148,17 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, question: &Question, th
                 format!("{} has {} unsaved edit(s) from a session that did not end with a save (last {when}).", name(*doc), recovered.entries.len()),
             )
         }
+        Question::KeepModel { outcome } => (
+            " The fine-tuned model scored worse ".to_string(),
+            format!(
+                "On {} held-out reviewed sentences: relations F1 {:.1} (current) vs {:.1} (new); entities F1 {:.1} vs {:.1}.",
+                outcome.held_out,
+                outcome.before.relations.f1,
+                outcome.after.relations.f1,
+                outcome.before.entities.f1,
+                outcome.after.entities.f1
+            ),
+        ),
         Question::DiskChanged { doc } => (
             " Changed on disk ".to_string(),
             format!(

@@ -247,6 +247,9 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if predicting > 0 {
         right = format!("predicting {predicting} · {right}");
     }
+    if let Some(t) = app.training.as_ref().filter(|t| t.is_running()) {
+        right = format!("{} · {right}", super::training::summary(t));
+    }
     right = format!(" {right} ");
     let used: usize =
         left.iter().map(|s| s.content.chars().count()).sum::<usize>() + right.chars().count();

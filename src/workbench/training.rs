@@ -1,0 +1,269 @@
+//! The training worker: fine-tunes a copy of the current model on the reviewed sentences in a
+//! thread of its own, keeps accepted models as versions next to the documents, and switches
+//! between versions. It reports by messages; the UI never waits for it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crate::data::Sentence;
+use crate::model::device::DeviceSpec;
+use crate::model::versions::{Version, VersionRecord, VersionRef, Versions};
+use crate::train::finetune::{
+    finetune, replay_sample, FinetuneConfig, FinetuneError, FinetuneJob, FinetuneOutcome,
+    FinetuneProgress,
+};
+
+/// What the training worker reports.
+#[derive(Debug, Clone)]
+pub enum TrainingReply {
+    /// How the run is going.
+    Progress(FinetuneProgress),
+    /// The run ended with a candidate, scored against the current model.
+    Finished(Box<FinetuneOutcome>),
+    /// The run was cancelled; nothing changed.
+    Cancelled,
+    /// The run failed; nothing changed. The text says why.
+    Failed(String),
+    /// Another model is now current: load it.
+    Switched {
+        /// Its checkpoint directory.
+        dir: PathBuf,
+        /// `base`, `v1`, ...
+        name: String,
+        /// Its record, for a fine-tuned version.
+        version: Option<Version>,
+    },
+    /// The versions folder could not be read or written.
+    VersionsFailed(String),
+    /// The versions there are, the current one first among equals, for the version picker.
+    Listed {
+        /// `base`, `v1`, `v2`, ... with a one-line description each.
+        versions: Vec<(String, String)>,
+        /// The current one.
+        current: String,
+    },
+}
+
+enum Request {
+    Start { reviewed: Vec<Sentence> },
+    Accept { candidate: PathBuf, forced: bool, outcome: Box<FinetuneOutcome> },
+    Discard { candidate: PathBuf },
+    Switch(VersionRef),
+    List,
+}
+
+/// The worker's handle.
+pub struct TrainingWorker {
+    tx: Option<Sender<Request>>,
+    cancel: Arc<AtomicBool>,
+    running: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Settings of the worker.
+#[derive(Debug, Clone)]
+pub struct TrainingSetup {
+    /// The model the reviewer started from (the bundled one, or `--model`).
+    pub base: PathBuf,
+    /// The folder whose `.spanscope/models` holds the versions.
+    pub docs_dir: PathBuf,
+    /// Where to train.
+    pub device: DeviceSpec,
+    /// Fine-tuning settings.
+    pub config: FinetuneConfig,
+}
+
+impl TrainingWorker {
+    /// Starts the worker thread.
+    pub fn spawn(setup: TrainingSetup, notify: impl Fn(TrainingReply) + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let running = Arc::new(AtomicBool::new(false));
+        let (c, r) = (cancel.clone(), running.clone());
+        let handle = thread::Builder::new()
+            .name("training".into())
+            .spawn(move || {
+                for request in rx {
+                    let reply =
+                        catch_unwind(AssertUnwindSafe(|| handle(&setup, request, &c, &r, &notify)))
+                            .unwrap_or_else(|_| {
+                                Some(TrainingReply::Failed(
+                                    "internal error in the training worker (see the log)".into(),
+                                ))
+                            });
+                    r.store(false, Ordering::Relaxed);
+                    if let Some(reply) = reply {
+                        notify(reply);
+                    }
+                }
+            })
+            .expect("spawning the training thread");
+        Self { tx: Some(tx), cancel, running, handle: Some(handle) }
+    }
+
+    fn send(&self, request: Request) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(request);
+        }
+    }
+
+    /// Fine-tunes the current model on `reviewed`.
+    pub fn start(&self, reviewed: Vec<Sentence>) {
+        self.cancel.store(false, Ordering::Relaxed);
+        self.running.store(true, Ordering::Relaxed);
+        self.send(Request::Start { reviewed });
+    }
+
+    /// Stops a run at its next step; it then reports `Cancelled`.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Keeps a finished run's candidate as the next version and makes it current.
+    pub fn accept(&self, outcome: FinetuneOutcome, forced: bool) {
+        let candidate = outcome.candidate.clone();
+        self.send(Request::Accept { candidate, forced, outcome: Box::new(outcome) });
+    }
+
+    /// Throws a finished run's candidate away.
+    pub fn discard(&self, candidate: PathBuf) {
+        self.send(Request::Discard { candidate });
+    }
+
+    /// Makes an earlier (or later) version current.
+    pub fn switch(&self, to: VersionRef) {
+        self.send(Request::Switch(to));
+    }
+
+    /// Asks for the list of versions.
+    pub fn list(&self) {
+        self.send(Request::List);
+    }
+}
+
+impl Drop for TrainingWorker {
+    fn drop(&mut self) {
+        // A run in progress stops at its next step and removes its work directory.
+        self.cancel.store(true, Ordering::Relaxed);
+        self.tx.take();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn versions(setup: &TrainingSetup) -> Result<Versions, String> {
+    Versions::open(&setup.docs_dir).map_err(|e| e.to_string())
+}
+
+fn handle(
+    setup: &TrainingSetup,
+    request: Request,
+    cancel: &AtomicBool,
+    running: &AtomicBool,
+    notify: &dyn Fn(TrainingReply),
+) -> Option<TrainingReply> {
+    match request {
+        Request::Start { reviewed } => {
+            running.store(true, Ordering::Relaxed);
+            let versions = match versions(setup) {
+                Ok(v) => v,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            let work_dir = match versions.work_dir() {
+                Ok(d) => d,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e.to_string())),
+            };
+            let replay = match replay_sample(&setup.base, setup.config.replay, setup.config.seed) {
+                Ok(r) => r,
+                Err(e) => return Some(TrainingReply::Failed(format!("replay sample: {e}"))),
+            };
+            let job = FinetuneJob {
+                base: versions.current_dir(&setup.base),
+                reviewed,
+                replay,
+                config: setup.config.clone(),
+                device: setup.device.clone(),
+                work_dir,
+            };
+            let mut progress = |p: FinetuneProgress| notify(TrainingReply::Progress(p));
+            Some(match finetune(&job, cancel, &mut progress) {
+                Ok(outcome) => TrainingReply::Finished(Box::new(outcome)),
+                Err(FinetuneError::Cancelled) => TrainingReply::Cancelled,
+                Err(e) => TrainingReply::Failed(e.to_string()),
+            })
+        }
+        Request::Accept { candidate, forced, outcome } => {
+            let mut versions = match versions(setup) {
+                Ok(v) => v,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            let parent = versions.name_of(&versions.current_dir(&setup.base));
+            let record = VersionRecord { forced, ..outcome.record(parent) };
+            Some(match versions.accept(&candidate, record) {
+                Ok(version) => TrainingReply::Switched {
+                    dir: versions.current_dir(&setup.base),
+                    name: version.name(),
+                    version: Some(version),
+                },
+                Err(e) => TrainingReply::VersionsFailed(e.to_string()),
+            })
+        }
+        Request::Discard { candidate } => {
+            let _ = std::fs::remove_dir_all(candidate);
+            None
+        }
+        Request::Switch(to) => {
+            let mut versions = match versions(setup) {
+                Ok(v) => v,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            Some(match versions.roll_back(to) {
+                Ok(()) => TrainingReply::Switched {
+                    dir: versions.current_dir(&setup.base),
+                    name: to.to_string(),
+                    version: versions.current().cloned(),
+                },
+                Err(e) => TrainingReply::VersionsFailed(e.to_string()),
+            })
+        }
+        Request::List => {
+            let versions = match versions(setup) {
+                Ok(v) => v,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            let mut list = vec![("base".to_string(), setup.base.display().to_string())];
+            for v in versions.list() {
+                let r = &v.record;
+                list.push((
+                    v.name(),
+                    format!(
+                        "{} · from {} · {} sentences · relations F1 {:.1} → {:.1}{}",
+                        v.created,
+                        r.parent,
+                        r.trained_on,
+                        r.before.relations.f1,
+                        r.after.relations.f1,
+                        if r.forced { " · forced" } else { "" }
+                    ),
+                ));
+            }
+            Some(TrainingReply::Listed {
+                versions: list,
+                current: versions.current_ref().to_string(),
+            })
+        }
+    }
+}
+
+/// Whether a run is in progress (for the status line before the first report arrives).
+impl TrainingWorker {
+    /// True from `start` until the run reports its end.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+}
