@@ -533,3 +533,69 @@ mod cli {
         assert!(!dir.path().join(".spanscope").exists());
     }
 }
+
+/// The workbench's training worker runs a real fine-tuning while the UI thread goes on:
+/// every key is applied and drawn while the run is still going, and cancelling leaves the
+/// base model and the versions folder as they were.
+#[test]
+fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::Terminal;
+    use spanscope::workbench::state::{App, ModelStatus};
+    use spanscope::workbench::theme::Theme;
+    use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
+    use spanscope::workbench::update::{update, Msg};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_checkpoint(dir.path(), "base", 3);
+    let before = snapshot(&base);
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let setup = TrainingSetup {
+        base: base.clone(),
+        docs_dir: docs.clone(),
+        device: DeviceSpec::Cpu,
+        config: FinetuneConfig { epochs: 10_000, ..tiny_config() },
+    };
+    let (tx, rx) = mpsc::channel();
+    let worker = TrainingWorker::spawn(setup, move |reply| {
+        let _ = tx.send(reply);
+    });
+    worker.start(corrections());
+    // Wait until optimiser steps are running.
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)).expect("the run reports") {
+            TrainingReply::Progress(FinetuneProgress::Step(_)) => break,
+            TrainingReply::Progress(_) => {}
+            other => panic!("the run ended early: {other:?}"),
+        }
+    }
+    let mut app = App::new(tiny_model::types(), true, ModelStatus::Failed("none".into()));
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let theme = Theme::builtin("dark").unwrap();
+    for i in 0..200 {
+        let code = if i % 2 == 0 { KeyCode::Char('j') } else { KeyCode::Char('?') };
+        update(&mut app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        terminal.draw(|f| spanscope::workbench::view::draw(f, &app, &theme)).unwrap();
+    }
+    assert!(worker.is_running(), "200 keys were answered while the run went on");
+    worker.cancel();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)).expect("the run stops") {
+            TrainingReply::Cancelled => break,
+            TrainingReply::Progress(_) => {}
+            other => panic!("expected a cancel, got {other:?}"),
+        }
+    }
+    drop(worker);
+    assert_eq!(snapshot(&base), before, "the base checkpoint is untouched");
+    let models = docs.join(".spanscope/models");
+    assert!(
+        names(&models).iter().all(|n| n == "versions.json"),
+        "no version: {:?}",
+        names(&models)
+    );
+}
