@@ -1,6 +1,7 @@
-//! `spanscope bench-ui`: how fast the workbench draws and answers keys, idle and while the
-//! model predicts in the background. Frames go to an off-screen buffer of the terminal's size,
-//! so the numbers are spanscope's own work, not the terminal emulator's.
+//! `spanscope bench-ui`: how fast the workbench draws and answers keys, idle, while the model
+//! predicts and while a fine-tuning run trains in the background. Frames go to an off-screen
+//! buffer of the terminal's size, so the numbers are spanscope's own work, not the terminal
+//! emulator's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,12 +14,15 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use spanscope::data::types::Types;
+use spanscope::data::Sentence;
 use spanscope::model::device::DeviceSpec;
 use spanscope::store::files::{discover, load};
 use spanscope::store::worker::StoreReply;
+use spanscope::train::finetune::{FinetuneConfig, FinetuneProgress, REVIEWED_KEY};
 use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::theme::Theme;
+use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
 use spanscope::workbench::update::{self, Effect, Msg};
 use spanscope::workbench::view;
 
@@ -224,6 +228,83 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let _ = feeder.join();
     busy.report("key -> frame, model predicting meanwhile");
     println!("sentences predicted during that phase: {predicted}");
+    for (doc, _) in &all {
+        worker.cancel(*doc);
+    }
+
+    // Phase 3: the same while a fine-tuning run trains (on every open sentence, marked
+    // reviewed), in a scratch versions folder that is removed afterwards.
+    let scratch = std::env::temp_dir().join(format!("spanscope-bench-ui-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let reviewed: Vec<Sentence> = app
+        .docs
+        .iter()
+        .flat_map(|d| d.sentences.iter().cloned())
+        .map(|mut s| {
+            s.extra.insert(REVIEWED_KEY.into(), true.into());
+            s
+        })
+        .collect();
+    let (train_tx, train_rx) = mpsc::channel::<Msg>();
+    let setup = TrainingSetup {
+        base: dir,
+        docs_dir: scratch.clone(),
+        device,
+        config: FinetuneConfig::default(),
+    };
+    let trainer = TrainingWorker::spawn(setup, move |reply| {
+        let _ = train_tx.send(Msg::Training(reply));
+    });
+    trainer.start(reviewed);
+    // Keys start once optimiser steps run.
+    loop {
+        let msg = train_rx.recv()?;
+        let stepping =
+            matches!(&msg, Msg::Training(TrainingReply::Progress(FinetuneProgress::Step(_))));
+        let ended =
+            matches!(&msg, Msg::Training(TrainingReply::Failed(_) | TrainingReply::Cancelled));
+        let _ = update::update(&mut app, msg);
+        if stepping || ended {
+            break;
+        }
+    }
+    let (key_tx, key_rx) = mpsc::channel::<Instant>();
+    let feeder = thread::spawn(move || {
+        for _ in 0..keys {
+            thread::sleep(Duration::from_millis(20));
+            if key_tx.send(Instant::now()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut training = Samples::default();
+    let mut steps = 0usize;
+    while training.0.len() < keys {
+        while let Ok(msg) = train_rx.try_recv() {
+            steps += usize::from(matches!(
+                &msg,
+                Msg::Training(TrainingReply::Progress(FinetuneProgress::Step(_)))
+            ));
+            let _ = update::update(&mut app, msg);
+        }
+        match key_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(sent) => {
+                let _ = update::update(&mut app, Msg::Key(key(training.0.len())));
+                draw(&app)?;
+                training.0.push(sent.elapsed());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                draw(&app)?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = feeder.join();
+    training.report("key -> frame, fine-tuning meanwhile");
+    println!("optimiser steps during that phase: {steps}");
+    trainer.cancel();
+    drop(trainer);
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(ExitCode::SUCCESS)
 }
 
