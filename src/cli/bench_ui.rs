@@ -46,6 +46,15 @@ pub struct Args {
     /// Key presses to time in each phase.
     #[arg(long, default_value_t = 400)]
     keys: usize,
+
+    /// Instead: time `T` to the fine-tuned model in place, fine-tuning on the sentences of
+    /// this file (all taken as reviewed); versions go to --scratch.
+    #[arg(long, value_name = "FILE", requires = "scratch")]
+    finetune: Option<PathBuf>,
+
+    /// A folder for the versions of --finetune (created if missing).
+    #[arg(long, value_name = "DIR")]
+    scratch: Option<PathBuf>,
 }
 
 /// Where the time of one key press goes.
@@ -95,6 +104,10 @@ fn key(i: usize) -> KeyEvent {
 
 /// Runs the benchmark.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
+    if let (Some(file), Some(scratch)) = (&args.finetune, &args.scratch) {
+        super::bench_finetune::run(file, checkpoint_dir(args.model.as_deref())?, scratch, device)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (cols, rows) = args
         .size
         .split_once('x')

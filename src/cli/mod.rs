@@ -2,6 +2,7 @@
 
 mod annotate;
 mod bench;
+mod bench_finetune;
 mod bench_ui;
 mod encode;
 mod eval;
