@@ -12,4 +12,5 @@ pub mod history;
 pub mod inference;
 pub mod keymap;
 pub mod state;
+pub mod theme;
 pub mod update;
