@@ -14,3 +14,4 @@ pub mod keymap;
 pub mod state;
 pub mod theme;
 pub mod update;
+pub mod view;
