@@ -131,12 +131,18 @@ pub fn only_proposals(sentence: &Sentence) -> bool {
 /// The lowest score among the sentence's proposals below `threshold`, with what it belongs
 /// to, for "next low-confidence prediction".
 pub fn low_confidence(sentence: &Sentence, threshold: f32) -> Option<(Item, f32)> {
-    let entities = sentence.entities.iter().enumerate().filter_map(|(i, e)| {
-        (entity_source(e) == Source::Model).then(|| (Item::Entity(i), score(&e.extra)))
-    });
-    let relations = sentence.relations.iter().enumerate().filter_map(|(i, r)| {
-        (relation_source(r) == Source::Model).then(|| (Item::Relation(i), score(&r.extra)))
-    });
+    let entities = sentence
+        .entities
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| entity_source(e) == Source::Model)
+        .map(|(i, e)| (Item::Entity(i), score(&e.extra)));
+    let relations = sentence
+        .relations
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| relation_source(r) == Source::Model)
+        .map(|(i, r)| (Item::Relation(i), score(&r.extra)));
     entities
         .chain(relations)
         .filter_map(|(item, s)| s.map(|s| (item, s)))
