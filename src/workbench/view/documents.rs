@@ -104,7 +104,8 @@ pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
             if current {
                 name_style = name_style.add_modifier(Modifier::BOLD);
             }
-            let mut spans = vec![Span::styled(format!(" {} ", doc.name()), name_style)];
+            let marker = if current { "▸" } else { " " };
+            let mut spans = vec![Span::styled(format!("{marker}{} ", doc.name()), name_style)];
             let state = state(doc, theme);
             spans.extend(state.into_iter().map(|s| {
                 if current {

@@ -302,7 +302,7 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         theme,
     );
     let mut y = inner.y;
-    for line in first..first + shown {
+    for (line, rows) in blocks.iter().enumerate().skip(first).take(shown) {
         draw_words(buf, inner, y, line, &wrapped, app, s, theme);
         for lane in 0..wrapped.lanes[line] {
             let row_y = y + 1 + lane as u16;
@@ -310,7 +310,7 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
                 draw_bracket(buf, inner, row_y, b, app, s, theme);
             }
         }
-        y += blocks[line] as u16;
+        y += *rows as u16;
     }
 }
 

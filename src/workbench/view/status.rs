@@ -7,10 +7,12 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::Span;
 
-use super::{fit, fit_left, put, put_spans, spans_width, width};
+use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
-use crate::workbench::keymap::{Action, Binding, DIGIT_HELP, LINK, NORMAL, PICKER};
-use crate::workbench::state::{App, Disk, Level, Mode, ModelStatus};
+use crate::workbench::keymap::{
+    Action, Binding, LinkAction, PickAction, DIGIT_HELP, LINK, NORMAL, PICKER,
+};
+use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
 
@@ -29,9 +31,13 @@ fn normal(actions: &[Action], what: &str) -> Option<Hint> {
     keys.map(|k| Hint { keys: k.concat(), what: what.into() })
 }
 
-/// The hint for a binding of any table: its first key and its help text.
-fn binding<A>(b: &Binding<A>) -> Hint {
-    Hint { keys: b.keys[0].label(), what: b.help.into() }
+/// The hints for `actions` of `table`, in that order: first key and help text of each.
+fn table<A: PartialEq + Copy>(table: &[Binding<A>], actions: &[A]) -> Vec<Hint> {
+    actions
+        .iter()
+        .filter_map(|a| table.iter().find(|b| b.action == *a))
+        .map(|b| Hint { keys: b.keys[0].label(), what: b.help.into() })
+        .collect()
 }
 
 /// The hints for normal mode, for what is selected; the last one is kept when cutting.
@@ -99,13 +105,17 @@ fn normal_hints(app: &App) -> Vec<Hint> {
 fn hints(app: &App) -> Vec<Hint> {
     match &app.mode {
         Mode::Normal => normal_hints(app),
+        // The most useful first, as the row is cut from the end (the last one stays).
         Mode::Pick(_) => {
-            let mut hints: Vec<Hint> = PICKER.iter().map(binding).collect();
-            hints
-                .insert(hints.len() - 1, Hint { keys: "1-9".into(), what: "choose type n".into() });
+            let mut hints = table(PICKER, &[PickAction::Choose]);
+            hints.push(Hint { keys: "1-9".into(), what: "choose type n".into() });
+            hints.extend(table(PICKER, &[PickAction::Down, PickAction::Up, PickAction::Cancel]));
             hints
         }
-        Mode::Link { .. } => LINK.iter().map(binding).collect(),
+        Mode::Link { .. } => table(
+            LINK,
+            &[LinkAction::Choose, LinkAction::Next, LinkAction::Prev, LinkAction::Cancel],
+        ),
         // The search prompt and help keys are handled in `update` itself, not in a table.
         Mode::Search(_) => Vec::new(),
         Mode::Help { .. } => vec![
@@ -190,15 +200,21 @@ fn mode_name(mode: &Mode) -> &'static str {
 
 /// The status line after the mode: file and save state, model and device, predictions. The
 /// path is cut to at most `path_max` columns, the model's name to `model_max`.
-fn state(app: &App, theme: &Theme, path_max: usize, model_max: usize) -> Vec<Span<'static>> {
+fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec<Span<'static>> {
     let sep = || Span::styled(" │ ", theme.border);
     let mut spans = Vec::new();
     if let Some(doc) = app.doc() {
         let path = doc.source.save_path.display().to_string();
         spans.push(Span::styled(fit_left(&path, path_max), theme.base));
         spans.push(Span::styled(" · ", theme.dim));
-        let (text, style) = if doc.saving.is_some() {
+        let (text, style) = if doc.load == LoadState::Loading {
+            ("loading…".to_string(), theme.dim)
+        } else if matches!(doc.load, LoadState::Failed(_)) {
+            ("not loaded".to_string(), theme.error)
+        } else if doc.saving.is_some() {
             ("saving…".to_string(), theme.dim)
+        } else if !doc.problems.is_empty() && !doc.is_dirty() {
+            ("read-only".to_string(), theme.warn)
         } else if doc.is_dirty() {
             (format!("{} unsaved", doc.edited.len()), theme.warn)
         } else {
@@ -207,7 +223,7 @@ fn state(app: &App, theme: &Theme, path_max: usize, model_max: usize) -> Vec<Spa
         spans.push(Span::styled(text, style));
         let others = app.dirty_docs().filter(|d| d.id != doc.id).count();
         if others > 0 {
-            spans.push(Span::styled(format!(" +{others} files"), theme.warn));
+            spans.push(Span::styled(format!(" +{}", count(others, "file", "files")), theme.warn));
         }
         match doc.disk {
             Disk::InSync => {}
@@ -249,10 +265,14 @@ pub(super) fn draw_status(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme
         ModelStatus::Ready(info) => width(&info.name),
         _ => 0,
     };
-    let mut over = spans_width(&state(app, theme, usize::MAX, usize::MAX)).saturating_sub(room);
+    let mut over = spans_width(&state(app, theme, (usize::MAX, usize::MAX))).saturating_sub(room);
     let path_cut = over.min(path_w.saturating_sub(file_w));
     over -= path_cut;
     let model_cut = over.min(model_w.saturating_sub(12));
-    let spans = state(app, theme, path_w - path_cut, model_w - model_cut);
+    let mut spans = state(app, theme, (path_w - path_cut, model_w - model_cut));
+    if spans_width(&spans) > room {
+        // Other unsaved files are counted only where there is room (the list marks them too).
+        spans.retain(|s| !s.content.starts_with(" +"));
+    }
     put_spans(buf, area, x, area.y, &spans);
 }
