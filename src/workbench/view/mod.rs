@@ -1,21 +1,22 @@
 //! The screen: a pure function of the state. Nothing here keeps state between frames.
 //!
 //! ```text
-//!  people.json ● 2/3 │ news.json 0/4        (the document list; a column from 100 wide)
-//! ─ Sentence 1/3 · not reviewed · 2 proposals left ─────────
-//!  John Smith , who works for the University of Chicago ...
-//!  └─Peop───┘                     └Loc──┘
-//! ─ Relations 2 ────────────────────────────────────────────
-//!  John Smith [Peop] → University of Chicago [Org]  Work_For
-//! ─ Inspector · "New York" ─────────────────────────────────
-//!  heatmap (layers down, heads across) │ top heads │ P(type)
-//!  key hints for the current mode, ending with "? help"
-//!  NORMAL  message                 path · saved │ model · device
+//! ▸people.json ● 2/3 │ news.json 0/4              documents (a list at the left from 100 wide)
+//! ─ Sentence 1/3 · not reviewed · 3 proposals left ──────────────────
+//!  John Smith , who works for the University of Chicago , met ...     words, wrapped
+//!  └─Peop───┘                                   └─Loc─┘               a lane of brackets per
+//!                                 └─Org───────────────┘               depth of overlap
+//! ─ Relations 2 · 1 proposed ────────────────────────────────────────
+//!  John Smith [Peop] → University of Chicago [Org]  Work_For  gold
+//! ─ Inspector · “New York” · words 16–17 ──────────── model: Loc .93 ─
+//!    H 1   3   5 ...   top heads   P(type)                            f_a heatmap, layers down
+//!  a accept  x reject  t retype  ? help         accepted “Chicago”    keys, last message
+//!  NORMAL  people.json · 1 unsaved │ minilm · cuda:0 │ predicting 2   mode and state
 //! ```
 //!
-//! Panes get their minimum height first (sentence, relations, inspector, in that order),
-//! then what they ask for; spare rows go to the inspector, after a row of air for the others. At any size
-//! every pane draws what fits and clips the rest, so tiny terminals never panic.
+//! Panes get their minimum height first (sentence, relations, inspector, in that order), then
+//! what they ask for; spare rows go to the inspector, after a row of air for the other two. At
+//! any size every pane draws what fits and clips the rest, so tiny terminals never panic.
 
 mod documents;
 mod inspector;
@@ -96,7 +97,6 @@ impl Screen {
             got
         };
         let mut rows = area.height;
-        let bottom = area.y + area.height;
         let status_h = take(&mut rows, 1);
         let hints_h = if rows >= 3 { take(&mut rows, 1) } else { 0 };
         let wide = area.width >= WIDE;
@@ -133,7 +133,6 @@ impl Screen {
         let sentence = Rect::new(main_x, top, main_w, got[0]);
         let relations = Rect::new(main_x, sentence.bottom(), main_w, got[1]);
         let inspector = Rect::new(main_x, relations.bottom(), main_w, got[2]);
-        debug_assert!(inspector.bottom() <= bottom.saturating_sub(hints_h + status_h));
         Screen { documents, sentence, relations, inspector, hints, status }
     }
 }
@@ -222,7 +221,7 @@ fn fit_left(text: &str, max: usize) -> String {
     format!("…{tail}")
 }
 
-/// `text` cut to at most `max` columns by dropping its middle: `University … Chicago`.
+/// `text` cut to at most `max` columns by dropping its middle: `Unive…icago`.
 fn fit_middle(text: &str, max: usize) -> String {
     if width(text) <= max {
         return text.to_string();
@@ -232,7 +231,7 @@ fn fit_middle(text: &str, max: usize) -> String {
     }
     let head = clip(text, (max - 1).div_ceil(2));
     let tail = fit_left(text, max - width(&head));
-    format!("{head}{}", tail)
+    format!("{head}{tail}")
 }
 
 /// `text` word-wrapped to `max` columns (words longer than a line are cut).

@@ -2,9 +2,12 @@
 //! brackets per depth of overlapping entities, each bracket labelled with the entity's type.
 //!
 //! ```text
-//!  John Smith , who works for the University of Chicago , met
-//!  └─Peop───┘                     │          └Loc──┘
-//!                                 └─Org──────────────┘
+//!  John Smith , who works for the University of Chicago , met Mary Jones in New
+//!  └─Peop───┘                                   └─Loc─┘       └─Peop───┘    ┗╍╍
+//!                                 └─Org───────────────┘
+//!  York yesterday .
+//!  ╍╍╍┛Loc? .93
+//!  └╌Other? .41╌┘
 //! ```
 //!
 //! Confirmed entities (gold, accepted, corrected, manual) have solid brackets; the model's
@@ -150,7 +153,7 @@ fn wrap(tokens: &[String], width: u16) -> Vec<Place> {
     let mut places = Vec::with_capacity(tokens.len());
     let (mut line, mut x) = (0, 0u16);
     for t in tokens {
-        let w = (width_of(t) as u16).clamp(1, width);
+        let w = width_of(t).min(usize::from(width)) as u16;
         if x > 0 && x + w > width {
             line += 1;
             x = 0;
