@@ -21,7 +21,12 @@ use spanscope::workbench::update::{self, Effect, Msg};
 
 /// Runs the measurement: `reviewed` sentences (all marked reviewed), the checkpoint `base`,
 /// versions written under `scratch`.
-pub fn run(reviewed: &Path, base: PathBuf, scratch: &Path, device: DeviceSpec) -> anyhow::Result<()> {
+pub fn run(
+    reviewed: &Path,
+    base: PathBuf,
+    scratch: &Path,
+    device: DeviceSpec,
+) -> anyhow::Result<()> {
     let mut sentences = read_sentences_strict(reviewed)?;
     if sentences.len() < 2 {
         bail!("{}: fine-tuning needs at least 2 sentences", reviewed.display());
@@ -35,17 +40,26 @@ pub fn run(reviewed: &Path, base: PathBuf, scratch: &Path, device: DeviceSpec) -
     let model = InferenceWorker::spawn(base.clone(), device, move |r| {
         let _ = model_tx.send(Msg::Model(r));
     });
-    let setup = TrainingSetup { base, docs_dir: scratch.to_path_buf(), device, config: FinetuneConfig::default() };
+    let setup = TrainingSetup {
+        base,
+        docs_dir: scratch.to_path_buf(),
+        device,
+        config: FinetuneConfig::default(),
+    };
     let training_tx = tx.clone();
     let trainer = TrainingWorker::spawn(setup, move |r| {
         let _ = training_tx.send(Msg::Training(r));
     });
     let mut app = App::new(Types::default(), false, ModelStatus::Loading("model".into()));
     app.can_train = true;
-    let source = DocumentSource::for_path(&scratch.join("reviewed.json")).context("a .json path")?;
+    let source =
+        DocumentSource::for_path(&scratch.join("reviewed.json")).context("a .json path")?;
     update::open(&mut app, vec![source.clone()]);
     let loaded = LoadedDocument { source, sentences, problems: Vec::new(), fingerprint: None };
-    let _ = update::update(&mut app, Msg::Store(StoreReply::Loaded { doc: 1, result: Ok(loaded), recovery: None }));
+    let _ = update::update(
+        &mut app,
+        Msg::Store(StoreReply::Loaded { doc: 1, result: Ok(loaded), recovery: None }),
+    );
     loop {
         match rx.recv()? {
             Msg::Model(InferenceReply::Ready(info)) => {
@@ -57,9 +71,13 @@ pub fn run(reviewed: &Path, base: PathBuf, scratch: &Path, device: DeviceSpec) -
         }
     }
     let reviewed_count = app.docs[0].reviewed_count();
-    println!("fine-tuning on {reviewed_count} reviewed sentences ({}), {device}", reviewed.display());
+    println!(
+        "fine-tuning on {reviewed_count} reviewed sentences ({}), {device}",
+        reviewed.display()
+    );
     let started = Instant::now();
-    let mut pending = update::update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT)));
+    let mut pending =
+        update::update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT)));
     let mut trained_at = None;
     loop {
         for effect in pending.drain(..) {
@@ -88,11 +106,15 @@ pub fn run(reviewed: &Path, base: PathBuf, scratch: &Path, device: DeviceSpec) -
         if let Msg::Training(TrainingReply::Failed(why)) = &msg {
             bail!("fine-tuning failed: {why}");
         }
-        let swapped = matches!(&msg, Msg::Model(InferenceReply::Ready(info)) if info.generation > 1);
+        let swapped =
+            matches!(&msg, Msg::Model(InferenceReply::Ready(info)) if info.generation > 1);
         pending = update::update(&mut app, msg);
         if let Mode::Confirm(Question::KeepModel { .. }) = app.mode {
             println!("  the new model scored worse on the held-out sentences; using it anyway to time the swap");
-            pending.extend(update::update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE))));
+            pending.extend(update::update(
+                &mut app,
+                Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
+            ));
         }
         if swapped {
             break;

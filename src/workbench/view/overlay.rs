@@ -1,157 +1,328 @@
-//! Pop-ups over the screen: the help, the type picker, questions.
+//! Boxes drawn over the panes: the help (every key, from the key tables), the type picker and
+//! the questions that need an answer.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
-use ratatui::widgets::{Clear, Paragraph, Wrap};
-use ratatui::Frame;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
-use super::{fit, pane, styled};
-use crate::workbench::keymap::{self, keys_label};
-use crate::workbench::state::{App, PickTarget, Picker, Question};
+use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
+use crate::store::files::utc_stamp;
+use crate::workbench::keymap::{keys_label, Binding, DIGIT_HELP, LINK, NORMAL, PICKER};
+use crate::workbench::state::{App, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
 
-fn centred(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
+/// Draws the overlay of the current mode, if it has one.
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+    match &app.mode {
+        Mode::Help { scroll } => help(buf, area, app, *scroll, theme),
+        Mode::Pick(picker) => picker_box(buf, area, app, picker, theme),
+        Mode::Confirm(question) => confirm(buf, area, app, question, theme),
+        _ => {}
     }
 }
 
-/// Every key, grouped, from the key tables.
-pub fn help_lines() -> Vec<(String, String, String)> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    for b in keymap::NORMAL {
-        out.push((b.group.to_string(), keys_label(b), b.help.to_string()));
+/// Clears a `w x h` box centred in `area` (shrunk to fit), draws its border and titles, and
+/// returns the inside.
+fn dialog(
+    buf: &mut Buffer,
+    area: Rect,
+    w: u16,
+    h: u16,
+    title: Vec<Span<'_>>,
+    footer: Vec<Span<'_>>,
+    theme: &Theme,
+) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    let outer = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    Clear.render(outer, buf);
+    buf.set_style(outer, theme.base);
+    let mut block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(theme.border)
+        .title(Line::from(title));
+    if !footer.is_empty() {
+        block = block.title_bottom(Line::from(footer).right_aligned());
     }
-    let (group, keys, help) = keymap::DIGIT_HELP;
-    let at = out.iter().rposition(|(g, _, _)| g == group).map_or(out.len(), |i| i + 1);
-    out.insert(at, (group.into(), keys.into(), help.into()));
-    for b in keymap::PICKER {
-        out.push((b.group.to_string(), keys_label(b), b.help.to_string()));
-    }
-    out.push(("Type picker".into(), "1-9".into(), "choose type n".into()));
-    for b in keymap::LINK {
-        out.push((b.group.to_string(), keys_label(b), b.help.to_string()));
-    }
-    out.push(("Search".into(), "Enter / Esc".into(), "search / cancel; Bksp deletes".into()));
-    out
+    let inner = block.inner(outer);
+    block.render(outer, buf);
+    // One column of padding inside the border.
+    Rect::new(
+        inner.x.saturating_add(1).min(inner.right()),
+        inner.y,
+        inner.width.saturating_sub(2),
+        inner.height,
+    )
 }
 
-/// The help overlay.
-pub fn help(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
-    let popup = centred(area, area.width.saturating_sub(4).min(96), area.height.saturating_sub(2));
-    frame.render_widget(Clear, popup);
-    let mut lines: Vec<Line> = Vec::new();
-    let mut group = String::new();
-    for (g, keys, help) in help_lines() {
-        if g != group {
-            if !lines.is_empty() {
-                lines.push(Line::from(""));
+/// One row of the help.
+enum HelpRow {
+    Heading(String),
+    Key(String, String),
+    Blank,
+}
+
+fn table<A>(rows: &mut Vec<HelpRow>, bindings: &[Binding<A>]) {
+    let mut group = "";
+    for b in bindings {
+        if b.group != group {
+            if !group.is_empty() {
+                rows.push(HelpRow::Blank);
             }
-            lines.push(Line::from(styled(
-                g.clone(),
-                Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
-            )));
-            group = g;
+            group = b.group;
+            rows.push(HelpRow::Heading(group.into()));
         }
-        lines.push(Line::from(vec![
-            styled(
-                format!("  {keys:<24}"),
-                Style::default().add_modifier(Modifier::BOLD).fg(theme.relation),
-            ),
-            styled(help, theme.base()),
-        ]));
+        rows.push(HelpRow::Key(keys_label(b), b.help.into()));
     }
-    let block = pane(Line::from(" Keys (j/k scroll, any other key closes) "), theme);
-    frame.render_widget(
-        Paragraph::new(lines).block(block).scroll((scroll, 0)).style(theme.base()),
-        popup,
-    );
 }
 
-/// The type picker.
-pub fn picker(frame: &mut Frame, area: Rect, app: &App, picker: &Picker, theme: &Theme) {
-    let s = app.sentence();
-    let words = |a: usize, b: usize| {
-        s.map(|s| s.tokens[a.min(s.tokens.len())..b.min(s.tokens.len())].join(" "))
-            .unwrap_or_default()
-    };
-    let entity_words = |i: usize| {
-        s.and_then(|s| s.entities.get(i)).map(|e| words(e.start, e.end)).unwrap_or_default()
-    };
-    let title = match picker.target {
-        PickTarget::NewEntity { start, end } => format!(" Type of \"{}\" ", words(start, end)),
-        PickTarget::EntityType(i) => format!(" Retype \"{}\" ", entity_words(i)),
-        PickTarget::NewRelation { head, tail } => {
-            format!(" Relation {} → {} ", entity_words(head), entity_words(tail))
+/// Every row of the help: the normal keys by group (digits in theirs), the picker's and the
+/// link mode's keys, the entity types the digits give, and notes on search and questions.
+fn help_rows(app: &App) -> Vec<HelpRow> {
+    let mut rows = Vec::new();
+    let mut groups: Vec<&str> = Vec::new();
+    for b in NORMAL {
+        if !groups.contains(&b.group) {
+            groups.push(b.group);
         }
-        PickTarget::RelationType(_) => " Retype relation ".to_string(),
-        PickTarget::ModelVersion => {
-            " Current model (Enter switches; nothing is deleted) ".to_string()
+    }
+    for group in groups {
+        rows.push(HelpRow::Heading(group.into()));
+        for b in NORMAL.iter().filter(|b| b.group == group) {
+            rows.push(HelpRow::Key(keys_label(b), b.help.into()));
         }
-    };
-    let width = (picker.options.iter().map(|o| o.chars().count()).max().unwrap_or(8) + 10)
-        .max(title.chars().count() + 2) as u16;
-    let popup = centred(area, width, picker.options.len() as u16 + 2);
-    frame.render_widget(Clear, popup);
-    let lines: Vec<Line> = picker
-        .options
+        if group == DIGIT_HELP.0 {
+            rows.push(HelpRow::Key(DIGIT_HELP.1.into(), DIGIT_HELP.2.into()));
+        }
+        rows.push(HelpRow::Blank);
+    }
+    table(&mut rows, PICKER);
+    rows.push(HelpRow::Key("1-9".into(), "choose type n".into()));
+    rows.push(HelpRow::Blank);
+    table(&mut rows, LINK);
+    rows.push(HelpRow::Blank);
+    let types = app.entity_types();
+    if !types.is_empty() {
+        rows.push(HelpRow::Heading("Entity types (digits)".into()));
+        for (i, t) in types.iter().enumerate().take(9) {
+            rows.push(HelpRow::Key((i + 1).to_string(), t.clone()));
+        }
+        rows.push(HelpRow::Blank);
+    }
+    rows.push(HelpRow::Heading("Search".into()));
+    rows.push(HelpRow::Key("type".into(), "the words to find, in every document".into()));
+    rows.push(HelpRow::Key("Enter / Esc".into(), "search / cancel; then n and N go on".into()));
+    rows.push(HelpRow::Blank);
+    rows.push(HelpRow::Heading("Questions".into()));
+    rows.push(HelpRow::Key("key shown".into(), "answers; Esc closes the quit question".into()));
+    rows.push(HelpRow::Key("Ctrl-c".into(), "quit, asking first when edits are unsaved".into()));
+    rows
+}
+
+fn help(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
+    let rows = help_rows(app);
+    let keys_w = rows
         .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let number = if i < 9 { format!("{} ", i + 1) } else { "  ".into() };
-            let style = match picker.target {
-                PickTarget::NewEntity { .. } | PickTarget::EntityType(_) => theme.entity(i),
-                _ => Style::default().fg(theme.relation),
-            };
-            let line =
-                Line::from(vec![styled(number, theme.dimmed()), styled(name.clone(), style)]);
-            if i == picker.index {
-                line.patch_style(theme.selected())
-            } else {
-                line
-            }
+        .map(|r| if let HelpRow::Key(k, _) = r { width(k) } else { 0 })
+        .max()
+        .unwrap_or(0);
+    let text_w = rows
+        .iter()
+        .map(|r| match r {
+            HelpRow::Key(_, t) => width(t),
+            HelpRow::Heading(h) => width(h),
+            HelpRow::Blank => 0,
         })
-        .collect();
-    frame.render_widget(
-        Paragraph::new(lines).block(pane(Line::from(fit(&title, width as usize - 2)), theme)),
-        popup,
-    );
+        .max()
+        .unwrap_or(0);
+    let column_w = (keys_w + 2 + text_w) as u16;
+    let height = area.height.saturating_sub(2);
+    // Two columns when one would scroll and two fit side by side.
+    let two = rows.len() as u16 > height.saturating_sub(2)
+        && 2 * column_w + 8 <= area.width.saturating_sub(4);
+    let w = if two { 2 * column_w + 7 } else { column_w + 4 };
+    let columns: Vec<&[HelpRow]> = if two {
+        // Split at the heading nearest the middle.
+        let mid = rows.len() / 2;
+        let split = (0..rows.len())
+            .filter(|&i| matches!(rows[i], HelpRow::Heading(_)))
+            .min_by_key(|&i| i.abs_diff(mid))
+            .unwrap_or(mid);
+        vec![&rows[..split], &rows[split..]]
+    } else {
+        vec![&rows[..]]
+    };
+    let longest = columns.iter().map(|c| c.len()).max().unwrap_or(0) as u16;
+    let h = (longest + 2).min(height.max(3));
+    let inner_h = h.saturating_sub(2);
+    let scroll = scroll.min(longest.saturating_sub(inner_h));
+    let note = if longest > inner_h {
+        format!(" {}–{} of {} ", scroll + 1, (scroll + inner_h).min(longest), longest)
+    } else {
+        String::new()
+    };
+    let title = vec![Span::styled(" Keys ", theme.base.add_modifier(Modifier::BOLD))];
+    let footer = vec![Span::styled(
+        format!("{note}{}any other key closes ", if note.is_empty() { "" } else { "· " }),
+        theme.dim,
+    )];
+    let inner = dialog(buf, area, w, h, title, footer, theme);
+    for (c, column) in columns.iter().enumerate() {
+        let x = inner.x + c as u16 * (column_w + 3);
+        for (n, row) in
+            column.iter().skip(usize::from(scroll)).take(usize::from(inner.height)).enumerate()
+        {
+            let y = inner.y + n as u16;
+            match row {
+                HelpRow::Heading(h) => {
+                    put(buf, inner, x, y, h, theme.warn.add_modifier(Modifier::BOLD));
+                }
+                HelpRow::Key(k, t) => {
+                    let kx = x + (keys_w - width(k)) as u16;
+                    put(buf, inner, kx, y, k, theme.base.add_modifier(Modifier::BOLD));
+                    put(buf, inner, x + keys_w as u16 + 2, y, t, theme.dim);
+                }
+                HelpRow::Blank => {}
+            }
+        }
+    }
 }
 
-/// A question with its answers.
-pub fn confirm(frame: &mut Frame, area: Rect, app: &App, question: &Question, theme: &Theme) {
-    let name = |doc: u64| app.doc_index(doc).map(|i| app.docs[i].name()).unwrap_or_default();
-    let (title, text) = match question {
+/// The words of entity `i` of the current sentence, for titles.
+fn entity_words(app: &App, i: usize) -> String {
+    app.sentence()
+        .and_then(|s| s.entities.get(i).and_then(|e| s.tokens.get(e.start..e.end)))
+        .map(|w| fit_middle(&w.join(" "), 24))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// What the picker gives the type to, in words.
+fn picker_title(app: &App, target: PickTarget) -> String {
+    let s = app.sentence();
+    match target {
+        PickTarget::NewEntity { start, end } => {
+            let words =
+                s.and_then(|s| s.tokens.get(start..end)).map(|w| w.join(" ")).unwrap_or_default();
+            format!("Type of “{}”", fit_middle(&words, 24))
+        }
+        PickTarget::EntityType(i) => format!("New type of “{}”", entity_words(app, i)),
+        PickTarget::NewRelation { head, tail } => {
+            format!("Relation “{}” → “{}”", entity_words(app, head), entity_words(app, tail))
+        }
+        PickTarget::RelationType(i) => match s.and_then(|s| s.relations.get(i)) {
+            Some(r) => format!(
+                "New type of “{}” → “{}”",
+                entity_words(app, r.head),
+                entity_words(app, r.tail)
+            ),
+            None => "Relation type".into(),
+        },
+        PickTarget::ModelVersion => "Current model (nothing is deleted)".into(),
+    }
+}
+
+fn picker_box(buf: &mut Buffer, area: Rect, app: &App, picker: &Picker, theme: &Theme) {
+    let entities =
+        matches!(picker.target, PickTarget::NewEntity { .. } | PickTarget::EntityType(_));
+    let verbose = |name: &str| -> Option<String> {
+        let v = if entities {
+            app.types.entities.iter().find(|t| t.name == name).map(|t| t.verbose.clone())
+        } else {
+            app.types.relations.iter().find(|t| t.name == name).map(|t| {
+                if t.symmetric {
+                    format!("{} ↔", t.verbose)
+                } else {
+                    t.verbose.clone()
+                }
+            })
+        };
+        v.filter(|v| !v.is_empty() && v != name)
+    };
+    let name_w = picker.options.iter().map(|o| width(o)).max().unwrap_or(4);
+    let verbose_w =
+        picker.options.iter().filter_map(|o| verbose(o)).map(|v| width(&v)).max().unwrap_or(0);
+    let title = format!(" {} ", picker_title(app, picker.target));
+    let w = (8 + name_w + 2 + verbose_w).max(width(&title) + 4).max(28) as u16 + 2;
+    let h = picker.options.len() as u16 + 2;
+    let title = vec![Span::styled(title, theme.base.add_modifier(Modifier::BOLD))];
+    let footer = vec![Span::styled(" Enter choose · Esc cancel ", theme.dim)];
+    let inner = dialog(buf, area, w, h, title, footer, theme);
+    let rows = usize::from(inner.height);
+    let first = (picker.index + 1).saturating_sub(rows);
+    for (n, (i, option)) in picker.options.iter().enumerate().skip(first).take(rows).enumerate() {
+        let y = inner.y + n as u16;
+        let current = i == picker.index;
+        let base = if current { theme.selection } else { theme.base };
+        if current {
+            buf.set_style(
+                Rect::new(inner.x.saturating_sub(1), y, inner.width + 2, 1),
+                theme.selection,
+            );
+        }
+        let number = if i < 9 { format!("{}", i + 1) } else { " ".into() };
+        let mut spans = vec![
+            Span::styled(if current { "▸" } else { " " }, base.patch(theme.warn)),
+            Span::styled(format!("{number} "), base.patch(theme.dim)),
+        ];
+        if entities {
+            let colour = theme.entity(type_index(app, option));
+            spans.push(Span::styled("■ ", base.patch(colour)));
+        }
+        let mut name_style = base;
+        if current {
+            name_style = name_style.add_modifier(Modifier::BOLD);
+        }
+        spans.push(Span::styled(format!("{option:<name_w$}"), name_style));
+        if let Some(v) = verbose(option) {
+            spans.push(Span::styled(format!("  {v}"), base.patch(theme.dim)));
+        }
+        put_spans(buf, inner, inner.x, y, &spans);
+    }
+}
+
+/// A journal time for people: `2024-05-01 14:03 UTC`.
+fn when(time: std::time::SystemTime) -> String {
+    let s = utc_stamp(time);
+    if s.len() < 13 {
+        return s;
+    }
+    format!("{}-{}-{} {}:{} UTC", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13])
+}
+
+/// The question in words: a title and a paragraph.
+fn question_text(app: &App, question: &Question) -> (String, String) {
+    let name = |doc: u64| {
+        app.doc_index(doc).map(|i| app.docs[i].name()).unwrap_or_else(|| "a document".into())
+    };
+    match question {
         Question::Quit => {
             let dirty: Vec<String> = app.dirty_docs().map(|d| d.name()).collect();
-            (
-                " Quit? ".to_string(),
-                format!("{} document(s) have unsaved edits: {}.", dirty.len(), dirty.join(", ")),
-            )
+            let n = dirty.len();
+            let verb = if n == 1 { "has" } else { "have" };
+            let text = format!(
+                "{} {verb} unsaved edits: {}.",
+                count(n, "document", "documents"),
+                dirty.join(", ")
+            );
+            ("Quit?".into(), text)
         }
         Question::Recover { doc, recovered } => {
-            let age = recovered.modified.elapsed().map(|d| d.as_secs()).unwrap_or(0);
-            let when = match age {
-                a if a < 120 => format!("{a} s ago"),
-                a if a < 7200 => format!("{} min ago", a / 60),
-                a => format!("{} h ago", a / 3600),
-            };
-            (
-                " Recover unsaved edits? ".to_string(),
-                format!("{} has {} unsaved edit(s) from a session that did not end with a save (last {when}).", name(*doc), recovered.entries.len()),
-            )
+            let text = format!(
+                "{} has {} from an earlier session, last written {}. They are in {}.",
+                name(*doc),
+                count(recovered.entries.len(), "unsaved edit", "unsaved edits"),
+                when(recovered.modified),
+                recovered.path.display(),
+            );
+            ("Recover unsaved edits?".into(), text)
         }
         Question::KeepModel { outcome } => (
-            " The fine-tuned model scored worse ".to_string(),
+            "The fine-tuned model scored worse".into(),
             format!(
-                "On {} held-out reviewed sentences: relations F1 {:.1} (current) vs {:.1} (new); entities F1 {:.1} vs {:.1}.",
+                "On {} held-out reviewed sentences: relations F1 {:.1} now, {:.1} fine-tuned; entities F1 {:.1} now, {:.1} fine-tuned.",
                 outcome.held_out,
                 outcome.before.relations.f1,
                 outcome.after.relations.f1,
@@ -160,28 +331,39 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, question: &Question, th
             ),
         ),
         Question::DiskChanged { doc } => (
-            " Changed on disk ".to_string(),
-            format!(
-                "{} was changed by another program while you have unsaved edits of it.",
-                name(*doc)
-            ),
+            "Changed on disk".into(),
+            format!("{} changed on disk while you have unsaved edits of it.", name(*doc)),
         ),
         Question::SaveConflict { doc } => (
-            " Not saved: changed on disk ".to_string(),
-            format!("{} changed on disk since it was read; nothing was written.", name(*doc)),
+            "Save conflict".into(),
+            format!("{} changed on disk since it was read; your save was not written.", name(*doc)),
         ),
-    };
-    let mut lines = vec![Line::from(text), Line::from("")];
-    for (key, what) in answers(question) {
-        lines.push(Line::from(vec![
-            styled(format!("  {key}  "), theme.selected()),
-            styled(format!(" {what}"), theme.base()),
-        ]));
     }
-    let width = area.width.saturating_sub(6).min(76);
-    let popup = centred(area, width, lines.len() as u16 + 4);
-    frame.render_widget(Clear, popup);
-    let paragraph =
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(Line::from(title), theme));
-    frame.render_widget(paragraph, popup);
+}
+
+fn confirm(buf: &mut Buffer, area: Rect, app: &App, question: &Question, theme: &Theme) {
+    let (title, text) = question_text(app, question);
+    let w = area.width.saturating_sub(4).min(72);
+    let text_w = usize::from(w.saturating_sub(4));
+    let lines = wrap_text(&text, text_w);
+    let answers = answers(question);
+    let answer_lines: Vec<Vec<String>> =
+        answers.iter().map(|(_, what)| wrap_text(what, text_w.saturating_sub(4))).collect();
+    let h = (lines.len() + 1 + answer_lines.iter().map(Vec::len).sum::<usize>() + 2) as u16;
+    let title = vec![Span::styled(format!(" {title} "), theme.warn.add_modifier(Modifier::BOLD))];
+    let inner = dialog(buf, area, w, h, title, Vec::new(), theme);
+    let mut y = inner.y;
+    for line in &lines {
+        put(buf, inner, inner.x, y, line, theme.base);
+        y += 1;
+    }
+    y += 1;
+    for ((key, _), wrapped) in answers.iter().zip(&answer_lines) {
+        let key_span = [Span::styled(format!("[{key}]"), theme.warn.add_modifier(Modifier::BOLD))];
+        put_spans(buf, inner, inner.x, y, &key_span);
+        for line in wrapped {
+            put(buf, inner, inner.x + spans_width(&key_span) as u16 + 1, y, line, theme.base);
+            y += 1;
+        }
+    }
 }

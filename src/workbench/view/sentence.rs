@@ -1,368 +1,512 @@
-//! The sentence pane: words wrapped to the width, and under each line the entity brackets
-//! with their type labels, in lanes so nested and overlapping spans all stay visible.
+//! The sentence: its words wrapped to the pane, and under each line of words one lane of
+//! brackets per depth of overlapping entities, each bracket labelled with the entity's type.
+//!
+//! ```text
+//!  John Smith , who works for the University of Chicago , met Mary Jones in New
+//!  └─Peop───┘                                   └─Loc─┘       └─Peop───┘    ┗╍╍
+//!                                 └─Org───────────────┘
+//!  York yesterday .
+//!  ╍╍╍┛Loc? .93
+//!  └╌Other? .41╌┘
+//! ```
+//!
+//! Confirmed entities (gold, accepted, corrected, manual) have solid brackets; the model's
+//! proposals dashed ones, `╌`, and a `?` with the model's score (`Loc? .93`). The selected
+//! entity has heavy brackets and a reversed label. An entity wrapped over two lines has a
+//! bracket on each, open at the break. The pane scrolls to keep the cursor's line in view.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::Frame;
-use unicode_segmentation::UnicodeSegmentation;
+use ratatui::style::Modifier;
+use ratatui::text::Span;
 
-use super::{fit, inner, pane, styled};
+use super::{content, count, decimal, put, title_rule, type_index, type_label, width, wrap_text};
 use crate::data::Sentence;
-use crate::workbench::annotation::{self, is_reviewed, Item, Source};
+use crate::workbench::annotation::{self, entity_source, Item, Source};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 
-/// Display width of a word (grapheme count; good enough for the scripts of our corpora).
-fn width(word: &str) -> usize {
-    word.graphemes(true).count().max(1)
+/// Where one word is drawn: its line and its column and width in the pane.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    line: usize,
+    x: u16,
+    w: u16,
 }
 
-/// A word placed on a wrapped line.
-struct Placed {
-    word: usize,
-    x: usize,
-    width: usize,
+/// One entity's bracket on one line of words.
+#[derive(Debug, Clone)]
+struct Bracket {
+    entity: usize,
+    line: usize,
+    /// First column under the entity's words on this line.
+    x0: u16,
+    /// One past the last column under them.
+    x1: u16,
+    /// Whether the entity starts on this line (else the bracket is open at the left).
+    starts: bool,
+    /// Whether the entity ends on this line (else the bracket is open at the right).
+    ends: bool,
+    /// Where the label is written, and the label, on the line (of an entity spread over
+    /// lines) that carries it.
+    label: Option<(u16, String)>,
+    /// The columns the bracket and its label take, for lane assignment.
+    span: (u16, u16),
+    lane: usize,
 }
 
-/// Words wrapped into lines of at most `cols` columns, one space apart.
-fn wrap(tokens: &[String], cols: usize) -> Vec<Vec<Placed>> {
-    let mut lines: Vec<Vec<Placed>> = vec![Vec::new()];
-    let mut x = 0;
-    for (word, token) in tokens.iter().enumerate() {
-        let w = width(token).min(cols.max(1));
-        if x > 0 && x + w > cols {
-            lines.push(Vec::new());
+/// The words of a sentence laid out in a pane of some width.
+struct Wrapped {
+    places: Vec<Place>,
+    brackets: Vec<Bracket>,
+    /// Lanes under each line of words.
+    lanes: Vec<usize>,
+}
+
+impl Wrapped {
+    fn of(app: &App, s: &Sentence, width: u16) -> Wrapped {
+        let places = wrap(&s.tokens, width.max(1));
+        let lines = places.last().map_or(1, |p| p.line + 1);
+        let mut brackets = Vec::new();
+        for (i, e) in s.entities.iter().enumerate() {
+            if e.start >= e.end || e.end > places.len() {
+                continue;
+            }
+            let label = label(app, s, i);
+            let mut pieces = Vec::new();
+            for line in places[e.start].line..=places[e.end - 1].line {
+                let words: Vec<usize> =
+                    (e.start..e.end).filter(|&t| places[t].line == line).collect();
+                let (Some(&a), Some(&b)) = (words.first(), words.last()) else { continue };
+                let x1 = places[b].x + places[b].w;
+                pieces.push((line, places[a].x, x1, a == e.start, b + 1 == e.end));
+            }
+            let spans: Vec<(u16, u16)> = pieces.iter().map(|p| (p.1, p.2)).collect();
+            let at = label_places(&spans, width_of(&label) as u16, width);
+            for ((line, x0, x1, starts, ends), label_x) in pieces.into_iter().zip(at) {
+                let label = label_x.map(|x| (x, label.clone()));
+                brackets.push(Bracket::new(i, line, (x0, x1), (starts, ends), label));
+            }
+        }
+        let mut lanes = vec![0; lines];
+        assign_lanes(&mut brackets, &mut lanes);
+        Wrapped { places, brackets, lanes }
+    }
+
+    /// Rows each line of words takes: the words and their lanes.
+    fn block_rows(&self) -> Vec<usize> {
+        self.lanes.iter().map(|l| 1 + l).collect()
+    }
+}
+
+impl Bracket {
+    fn new(
+        entity: usize,
+        line: usize,
+        (x0, x1): (u16, u16),
+        (starts, ends): (bool, bool),
+        label: Option<(u16, String)>,
+    ) -> Bracket {
+        let span = match &label {
+            Some((x, text)) => (x0.min(*x), x1.max(x + width(text) as u16)),
+            None => (x0, x1),
+        };
+        Bracket { entity, line, x0, x1, starts, ends, label, span, lane: 0 }
+    }
+}
+
+/// Where the label goes on each piece `(x0, x1)` of one entity's bracket (one piece a line):
+/// inside every piece it fits in (`└─Peop─┘`); when it fits in none, once, outside: after
+/// the last piece (`└┘Loc`), else after another, else before the first.
+fn label_places(pieces: &[(u16, u16)], label_w: u16, pane: u16) -> Vec<Option<u16>> {
+    let inside = |&(x0, x1): &(u16, u16)| {
+        let w = x1 - x0;
+        if w >= label_w + 3 {
+            Some(x0 + 2)
+        } else if w >= label_w + 2 {
+            Some(x0 + 1)
+        } else {
+            None
+        }
+    };
+    let mut at: Vec<Option<u16>> = pieces.iter().map(inside).collect();
+    if at.iter().any(Option::is_some) || pieces.is_empty() {
+        return at;
+    }
+    let after = |p: &(u16, u16)| p.1 + label_w <= pane;
+    let last = pieces.len() - 1;
+    let (piece, x) = if after(&pieces[last]) {
+        (last, pieces[last].1)
+    } else if let Some(i) = pieces.iter().position(after) {
+        (i, pieces[i].1)
+    } else if pieces[0].0 >= label_w {
+        (0, pieces[0].0 - label_w)
+    } else {
+        (last, pieces[last].1)
+    };
+    at[piece] = Some(x);
+    at
+}
+
+/// Places words on lines of `width` columns, one space apart.
+fn wrap(tokens: &[String], width: u16) -> Vec<Place> {
+    let mut places = Vec::with_capacity(tokens.len());
+    let (mut line, mut x) = (0, 0u16);
+    for t in tokens {
+        let w = width_of(t).min(usize::from(width)) as u16;
+        if x > 0 && x + w > width {
+            line += 1;
             x = 0;
         }
-        lines.last_mut().expect("one line at least").push(Placed { word, x, width: w });
-        x += w + 1;
+        places.push(Place { line, x, w });
+        x = x.saturating_add(w + 1);
     }
-    lines
+    places
 }
 
-/// One entity's piece on one line: columns `[x0, x1)`, whether it starts and ends here.
-struct Segment {
-    entity: usize,
-    x0: usize,
-    x1: usize,
-    starts: bool,
-    ends: bool,
-    label: String,
+fn width_of(token: &str) -> usize {
+    width(token).max(1)
 }
 
-fn label(s: &Sentence, i: usize) -> String {
-    let e = &s.entities[i];
-    match annotation::entity_source(e) {
-        Source::Model => match annotation::score(&e.extra) {
-            Some(p) if p >= 0.995 => format!("{}?1", e.entity_type),
-            Some(p) => format!("{}?{}", e.entity_type, format!("{p:.2}").trim_start_matches('0')),
-            None => format!("{}?", e.entity_type),
-        },
-        _ => e.entity_type.clone(),
-    }
-}
-
-fn segments(s: &Sentence, line: &[Placed]) -> Vec<Segment> {
-    let (Some(first), Some(last)) = (line.first(), line.last()) else { return Vec::new() };
-    let mut out = Vec::new();
-    for (i, e) in s.entities.iter().enumerate() {
-        if e.end <= first.word || e.start > last.word || e.start >= e.end {
-            continue;
-        }
-        let inside: Vec<&Placed> =
-            line.iter().filter(|p| p.word >= e.start && p.word < e.end).collect();
-        let (Some(a), Some(b)) = (inside.first(), inside.last()) else { continue };
-        out.push(Segment {
-            entity: i,
-            x0: a.x,
-            x1: b.x + b.width,
-            starts: e.start >= first.word,
-            ends: e.end <= last.word + 1,
-            label: label(s, i),
-        });
-    }
-    out
-}
-
-/// Whether the label fits inside the bracket (`└─Org─┘`); otherwise it follows it (`└┘Org`).
-fn label_inside(s: &Segment) -> bool {
-    s.x1 - s.x0 >= s.label.chars().count() + 2
-}
-
-/// The column after the segment's bracket and label.
-fn label_end(s: &Segment) -> usize {
-    if label_inside(s) || !s.starts {
-        s.x1
-    } else {
-        s.x1 + s.label.chars().count()
-    }
-}
-
-/// Lanes for the segments of a line: short spans nearest the words, each lane free of
-/// overlaps (a label wider than its span reserves the room it needs).
-fn lanes(segments: &[Segment]) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..segments.len()).collect();
-    order.sort_by_key(|&i| (segments[i].x1 - segments[i].x0, segments[i].x0));
-    let mut lanes: Vec<Vec<usize>> = Vec::new();
-    let footprint = |s: &Segment| (s.x0, label_end(s) + 1);
+/// Gives each bracket the nearest lane to its line of words where it overlaps no other,
+/// narrowest first, so nested entities sit inside the ones that contain them.
+fn assign_lanes(brackets: &mut [Bracket], lanes: &mut [usize]) {
+    let mut order: Vec<usize> = (0..brackets.len()).collect();
+    order.sort_by_key(|&i| (brackets[i].span.1 - brackets[i].span.0, brackets[i].x0, i));
+    let mut placed: Vec<usize> = Vec::new();
     for i in order {
-        let (a0, a1) = footprint(&segments[i]);
-        let lane = lanes.iter().position(|lane| {
-            lane.iter().all(|&j| {
-                let (b0, b1) = footprint(&segments[j]);
-                a1 <= b0 || b1 <= a0
+        let (line, (a, b)) = (brackets[i].line, brackets[i].span);
+        let lane = (0..)
+            .find(|&lane| {
+                !placed.iter().any(|&j| {
+                    let o = &brackets[j];
+                    // Touching brackets keep one column between them.
+                    o.line == line && o.lane == lane && o.span.0 <= b && a <= o.span.1
+                })
             })
-        });
-        match lane {
-            Some(l) => lanes[l].push(i),
-            None => lanes.push(vec![i]),
+            .unwrap_or(0);
+        brackets[i].lane = lane;
+        lanes[line] = lanes[line].max(lane + 1);
+        placed.push(i);
+    }
+}
+
+/// The label of entity `i`: its type, and for a proposal `?` and the score. In link mode the
+/// head gets `→` after it and the candidate tail `→` before it.
+fn label(app: &App, s: &Sentence, i: usize) -> String {
+    let e = &s.entities[i];
+    let mut label = type_label(app, &e.entity_type);
+    if entity_source(e) == Source::Model {
+        label.push('?');
+        if let Some(score) = annotation::score(&e.extra) {
+            label.push(' ');
+            label.push_str(&decimal(score, 2));
         }
     }
-    lanes
+    match app.mode {
+        Mode::Link { head, .. } if head == i => label.push('→'),
+        Mode::Link { tail, .. } if tail == i => label.insert(0, '→'),
+        _ => {}
+    }
+    label
 }
 
-fn type_index(app: &App, ty: &str) -> usize {
-    app.types.entity_index(ty).unwrap_or_else(|| ty.bytes().map(usize::from).sum())
+/// Content rows the sentence would like at `width` columns.
+pub(super) fn rows_wanted(app: &App, width: u16) -> u16 {
+    match (app.doc(), app.sentence()) {
+        (Some(d), Some(s)) if d.load == LoadState::Loaded => {
+            let rows: usize = Wrapped::of(app, s, width).block_rows().iter().sum();
+            rows.max(1) as u16
+        }
+        (Some(d), _) => match &d.load {
+            LoadState::Failed(why) => 2 + wrap_text(why, usize::from(width)).len() as u16,
+            _ => 1,
+        },
+        _ => 1,
+    }
 }
 
-/// Draws the pane.
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+/// Whether entity `i` is emphasised: selected, or the head or tail of a relation being made.
+fn emphasised(app: &App, i: usize) -> bool {
+    match app.mode {
+        Mode::Link { head, tail } => i == head || i == tail,
+        _ => app.cursor.anchor.is_none() && app.cursor.item == Some(Item::Entity(i)),
+    }
+}
+
+/// Draws the sentence pane.
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let inner = content(area);
     let Some(doc) = app.doc() else {
-        frame.render_widget(pane(Line::from(" No documents "), theme), area);
+        title_rule(buf, area, &[Span::styled("Sentence", theme.base)], &[], theme);
+        put(buf, inner, inner.x, inner.y, "no documents open", theme.dim);
         return;
     };
-    let sentence = app.sentence();
-    let title = match (&doc.load, sentence) {
-        (LoadState::Loaded, Some(s)) => {
-            let proposals =
-                s.entities.iter().filter(|e| annotation::entity_source(e) == Source::Model).count()
-                    + s.relations
-                        .iter()
-                        .filter(|r| annotation::relation_source(r) == Source::Model)
-                        .count();
-            let mut spans = vec![styled(
-                format!(
-                    " {} · sentence {}/{} · ",
-                    doc.name(),
-                    app.cursor.sentence + 1,
-                    doc.sentences.len()
-                ),
-                theme.base(),
-            )];
-            if is_reviewed(s) {
-                spans.push(styled(
-                    "✓ reviewed",
-                    theme.level(crate::workbench::state::Level::Info).add_modifier(Modifier::BOLD),
-                ));
-            } else {
-                spans.push(styled("not reviewed", theme.dimmed()));
-            }
-            if proposals > 0 {
-                spans.push(styled(
-                    format!(" · {proposals} to review"),
-                    theme.level(crate::workbench::state::Level::Warning),
-                ));
-            }
-            if doc.predicting.contains(&app.cursor.sentence) {
-                spans.push(styled(" · predicting…", theme.dimmed()));
-            }
-            spans.push(Span::raw(" "));
-            Line::from(spans)
+    match &doc.load {
+        LoadState::Loading => {
+            title_rule(buf, area, &[Span::styled("Sentence", theme.base)], &[], theme);
+            put(buf, inner, inner.x, inner.y, &format!("loading {}…", doc.name()), theme.dim);
+            return;
         }
-        _ => Line::from(format!(" {} ", doc.name())),
-    };
-    let block = pane(title, theme);
-    let body = inner(area);
-    frame.render_widget(block, area);
-    let lines = match (&doc.load, sentence) {
-        (LoadState::Loading, _) => vec![Line::from(styled("loading…", theme.dimmed()))],
-        (LoadState::Failed(why), _) => wrap_text(
-            &format!("This document could not be opened: {why}"),
-            body.width as usize,
-            theme.level(crate::workbench::state::Level::Error),
-        ),
-        (LoadState::Loaded, None) => {
-            vec![Line::from(styled("This document has no sentences.", theme.dimmed()))]
+        LoadState::Failed(why) => {
+            let title =
+                [Span::styled("Sentence", theme.base), Span::styled(" · cannot open", theme.error)];
+            title_rule(buf, area, &title, &[], theme);
+            put(
+                buf,
+                inner,
+                inner.x,
+                inner.y,
+                &format!("{} could not be read:", doc.name()),
+                theme.error,
+            );
+            let lines = wrap_text(why, usize::from(inner.width));
+            for (n, line) in lines.iter().enumerate() {
+                put(buf, inner, inner.x, inner.y + 1 + n as u16, line, theme.base);
+            }
+            let hint = "Fix the file: it reloads when it changes. J / K: other documents.";
+            put(buf, inner, inner.x, inner.y + 1 + lines.len() as u16, hint, theme.dim);
+            return;
         }
-        (LoadState::Loaded, Some(s)) => sentence_lines(app, s, body.width as usize, theme),
+        LoadState::Loaded => {}
+    }
+    let Some(s) = app.sentence() else {
+        title_rule(buf, area, &[Span::styled("Sentence 0/0", theme.base)], &[], theme);
+        put(buf, inner, inner.x, inner.y, "this document has no sentences", theme.dim);
+        return;
     };
-    let cursor_row =
-        lines.iter().position(|l| l.style.add_modifier.contains(Modifier::SLOW_BLINK)).unwrap_or(0);
-    let height = body.height as usize;
-    let top = if cursor_row + 2 > height { cursor_row + 2 - height } else { 0 };
-    for (row, line) in lines.into_iter().skip(top).take(height).enumerate() {
-        let mut line = line;
-        line.style = Style::default();
-        let r = Rect { y: body.y + row as u16, height: 1, ..body };
-        frame.render_widget(line, r);
+    let wrapped = Wrapped::of(app, s, inner.width);
+    let blocks = wrapped.block_rows();
+    let cursor_line = wrapped.places.get(app.cursor.token).map_or(0, |p| p.line);
+    // Scroll by whole lines, as little as keeps the cursor's line (with its lanes) in view.
+    let mut first = 0;
+    while first < cursor_line
+        && blocks[first..=cursor_line].iter().sum::<usize>() > usize::from(inner.height)
+    {
+        first += 1;
+    }
+    let mut shown = 0;
+    let mut rows = 0;
+    for b in &blocks[first..] {
+        if rows + b > usize::from(inner.height) && shown > 0 {
+            break;
+        }
+        rows += b;
+        shown += 1;
+    }
+    title_rule(
+        buf,
+        area,
+        &title(app, s, theme),
+        &scroll_note(first, shown, blocks.len(), theme),
+        theme,
+    );
+    let mut y = inner.y;
+    for (line, rows) in blocks.iter().enumerate().skip(first).take(shown) {
+        draw_words(buf, inner, y, line, &wrapped, app, s, theme);
+        for lane in 0..wrapped.lanes[line] {
+            let row_y = y + 1 + lane as u16;
+            for b in wrapped.brackets.iter().filter(|b| b.line == line && b.lane == lane) {
+                draw_bracket(buf, inner, row_y, b, app, s, theme);
+            }
+        }
+        y += *rows as u16;
     }
 }
 
-fn wrap_text(text: &str, cols: usize, style: Style) -> Vec<Line<'static>> {
-    let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-    wrap(&words, cols)
-        .into_iter()
-        .map(|line| {
-            Line::from(styled(
-                line.iter().map(|p| words[p.word].as_str()).collect::<Vec<_>>().join(" "),
-                style,
-            ))
+/// The title: sentence number, reviewed or not, proposals left, and what is going on.
+fn title<'a>(app: &App, s: &Sentence, theme: &Theme) -> Vec<Span<'a>> {
+    let doc = app.doc().expect("a document is open");
+    let mut spans = vec![Span::styled(
+        format!("Sentence {}/{}", app.cursor.sentence + 1, doc.sentences.len()),
+        theme.base.add_modifier(Modifier::BOLD),
+    )];
+    let dot = || Span::styled(" · ", theme.dim);
+    spans.push(dot());
+    if annotation::is_reviewed(s) {
+        spans.push(Span::styled("✓ reviewed", theme.ok));
+    } else {
+        spans.push(Span::styled("not reviewed", theme.dim));
+    }
+    let proposals = s.entities.iter().filter(|e| entity_source(e) == Source::Model).count()
+        + s.relations.iter().filter(|r| annotation::relation_source(r) == Source::Model).count();
+    spans.push(dot());
+    if proposals == 0 {
+        spans.push(Span::styled("no proposals left", theme.dim));
+    } else {
+        spans.push(Span::styled(
+            format!("{} left", count(proposals, "proposal", "proposals")),
+            theme.warn,
+        ));
+    }
+    if doc.edited.contains(&app.cursor.sentence) {
+        spans.extend([dot(), Span::styled("● edited", theme.warn)]);
+    }
+    if doc.predicting.contains(&app.cursor.sentence) {
+        spans.extend([dot(), Span::styled("predicting…", theme.dim)]);
+    }
+    if !doc.problems.is_empty() {
+        spans.extend([dot(), Span::styled("read-only", theme.warn)]);
+    }
+    spans
+}
+
+/// `lines 2–4 of 6` when not every line is in view.
+fn scroll_note<'a>(first: usize, shown: usize, lines: usize, theme: &Theme) -> Vec<Span<'a>> {
+    if first == 0 && shown == lines {
+        return Vec::new();
+    }
+    let arrows = match (first > 0, first + shown < lines) {
+        (true, true) => "↕",
+        (true, false) => "↑",
+        _ => "↓",
+    };
+    vec![Span::styled(
+        format!("{arrows} lines {}–{} of {lines}", first + 1, first + shown),
+        theme.dim,
+    )]
+}
+
+/// The innermost entity over word `t` (the narrowest), if any.
+fn innermost(s: &Sentence, t: usize) -> Option<usize> {
+    s.entities
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.start <= t && t < e.end)
+        .min_by_key(|(i, e)| (e.width(), *i))
+        .map(|(i, _)| i)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_words(
+    buf: &mut Buffer,
+    inner: Rect,
+    y: u16,
+    line: usize,
+    wrapped: &Wrapped,
+    app: &App,
+    s: &Sentence,
+    theme: &Theme,
+) {
+    let (range_start, range_end) = app.cursor.range();
+    let in_range = |t: usize| app.cursor.anchor.is_some() && range_start <= t && t < range_end;
+    for (t, place) in wrapped.places.iter().enumerate().filter(|(_, p)| p.line == line) {
+        let mut style = theme.base;
+        if let Some(i) = innermost(s, t) {
+            let e = &s.entities[i];
+            style = style.patch(theme.entity(type_index(app, &e.entity_type)));
+            if entity_source(e) == Source::Model {
+                style = style.add_modifier(Modifier::ITALIC);
+            }
+        }
+        let owner = s
+            .entities
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.start <= t && t < e.end && emphasised(app, i));
+        if owner {
+            style = style.add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
+        }
+        if in_range(t) {
+            style = style.patch(theme.selection);
+            if in_range(t + 1) && wrapped.places.get(t + 1).is_some_and(|p| p.line == line) {
+                put(buf, inner, inner.x + place.x + place.w, y, " ", theme.selection);
+            }
+        }
+        if t == app.cursor.token {
+            style = style.patch(theme.cursor);
+        }
+        let text = super::fit(&s.tokens[t], usize::from(place.w));
+        put(buf, inner, inner.x + place.x, y, &text, style);
+    }
+}
+
+fn draw_bracket(
+    buf: &mut Buffer,
+    inner: Rect,
+    y: u16,
+    b: &Bracket,
+    app: &App,
+    s: &Sentence,
+    theme: &Theme,
+) {
+    let e = &s.entities[b.entity];
+    let proposal = entity_source(e) == Source::Model;
+    let strong = emphasised(app, b.entity);
+    let (line, left, right) = match (strong, proposal) {
+        (false, false) => ('─', '└', '┘'),
+        (false, true) => ('╌', '└', '┘'),
+        (true, false) => ('━', '┗', '┛'),
+        (true, true) => ('╍', '┗', '┛'),
+    };
+    let glyphs: String = (b.x0..b.x1)
+        .map(|x| match (x == b.x0 && b.starts, x + 1 == b.x1 && b.ends) {
+            (true, _) => left,
+            (false, true) => right,
+            _ => line,
         })
-        .collect()
-}
-
-/// The rendered lines: each text line followed by its lanes. The line holding the cursor is
-/// marked (with a modifier the caller strips) so the pane can scroll to it.
-fn sentence_lines(app: &App, s: &Sentence, cols: usize, theme: &Theme) -> Vec<Line<'static>> {
-    let cols = cols.max(4);
-    let (range_lo, range_hi) = app.cursor.range();
-    let in_range = |w: usize| app.cursor.anchor.is_some() && w >= range_lo && w < range_hi;
-    let selected = match app.cursor.item {
-        Some(Item::Entity(i)) => Some(i),
-        Some(Item::Relation(r)) => s.relations.get(r).map(|r| r.head),
-        None => None,
-    };
-    let (link_head, link_tail) = match app.mode {
-        Mode::Link { head, tail } => (Some(head), Some(tail)),
-        _ => (None, None),
-    };
-    let relation_tail = match app.cursor.item {
-        Some(Item::Relation(r)) => s.relations.get(r).map(|r| r.tail),
-        _ => None,
-    };
-    let mut out = Vec::new();
-    for line in wrap(&s.tokens, cols) {
-        // The words, coloured by the innermost entity that holds them.
-        let mut spans: Vec<Span> = Vec::new();
-        let mut x = 0;
-        let mut has_cursor = false;
-        for p in &line {
-            if p.x > x {
-                let gap_in_range = in_range(p.word) && p.word > range_lo;
-                spans.push(styled(
-                    " ".repeat(p.x - x),
-                    if gap_in_range { theme.selected() } else { Style::default() },
-                ));
-            }
-            let innermost = s
-                .entities
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.start <= p.word && p.word < e.end)
-                .min_by_key(|(_, e)| e.end - e.start);
-            let mut style = match innermost {
-                Some((_, e)) => theme.entity(type_index(app, &e.entity_type)),
-                None => Style::default(),
-            };
-            if let Some((i, e)) = innermost {
-                if annotation::entity_source(e) != Source::Model {
-                    style = style.add_modifier(Modifier::BOLD);
-                }
-                if Some(i) == selected
-                    || Some(i) == link_head
-                    || Some(i) == link_tail
-                    || Some(i) == relation_tail
-                {
-                    style = style.add_modifier(Modifier::UNDERLINED);
-                }
-            }
-            if in_range(p.word) {
-                style = style.patch(theme.selected());
-            }
-            if p.word == app.cursor.token {
-                style = style.add_modifier(Modifier::REVERSED);
-                has_cursor = true;
-            }
-            spans.push(styled(fit(&s.tokens[p.word], p.width), style));
-            x = p.x + p.width;
-        }
-        let mut text = Line::from(spans);
-        if has_cursor {
-            text.style = Style::default().add_modifier(Modifier::SLOW_BLINK);
-        }
-        out.push(text);
-        // The brackets, lane by lane.
-        let segs = segments(s, &line);
-        for lane in lanes(&segs) {
-            let mut cells: Vec<(char, Style)> = vec![(' ', Style::default()); cols];
-            for &k in &lane {
-                let seg = &segs[k];
-                let e = &s.entities[seg.entity];
-                let proposal = annotation::entity_source(e) == Source::Model;
-                let mut style = theme.entity(type_index(app, &e.entity_type));
-                let emphasised = Some(seg.entity) == selected
-                    || Some(seg.entity) == link_tail
-                    || Some(seg.entity) == relation_tail
-                    || Some(seg.entity) == link_head;
-                if emphasised {
-                    style = style.add_modifier(Modifier::BOLD | Modifier::REVERSED);
-                } else if proposal && theme.color {
-                    style = style.add_modifier(Modifier::DIM);
-                }
-                let dash = if proposal { '╌' } else { '─' };
-                for (c, cell) in cells.iter_mut().enumerate().take(seg.x1.min(cols)).skip(seg.x0) {
-                    let ch = if c == seg.x0 && seg.starts {
-                        '└'
-                    } else if c + 1 == seg.x1 && seg.ends {
-                        '┘'
-                    } else {
-                        dash
-                    };
-                    *cell = (ch, style);
-                }
-                if seg.starts || label_inside(seg) {
-                    let mut name = seg.label.clone();
-                    if Some(seg.entity) == link_head {
-                        name = format!("head:{name}");
-                    } else if Some(seg.entity) == link_tail {
-                        name = format!("tail?:{name}");
-                    }
-                    let at = if label_inside(seg) { seg.x0 + 1 } else { seg.x1 };
-                    for (k, ch) in name.chars().enumerate() {
-                        if let Some(cell) = cells.get_mut(at + k) {
-                            *cell = (ch, style);
-                        }
-                    }
-                }
-            }
-            let spans: Vec<Span> =
-                cells.into_iter().map(|(ch, st)| styled(ch.to_string(), st)).collect();
-            out.push(Line::from(spans));
-        }
+        .collect();
+    let colour = theme.entity(type_index(app, &e.entity_type));
+    let bracket_style = if theme.colourless { theme.dim } else { colour };
+    put(buf, inner, inner.x + b.x0, y, &glyphs, bracket_style);
+    let mut label_style = colour.add_modifier(Modifier::BOLD);
+    if strong {
+        label_style = label_style.add_modifier(Modifier::REVERSED);
     }
-    if s.tokens.is_empty() {
-        out.push(Line::from(styled("(no words)", theme.dimmed())));
+    if proposal && !strong {
+        label_style = label_style.add_modifier(Modifier::ITALIC);
     }
-    out
+    if let Some((x, label)) = &b.label {
+        put(buf, inner, inner.x + x, y, label, label_style);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn words_wrap_at_the_width() {
-        let tokens: Vec<String> =
-            ["aa", "bbb", "c", "dddd"].iter().map(|s| s.to_string()).collect();
-        let lines = wrap(&tokens, 7);
-        let words: Vec<Vec<usize>> =
-            lines.iter().map(|l| l.iter().map(|p| p.word).collect()).collect();
-        assert_eq!(words, vec![vec![0, 1], vec![2, 3]]);
+    fn bracket(x0: u16, x1: u16, label: &str) -> Bracket {
+        let at = label_places(&[(x0, x1)], width(label) as u16, 80)[0];
+        Bracket::new(0, 0, (x0, x1), (true, true), at.map(|x| (x, label.to_string())))
     }
 
     #[test]
-    fn overlapping_spans_get_separate_lanes() {
-        let mut s =
-            Sentence::from_tokens(["a", "b", "c", "d"].iter().map(|t| t.to_string()).collect());
-        s.entities = vec![
-            crate::data::Entity::new("X", 0, 2),
-            crate::data::Entity::new("Y", 1, 3),
-            crate::data::Entity::new("Z", 3, 4),
-        ];
-        let line = wrap(&s.tokens, 40).remove(0);
-        let segs = segments(&s, &line);
-        let lanes = lanes(&segs);
-        assert_eq!(lanes.len(), 2);
+    fn labels_go_inside_when_they_fit_else_after() {
+        assert_eq!(bracket(0, 10, "Peop").label, Some((2, "Peop".into())));
+        assert_eq!(bracket(0, 6, "Peop").label, Some((1, "Peop".into())));
+        let b = bracket(4, 6, "Loc");
+        assert_eq!((b.label.unwrap().0, b.span), (6, (4, 9)));
+        // Near the right edge, before it.
+        assert_eq!(bracket(78, 80, "Loc").label.unwrap().0, 75);
+    }
+
+    #[test]
+    fn a_wrapped_entity_is_labelled_once_when_the_label_fits_in_no_piece() {
+        // "New" at the end of line one, "York" at the start of line two.
+        assert_eq!(label_places(&[(75, 78), (0, 4)], 8, 78), vec![None, Some(4)]);
+        assert_eq!(label_places(&[(0, 20), (0, 4)], 8, 78), vec![Some(2), None]);
+    }
+
+    #[test]
+    fn nested_and_overlapping_brackets_get_their_own_lanes() {
+        let mut brackets =
+            vec![bracket(0, 20, "Org"), bracket(12, 20, "Loc"), bracket(22, 30, "Peop")];
+        brackets[2].entity = 2;
+        let mut lanes = vec![0];
+        assign_lanes(&mut brackets, &mut lanes);
+        let got: Vec<usize> = brackets.iter().map(|b| b.lane).collect();
+        assert_eq!(got, vec![1, 0, 0]);
+        assert_eq!(lanes, vec![2]);
+    }
+
+    #[test]
+    fn words_wrap_one_space_apart() {
+        let tokens: Vec<String> = ["aaa", "bb", "cccc"].iter().map(|s| s.to_string()).collect();
+        let places = wrap(&tokens, 7);
+        let got: Vec<(usize, u16)> = places.iter().map(|p| (p.line, p.x)).collect();
+        assert_eq!(got, vec![(0, 0), (0, 4), (1, 0)]);
     }
 }

@@ -1,24 +1,27 @@
-//! The training panel: where a fine-tuning run is, its loss curve, and the two held-out scores.
+//! The training panel, shown in place of the relations while a fine-tuning run is on screen:
+//! where the run is, its loss curve, and the two held-out scores.
 
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::symbols::Marker;
-use ratatui::text::Line;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
-use ratatui::Frame;
+use ratatui::text::Span;
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
 
-use super::{inner, pane, styled};
-use crate::workbench::state::{Level, Training, TrainingPhase};
+use super::{content, put, put_spans, title_rule};
+use crate::workbench::state::{Training, TrainingPhase};
 use crate::workbench::theme::Theme;
 
+/// Rows the panel would like: title, three lines of text, a chart.
+pub(super) const ROWS: u16 = 11;
+
 /// "1:05" for 65 seconds.
-pub fn clock(seconds: f64) -> String {
+pub(super) fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-/// One line for the status bar.
-pub fn summary(t: &Training) -> String {
+/// The run in one line, for the panel and the status line.
+pub(super) fn summary(t: &Training) -> String {
     match &t.phase {
         TrainingPhase::Preparing => "fine-tuning: preparing…".into(),
         TrainingPhase::Training => format!(
@@ -33,72 +36,90 @@ pub fn summary(t: &Training) -> String {
         TrainingPhase::Scoring => "fine-tuning: scoring both models…".into(),
         TrainingPhase::Deciding => "fine-tuned model scored worse: decide".into(),
         TrainingPhase::Done(what) => format!("fine-tuned: {what}"),
-        TrainingPhase::Cancelled => "fine-tuning cancelled".into(),
-        TrainingPhase::Failed(_) => "fine-tuning failed".into(),
+        TrainingPhase::Cancelled => "fine-tuning cancelled; the model is unchanged".into(),
+        TrainingPhase::Failed(why) => format!("fine-tuning failed, nothing changed: {why}"),
     }
 }
 
-/// Draws the panel.
-pub fn draw(frame: &mut Frame, area: Rect, t: &Training, theme: &Theme) {
-    let title = format!(
-        " Fine-tuning{} (T cancels, P hides) ",
-        if t.device.is_empty() { String::new() } else { format!(" on {}", t.device) }
-    );
-    frame.render_widget(pane(Line::from(title), theme), area);
-    let body = inner(area);
-    if body.height == 0 {
+/// Draws the panel into `area` (its first row is the title rule).
+pub(super) fn draw(buf: &mut Buffer, area: Rect, t: &Training, theme: &Theme) {
+    if area.height == 0 {
         return;
     }
+    let device = if t.device.is_empty() { String::new() } else { format!(" on {}", t.device) };
+    title_rule(
+        buf,
+        area,
+        &[Span::styled(format!("Fine-tuning{device}"), theme.base)],
+        &[Span::styled("T cancels · P hides", theme.dim)],
+        theme,
+    );
+    let body = content(area);
     let (trained, replayed, held) = t.sentences;
-    let mut lines = vec![Line::from(styled(summary(t), theme.base().add_modifier(Modifier::BOLD)))];
-    lines.push(Line::from(styled(
-        format!(
-            "{trained} reviewed + {replayed} original sentences, {held} held out · {} elapsed",
-            clock(t.seconds.0)
-        ),
-        theme.dimmed(),
-    )));
+    let mut lines: Vec<Vec<Span>> = vec![
+        vec![Span::styled(summary(t), theme.base)],
+        vec![Span::styled(
+            format!(
+                "{trained} reviewed + {replayed} original sentences, {held} held out · {} elapsed",
+                clock(t.seconds.0)
+            ),
+            theme.dim,
+        )],
+    ];
     if let Some((before, after)) = &t.scores {
-        lines.push(Line::from(format!(
-            "held-out F1  relations {:.1} → {:.1}   entities {:.1} → {:.1}",
-            before.relations.f1, after.relations.f1, before.entities.f1, after.entities.f1
-        )));
+        lines.push(vec![Span::styled(
+            format!(
+                "held-out F1: relations {:.1} → {:.1} · entities {:.1} → {:.1}",
+                before.relations.f1, after.relations.f1, before.entities.f1, after.entities.f1
+            ),
+            theme.base,
+        )]);
     }
-    if let TrainingPhase::Failed(why) = &t.phase {
-        lines.push(Line::from(styled(why.clone(), theme.level(Level::Error))));
+    let mut y = body.y;
+    for line in &lines {
+        if y >= body.bottom() {
+            return;
+        }
+        put_spans(buf, body, body.x, y, line);
+        y += 1;
     }
-    let text_rows = (lines.len() as u16).min(body.height);
-    let [text, chart] =
-        Layout::vertical([Constraint::Length(text_rows), Constraint::Min(0)]).areas(body);
-    for (row, line) in lines.into_iter().take(text.height as usize).enumerate() {
-        frame.render_widget(line, Rect { y: text.y + row as u16, height: 1, ..text });
-    }
+    let chart = Rect::new(body.x, y, body.width, body.bottom().saturating_sub(y));
     if chart.height < 3 || t.losses.is_empty() {
+        if chart.height > 0 && t.losses.is_empty() {
+            put(
+                buf,
+                chart,
+                chart.x,
+                chart.y,
+                "the loss curve appears with the first steps",
+                theme.dim,
+            );
+        }
         return;
     }
     let points: Vec<(f64, f64)> =
         t.losses.iter().enumerate().map(|(i, l)| ((i + 1) as f64, f64::from(*l))).collect();
     let top = points.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(0.0, f64::max).max(1e-6);
-    let steps = t.step.1.max(points.len()) as f64;
+    let steps = t.step.1.max(points.len()).max(2) as f64;
     let data = Dataset::default()
         .name("loss")
-        .marker(Marker::Braille)
+        .marker(if theme.colourless { Marker::Dot } else { Marker::Braille })
         .graph_type(GraphType::Line)
-        .style(Style::default().fg(theme.relation))
+        .style(theme.relation)
         .data(&points);
-    let widget = Chart::new(vec![data])
-        .style(theme.base())
+    Chart::new(vec![data])
+        .style(theme.base)
         .x_axis(
             Axis::default()
                 .bounds([1.0, steps])
-                .labels(["1".to_string(), format!("{steps:.0} steps")])
-                .style(theme.dimmed()),
+                .labels([String::from("1"), format!("{steps:.0} steps")])
+                .style(theme.dim),
         )
         .y_axis(
             Axis::default()
                 .bounds([0.0, top])
-                .labels(["0".to_string(), format!("{top:.2}")])
-                .style(theme.dimmed()),
-        );
-    frame.render_widget(widget, chart);
+                .labels([String::from("0"), format!("{top:.2}")])
+                .style(theme.dim),
+        )
+        .render(chart, buf);
 }

@@ -1,0 +1,292 @@
+//! The two bottom rows: the keys that matter now, generated from the key tables (so they are
+//! never stale), with the last message at the right; and the status line: mode, file, save
+//! state, model and device, predictions running.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::Span;
+
+use super::{count, fit, fit_left, put, put_spans, spans_width, width};
+use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
+use crate::workbench::keymap::{
+    Action, Binding, LinkAction, PickAction, DIGIT_HELP, LINK, NORMAL, PICKER,
+};
+use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
+use crate::workbench::theme::Theme;
+use crate::workbench::update::answers;
+
+/// A key hint: keys and a word or two.
+struct Hint {
+    keys: String,
+    what: String,
+}
+
+/// The hint for `actions` of the normal table (their first keys, run together), if bound.
+fn normal(actions: &[Action], what: &str) -> Option<Hint> {
+    let keys: Option<Vec<String>> = actions
+        .iter()
+        .map(|a| NORMAL.iter().find(|b| b.action == *a).map(|b| b.keys[0].label()))
+        .collect();
+    keys.map(|k| Hint { keys: k.concat(), what: what.into() })
+}
+
+/// The hints for `actions` of `table`, in that order: first key and help text of each.
+fn table<A: PartialEq + Copy>(table: &[Binding<A>], actions: &[A]) -> Vec<Hint> {
+    actions
+        .iter()
+        .filter_map(|a| table.iter().find(|b| b.action == *a))
+        .map(|b| Hint { keys: b.keys[0].label(), what: b.help.into() })
+        .collect()
+}
+
+/// The hints for normal mode, for what is selected; the last one is kept when cutting.
+fn normal_hints(app: &App) -> Vec<Hint> {
+    let s = app.sentence();
+    let proposal = match (app.cursor.item, s) {
+        (Some(Item::Entity(i)), Some(s)) => {
+            s.entities.get(i).is_some_and(|e| entity_source(e) == Source::Model)
+        }
+        (Some(Item::Relation(i)), Some(s)) => {
+            s.relations.get(i).is_some_and(|r| relation_source(r) == Source::Model)
+        }
+        _ => false,
+    };
+    let delete = if proposal { "reject" } else { "delete" };
+    let accept = proposal.then(|| normal(&[Action::Accept], "accept")).flatten();
+    let digits = Some(Hint { keys: DIGIT_HELP.1.into(), what: "type n".into() });
+    let mut hints: Vec<Option<Hint>> = match (app.cursor.anchor, app.cursor.item) {
+        (Some(_), _) => vec![
+            normal(&[Action::ToggleRange], "end range"),
+            normal(&[Action::PickType], "type"),
+            digits,
+            normal(&[Action::Escape], "clear"),
+        ],
+        (None, Some(Item::Entity(_))) => vec![
+            accept,
+            normal(&[Action::Delete], delete),
+            normal(&[Action::PickType], "retype"),
+            normal(
+                &[Action::StartLeft, Action::StartRight, Action::EndLeft, Action::EndRight],
+                "bounds",
+            ),
+            normal(&[Action::AddRelation], "relate"),
+            normal(&[Action::NextEntity], "next"),
+            normal(&[Action::Escape], "clear"),
+        ],
+        (None, Some(Item::Relation(_))) => vec![
+            accept,
+            normal(&[Action::Delete], delete),
+            normal(&[Action::Flip], "flip"),
+            normal(&[Action::PickType], "retype"),
+            normal(&[Action::NextRelation], "next"),
+            normal(&[Action::Escape], "clear"),
+        ],
+        (None, None) => vec![
+            normal(&[Action::NextEntity], "entity"),
+            normal(&[Action::NextRelation], "relation"),
+            normal(&[Action::ToggleRange], "range"),
+            normal(&[Action::PickType], "type"),
+            normal(&[Action::ReviewAndNext], "reviewed"),
+            normal(&[Action::NextUnreviewed], "unreviewed"),
+        ],
+    };
+    hints.extend([
+        normal(&[Action::Undo], "undo"),
+        normal(&[Action::Save], "save"),
+        normal(&[Action::Search], "search"),
+        normal(&[Action::Quit], "quit"),
+        normal(&[Action::Help], "help"),
+    ]);
+    hints.into_iter().flatten().collect()
+}
+
+/// The hints for the current mode; the last one is kept when the row is too narrow.
+fn hints(app: &App) -> Vec<Hint> {
+    match &app.mode {
+        Mode::Normal => normal_hints(app),
+        // The most useful first, as the row is cut from the end (the last one stays).
+        Mode::Pick(_) => {
+            let mut hints = table(PICKER, &[PickAction::Choose]);
+            hints.push(Hint { keys: "1-9".into(), what: "choose type n".into() });
+            hints.extend(table(PICKER, &[PickAction::Down, PickAction::Up, PickAction::Cancel]));
+            hints
+        }
+        Mode::Link { .. } => table(
+            LINK,
+            &[LinkAction::Choose, LinkAction::Next, LinkAction::Prev, LinkAction::Cancel],
+        ),
+        // The search prompt and help keys are handled in `update` itself, not in a table.
+        Mode::Search(_) => Vec::new(),
+        Mode::Help { .. } => vec![
+            Hint { keys: "j / k".into(), what: "scroll".into() },
+            Hint { keys: "Space / PgUp".into(), what: "page".into() },
+            Hint { keys: "any other key".into(), what: "close".into() },
+        ],
+        Mode::Confirm(question) => answers(question)
+            .iter()
+            .map(|(key, what)| Hint {
+                keys: key.to_string(),
+                what: what.split([',', ';', '(']).next().unwrap_or(what).trim().into(),
+            })
+            .collect(),
+    }
+}
+
+/// Draws the key hints, or the search prompt in search mode.
+pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    if let Mode::Search(query) = &app.mode {
+        let x = put(buf, area, area.x + 1, area.y, "/", theme.warn.add_modifier(Modifier::BOLD));
+        let x = put(buf, area, x, area.y, query, theme.base);
+        put(buf, area, x, area.y, " ", theme.cursor);
+        let help = "Enter search · Esc cancel";
+        let hx = area.right().saturating_sub(help.len() as u16 + 1);
+        if hx > x + 2 {
+            put(buf, area, hx, area.y, help, theme.dim);
+        }
+        return;
+    }
+    // The last message sits at the right; errors may take two thirds of the row.
+    let mut right = area.right();
+    if let Some((level, text)) = &app.message {
+        let share = if *level == Level::Error { 3 } else { 2 };
+        let max = usize::from(area.width) * (share - 1) / share;
+        let text = fit(text, max.saturating_sub(2));
+        right = area.right().saturating_sub(width(&text) as u16 + 1);
+        put(buf, area, right, area.y, &text, theme.level(*level));
+    }
+    let hints = hints(app);
+    let spans = |hs: &[&Hint]| -> Vec<Span<'static>> {
+        let mut out = Vec::new();
+        for (i, h) in hs.iter().enumerate() {
+            if i > 0 {
+                out.push(Span::styled("  ", theme.base));
+            }
+            out.push(Span::styled(h.keys.clone(), theme.base.add_modifier(Modifier::BOLD)));
+            out.push(Span::styled(format!(" {}", h.what), theme.dim));
+        }
+        out
+    };
+    let Some((last, rest)) = hints.split_last() else { return };
+    let room = usize::from(right.saturating_sub(area.x + 3));
+    let mut shown: Vec<&Hint> = rest.iter().collect();
+    loop {
+        let mut all = shown.clone();
+        all.push(last);
+        let line = spans(&all);
+        if spans_width(&line) <= room || shown.is_empty() {
+            let row = Rect::new(area.x, area.y, right.saturating_sub(area.x + 1), 1);
+            put_spans(buf, row, area.x + 1, area.y, &line);
+            return;
+        }
+        shown.pop();
+    }
+}
+
+/// The mode's name for the status line.
+fn mode_name(mode: &Mode) -> &'static str {
+    match mode {
+        Mode::Normal => "NORMAL",
+        Mode::Pick(_) => "TYPE",
+        Mode::Link { .. } => "LINK",
+        Mode::Search(_) => "SEARCH",
+        Mode::Help { .. } => "HELP",
+        Mode::Confirm(_) => "ANSWER",
+    }
+}
+
+/// The status line after the mode: file and save state, model and device, predictions. The
+/// path is cut to at most `path_max` columns, the model's name to `model_max`.
+fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec<Span<'static>> {
+    let sep = || Span::styled(" │ ", theme.border);
+    let mut spans = Vec::new();
+    if let Some(doc) = app.doc() {
+        let path = doc.source.save_path.display().to_string();
+        spans.push(Span::styled(fit_left(&path, path_max), theme.base));
+        spans.push(Span::styled(" · ", theme.dim));
+        let (text, style) = if doc.load == LoadState::Loading {
+            ("loading…".to_string(), theme.dim)
+        } else if matches!(doc.load, LoadState::Failed(_)) {
+            ("not loaded".to_string(), theme.error)
+        } else if doc.saving.is_some() {
+            ("saving…".to_string(), theme.dim)
+        } else if !doc.problems.is_empty() && !doc.is_dirty() {
+            ("read-only".to_string(), theme.warn)
+        } else if doc.is_dirty() {
+            (format!("{} unsaved", doc.edited.len()), theme.warn)
+        } else {
+            ("saved".to_string(), theme.ok)
+        };
+        spans.push(Span::styled(text, style));
+        let others = app.dirty_docs().filter(|d| d.id != doc.id).count();
+        if others > 0 {
+            spans.push(Span::styled(format!(" +{}", count(others, "file", "files")), theme.warn));
+        }
+        match doc.disk {
+            Disk::InSync => {}
+            Disk::Changed => spans.push(Span::styled(" · changed on disk", theme.warn)),
+            Disk::Removed => spans.push(Span::styled(" · removed from disk", theme.warn)),
+        }
+        spans.push(sep());
+    }
+    match &app.model {
+        ModelStatus::Ready(info) => {
+            spans.push(Span::styled(fit(&info.name, model_max), theme.base));
+            spans.push(Span::styled(format!(" · {}", info.device), theme.dim));
+        }
+        ModelStatus::Loading(_) => spans.push(Span::styled("model loading…", theme.warn)),
+        ModelStatus::Failed(_) => spans.push(Span::styled("model failed", theme.error)),
+    }
+    let predicting: usize = app.docs.iter().map(|d| d.predicting.len()).sum();
+    if predicting > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(format!("predicting {predicting}"), theme.warn));
+    }
+    if let Some(t) = app.training.as_ref().filter(|t| t.is_running()) {
+        spans.push(sep());
+        let text = match t.phase {
+            crate::workbench::state::TrainingPhase::Training => format!(
+                "training {}/{} {}% · {} left",
+                t.epoch.0,
+                t.epoch.1,
+                100 * t.step.0 / t.step.1.max(1),
+                super::training::clock(t.seconds.1)
+            ),
+            _ => "training…".to_string(),
+        };
+        spans.push(Span::styled(text, theme.warn));
+    }
+    spans
+}
+
+/// Draws the status line: the mode, then [`state`], cutting the path (down to its file name)
+/// and then the model's name (down to 12 columns) when the row is narrow.
+pub(super) fn draw_status(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let badge = format!(" {} ", mode_name(&app.mode));
+    let badge_style = theme.base.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+    let x = put(buf, area, area.x, area.y, &badge, badge_style) + 1;
+    let room = usize::from(area.right().saturating_sub(x + 1));
+    let (path_w, file_w) = app.doc().map_or((0, 0), |d| {
+        (width(&d.source.save_path.display().to_string()), width(&d.name()) + 1)
+    });
+    let model_w = match &app.model {
+        ModelStatus::Ready(info) => width(&info.name),
+        _ => 0,
+    };
+    let mut over = spans_width(&state(app, theme, (usize::MAX, usize::MAX))).saturating_sub(room);
+    let path_cut = over.min(path_w.saturating_sub(file_w));
+    over -= path_cut;
+    let model_cut = over.min(model_w.saturating_sub(12));
+    let mut spans = state(app, theme, (path_w - path_cut, model_w - model_cut));
+    if spans_width(&spans) > room {
+        // Other unsaved files are counted only where there is room (the list marks them too).
+        spans.retain(|s| !s.content.starts_with(" +"));
+    }
+    put_spans(buf, area, x, area.y, &spans);
+}

@@ -1,0 +1,605 @@
+//! The workbench's screens, rendered from hand-built states with ratatui's `TestBackend`:
+//! insta snapshots of the text, plus checks that do not depend on a snapshot (every type label
+//! on screen, the heatmap's colours, every key in the help, no colour under NO_COLOR, no panic
+//! at any size). Themes: the built-ins parse, errors name file and key, config and NO_COLOR.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use ratatui::Terminal;
+use serde_json::{json, Value};
+use spanscope::data::{Entity, EntityType, Relation, RelationType, Sentence, Types};
+use spanscope::explain::Contribution;
+use spanscope::store::files::DocumentSource;
+use spanscope::store::journal::{JournalEntry, Recovered};
+use spanscope::workbench::annotation::Item;
+use spanscope::workbench::inference::{Inspection, ModelInfo};
+use spanscope::workbench::keymap::{keys_label, NORMAL};
+use spanscope::workbench::state::{
+    App, Cursor, Document, Inspector, Level, LoadState, Mode, ModelStatus, PickTarget, Picker,
+    Question, SpanKey,
+};
+use spanscope::workbench::theme::{Theme, ThemeError};
+use spanscope::workbench::view::draw;
+
+// ---------------------------------------------------------------- building states
+
+fn types() -> Types {
+    let entity = |name: &str, verbose: &str| EntityType {
+        name: name.into(),
+        short: name.into(),
+        verbose: verbose.into(),
+    };
+    let relation = |name: &str, verbose: &str, symmetric| RelationType {
+        name: name.into(),
+        short: name.into(),
+        verbose: verbose.into(),
+        symmetric,
+    };
+    Types {
+        entities: vec![
+            entity("Peop", "People"),
+            entity("Org", "Organization"),
+            entity("Loc", "Location"),
+            entity("Other", "Other"),
+        ],
+        relations: vec![
+            relation("Work_For", "Work for", false),
+            relation("Live_In", "Live in", false),
+            relation("OrgBased_In", "Organization based in", false),
+            relation("Located_In", "Located in", false),
+            relation("Kill", "Kill", false),
+            relation("Colleague_Of", "Colleague of", true),
+        ],
+    }
+}
+
+fn model(layers: usize, heads: usize) -> ModelInfo {
+    ModelInfo {
+        name: "aspert-minilm-conll04".into(),
+        dir: PathBuf::from("models/aspert-minilm-conll04"),
+        device: "cuda:0".into(),
+        types: types(),
+        entity_types: types().entities.iter().map(|t| t.name.clone()).collect(),
+        layers,
+        heads,
+        generation: 1,
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(' ').map(String::from).collect()
+}
+
+/// An entity with `extra` keys (`source`, `score`).
+fn entity(ty: &str, start: usize, end: usize, extra: Value) -> Entity {
+    let mut e = Entity::new(ty, start, end);
+    e.extra = extra.as_object().unwrap().clone();
+    e
+}
+
+fn relation(ty: &str, head: usize, tail: usize, extra: Value) -> Relation {
+    let mut r = Relation::new(ty, head, tail);
+    r.extra = extra.as_object().unwrap().clone();
+    r
+}
+
+/// Gold entities, a nested one (Chicago in University of Chicago), a proposal with a score
+/// (New York) and one overlapping it (York yesterday); a gold and a proposed relation.
+fn main_sentence() -> Sentence {
+    let mut s = Sentence::from_tokens(words(
+        "John Smith , who works for the University of Chicago , met Mary Jones in New York yesterday .",
+    ));
+    s.entities = vec![
+        entity("Peop", 0, 2, json!({})),
+        entity("Org", 7, 10, json!({})),
+        entity("Loc", 9, 10, json!({"source": "accepted", "score": 0.88})),
+        entity("Peop", 12, 14, json!({"source": "manual"})),
+        entity("Loc", 15, 17, json!({"source": "model", "score": 0.93})),
+        entity("Other", 16, 18, json!({"source": "model", "score": 0.41})),
+    ];
+    s.relations = vec![
+        relation("Work_For", 0, 1, json!({})),
+        relation("Live_In", 3, 4, json!({"source": "model", "score": 0.82})),
+    ];
+    s
+}
+
+fn reviewed(mut s: Sentence) -> Sentence {
+    s.extra.insert("reviewed".into(), Value::Bool(true));
+    s
+}
+
+fn document(id: u64, path: &str, sentences: Vec<Sentence>) -> Document {
+    // Rendering never touches the disk, so a fixed relative path keeps snapshots stable.
+    let mut d = Document::new(id, DocumentSource::for_path(Path::new(path)).unwrap());
+    d.load = LoadState::Loaded;
+    d.baseline = sentences.clone();
+    d.sentences = sentences;
+    d
+}
+
+/// A smooth f_a with its peak at layer `peak.0`, head `peak.1` (0-based) and a second one.
+fn contribution(layers: usize, heads: usize, peak: (usize, usize)) -> Contribution {
+    let mut values = Vec::new();
+    for l in 0..layers {
+        for h in 0..heads {
+            let d1 =
+                (l as f32 - peak.0 as f32).powi(2) / 2.0 + (h as f32 - peak.1 as f32).powi(2) / 8.0;
+            let d2 = ((l as f32 - 4.0).powi(2) + (h as f32 - 1.0).powi(2)) / 1.5;
+            let v = 0.004 + 0.12 * (-d1).exp() + 0.09 * (-d2).exp();
+            values.push((v * 1000.0).round() / 1000.0);
+        }
+    }
+    Contribution { layers, heads, values }
+}
+
+fn inspection(start: usize, end: usize, c: Contribution) -> Inspection {
+    Inspection {
+        start,
+        end,
+        contribution: c,
+        probabilities: vec![
+            ("none".into(), 0.04),
+            ("Peop".into(), 0.01),
+            ("Org".into(), 0.02),
+            ("Loc".into(), 0.93),
+            ("Other".into(), 0.0),
+        ],
+    }
+}
+
+/// The main state: three documents (one edited, one being predicted, one that failed), the
+/// proposal "New York" selected and explained.
+fn app() -> App {
+    let mut app = App::new(types(), true, ModelStatus::Ready(model(6, 12)));
+    let main = main_sentence();
+    let second = reviewed(Sentence::from_tokens(words("Acme Corp is based in Boston .")));
+    let third = Sentence::from_tokens(words("It rained ."));
+    let mut people = document(1, "sample_docs/people.json", vec![main.clone(), second, third]);
+    people.edited = BTreeSet::from([0]);
+    let news_sentences =
+        (0..4).map(|_| Sentence::from_tokens(words("Nothing happened ."))).collect();
+    let mut news = document(2, "sample_docs/news.json", news_sentences);
+    news.predicting = BTreeSet::from([1, 2]);
+    let mut broken =
+        Document::new(3, DocumentSource::for_path(Path::new("sample_docs/broken.json")).unwrap());
+    broken.load = LoadState::Failed(
+        "sample_docs/broken.json: record 3, line 14: `entities[0].end` is 9 but the sentence has 7 tokens".into(),
+    );
+    app.docs = vec![people, news, broken];
+    app.cursor =
+        Cursor { doc: 0, sentence: 0, token: 15, anchor: None, item: Some(Item::Entity(4)) };
+    app.inspector = Inspector {
+        key: Some(SpanKey { doc: 1, sentence: 0, start: 15, end: 17, tokens: main.tokens.clone() }),
+        request: 1,
+        result: Some(Ok(inspection(15, 17, contribution(6, 12, (2, 6))))),
+    };
+    app.say(Level::Info, "accepted “Chicago” as Loc");
+    app
+}
+
+// ---------------------------------------------------------------- rendering
+
+fn render(app: &App, theme: &Theme, w: u16, h: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|frame| draw(frame, app, theme)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+/// The buffer's text, one line a row, trailing spaces dropped.
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let symbol = buf[(x, y)].symbol();
+            skip = ratatui::text::Span::raw(symbol).width().saturating_sub(1);
+            line.push_str(symbol);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    text(&render(app, &Theme::builtin("dark").unwrap(), w, h))
+}
+
+// ---------------------------------------------------------------- snapshots
+
+#[test]
+fn main_screen_80x24() {
+    insta::assert_snapshot!(screen(&app(), 80, 24));
+}
+
+#[test]
+fn main_screen_140x45() {
+    insta::assert_snapshot!(screen(&app(), 140, 45));
+}
+
+/// Words `[start, end)` of the first occurrence of `phrase` in `tokens`.
+fn find(tokens: &[String], phrase: &str) -> (usize, usize) {
+    let want = words(phrase);
+    let start = tokens.windows(want.len()).position(|w| w == want.as_slice()).expect(phrase);
+    (start, start + want.len())
+}
+
+#[test]
+fn long_sentence_wraps_and_scrolls_to_the_cursor() {
+    let mut app = app();
+    let long =
+        "In a statement released on Tuesday , the spokesman for the Ministry of Foreign Affairs \
+                said that the delegation led by Ambassador Maria Gonzalez would arrive in Geneva \
+                next week to resume the talks with representatives of the United Nations High \
+                Commissioner for Refugees , which had been suspended in March after the incident \
+                near the border town of Kilis in southern Turkey , and that the talks , hosted by \
+                the Swiss Federal Department of Foreign Affairs , were expected to last three days \
+                and to include a visit to the headquarters of the International Committee of the \
+                Red Cross in the old town .";
+    let mut s = Sentence::from_tokens(words(long));
+    let at = |phrase: &str| find(&s.tokens, phrase);
+    let spans = [
+        ("Org", at("Ministry of Foreign Affairs"), json!({})),
+        ("Peop", at("Maria Gonzalez"), json!({})),
+        ("Loc", at("Geneva"), json!({})),
+        (
+            "Org",
+            at("United Nations High Commissioner for Refugees"),
+            json!({"source": "model", "score": 0.77}),
+        ),
+        ("Loc", at("Kilis"), json!({"source": "model", "score": 0.66})),
+        ("Loc", at("southern Turkey"), json!({})),
+        ("Org", at("Swiss Federal Department of Foreign Affairs"), json!({})),
+        ("Org", at("International Committee of the Red Cross"), json!({})),
+    ];
+    s.entities = spans.into_iter().map(|(ty, (a, b), extra)| entity(ty, a, b, extra)).collect();
+    let (red, cross) = (at("Red").0, at("Cross").0);
+    app.docs[0].sentences[0] = s;
+    app.cursor = Cursor { doc: 0, sentence: 0, token: cross, anchor: Some(red), item: None };
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("Red Cross"), "the cursor's line is in view:\n{out}");
+    assert!(!out.contains("In a statement"), "the first lines are scrolled away:\n{out}");
+    assert!(out.contains("lines"), "the title says which lines are shown:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app();
+    app.mode = Mode::Help { scroll: 0 };
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn type_picker() {
+    let mut app = app();
+    app.cursor = Cursor { doc: 0, sentence: 0, token: 17, anchor: None, item: None };
+    let options = app.entity_types();
+    app.mode = Mode::Pick(Picker {
+        target: PickTarget::NewEntity { start: 17, end: 18 },
+        options,
+        index: 2,
+    });
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn quit_dialog() {
+    let mut app = app();
+    app.docs[1].edited = BTreeSet::from([0, 2]);
+    app.mode = Mode::Confirm(Question::Quit);
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("2 documents have unsaved edits"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn recover_dialog() {
+    let mut app = app();
+    let entry = |sentence: usize| JournalEntry {
+        sentence,
+        after: main_sentence(),
+        label: "add entity".into(),
+        at: 1_714_572_180,
+    };
+    let recovered = Recovered {
+        path: PathBuf::from("sample_docs/.spanscope/recovery/people.json.journal.jsonl"),
+        base: None,
+        entries: vec![entry(0), entry(0), entry(1)],
+        modified: UNIX_EPOCH + Duration::from_secs(1_714_572_180),
+    };
+    app.mode = Mode::Confirm(Question::Recover { doc: 1, recovered });
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("people.json has 3 unsaved edits"), "{out}");
+    assert!(out.contains("2024-05-01 14:03 UTC"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn inspector_while_explaining() {
+    let mut app = app();
+    app.inspector.result = None;
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("explaining…"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn inspector_with_an_error() {
+    let mut app = app();
+    app.inspector.result =
+        Some(Err("the span is 14 words wide; the model takes spans of at most 10 words".into()));
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("at most 10 words"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn inspection_of_bert_base_at_80x24() {
+    let mut app = app();
+    app.model = ModelStatus::Ready(model(12, 12));
+    app.inspector.result = Some(Ok(inspection(15, 17, contribution(12, 12, (9, 3)))));
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("L10·H4"), "the strongest head is listed:\n{out}");
+    assert!(out.contains("L10"), "its layer is in view:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn failed_document() {
+    let mut app = app();
+    app.cursor = Cursor { doc: 2, ..Cursor::default() };
+    app.inspector = Inspector::default();
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("`entities[0].end` is 9"), "{out}");
+    assert!(out.contains("broken.json"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn no_color_main_screen() {
+    let theme = Theme::choose(None, None, Some("1")).unwrap();
+    let buf = render(&app(), &theme, 80, 24);
+    for cell in &buf.content {
+        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "coloured cell {cell:?}");
+    }
+    let out = text(&buf);
+    assert!(out.contains('█'), "the heatmap is drawn with shades:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn tiny_terminal() {
+    insta::assert_snapshot!(screen(&app(), 20, 5));
+}
+
+// ---------------------------------------------------------------- without snapshots
+
+#[test]
+fn no_size_and_no_mode_panics() {
+    let mut modes = vec![
+        Mode::Normal,
+        Mode::Help { scroll: 500 },
+        Mode::Search("chic".into()),
+        Mode::Link { head: 0, tail: 1 },
+        Mode::Confirm(Question::Quit),
+        Mode::Confirm(Question::DiskChanged { doc: 1 }),
+        Mode::Confirm(Question::SaveConflict { doc: 2 }),
+    ];
+    let options = app().relation_types();
+    modes.push(Mode::Pick(Picker {
+        target: PickTarget::NewRelation { head: 0, tail: 1 },
+        options,
+        index: 5,
+    }));
+    let theme = Theme::builtin("light").unwrap();
+    for mode in modes {
+        let mut app = app();
+        app.mode = mode;
+        for w in [0, 1, 2, 5, 9, 20, 33, 60, 99, 100, 101] {
+            for h in [0, 1, 2, 3, 4, 7, 12, 30] {
+                render(&app, &theme, w, h);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_entity_type_label_is_on_screen() {
+    for (w, h) in [(80, 24), (140, 45)] {
+        let out = screen(&app(), w, h);
+        for label in ["Peop", "Org", "Loc? .93", "Other? .41"] {
+            assert!(out.contains(label), "{label} missing at {w}x{h}:\n{out}");
+        }
+        // Nested Chicago (Loc) inside University of Chicago (Org), both labelled.
+        assert!(out.matches("Loc").count() >= 2, "{out}");
+        assert!(out.matches("Peop").count() >= 2, "{out}");
+    }
+}
+
+#[test]
+fn the_hottest_head_gets_the_last_scale_colour() {
+    let theme = Theme::builtin("dark").unwrap();
+    let last = *theme.scale.last().unwrap();
+    let buf = render(&app(), &theme, 80, 24);
+    let out = text(&buf);
+    let legend = out.lines().position(|l| l.contains("f_a")).unwrap() as u16;
+    let hottest: Vec<(u16, u16)> = (0..buf.area.height)
+        .filter(|&y| y != legend)
+        .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+        .filter(|&p| buf[p].bg == last)
+        .collect();
+    // One head, two columns, marked with its rank; nothing else that hot but the legend's end.
+    assert_eq!(hottest.len(), 2, "{hottest:?}");
+    let (x, y) = hottest[0];
+    assert_eq!(hottest[1], (x + 1, y));
+    assert_eq!(buf[(x, y)].symbol(), "1");
+    assert!(out.contains("L3·H7 .124"), "{out}");
+    let row: String = out.lines().nth(usize::from(y)).unwrap().to_string();
+    assert!(row.trim_start().starts_with("L3"), "the hottest cell is on layer 3's row: {row}");
+}
+
+#[test]
+fn the_help_lists_every_key_of_normal_mode() {
+    let mut seen = String::new();
+    for scroll in 0..120 {
+        let mut app = app();
+        app.mode = Mode::Help { scroll };
+        seen.push_str(&screen(&app, 80, 24));
+    }
+    for b in NORMAL {
+        let line = format!("{}  {}", keys_label(b), b.help);
+        assert!(seen.contains(&line), "help lacks `{line}`");
+    }
+    assert!(seen.contains("1-9  give type n"), "the digits are listed");
+    assert!(seen.contains("take it as tail"), "link mode is listed");
+}
+
+#[test]
+fn hints_end_with_help_and_follow_the_mode() {
+    let out = screen(&app(), 80, 24);
+    let hints = out.lines().nth(22).unwrap();
+    let (keys, message) = hints.split_once("? help").expect(hints);
+    assert_eq!(message.trim(), "accepted “Chicago” as Loc", "the message follows: {hints}");
+    assert!(keys.contains("a accept") && keys.contains("x reject"), "{hints}");
+    let mut app = app();
+    app.mode = Mode::Search("chica".into());
+    let out = screen(&app, 80, 24);
+    assert!(out.lines().nth(22).unwrap().contains("/chica"), "{out}");
+}
+
+#[test]
+fn relations_show_direction_symmetry_and_proposals() {
+    let mut app = app();
+    let s = &mut app.docs[0].sentences[0];
+    s.relations.push(relation("Colleague_Of", 0, 3, json!({"source": "manual"})));
+    app.cursor.item = Some(Item::Relation(1));
+    let out = screen(&app, 140, 45);
+    let line = |needle: &str| out.lines().find(|l| l.contains(needle)).unwrap_or("").to_string();
+    assert!(line("Work_For").contains('→'), "{out}");
+    assert!(line("Live_In?").contains('⇢') && line("Live_In?").contains("proposed .82"), "{out}");
+    assert!(line("Colleague_Of").contains('↔'), "{out}");
+    assert!(line("Live_In?").contains('▸'), "the selected relation is marked:\n{out}");
+    assert!(line("Work_For").contains("“, who works for the”"), "context snippet:\n{out}");
+}
+
+#[test]
+fn link_mode_marks_head_and_tail() {
+    let mut app = app();
+    app.cursor.item = None;
+    app.mode = Mode::Link { head: 0, tail: 3 };
+    let out = screen(&app, 80, 24);
+    assert!(out.contains("Peop→") && out.contains("→Peop"), "{out}");
+    assert!(out.contains("Enter: pick its type"), "{out}");
+}
+
+#[test]
+fn the_current_document_name_is_always_visible() {
+    let mut app = app();
+    for i in 0..12 {
+        let name = format!("sample_docs/interview-transcript-{i}.json");
+        app.docs.push(document(10 + i, &name, vec![main_sentence()]));
+    }
+    app.cursor = Cursor { doc: 6, ..Cursor::default() };
+    for w in [80, 100, 140] {
+        let out = screen(&app, w, 24);
+        let first = out.lines().take(20).collect::<Vec<_>>().join("\n");
+        assert!(first.contains("interview-transcript-3.json"), "at {w}:\n{out}");
+    }
+}
+
+// ---------------------------------------------------------------- themes
+
+fn manifest(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn the_builtin_themes_parse() {
+    for name in ["dark", "light", "colorblind"] {
+        let from_file = Theme::from_file(&manifest(&format!("themes/{name}.toml"))).unwrap();
+        let builtin = Theme::builtin(name).expect(name);
+        assert_eq!(from_file.palette, builtin.palette);
+        assert_eq!(builtin.name, name);
+        assert!(builtin.scale.len() >= 2 && !builtin.palette.is_empty());
+        assert_eq!(
+            builtin.entity_color(builtin.palette.len()),
+            builtin.palette[0],
+            "palette cycles"
+        );
+    }
+    assert!(Theme::builtin("neon").is_none());
+}
+
+#[test]
+fn a_bad_colour_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let dark = std::fs::read_to_string(manifest("themes/dark.toml")).unwrap();
+    let path = dir.path().join("x.toml");
+    std::fs::write(&path, dark.replace("\"#1e1f29\", \"#2b3a67\"", "\"#12\", \"#2b3a67\""))
+        .unwrap();
+    let err = Theme::from_file(&path).unwrap_err();
+    let expected = format!("{}: [heatmap] scale: \"#12\" is not a colour", path.display());
+    assert!(err.to_string().starts_with(&expected), "{err}");
+    assert!(matches!(err, ThemeError::Colour { .. }));
+    std::fs::write(&path, dark.replace("status_ok = \"#8fd18f\"\n", "")).unwrap();
+    let err = Theme::from_file(&path).unwrap_err().to_string();
+    assert_eq!(err, format!("{}: [ui] status_ok: missing", path.display()));
+    std::fs::write(&path, "[ui\n").unwrap();
+    assert!(Theme::from_file(&path)
+        .unwrap_err()
+        .to_string()
+        .starts_with(&path.display().to_string()));
+}
+
+#[test]
+fn named_colours_work_in_theme_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dark = std::fs::read_to_string(manifest("themes/dark.toml")).unwrap();
+    let path = dir.path().join("named.toml");
+    std::fs::write(&path, dark.replace("border = \"#44475a\"", "border = \"bright_black\""))
+        .unwrap();
+    assert_eq!(Theme::from_file(&path).unwrap().border.fg, Some(Color::DarkGray));
+}
+
+#[test]
+fn flag_then_config_then_dark_and_no_color_wins() {
+    let config = tempfile::tempdir().unwrap();
+    // No config file: dark.
+    assert_eq!(Theme::choose(None, Some(config.path()), None).unwrap().name, "dark");
+    assert_eq!(Theme::choose(None, None, None).unwrap().name, "dark");
+    std::fs::create_dir(config.path().join("spanscope")).unwrap();
+    std::fs::write(config.path().join("spanscope/config.toml"), "theme = \"light\"\n").unwrap();
+    assert_eq!(Theme::choose(None, Some(config.path()), None).unwrap().name, "light");
+    // The flag beats the config file; it may be a path.
+    assert_eq!(
+        Theme::choose(Some("colorblind"), Some(config.path()), None).unwrap().name,
+        "colorblind"
+    );
+    let file = manifest("themes/light.toml");
+    assert_eq!(Theme::choose(Some(file.to_str().unwrap()), None, None).unwrap().name, "light");
+    assert!(matches!(Theme::choose(Some("neon"), None, None), Err(ThemeError::Unknown(_))));
+    // A theme file named in the config is found next to it.
+    let mine = std::fs::read_to_string(manifest("themes/dark.toml"))
+        .unwrap()
+        .replace("name = \"dark\"", "name = \"mine\"");
+    std::fs::write(config.path().join("spanscope/mine.toml"), mine).unwrap();
+    std::fs::write(config.path().join("spanscope/config.toml"), "theme = \"mine.toml\"\n").unwrap();
+    assert_eq!(Theme::choose(None, Some(config.path()), None).unwrap().name, "mine");
+    // NO_COLOR, when set and not empty, wins over everything.
+    assert!(Theme::choose(Some("light"), Some(config.path()), Some("1")).unwrap().colourless);
+    assert!(Theme::choose(None, Some(config.path()), Some("yes")).unwrap().colourless);
+    assert!(!Theme::choose(None, Some(config.path()), Some("")).unwrap().colourless);
+}
