@@ -187,7 +187,7 @@ fn handle(
                 reviewed,
                 replay,
                 config: setup.config.clone(),
-                device: setup.device.clone(),
+                device: setup.device,
                 work_dir,
             };
             let mut progress = |p: FinetuneProgress| notify(TrainingReply::Progress(p));
