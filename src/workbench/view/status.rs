@@ -217,6 +217,9 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
             ("read-only".to_string(), theme.warn)
         } else if doc.is_dirty() {
             (format!("{} unsaved", doc.edited.len()), theme.warn)
+        } else if doc.fingerprint.is_none() && doc.source.read_path != doc.source.save_path {
+            // A .txt document: its annotations go to this .json on the first save.
+            ("no edits yet".to_string(), theme.dim)
         } else {
             ("saved".to_string(), theme.ok)
         };
