@@ -295,6 +295,8 @@ fn one_reviewed_sentence_holds_nothing_out_and_is_never_not_worse() {
     assert_eq!((outcome.before, outcome.after), (Scores::default(), Scores::default()));
     assert!(!outcome.not_worse);
     assert!(outcome.record("base".into()).forced);
+    outcome.discard().unwrap();
+    assert!(!outcome.candidate.exists());
 }
 
 #[test]
@@ -537,6 +539,30 @@ mod cli {
         );
         let out = call(args(&base, &["--encoder", "x"]));
         assert!(stderr(&out).contains("cannot be used with '--encoder"), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn without_a_held_out_sentence_the_current_model_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = random_checkpoint(dir.path(), "base", 1);
+        let doc = dir.path().join("one.jsonl");
+        write_sentences(&doc, &corrections()[..1], Format::JsonLines).unwrap();
+        let out = spanscope(&[
+            "train",
+            "--continue-from",
+            path(&base),
+            "--reviewed",
+            path(&doc),
+            "--epochs",
+            "1",
+        ]);
+        let o = stdout(&out);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(o.contains("current model: not scored (no held-out sentence)"), "{o}");
+        assert!(o.contains("kept the current model") && o.contains("nothing was held out"), "{o}");
+        let models = dir.path().join(".spanscope/models");
+        assert!(names(&models).is_empty(), "{:?}", names(&models));
+        assert!(Versions::open(dir.path()).unwrap().list().is_empty());
     }
 
     #[test]

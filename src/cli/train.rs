@@ -311,7 +311,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     println!("current model: {}", outcome.before);
     println!("new model:     {}", outcome.after);
     if !(outcome.not_worse || args.finetune.force) {
-        let _ = std::fs::remove_dir_all(&outcome.candidate);
+        outcome.discard()?;
         let why = if outcome.held_out == 0 {
             "nothing was held out to compare them on (review at least two sentences)"
         } else {

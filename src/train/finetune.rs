@@ -197,6 +197,17 @@ impl FinetuneOutcome {
             forced: !self.not_worse,
         }
     }
+
+    /// Removes the candidate when it is not accepted (an accepted one is moved away by
+    /// [`crate::model::versions::Versions::accept`]).
+    pub fn discard(&self) -> Result<(), DataError> {
+        match std::fs::remove_dir_all(&self.candidate) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(DataError::io(&self.candidate, "remove", &e))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a run produced no candidate. In every case the current model is untouched and the work
