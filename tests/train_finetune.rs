@@ -231,14 +231,10 @@ fn a_nan_loses_only_the_run() {
     let work = dir.path().join("candidate");
     let config = FinetuneConfig { lr: 1e30, epochs: 3, batch_size: 1, ..tiny_config() };
     let err = run(&job(&base, corrections(), config, work.clone())).unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            FinetuneError::Train(e)
-                if matches!(**e, TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteWeights { .. })
-        ),
-        "{err}"
-    );
+    let non_finite = |e: &TrainError| {
+        matches!(e, TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteWeights { .. })
+    };
+    assert!(matches!(&err, FinetuneError::Train(e) if non_finite(e)), "{err}");
     assert!(!work.exists());
     assert_eq!(snapshot(&base), files);
 }
@@ -299,6 +295,30 @@ fn one_reviewed_sentence_holds_nothing_out_and_is_never_not_worse() {
     assert_eq!((outcome.before, outcome.after), (Scores::default(), Scores::default()));
     assert!(!outcome.not_worse);
     assert!(outcome.record("base".into()).forced);
+    outcome.discard().unwrap();
+    assert!(!outcome.candidate.exists());
+}
+
+#[test]
+fn a_run_works_on_a_background_thread_reporting_over_a_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_checkpoint(dir.path(), "base", 1);
+    let config = FinetuneConfig { epochs: 2, ..tiny_config() };
+    let job = job(&base, corrections(), config, dir.path().join("c"));
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = cancel.clone();
+    let worker = std::thread::spawn(move || finetune(&job, &flag, &mut |p| tx.send(p).unwrap()));
+    let heard: Vec<FinetuneProgress> = rx.iter().collect();
+    let outcome = worker.join().unwrap().unwrap();
+    assert!(matches!(heard.first(), Some(FinetuneProgress::Started { .. })));
+    assert!(matches!(heard.last(), Some(FinetuneProgress::Scoring { sentences: 2 })));
+    let last_step = heard.iter().rev().find_map(|p| match p {
+        FinetuneProgress::Step(s) => Some(s.clone()),
+        _ => None,
+    });
+    assert_eq!(last_step.map(|s| (s.step, s.total_steps, s.eta)), Some((8, 8, Default::default())));
+    assert!(outcome.candidate.is_dir());
 }
 
 #[test]
@@ -519,6 +539,30 @@ mod cli {
         );
         let out = call(args(&base, &["--encoder", "x"]));
         assert!(stderr(&out).contains("cannot be used with '--encoder"), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn without_a_held_out_sentence_the_current_model_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = random_checkpoint(dir.path(), "base", 1);
+        let doc = dir.path().join("one.jsonl");
+        write_sentences(&doc, &corrections()[..1], Format::JsonLines).unwrap();
+        let out = spanscope(&[
+            "train",
+            "--continue-from",
+            path(&base),
+            "--reviewed",
+            path(&doc),
+            "--epochs",
+            "1",
+        ]);
+        let o = stdout(&out);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(o.contains("current model: not scored (no held-out sentence)"), "{o}");
+        assert!(o.contains("kept the current model") && o.contains("nothing was held out"), "{o}");
+        let models = dir.path().join(".spanscope/models");
+        assert!(names(&models).is_empty(), "{:?}", names(&models));
+        assert!(Versions::open(dir.path()).unwrap().list().is_empty());
     }
 
     #[test]

@@ -74,61 +74,6 @@ pub struct Args {
     #[command(flatten)]
     variant: VariantArgs,
 
-    /// Fine-tune this trained checkpoint on reviewed sentences instead of training a fresh
-    /// model. It is only read; the result becomes a new version if it is not worse.
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "reviewed",
-        conflicts_with_all = FRESH_ONLY,
-        help_heading = "Fine-tuning on reviewed sentences"
-    )]
-    continue_from: Option<PathBuf>,
-
-    /// Documents whose reviewed sentences (`"reviewed": true`) to learn; every annotation of a
-    /// reviewed sentence counts as gold.
-    #[arg(
-        long,
-        value_name = "FILE",
-        num_args = 1..,
-        requires = "continue_from",
-        help_heading = "Fine-tuning on reviewed sentences"
-    )]
-    reviewed: Vec<PathBuf>,
-
-    /// Original training data to mix in (default: the checkpoint's own replay.jsonl, if any).
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "continue_from",
-        help_heading = "Fine-tuning on reviewed sentences"
-    )]
-    replay: Option<PathBuf>,
-
-    /// Original training sentences mixed in [default: 200].
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "continue_from",
-        help_heading = "Fine-tuning on reviewed sentences"
-    )]
-    replay_size: Option<usize>,
-
-    /// Share of the reviewed sentences held out to compare the new model with the old
-    /// [default: 0.2].
-    #[arg(
-        long,
-        value_name = "F",
-        requires = "continue_from",
-        help_heading = "Fine-tuning on reviewed sentences"
-    )]
-    held_out: Option<f64>,
-
-    /// Keep the new model even if it scores worse on the held-out sentences (or none were
-    /// held out).
-    #[arg(long, requires = "continue_from", help_heading = "Fine-tuning on reviewed sentences")]
-    force: bool,
-
     /// Passes over the training set [default: 20; with --continue-from 5].
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
@@ -162,11 +107,47 @@ pub struct Args {
     /// Store the checkpoint in half precision (f16).
     #[arg(long)]
     half: bool,
+
+    #[command(flatten)]
+    finetune: FinetuneArgs,
+}
+
+/// The flags of fine-tuning on reviewed sentences.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Fine-tuning on reviewed sentences")]
+struct FinetuneArgs {
+    /// Fine-tune this trained checkpoint on reviewed sentences instead of training a fresh
+    /// model. It is only read; the result becomes a new version if it is not worse.
+    #[arg(long, value_name = "DIR", requires = "reviewed", conflicts_with_all = FRESH_ONLY)]
+    continue_from: Option<PathBuf>,
+
+    /// Documents whose reviewed sentences (`"reviewed": true`) to learn; every annotation of a
+    /// reviewed sentence counts as gold.
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "continue_from")]
+    reviewed: Vec<PathBuf>,
+
+    /// Original training data to mix in (default: the checkpoint's own replay.jsonl, if any).
+    #[arg(long, value_name = "FILE", requires = "continue_from")]
+    replay: Option<PathBuf>,
+
+    /// Original training sentences mixed in [default: 200].
+    #[arg(long, value_name = "N", requires = "continue_from")]
+    replay_size: Option<usize>,
+
+    /// Share of the reviewed sentences held out to compare the new model with the old
+    /// [default: 0.2].
+    #[arg(long, value_name = "F", requires = "continue_from")]
+    held_out: Option<f64>,
+
+    /// Keep the new model even if it scores worse on the held-out sentences (or none were
+    /// held out).
+    #[arg(long, requires = "continue_from")]
+    force: bool,
 }
 
 /// Validates the data, builds the fresh model, trains it and reports.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
-    if let Some(base) = args.continue_from.clone() {
+    if let Some(base) = args.finetune.continue_from.clone() {
         return run_finetune(&args, &base, device);
     }
     // clap requires these without --continue-from.
@@ -251,24 +232,25 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
         epochs: args.epochs.unwrap_or(defaults.epochs),
         batch_size: args.batch_size,
         lr: args.lr.unwrap_or(defaults.lr),
-        replay: args.replay_size.unwrap_or(defaults.replay),
-        held_out: args.held_out.unwrap_or(defaults.held_out),
+        replay: args.finetune.replay_size.unwrap_or(defaults.replay),
+        held_out: args.finetune.held_out.unwrap_or(defaults.held_out),
         seed: args.seed,
         neg_entity_count: args.neg_entities,
         neg_relation_count: args.neg_relations,
         half: args.half,
     };
+    let files = &args.finetune.reviewed;
     let mut reviewed = Vec::new();
-    for path in &args.reviewed {
+    for path in files {
         reviewed.extend(load_reviewed(path)?);
     }
     if reviewed.is_empty() {
         bail!(
             "no reviewed sentence in {}: mark sentences reviewed in the workbench first",
-            args.reviewed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let replay = match &args.replay {
+    let replay = match &args.finetune.replay {
         Some(path) => draw(&read_sentences_strict(path)?, config.replay, config.seed),
         None => replay_sample(base, config.replay, config.seed)?,
     };
@@ -281,7 +263,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     }
     let mut versions = match &args.out {
         Some(dir) => Versions::open_folder(dir)?,
-        None => Versions::open(&parent_dir(&args.reviewed[0]))?,
+        None => Versions::open(&parent_dir(&files[0]))?,
     };
     let job = FinetuneJob {
         base: base.to_path_buf(),
@@ -328,8 +310,8 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     println!("held out: {} reviewed sentence(s)", outcome.held_out);
     println!("current model: {}", outcome.before);
     println!("new model:     {}", outcome.after);
-    if !(outcome.not_worse || args.force) {
-        let _ = std::fs::remove_dir_all(&outcome.candidate);
+    if !(outcome.not_worse || args.finetune.force) {
+        outcome.discard()?;
         let why = if outcome.held_out == 0 {
             "nothing was held out to compare them on (review at least two sentences)"
         } else {
@@ -343,8 +325,11 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     }
     let version = versions.accept(&outcome.candidate, outcome.record(versions.name_of(base)))?;
     let dir = versions.dir_of(VersionRef::Number(version.number), base);
-    let how =
-        if version.record.forced { "forced, although not shown to be better" } else { "not worse" };
+    let how = if version.record.forced {
+        "kept by --force although it scored worse or was not scored"
+    } else {
+        "not worse"
+    };
     println!("new model {} ({how}): {}", version.name(), dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -165,7 +165,10 @@ pub enum VersionsError {
         source: std::io::Error,
     },
     /// `versions.json` is not what this build writes.
-    #[error("`{}` is damaged: {reason} (fix or remove it; the version folders are untouched)", path.display())]
+    #[error(
+        "`{}` is damaged: {reason} (fix or remove it; the version folders are untouched)",
+        path.display()
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
