@@ -16,8 +16,9 @@ pub const SOURCE_KEY: &str = "source";
 pub const SCORE_KEY: &str = "score";
 /// The extra key naming the model that made a proposal.
 pub const MODEL_KEY: &str = "model";
-/// The sentence extra key set to `true` once a person has reviewed the sentence.
-pub const REVIEWED_KEY: &str = "reviewed";
+/// The sentence extra key set to `true` once a person has reviewed the sentence (the one
+/// fine-tuning reads).
+pub use crate::train::finetune::REVIEWED_KEY;
 
 /// The provenance of an entity or relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +107,7 @@ pub fn relation_source(relation: &Relation) -> Source {
 }
 
 /// Whether a person marked the sentence reviewed.
-pub fn is_reviewed(sentence: &Sentence) -> bool {
-    sentence.extra.get(REVIEWED_KEY).and_then(Value::as_bool).unwrap_or(false)
-}
+pub use crate::train::finetune::is_reviewed;
 
 /// Whether the sentence has nothing the model may fill in: no entity, no relation, not
 /// reviewed (a reviewed sentence with no entities says "there are none").

@@ -12,6 +12,7 @@ use super::update::Effect;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
 use crate::store::worker::StoreRequest;
+use crate::train::finetune::reviewed_sentences;
 
 /// Carries out a normal-mode action.
 pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
@@ -627,13 +628,8 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         app.say(Level::Warning, "fine-tuning needs a model (open without --no-model)");
         return Vec::new();
     }
-    let reviewed: Vec<Sentence> = app
-        .docs
-        .iter()
-        .flat_map(|d| d.sentences.iter())
-        .filter(|s| is_reviewed(s))
-        .cloned()
-        .collect();
+    let reviewed: Vec<Sentence> =
+        app.docs.iter().flat_map(|d| reviewed_sentences(&d.sentences)).collect();
     if reviewed.len() < 2 {
         app.say(
             Level::Warning,
