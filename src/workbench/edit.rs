@@ -4,7 +4,7 @@
 use serde_json::Value;
 use thiserror::Error;
 
-use super::annotation::{entity_source, relation_source, Source, MODEL_KEY, REVIEWED_KEY};
+use super::annotation::{entity_source, relation_source, Source, REVIEWED_KEY};
 use crate::data::{Entity, Relation, Sentence};
 
 /// Why an edit cannot be made; the text is shown in the status line.
@@ -273,21 +273,4 @@ pub fn set_reviewed(s: &Sentence, reviewed: bool) -> Edited {
         out.extra.shift_remove(REVIEWED_KEY);
     }
     Ok(out)
-}
-
-/// The sentence with its proposals replaced by `predicted`'s (a new model's view), keeping
-/// every annotation a person made or confirmed; `None` when a person has touched it.
-pub fn replace_proposals(s: &Sentence, predicted: &Sentence) -> Option<Sentence> {
-    if !super::annotation::only_proposals(s) || super::annotation::is_reviewed(s) {
-        return None;
-    }
-    let mut out = s.clone();
-    out.entities = predicted.entities.clone();
-    out.relations = predicted.relations.clone();
-    Some(out)
-}
-
-/// The model that proposed an entity or relation, if recorded.
-pub fn proposed_by(extra: &serde_json::Map<String, Value>) -> Option<&str> {
-    extra.get(MODEL_KEY).and_then(Value::as_str)
 }

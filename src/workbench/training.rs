@@ -143,6 +143,11 @@ impl TrainingWorker {
     pub fn list(&self) {
         self.send(Request::List);
     }
+
+    /// True from `start` until the run reports its end.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for TrainingWorker {
@@ -257,13 +262,5 @@ fn handle(
                 current: versions.current_ref().to_string(),
             })
         }
-    }
-}
-
-/// Whether a run is in progress (for the status line before the first report arrives).
-impl TrainingWorker {
-    /// True from `start` until the run reports its end.
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Relaxed)
     }
 }
