@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Device};
 use spanscope::data::io::{write_sentences, Format};
-use spanscope::data::{Entity, Relation, Sentence};
-use spanscope::model::aspert::ModelConfig;
+use spanscope::data::Sentence;
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::versions::{
@@ -25,17 +24,7 @@ use spanscope::train::finetune::{
     REPORT_FILE, REVIEWED_KEY,
 };
 use spanscope::train::trainer::{train, TrainConfig, TrainData, TrainError};
-
-fn annotated(
-    text: &str,
-    entities: &[(&str, usize, usize)],
-    relations: &[(&str, usize, usize)],
-) -> Sentence {
-    let mut s = tiny_model::sentence(text);
-    s.entities = entities.iter().map(|&(t, a, b)| Entity::new(t, a, b)).collect();
-    s.relations = relations.iter().map(|&(t, h, r)| Relation::new(t, h, r)).collect();
-    s
-}
+use tiny_model::{annotated, quiet_config};
 
 fn reviewed(mut s: Sentence) -> Sentence {
     s.extra.insert(REVIEWED_KEY.into(), true.into());
@@ -72,15 +61,6 @@ fn replay() -> Vec<Sentence> {
         annotated("the big dog sat on the mat .", &[], &[]),
         annotated("mary lives in new york city .", &[("Peop", 0, 1), ("Loc", 3, 6)], &[]),
     ]
-}
-
-/// The tiny model without dropout (CPU dropout in candle cannot be seeded).
-fn quiet_config() -> ModelConfig {
-    let mut cfg = tiny_model::aspert_config();
-    cfg.dropout = 0.0;
-    cfg.encoder.hidden_dropout_prob = 0.0;
-    cfg.encoder.attention_probs_dropout_prob = 0.0;
-    cfg
 }
 
 /// A random tiny model saved as a checkpoint in `dir/name`.

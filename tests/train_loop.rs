@@ -8,25 +8,15 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
-use spanscope::data::{Entity, Relation, Sentence};
-use spanscope::model::aspert::{Aspert, ModelConfig};
+use spanscope::data::Sentence;
+use spanscope::model::aspert::Aspert;
 use spanscope::model::checkpoint::{self, Trainable};
 use spanscope::model::decode::{predict, SentencePrediction};
 use spanscope::train::evaluate::evaluate;
 use spanscope::train::trainer::{
     train, Progress, TrainConfig, TrainData, TrainError, TrainReport, REPORT_FILE,
 };
-
-fn annotated(
-    text: &str,
-    entities: &[(&str, usize, usize)],
-    relations: &[(&str, usize, usize)],
-) -> Sentence {
-    let mut s = tiny_model::sentence(text);
-    s.entities = entities.iter().map(|&(t, a, b)| Entity::new(t, a, b)).collect();
-    s.relations = relations.iter().map(|&(t, h, r)| Relation::new(t, h, r)).collect();
-    s
-}
+use tiny_model::{annotated, quiet_config};
 
 /// Four sentences over the tiny vocabulary: three relation types (Near symmetric), entities of
 /// one to three words, and a sentence without any.
@@ -45,15 +35,6 @@ fn corpus() -> Vec<Sentence> {
         annotated("john killed mary .", &[("Peop", 0, 1), ("Peop", 2, 3)], &[("Kill", 0, 1)]),
         annotated("the big dog sat on the mat .", &[], &[]),
     ]
-}
-
-/// The tiny model without dropout (CPU dropout in candle cannot be seeded).
-fn quiet_config() -> ModelConfig {
-    let mut cfg = tiny_model::aspert_config();
-    cfg.dropout = 0.0;
-    cfg.encoder.hidden_dropout_prob = 0.0;
-    cfg.encoder.attention_probs_dropout_prob = 0.0;
-    cfg
 }
 
 fn fast(epochs: usize, batch_size: usize, lr: f64, seed: u64) -> TrainConfig {

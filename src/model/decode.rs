@@ -289,7 +289,19 @@ pub fn explain_span(
     end: usize,
 ) -> Result<Contribution> {
     let cfg = model.config();
-    let encoded = pieces.encode(tokens, cfg.max_pieces);
+    let (enc, range) = encode_one(model, pieces, tokens, start, end)?;
+    encoding_contribution(&enc, 0, range, cfg.theta, cfg.fusion)
+}
+
+/// One sentence through the model's encoder, with the pieces of words `[start, end)`.
+fn encode_one(
+    model: &Aspert,
+    pieces: &WordPieces,
+    tokens: &[String],
+    start: usize,
+    end: usize,
+) -> Result<(Encoding, Range<usize>)> {
+    let encoded = pieces.encode(tokens, model.config().max_pieces);
     let range = word_span_pieces(&encoded, start, end)?;
     let device = model.encoder().device().clone();
     let batch = PieceBatch::from_ids(
@@ -298,8 +310,7 @@ pub fn explain_span(
         pieces.pad_id,
         &device,
     )?;
-    let enc = model.encode(&batch, false)?;
-    encoding_contribution(&enc, 0, range, cfg.theta, cfg.fusion)
+    Ok((model.encode(&batch, false)?, range))
 }
 
 /// f_a of words `[start, end)` of `tokens` from a plain BERT encoder, with θ and fusion given
@@ -358,16 +369,7 @@ pub fn inspect_span(
             cfg.max_span_width
         );
     }
-    let encoded = pieces.encode(tokens, cfg.max_pieces);
-    let range = word_span_pieces(&encoded, start, end)?;
-    let device = model.encoder().device().clone();
-    let batch = PieceBatch::from_ids(
-        std::slice::from_ref(&encoded.ids),
-        vec![encoded.word_pieces],
-        pieces.pad_id,
-        &device,
-    )?;
-    let enc = model.encode(&batch, false)?;
+    let (enc, range) = encode_one(model, pieces, tokens, start, end)?;
     let contribution = encoding_contribution(&enc, 0, range.clone(), cfg.theta, cfg.fusion)?;
     let spans = SpanBatch { pieces: vec![vec![range]], widths: vec![vec![width]] };
     let repr = model.span_representations(&enc, &spans)?;

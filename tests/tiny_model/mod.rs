@@ -8,7 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use spanscope::data::types::{EntityType, RelationType, Types};
 use spanscope::data::wordpiece::WordPieces;
-use spanscope::data::Sentence;
+use spanscope::data::{Entity, Relation, Sentence};
 use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint::{init_random, Trainable};
 use spanscope::model::config::BertConfig;
@@ -102,4 +102,25 @@ pub fn sentences() -> Vec<Sentence> {
 
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+/// A sentence of `text` with entities `(type, start, end)` and relations `(type, head, tail)`.
+pub fn annotated(
+    text: &str,
+    entities: &[(&str, usize, usize)],
+    relations: &[(&str, usize, usize)],
+) -> Sentence {
+    let mut s = sentence(text);
+    s.entities = entities.iter().map(|&(t, a, b)| Entity::new(t, a, b)).collect();
+    s.relations = relations.iter().map(|&(t, h, r)| Relation::new(t, h, r)).collect();
+    s
+}
+
+/// The tiny model without dropout (CPU dropout in candle cannot be seeded).
+pub fn quiet_config() -> ModelConfig {
+    let mut cfg = aspert_config();
+    cfg.dropout = 0.0;
+    cfg.encoder.hidden_dropout_prob = 0.0;
+    cfg.encoder.attention_probs_dropout_prob = 0.0;
+    cfg
 }
