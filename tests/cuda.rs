@@ -6,8 +6,9 @@
 mod tiny_model;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use safetensors::SafeTensors;
 use spanscope::data::io::read_sentences;
 use spanscope::data::types::Types;
@@ -15,7 +16,9 @@ use spanscope::data::Sentence;
 use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint::{self, init_from_encoder};
 use spanscope::model::decode::{predict, SentencePrediction};
+use spanscope::model::fused;
 use spanscope::model::source::load_encoder;
+use spanscope::train::trainer::{train, TrainConfig, TrainData};
 use tiny_model::*;
 
 fn cuda() -> Device {
@@ -154,4 +157,114 @@ fn minilm_predicts_the_same_on_cpu_and_cuda() {
     let decisions = assert_agree(&cpu, &gpu, 1e-4);
     println!("{} sentences, {decisions} entity and relation decisions, all equal", sentences.len());
     assert!(decisions > 0);
+}
+
+/// A fixed pseudo-random fill on the CPU.
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+/// Runs `op` on both devices from the same inputs; compares outputs and the inputs' gradients
+/// of Σ op(x)·r.
+fn agree(inputs: &[Tensor], op: impl Fn(&[Tensor]) -> Tensor, tol: f32) {
+    let run = |device: &Device| {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(&t.to_device(device).unwrap()).unwrap())
+            .collect();
+        let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = op(&tensors);
+        let r = random(y.dims(), 99).to_device(device).unwrap();
+        let grads = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g: Vec<Tensor> = vars.iter().map(|v| grads.get(v).unwrap().clone()).collect();
+        (y, g)
+    };
+    let (y_cpu, g_cpu) = run(&Device::Cpu);
+    let (y_gpu, g_gpu) = run(&cuda());
+    assert!(max_abs(&y_cpu, &y_gpu) < tol, "outputs differ by {}", max_abs(&y_cpu, &y_gpu));
+    for (i, (a, b)) in g_cpu.iter().zip(&g_gpu).enumerate() {
+        assert!(max_abs(a, b) < tol, "gradient {i} differs by {}", max_abs(a, b));
+    }
+}
+
+#[test]
+fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
+    let scores = (random(&[2, 12, 37, 37], 1) * 4.0).unwrap();
+    agree(&[scores], |x| fused::softmax_last_dim(&x[0]).unwrap(), 1e-5);
+    let x = random(&[3, 41, 384], 2);
+    let w = (random(&[384], 3) + 1.0).unwrap();
+    let b = random(&[384], 4);
+    agree(&[x, w, b], |t| fused::layer_norm(&t[0], &t[1], &t[2], 1e-12).unwrap(), 1e-4);
+    agree(&[random(&[3, 41, 1536], 5)], |x| fused::gelu_erf(&x[0]).unwrap(), 1e-5);
+    agree(&[random(&[3, 41, 384], 6)], |x| fused::dropout(&x[0], 0.1, 12345).unwrap(), 1e-6);
+}
+
+#[test]
+fn dropout_masks_are_bit_identical_on_cpu_and_cuda() {
+    let x = Tensor::ones((257, 1031), DType::F32, &Device::Cpu).unwrap();
+    let cpu = fused::dropout(&x, 0.1, 0xdead_beef_1234).unwrap();
+    let gpu = fused::dropout(&x.to_device(&cuda()).unwrap(), 0.1, 0xdead_beef_1234).unwrap();
+    assert_eq!(max_abs(&cpu, &gpu), 0.0);
+}
+
+/// The tiny model, dropout on, trained the same way on both devices: the GPU's multi-tensor
+/// AdamW and fused ops follow the CPU's per-weight path step for step.
+#[test]
+fn training_on_cuda_follows_training_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = aspert_config();
+    let t = model(&cfg, dir.path(), 3);
+    let saved = dir.path().join("start");
+    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    let corpus = vec![
+        annotated(
+            "john smith works for acme in paris .",
+            &[("Peop", 0, 2), ("Org", 4, 5), ("Loc", 6, 7)],
+            &[("Work_For", 0, 1)],
+        ),
+        annotated("john killed mary .", &[("Peop", 0, 1), ("Peop", 2, 3)], &[("Kill", 0, 1)]),
+        annotated("the big dog sat on the mat .", &[], &[]),
+    ];
+    let types = types();
+    let data = TrainData { types: &types, train: &corpus, dev: None };
+    let train_cfg =
+        TrainConfig { epochs: 4, batch_size: 2, lr: 1e-3, seed: 8, ..TrainConfig::default() };
+    let run = |device: &Device, name: &str| {
+        let (mut t, _) = checkpoint::load_trainable(&saved, device, DType::F32).unwrap();
+        let report = train(
+            &mut t,
+            &data,
+            &train_cfg,
+            &dir.path().join(name),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
+        let w = t.varmap.data().lock().unwrap()["bert.encoder.layer.1.output.dense.weight"]
+            .as_tensor()
+            .to_device(&Device::Cpu)
+            .unwrap();
+        (report.losses, w)
+    };
+    let (cpu_losses, cpu_w) = run(&Device::Cpu, "cpu");
+    let (gpu_losses, gpu_w) = run(&cuda(), "gpu");
+    assert_eq!(cpu_losses.len(), gpu_losses.len());
+    for (i, (a, b)) in cpu_losses.iter().zip(&gpu_losses).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-3 * a.abs().max(1.0),
+            "step {i}: loss {a} on the CPU, {b} on CUDA"
+        );
+    }
+    assert!(max_abs(&cpu_w, &gpu_w) < 1e-4, "weights differ by {}", max_abs(&cpu_w, &gpu_w));
+    println!("losses CPU {cpu_losses:?}\nlosses GPU {gpu_losses:?}");
 }

@@ -87,8 +87,8 @@ pub struct Args {
     #[arg(long, value_name = "X")]
     lr: Option<f64>,
 
-    /// Seed of the heads' initialisation, the shuffling and the negative sampling (and, with
-    /// --continue-from, of the held-out split and the replay sample).
+    /// Seed of the heads' initialisation, the shuffling, the negative sampling and the dropout
+    /// masks (and, with --continue-from, of the held-out split and the replay sample).
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
 

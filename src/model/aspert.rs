@@ -281,6 +281,12 @@ impl Aspert {
         &self.cfg
     }
 
+    /// Restarts the dropout masks of the encoder and the heads from `seed`: training runs
+    /// with the same seed, data and device then repeat exactly.
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.encoder.dropout_stream().reseed(seed);
+    }
+
     /// The encoder.
     pub fn encoder(&self) -> &BertEncoder {
         &self.encoder
@@ -435,7 +441,8 @@ impl Aspert {
 
     fn dropout(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if train && self.cfg.dropout > 0.0 {
-            candle_nn::ops::dropout(x, self.cfg.dropout)
+            let key = self.encoder.dropout_stream().next_key();
+            crate::model::fused::dropout(x, self.cfg.dropout, key)
         } else {
             Ok(x.clone())
         }

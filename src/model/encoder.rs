@@ -13,19 +13,23 @@
 //!   1/√d scale folded into the query weights at load time, and candle's fused softmax and
 //!   layer-norm kernels;
 //! * training (parameters are `Var`s of a `VarMap`): the q, k, v weights are concatenated on
-//!   every call (so optimizer updates are seen) and softmax / layer norm are composed from
-//!   differentiable ops, because candle's fused kernels have no backward pass.
+//!   every call (so optimizer updates are seen), and softmax, layer norm, GELU and dropout are
+//!   spanscope's fused ops with their own backward passes ([`super::fused`]; candle's fused
+//!   kernels have none). Dropout masks come from the encoder's [`DropoutStream`], so a seeded
+//!   run repeats on the CPU and the GPU alike.
 //!
 //! Half-precision weights run softmax and layer norm in f32; the returned attentions are
 //! always f32.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
+use super::fused::{self, DropoutStream};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]
@@ -43,6 +47,7 @@ pub struct BertEncoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     cfg: BertConfig,
+    dropout: Arc<DropoutStream>,
 }
 
 fn is_half(dtype: DType) -> bool {
@@ -54,9 +59,14 @@ fn owned(t: &Tensor) -> candle_core::Result<Tensor> {
     Ok(t.copy()?.detach())
 }
 
-fn maybe_dropout(x: Tensor, p: f64, train: bool) -> candle_core::Result<Tensor> {
+fn maybe_dropout(
+    x: Tensor,
+    p: f64,
+    train: bool,
+    stream: &DropoutStream,
+) -> candle_core::Result<Tensor> {
     if train && p > 0.0 {
-        candle_nn::ops::dropout(&x, p as f32)
+        fused::dropout(&x, p as f32, stream.next_key())
     } else {
         Ok(x)
     }
@@ -107,13 +117,7 @@ impl Norm {
             _ => (x.clone(), self.weight.clone(), self.bias.clone()),
         };
         let y = if x.track_op() || w.track_op() || b.track_op() {
-            let mean = x.mean_keepdim(D::Minus1)?;
-            let centred = x.broadcast_sub(&mean)?;
-            let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-            centred
-                .broadcast_div(&(var + self.eps)?.sqrt()?)?
-                .broadcast_mul(&w)?
-                .broadcast_add(&b)?
+            fused::layer_norm(&x, &w, &b, self.eps)?
         } else {
             candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32)?
         };
@@ -128,10 +132,15 @@ struct Embeddings {
     token_type: Tensor,
     norm: Norm,
     dropout: f64,
+    stream: Arc<DropoutStream>,
 }
 
 impl Embeddings {
-    fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+    fn load(
+        vb: VarBuilder,
+        cfg: &BertConfig,
+        stream: &Arc<DropoutStream>,
+    ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
             word: vb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
@@ -139,6 +148,7 @@ impl Embeddings {
             token_type: vb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
             norm: Norm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             dropout: cfg.hidden_dropout_prob,
+            stream: stream.clone(),
         })
     }
 
@@ -149,6 +159,7 @@ impl Embeddings {
             token_type: owned(&self.token_type)?,
             norm: self.norm.frozen()?,
             dropout: self.dropout,
+            stream: self.stream.clone(),
         })
     }
 
@@ -160,7 +171,7 @@ impl Embeddings {
         let x = words
             .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?
             .broadcast_add(&self.position.narrow(0, 0, t)?)?;
-        maybe_dropout(self.norm.forward(&x)?, self.dropout, train)
+        maybe_dropout(self.norm.forward(&x)?, self.dropout, train, &self.stream)
     }
 }
 
@@ -208,10 +219,15 @@ struct Layer {
     head_size: usize,
     hidden_dropout: f64,
     attn_dropout: f64,
+    stream: Arc<DropoutStream>,
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+    fn load(
+        vb: VarBuilder,
+        cfg: &BertConfig,
+        stream: &Arc<DropoutStream>,
+    ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let heads = cfg.num_attention_heads;
         let head_size = cfg.head_size();
@@ -245,6 +261,7 @@ impl Layer {
             head_size,
             hidden_dropout: cfg.hidden_dropout_prob,
             attn_dropout: cfg.attention_probs_dropout_prob,
+            stream: stream.clone(),
         })
     }
 
@@ -293,21 +310,25 @@ impl Layer {
         }
         let scores = scores.to_dtype(DType::F32)?.broadcast_add(mask)?;
         let probs = if scores.track_op() {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+            fused::softmax_last_dim(&scores)?
         } else {
             candle_nn::ops::softmax_last_dim(&scores)?
         };
-        let mix = maybe_dropout(probs.clone(), self.attn_dropout, train)?.to_dtype(dtype)?;
+        let stream = &self.stream;
+        let mix =
+            maybe_dropout(probs.clone(), self.attn_dropout, train, stream)?.to_dtype(dtype)?;
         let context = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        let attended = maybe_dropout(self.attn_out.forward(&context)?, self.hidden_dropout, train)?;
+        let attended =
+            maybe_dropout(self.attn_out.forward(&context)?, self.hidden_dropout, train, stream)?;
         let attended = self.attn_norm.forward(&(attended + x)?)?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = match self.act {
+            HiddenAct::Gelu if inner.track_op() => fused::gelu_erf(&inner)?,
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        let out = maybe_dropout(self.output.forward(&inner)?, self.hidden_dropout, train)?;
+        let out = maybe_dropout(self.output.forward(&inner)?, self.hidden_dropout, train, stream)?;
         Ok((self.out_norm.forward(&(out + attended)?)?, probs))
     }
 }
@@ -320,11 +341,12 @@ impl BertEncoder {
     pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
         cfg.validate()
             .map_err(|reason| candle_core::Error::Msg(format!("bad BERT config: {reason}")))?;
-        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg)?;
+        let dropout = Arc::new(DropoutStream::default());
+        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg, &dropout)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg))
+            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg, &dropout))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { embeddings, layers, cfg: cfg.clone() })
+        Ok(Self { embeddings, layers, cfg: cfg.clone(), dropout })
     }
 
     /// A copy for inference: it owns its weights (later training of `self` does not change
@@ -335,7 +357,14 @@ impl BertEncoder {
             embeddings: self.embeddings.frozen()?,
             layers: self.layers.iter().map(Layer::frozen).collect::<candle_core::Result<_>>()?,
             cfg: self.cfg.clone(),
+            dropout: self.dropout.clone(),
         })
+    }
+
+    /// Where the encoder's dropout masks come from (shared with the model's heads); reseed it
+    /// to repeat a training run.
+    pub fn dropout_stream(&self) -> &Arc<DropoutStream> {
+        &self.dropout
     }
 
     /// Whether the parameters are trainable `Var`s (loaded through a `VarMap`).

@@ -9,6 +9,7 @@ pub mod config;
 pub mod decode;
 pub mod device;
 pub mod encoder;
+pub mod fused;
 pub mod pooling;
 pub mod source;
 pub mod versions;

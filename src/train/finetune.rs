@@ -88,7 +88,7 @@ pub struct FinetuneConfig {
     /// Store the candidate in f16. Default off: f16 keeps about three significant digits,
     /// coarser than many of the changes a 3e-5 step makes. In the measurement above an f16
     /// run learnt the trained sentences' relations less (91.6 / 76.9) and forgot as much
-    /// (82.7 / 66.1); CPU dropout is not seeded, so that is one sample, not proof. f32 costs
+    /// (82.7 / 66.1); dropout was not seeded then, so that is one sample, not proof. f32 costs
     /// twice the disk space (90 MB a version for the bundled model, 45 MB in f16).
     pub half: bool,
 }

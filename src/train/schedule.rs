@@ -97,11 +97,15 @@ enum State {
 /// one [`LinearSchedule`], with gradient clipping. The update is PyTorch's AdamW,
 /// `θ ← θ·(1 - lr·λ) - lr · m̂ / (√v̂ + ε)` with bias-corrected moments of the clipped gradient
 /// (SpERT turns the correction off; with it, early steps stay small, which small models need).
-/// Written for few kernel launches per weight: on a GPU a step of a small model is bound by
-/// launches, not arithmetic.
+/// Written for few kernel launches: on a GPU a step of a small model is bound by launches, not
+/// arithmetic. With f32 weights on a GPU the whole step (norm, clipping, moments, update of
+/// every weight) is three kernel launches and one small upload; elsewhere it is a few kernels
+/// per weight.
 pub struct Optimiser {
     weights: Vec<Moments>,
     vars: Vec<Var>,
+    #[cfg(feature = "cuda")]
+    multi: Option<multi::MultiTensor>,
     schedule: LinearSchedule,
     weight_decay: f64,
     max_grad_norm: f64,
@@ -145,8 +149,12 @@ impl Optimiser {
                 Ok(Moments { var: var.clone(), decays: decays(name), state })
             })
             .collect::<Result<Vec<_>>>()?;
+        #[cfg(feature = "cuda")]
+        let multi = multi::MultiTensor::new(&weights)?;
         Ok(Self {
             weights,
+            #[cfg(feature = "cuda")]
+            multi,
             vars: named.into_iter().map(|(_, v)| v).collect(),
             schedule,
             weight_decay,
@@ -158,13 +166,24 @@ impl Optimiser {
     /// Clips `grads`, updates every weight at the current learning rate and advances the
     /// schedule. Returns the gradient norm before clipping (a device scalar).
     pub fn step(&mut self, grads: GradStore) -> Result<Tensor> {
-        let (norm, scale) = norm_and_scale(&grads, &self.vars, self.max_grad_norm)?;
         let lr = self.schedule.lr_at(self.step);
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
         // lr · m̂ / (√v̂ + ε) with m̂, v̂ the bias-corrected moments, folded into scalars:
         // lr_t · m / (√v + ε_t), lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ), ε_t = ε·√(1-β₂ᵗ).
         let (lr_t, eps_t) = (lr * c2.sqrt() / c1, EPS * c2.sqrt());
+        #[cfg(feature = "cuda")]
+        if let Some(multi) = &self.multi {
+            let update = (lr > 0.0).then_some(FusedUpdate {
+                lr_t: lr_t as f32,
+                eps_t: eps_t as f32,
+                decay: (1.0 - lr * self.weight_decay) as f32,
+            });
+            let norm = multi.step(&grads, self.max_grad_norm as f32, update)?;
+            self.step += 1;
+            return Ok(norm);
+        }
+        let (norm, scale) = norm_and_scale(&grads, &self.vars, self.max_grad_norm)?;
         for w in &mut self.weights {
             let Some(g) = grads.get(&w.var) else { continue };
             let decay = if w.decays { 1.0 - lr * self.weight_decay } else { 1.0 };
@@ -307,6 +326,7 @@ impl candle_core::InplaceOp3 for FusedMoments {
 }
 
 /// In place on a weight, given its `[m, v]`: `θ = θ·decay - lr_t·m / (√v + ε_t)`.
+#[derive(Clone, Copy)]
 struct FusedUpdate {
     lr_t: f32,
     eps_t: f32,
@@ -369,5 +389,189 @@ impl candle_core::InplaceOp2 for FusedUpdate {
         // SAFETY: the kernel reads 2n values of mv and updates the n of theta, as sized.
         unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
         Ok(())
+    }
+}
+
+/// The multi-tensor path of [`Optimiser`] on a GPU (the `mt_*` kernels of adamw.cu).
+#[cfg(feature = "cuda")]
+mod multi {
+    use candle_core::backprop::GradStore;
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DevicePtr, PushKernelArg};
+    use candle_core::cuda_backend::cudarc::driver::{CudaStream, LaunchConfig};
+    use candle_core::cuda_backend::WrapErr;
+    use candle_core::{CudaDevice, DType, Device, Result, Storage, Tensor, Var};
+
+    use super::{FusedUpdate, Moments, State, ADAMW_PTX, BETA1, BETA2};
+
+    /// Elements one block handles.
+    const CHUNK: u32 = 1 << 16;
+    const THREADS: u32 = 256;
+
+    /// Tables of every weight's address, moments' address, size and decay flag, built once
+    /// (the weights and moments stay where they are), and the chunking of the work.
+    pub(super) struct MultiTensor {
+        dev: CudaDevice,
+        vars: Vec<Var>,
+        thetas: CudaSlice<u64>,
+        moments: CudaSlice<u64>,
+        sizes: CudaSlice<u32>,
+        decays: CudaSlice<u32>,
+        chunk_tensor: CudaSlice<u32>,
+        chunk_start: CudaSlice<u32>,
+        chunks: u32,
+        partials: CudaSlice<f32>,
+        /// `[‖g‖, clipping factor]` of the last step.
+        norm: Tensor,
+        /// Keeps the moments alive (and their addresses valid) as long as the tables.
+        _states: Vec<Tensor>,
+    }
+
+    /// The device address of a contiguous f32 tensor on the GPU.
+    fn address(t: &Tensor, stream: &CudaStream) -> Result<u64> {
+        let (storage, layout) = t.storage_and_layout();
+        let Storage::Cuda(s) = &*storage else {
+            candle_core::bail!("multi-tensor AdamW: a tensor is not on the GPU");
+        };
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("multi-tensor AdamW needs contiguous tensors".into())
+        })?;
+        let view = s.as_cuda_slice::<f32>()?.slice(start..end);
+        let (ptr, _sync) = view.device_ptr(stream);
+        Ok(ptr)
+    }
+
+    impl MultiTensor {
+        /// The tables for `weights`, or `None` unless every weight is f32 on one GPU (and each
+        /// fits the kernels' 32-bit indices).
+        pub(super) fn new(weights: &[Moments]) -> Result<Option<Self>> {
+            let Some(Device::Cuda(dev)) = weights.first().map(|w| w.var.device().clone()) else {
+                return Ok(None);
+            };
+            let fits = weights.iter().all(|w| {
+                matches!(w.state, State::Fused(_))
+                    && w.var.dtype() == DType::F32
+                    && w.var.device().same_device(&Device::Cuda(dev.clone()))
+                    && w.var.elem_count() < (u32::MAX / 2) as usize
+            });
+            if !fits || weights.is_empty() {
+                return Ok(None);
+            }
+            let stream = dev.cuda_stream();
+            let (mut thetas, mut moments, mut states) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut sizes, mut decays) = (Vec::new(), Vec::new());
+            let (mut chunk_tensor, mut chunk_start) = (Vec::new(), Vec::new());
+            for (i, w) in weights.iter().enumerate() {
+                let State::Fused(mv) = &w.state else { unreachable!("checked above") };
+                let theta = w.var.as_tensor();
+                if !theta.is_contiguous() {
+                    return Ok(None);
+                }
+                thetas.push(address(theta, &stream)?);
+                moments.push(address(mv, &stream)?);
+                states.push(mv.clone());
+                let n = w.var.elem_count() as u32;
+                sizes.push(n);
+                decays.push(u32::from(w.decays));
+                for start in (0..n.max(1)).step_by(CHUNK as usize) {
+                    chunk_tensor.push(i as u32);
+                    chunk_start.push(start);
+                }
+            }
+            let chunks = chunk_tensor.len() as u32;
+            Ok(Some(Self {
+                thetas: dev.clone_htod(&thetas)?,
+                moments: dev.clone_htod(&moments)?,
+                sizes: dev.clone_htod(&sizes)?,
+                decays: dev.clone_htod(&decays)?,
+                chunk_tensor: dev.clone_htod(&chunk_tensor)?,
+                chunk_start: dev.clone_htod(&chunk_start)?,
+                chunks,
+                partials: dev.alloc_zeros::<f32>(chunks as usize)?,
+                norm: Tensor::zeros(2, DType::F32, &Device::Cuda(dev.clone()))?,
+                vars: weights.iter().map(|w| w.var.clone()).collect(),
+                _states: states,
+                dev,
+            }))
+        }
+
+        /// Clips, updates the moments and (with `update`) the weights; returns ‖g‖.
+        pub(super) fn step(
+            &self,
+            grads: &GradStore,
+            max_norm: f32,
+            update: Option<FusedUpdate>,
+        ) -> Result<Tensor> {
+            let stream = self.dev.cuda_stream();
+            let mut held = Vec::with_capacity(self.vars.len());
+            let mut addresses = Vec::with_capacity(self.vars.len());
+            for var in &self.vars {
+                match grads.get(var) {
+                    Some(g) if g.elem_count() > 0 => {
+                        let g = g.to_dtype(DType::F32)?.contiguous()?;
+                        addresses.push(address(&g, &stream)?);
+                        held.push(g);
+                    }
+                    _ => addresses.push(0),
+                }
+            }
+            // The gradients in `held` live until the kernels are queued; their memory is freed
+            // in stream order, after the kernels ran.
+            let grad_table = self.dev.clone_htod(&addresses)?;
+            let norm_ptr = {
+                let (storage, _) = self.norm.storage_and_layout();
+                let Storage::Cuda(s) = &*storage else { unreachable!("made on the GPU") };
+                let (ptr, _sync) = s.as_cuda_slice::<f32>()?.device_ptr(&stream);
+                ptr
+            };
+            let blocks = LaunchConfig {
+                grid_dim: (self.chunks, 1, 1),
+                block_dim: (THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let load = |name| self.dev.get_or_load_custom_func(name, "spanscope_adamw", ADAMW_PTX);
+
+            let func = load("mt_sumsq")?;
+            let mut b = func.builder();
+            b.arg(&grad_table);
+            b.arg(&self.sizes);
+            b.arg(&self.chunk_tensor);
+            b.arg(&self.chunk_start);
+            candle_core::builder_arg!(b, CHUNK);
+            b.arg(&self.partials);
+            // SAFETY: every address in the tables points at a live f32 buffer of the size in
+            // `sizes` (weights and moments owned by the optimiser, gradients held above);
+            // partials has one slot per chunk.
+            unsafe { b.launch(blocks) }.w()?;
+
+            let func = load("mt_norm")?;
+            let mut b = func.builder();
+            b.arg(&self.partials);
+            candle_core::builder_arg!(b, self.chunks, max_norm, norm_ptr);
+            let one = LaunchConfig {
+                grid_dim: (1, 1, 1),
+                block_dim: (THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: reads `chunks` partials, writes the two floats of `self.norm`.
+            unsafe { b.launch(one) }.w()?;
+
+            let func = load("mt_adamw")?;
+            let mut b = func.builder();
+            b.arg(&self.thetas);
+            b.arg(&self.moments);
+            b.arg(&grad_table);
+            b.arg(&self.sizes);
+            b.arg(&self.decays);
+            b.arg(&self.chunk_tensor);
+            b.arg(&self.chunk_start);
+            let (b1, b2) = (BETA1 as f32, BETA2 as f32);
+            let u = update.unwrap_or(FusedUpdate { lr_t: 0.0, eps_t: 1.0, decay: 1.0 });
+            let on = u32::from(update.is_some());
+            candle_core::builder_arg!(b, CHUNK, norm_ptr, b1, b2, u.lr_t, u.eps_t, u.decay, on);
+            // SAFETY: as for mt_sumsq; each moment buffer holds twice its weight's size.
+            unsafe { b.launch(blocks) }.w()?;
+            drop(held);
+            self.norm.get(0)?.copy()
+        }
     }
 }

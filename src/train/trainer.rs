@@ -52,7 +52,7 @@ pub struct TrainConfig {
     pub neg_entity_count: usize,
     /// Negative entity pairs per sentence.
     pub neg_relation_count: usize,
-    /// Seed of the shuffling and the negative sampling (and of the GPU's dropout).
+    /// Seed of the shuffling, the negative sampling and the dropout masks.
     pub seed: u64,
     /// Evaluate on the dev set after every epoch and keep the best epoch; otherwise the last
     /// epoch is kept.
@@ -248,8 +248,9 @@ impl From<DataError> for TrainError {
 /// between steps. A NaN or infinite loss stops the run with [`TrainError::NonFiniteLoss`] and
 /// leaves the output directory as it was.
 ///
-/// For a given seed the shuffling and the sampled negatives are the same; the losses are too
-/// on the CPU when the model's dropout is 0 (candle's CPU dropout is not seedable).
+/// For a given seed the shuffling, the sampled negatives and the dropout masks are the same, so
+/// a run on the same device repeats exactly (on the CPU; on the GPU up to the order of
+/// cuBLAS's floating-point sums).
 pub fn train(
     trainable: &mut Trainable,
     data: &TrainData,
@@ -264,9 +265,7 @@ pub fn train(
     }
     let started = Instant::now();
     let device = model_device(trainable)?;
-    if device.is_cuda() {
-        device.set_seed(cfg.seed)?;
-    }
+    trainable.model.reseed_dropout(cfg.seed);
     let model_cfg = trainable.config.clone();
     let encoded: Vec<EncodedSentence> = data
         .train

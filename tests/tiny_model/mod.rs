@@ -116,7 +116,7 @@ pub fn annotated(
     s
 }
 
-/// The tiny model without dropout (CPU dropout in candle cannot be seeded).
+/// The tiny model without dropout, for tests that compare a model with itself after training.
 pub fn quiet_config() -> ModelConfig {
     let mut cfg = aspert_config();
     cfg.dropout = 0.0;

@@ -1,0 +1,137 @@
+// Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
+// a counter-based hash, softmax over the last dimension, layer norm and erf GELU, each with
+// its backward pass. Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in
+// fused.rs computes the same functions; the dropout masks are bit-identical on both.
+
+#include <stdint.h>
+
+// murmur3's 32-bit finaliser.
+__device__ __forceinline__ uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+// Whether element i survives: the top 24 bits of a hash of (i, key) against p·2²⁴.
+__device__ __forceinline__ bool dropout_keep(uint32_t i, uint32_t k0, uint32_t k1,
+                                             uint32_t threshold) {
+    return (fmix32(fmix32(i ^ k0) + k1) >> 8) >= threshold;
+}
+
+extern "C" __global__ void dropout_f32(const float *x, float *y, uint32_t k0, uint32_t k1,
+                                       uint32_t threshold, float scale, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        y[i] = dropout_keep(i, k0, k1, threshold) ? x[i] * scale : 0.0f;
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// One warp a row (threadIdx.x the lane, threadIdx.y the row within the block).
+#define ROW_SETUP                                                  \
+    uint32_t row = blockIdx.x * blockDim.y + threadIdx.y;          \
+    if (row >= rows) return;                                       \
+    uint32_t lane = threadIdx.x;                                   \
+    size_t base = (size_t)row * cols;
+
+extern "C" __global__ void softmax_f32(const float *x, float *y, uint32_t rows, uint32_t cols) {
+    ROW_SETUP
+    const float *xr = x + base;
+    float *yr = y + base;
+    float m = -INFINITY;
+    for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
+    m = warp_max(m);
+    float s = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float e = expf(xr[j] - m);
+        yr[j] = e;
+        s += e;
+    }
+    float inv = 1.0f / warp_sum(s);
+    for (uint32_t j = lane; j < cols; j += 32) yr[j] *= inv;
+}
+
+// dx = y · (dy - Σ dy·y)
+extern "C" __global__ void softmax_bwd_f32(const float *y, const float *dy, float *dx,
+                                           uint32_t rows, uint32_t cols) {
+    ROW_SETUP
+    float dot = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) dot += y[base + j] * dy[base + j];
+    dot = warp_sum(dot);
+    for (uint32_t j = lane; j < cols; j += 32) dx[base + j] = y[base + j] * (dy[base + j] - dot);
+}
+
+__device__ __forceinline__ void row_stats(const float *xr, uint32_t lane, uint32_t cols,
+                                          float eps, float *mean, float *rstd) {
+    float s = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) s += xr[j];
+    float mu = warp_sum(s) / cols;
+    float v = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float c = xr[j] - mu;
+        v += c * c;
+    }
+    *mean = mu;
+    *rstd = rsqrtf(warp_sum(v) / cols + eps);
+}
+
+extern "C" __global__ void layer_norm_f32(const float *x, const float *w, const float *b,
+                                          float *y, uint32_t rows, uint32_t cols, float eps) {
+    ROW_SETUP
+    float mean, rstd;
+    row_stats(x + base, lane, cols, eps, &mean, &rstd);
+    for (uint32_t j = lane; j < cols; j += 32) {
+        y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j];
+    }
+}
+
+// out holds [2, rows, cols]: dx, then dy·x̂ (summed over rows by the caller into dw).
+extern "C" __global__ void layer_norm_bwd_f32(const float *x, const float *w, const float *dy,
+                                              float *out, uint32_t rows, uint32_t cols,
+                                              float eps) {
+    ROW_SETUP
+    float mean, rstd;
+    row_stats(x + base, lane, cols, eps, &mean, &rstd);
+    float a = 0.0f, c = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float g = dy[base + j] * w[j];
+        a += g;
+        c += g * (x[base + j] - mean) * rstd;
+    }
+    a = warp_sum(a) / cols;
+    c = warp_sum(c) / cols;
+    size_t second = (size_t)rows * cols;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float xhat = (x[base + j] - mean) * rstd;
+        out[base + j] = rstd * (dy[base + j] * w[j] - a - xhat * c);
+        out[second + base + j] = dy[base + j] * xhat;
+    }
+}
+
+extern "C" __global__ void gelu_f32(const float *x, float *y, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+}
+
+// d/dx gelu(x) = Φ(x) + x·φ(x)
+extern "C" __global__ void gelu_bwd_f32(const float *x, const float *dy, float *dx, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}

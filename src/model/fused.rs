@@ -1,0 +1,693 @@
+//! Fused training operations with their own backward passes: dropout, softmax over the last
+//! dimension, layer norm and erf GELU.
+//!
+//! Composed from candle's elementary ops, a training step's layer norm is 11 kernels forward
+//! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; the step is bound by kernel
+//! launches and host work, not arithmetic (docs/BENCHMARKS.md). Here each is one kernel
+//! forward and one (layer norm: one and two reductions) backward, on the CPU and, with the
+//! `cuda` feature, on the GPU (src/model/fused.cu).
+//!
+//! Dropout draws its mask from a counter-based hash of the element's index and a 64-bit key
+//! instead of a random-number generator's state: the backward pass recomputes the mask instead
+//! of storing it, the mask is the same on the CPU and the GPU, and a [`DropoutStream`] seeded
+//! from the training seed makes a run repeatable on either (candle's CPU dropout cannot be
+//! seeded).
+//!
+//! Only f32 has kernels; other dtypes take the composed path (layer norm, softmax, GELU) or
+//! are computed in f32 (dropout).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape};
+use candle_core::{Tensor, D};
+
+#[cfg(feature = "cuda")]
+const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused.ptx"));
+#[cfg(feature = "cuda")]
+const MODULE: &str = "spanscope_fused";
+
+/// SplitMix64's output function: a bijective mix of a 64-bit counter.
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Where dropout keys come from: a seeded counter, advanced once per dropout call. One stream
+/// is shared by every dropout site of a model, so the order of calls in a forward pass (fixed
+/// by the code) and the seed decide every mask.
+#[derive(Debug)]
+pub struct DropoutStream {
+    state: AtomicU64,
+}
+
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl DropoutStream {
+    /// A stream starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: AtomicU64::new(splitmix64(seed)) }
+    }
+
+    /// Starts the stream again from `seed`: the same seed gives the same keys in the same order.
+    pub fn reseed(&self, seed: u64) {
+        self.state.store(splitmix64(seed), Ordering::Relaxed);
+    }
+
+    /// The next key.
+    pub fn next_key(&self) -> u64 {
+        splitmix64(self.state.fetch_add(GOLDEN, Ordering::Relaxed).wrapping_add(GOLDEN))
+    }
+}
+
+impl Default for DropoutStream {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+/// murmur3's 32-bit finaliser, as in fused.cu.
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// Whether element `i` survives dropout with this key and threshold (p·2²⁴), as in fused.cu.
+fn keeps(i: u32, k0: u32, k1: u32, threshold: u32) -> bool {
+    (fmix32(fmix32(i ^ k0).wrapping_add(k1)) >> 8) >= threshold
+}
+
+fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(values) = s else {
+        candle_core::bail!("{op}: f32 tensors only");
+    };
+    let (start, end) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
+    Ok(&values[start..end])
+}
+
+fn rows_cols(l: &Layout) -> Result<(usize, usize)> {
+    let cols = l.dims().last().copied().unwrap_or(1);
+    if cols == 0 {
+        candle_core::bail!("an empty last dimension");
+    }
+    Ok((l.shape().elem_count() / cols, cols))
+}
+
+fn same_shape(a: &Layout, b: &Layout, op: &str) -> Result<()> {
+    if a.shape() != b.shape() {
+        candle_core::bail!("{op}: shapes {:?} and {:?} differ", a.dims(), b.dims());
+    }
+    Ok(())
+}
+
+fn count_u32(n: usize, op: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("{op}: {n} elements is too many")))
+}
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+    use candle_core::{CudaDevice, CudaStorage, Layout, Result};
+
+    pub fn view<'a>(s: &'a CudaStorage, l: &Layout, op: &str) -> Result<CudaView<'a, f32>> {
+        let (start, end) = l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
+        Ok(s.as_cuda_slice::<f32>()?.slice(start..end))
+    }
+
+    pub fn alloc(dev: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
+        // SAFETY: every kernel of fused.cu writes each element of its output.
+        unsafe { dev.alloc::<f32>(n) }
+    }
+
+    /// A grid-stride elementwise launch.
+    pub fn elements(n: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (n.div_ceil(256).clamp(1, 65_535), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// One warp a row, eight rows a block.
+    pub fn rows(rows: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (rows.div_ceil(8).max(1), 1, 1),
+            block_dim: (32, 8, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Dropout
+
+#[derive(Debug, Clone, Copy)]
+struct Dropout {
+    k0: u32,
+    k1: u32,
+    threshold: u32,
+    scale: f32,
+}
+
+impl Dropout {
+    fn new(p: f32, key: u64) -> Self {
+        Self {
+            k0: key as u32,
+            k1: (key >> 32) as u32,
+            threshold: (f64::from(p) * f64::from(1u32 << 24)).round() as u32,
+            scale: 1.0 / (1.0 - p),
+        }
+    }
+}
+
+impl CustomOp1 for Dropout {
+    fn name(&self) -> &'static str {
+        "spanscope-dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l, self.name())?;
+        count_u32(x.len(), self.name())?;
+        let y = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if keeps(i as u32, self.k0, self.k1, self.threshold) {
+                    v * self.scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s.device().clone();
+        let x = gpu::view(s, l, self.name())?;
+        let n = count_u32(x.len(), self.name())?;
+        let y = gpu::alloc(&dev, x.len())?;
+        let func = dev.get_or_load_custom_func("dropout_f32", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(&x);
+        b.arg(&y);
+        candle_core::builder_arg!(b, self.k0, self.k1, self.threshold, self.scale, n);
+        // SAFETY: the kernel reads and writes n elements of buffers of n elements.
+        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // The same mask and scale on the gradient.
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(self)?))
+    }
+}
+
+/// Inverted dropout with probability `p`: each element is zeroed or scaled by 1/(1-p), as
+/// decided by `key` (see [`DropoutStream`]) and the element's position alone.
+pub fn dropout(x: &Tensor, p: f32, key: u64) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        candle_core::bail!("dropout probability has to be in [0, 1), got {p}");
+    }
+    if p == 0.0 {
+        return Ok(x.clone());
+    }
+    let op = Dropout::new(p, key);
+    match x.dtype() {
+        DType::F32 => x.contiguous()?.apply_op1(op),
+        dtype => x.to_dtype(DType::F32)?.contiguous()?.apply_op1(op)?.to_dtype(dtype),
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Softmax over the last dimension
+
+#[derive(Debug, Clone, Copy)]
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "spanscope-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l, self.name())?;
+        let (_, cols) = rows_cols(l)?;
+        let mut y = Vec::with_capacity(x.len());
+        for row in x.chunks(cols) {
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let start = y.len();
+            y.extend(row.iter().map(|v| (v - m).exp()));
+            let inv = 1.0 / y[start..].iter().sum::<f32>();
+            y[start..].iter_mut().for_each(|v| *v *= inv);
+        }
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s.device().clone();
+        let x = gpu::view(s, l, self.name())?;
+        let (rows, cols) = rows_cols(l)?;
+        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let y = gpu::alloc(&dev, x.len())?;
+        let func = dev.get_or_load_custom_func("softmax_f32", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(&x);
+        b.arg(&y);
+        candle_core::builder_arg!(b, rows, cols);
+        // SAFETY: rows · cols elements read and written, as allocated.
+        unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd)?))
+    }
+}
+
+/// (y, dy) → dx = y · (dy − Σ dy·y), row by row.
+struct SoftmaxBwd;
+
+impl CustomOp2 for SoftmaxBwd {
+    fn name(&self) -> &'static str {
+        "spanscope-softmax-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        same_shape(l1, l2, self.name())?;
+        let (y, dy) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let (_, cols) = rows_cols(l1)?;
+        let mut dx = Vec::with_capacity(y.len());
+        for (yr, gr) in y.chunks(cols).zip(dy.chunks(cols)) {
+            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+            dx.extend(yr.iter().zip(gr).map(|(a, b)| a * (b - dot)));
+        }
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        same_shape(l1, l2, self.name())?;
+        let dev = s1.device().clone();
+        let (y, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
+        let (rows, cols) = rows_cols(l1)?;
+        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let dx = gpu::alloc(&dev, y.len())?;
+        let func = dev.get_or_load_custom_func("softmax_bwd_f32", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(&y);
+        b.arg(&dy);
+        b.arg(&dx);
+        candle_core::builder_arg!(b, rows, cols);
+        // SAFETY: three buffers of rows · cols elements.
+        unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension; f32 through the fused kernels, other dtypes composed.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(Softmax)
+    } else {
+        candle_nn::ops::softmax(x, D::Minus1)
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Layer norm
+
+#[derive(Debug, Clone, Copy)]
+struct LayerNorm {
+    eps: f32,
+}
+
+/// Mean and 1/√(var + ε) of one row, as fused.cu computes them.
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+fn check_params(x: &Layout, w: &Layout, b: Option<&Layout>, op: &str) -> Result<()> {
+    let cols = rows_cols(x)?.1;
+    if w.shape().elem_count() != cols || b.is_some_and(|b| b.shape().elem_count() != cols) {
+        candle_core::bail!("{op}: {cols} features but parameters of shape {:?}", w.dims());
+    }
+    Ok(())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "spanscope-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        check_params(l1, l2, Some(l3), self.name())?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let (w, b) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let (_, cols) = rows_cols(l1)?;
+        let mut y = Vec::with_capacity(x.len());
+        for row in x.chunks(cols) {
+            let (mean, rstd) = row_stats(row, self.eps);
+            y.extend(row.iter().zip(w).zip(b).map(|((v, w), b)| (v - mean) * rstd * w + b));
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        check_params(l1, l2, Some(l3), self.name())?;
+        let dev = s1.device().clone();
+        let x = gpu::view(s1, l1, self.name())?;
+        let (w, b) = (gpu::view(s2, l2, self.name())?, gpu::view(s3, l3, self.name())?);
+        let (rows, cols) = rows_cols(l1)?;
+        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let y = gpu::alloc(&dev, x.len())?;
+        let func = dev.get_or_load_custom_func("layer_norm_f32", MODULE, PTX)?;
+        let mut builder = func.builder();
+        builder.arg(&x);
+        builder.arg(&w);
+        builder.arg(&b);
+        builder.arg(&y);
+        candle_core::builder_arg!(builder, rows, cols, self.eps);
+        // SAFETY: x and y of rows · cols elements, w and b of cols (checked above).
+        unsafe { builder.launch(gpu::rows(rows)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let both = x.apply_op3_no_bwd(w, &grad, &LayerNormBwd { eps: self.eps })?;
+        let cols = w.elem_count();
+        let dw = both.get(1)?.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
+        let db = grad.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
+        Ok((Some(both.get(0)?), Some(dw), Some(db)))
+    }
+}
+
+/// (x, w, dy) → `[2, ..x]`: dx, then dy·x̂ for the weight's gradient.
+struct LayerNormBwd {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormBwd {
+    fn name(&self) -> &'static str {
+        "spanscope-layer-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        check_params(l1, l2, None, self.name())?;
+        same_shape(l1, l3, self.name())?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let (w, dy) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let (_, cols) = rows_cols(l1)?;
+        let n = cols as f32;
+        let mut out = vec![0f32; 2 * x.len()];
+        let (dx, dxw) = out.split_at_mut(x.len());
+        for (r, (row, g)) in x.chunks(cols).zip(dy.chunks(cols)).enumerate() {
+            let (mean, rstd) = row_stats(row, self.eps);
+            let (mut a, mut c) = (0f32, 0f32);
+            for ((v, g), w) in row.iter().zip(g).zip(w) {
+                a += g * w;
+                c += g * w * (v - mean) * rstd;
+            }
+            let (a, c) = (a / n, c / n);
+            let span = r * cols..(r + 1) * cols;
+            for (((v, g), w), (dx, dxw)) in
+                row.iter().zip(g).zip(w).zip(dx[span.clone()].iter_mut().zip(&mut dxw[span]))
+            {
+                let xhat = (v - mean) * rstd;
+                *dx = rstd * (g * w - a - xhat * c);
+                *dxw = g * xhat;
+            }
+        }
+        let mut dims = vec![2];
+        dims.extend_from_slice(l1.dims());
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        check_params(l1, l2, None, self.name())?;
+        same_shape(l1, l3, self.name())?;
+        let dev = s1.device().clone();
+        let x = gpu::view(s1, l1, self.name())?;
+        let (w, dy) = (gpu::view(s2, l2, self.name())?, gpu::view(s3, l3, self.name())?);
+        let (rows, cols) = rows_cols(l1)?;
+        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let out = gpu::alloc(&dev, 2 * x.len())?;
+        let func = dev.get_or_load_custom_func("layer_norm_bwd_f32", MODULE, PTX)?;
+        let mut builder = func.builder();
+        builder.arg(&x);
+        builder.arg(&w);
+        builder.arg(&dy);
+        builder.arg(&out);
+        candle_core::builder_arg!(builder, rows, cols, self.eps);
+        // SAFETY: x and dy of rows · cols elements, w of cols, out of twice rows · cols.
+        unsafe { builder.launch(gpu::rows(rows)) }.w()?;
+        let mut dims = vec![2];
+        dims.extend_from_slice(l1.dims());
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(out, dev), Shape::from(dims)))
+    }
+}
+
+/// Layer norm over the last dimension with weight and bias; f32 through the fused kernels,
+/// other dtypes composed from candle's ops.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.dtype() == DType::F32 && w.dtype() == DType::F32 && b.dtype() == DType::F32 {
+        let (w, b) = (w.contiguous()?, b.contiguous()?);
+        return x.contiguous()?.apply_op3(&w, &b, LayerNorm { eps: eps as f32 });
+    }
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(w)?.broadcast_add(b)
+}
+
+// ----------------------------------------------------------------------------------------------
+// GELU (erf)
+
+#[derive(Debug, Clone, Copy)]
+struct Gelu;
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1/√(2π)
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+fn erf(x: f32) -> f32 {
+    candle_core::cpu::erf::erf_f32(x)
+}
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "spanscope-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l, self.name())?;
+        let y = x.iter().map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))).collect();
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s.device().clone();
+        let x = gpu::view(s, l, self.name())?;
+        let n = count_u32(x.len(), self.name())?;
+        let y = gpu::alloc(&dev, x.len())?;
+        let func = dev.get_or_load_custom_func("gelu_f32", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(&x);
+        b.arg(&y);
+        candle_core::builder_arg!(b, n);
+        // SAFETY: n elements read and written.
+        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluBwd)?))
+    }
+}
+
+/// (x, dy) → dy · (Φ(x) + x·φ(x)).
+struct GeluBwd;
+
+impl CustomOp2 for GeluBwd {
+    fn name(&self) -> &'static str {
+        "spanscope-gelu-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        same_shape(l1, l2, self.name())?;
+        let (x, dy) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let dx = x
+            .iter()
+            .zip(dy)
+            .map(|(&v, g)| {
+                let cdf = 0.5 * (1.0 + erf(v * FRAC_1_SQRT_2));
+                g * (cdf + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
+            })
+            .collect();
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        same_shape(l1, l2, self.name())?;
+        let dev = s1.device().clone();
+        let (x, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
+        let n = count_u32(x.len(), self.name())?;
+        let dx = gpu::alloc(&dev, x.len())?;
+        let func = dev.get_or_load_custom_func("gelu_bwd_f32", MODULE, PTX)?;
+        let mut b = func.builder();
+        b.arg(&x);
+        b.arg(&dy);
+        b.arg(&dx);
+        candle_core::builder_arg!(b, n);
+        // SAFETY: three buffers of n elements.
+        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
+    }
+}
+
+/// GELU with the exact erf; f32 through the fused kernels, other dtypes through candle's.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(Gelu)
+    } else {
+        x.gelu_erf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_repeat_for_a_seed_and_differ_between_seeds() {
+        let (a, b) = (DropoutStream::new(7), DropoutStream::new(7));
+        let first: Vec<u64> = (0..4).map(|_| a.next_key()).collect();
+        assert_eq!(first, (0..4).map(|_| b.next_key()).collect::<Vec<_>>());
+        assert_eq!(first.iter().collect::<std::collections::HashSet<_>>().len(), 4);
+        a.reseed(7);
+        assert_eq!(a.next_key(), first[0]);
+        assert_ne!(DropoutStream::new(8).next_key(), first[0]);
+    }
+
+    #[test]
+    fn the_mask_drops_about_p_of_the_elements() {
+        let op = Dropout::new(0.1, DropoutStream::new(3).next_key());
+        let n = 200_000u32;
+        let dropped = (0..n).filter(|&i| !keeps(i, op.k0, op.k1, op.threshold)).count();
+        let rate = dropped as f64 / f64::from(n);
+        assert!((rate - 0.1).abs() < 0.004, "drop rate {rate}");
+    }
+}

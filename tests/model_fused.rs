@@ -1,0 +1,157 @@
+//! The fused training ops against candle's composed ops on the CPU: values and gradients of
+//! softmax, layer norm and GELU agree; dropout keeps about 1 - p of the elements, scales them,
+//! repeats for a key and passes its gradient through the same mask. (tests/cuda.rs runs the
+//! same comparisons on a GPU.)
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use spanscope::model::fused;
+
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    // A fixed pseudo-random fill, so that failures repeat.
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+/// Σ f(x)·r for a fixed r, so that every output element has its own upstream gradient.
+fn weighted(y: &Tensor, seed: u64) -> Tensor {
+    (y * random(y.dims(), seed)).unwrap().sum_all().unwrap()
+}
+
+#[test]
+fn softmax_matches_the_composed_softmax_and_its_gradient() {
+    let x = Var::from_tensor(&(random(&[2, 3, 5, 7], 1) * 3.0).unwrap()).unwrap();
+    let ours = fused::softmax_last_dim(x.as_tensor()).unwrap();
+    let theirs = candle_nn::ops::softmax(x.as_tensor(), D::Minus1).unwrap();
+    assert!(max_diff(&ours, &theirs) < 1e-6);
+    let g_ours = weighted(&ours, 2).backward().unwrap().get(&x).unwrap().clone();
+    let g_theirs = weighted(&theirs, 2).backward().unwrap().get(&x).unwrap().clone();
+    assert!(max_diff(&g_ours, &g_theirs) < 1e-5, "{}", max_diff(&g_ours, &g_theirs));
+    assert!(g_ours.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.1);
+}
+
+#[test]
+fn softmax_of_a_masked_row_stays_finite_and_zero_on_the_mask() {
+    let x = Tensor::new(&[[0.5f32, f32::MIN, 1.0, f32::MIN]], &Device::Cpu).unwrap();
+    let y = fused::softmax_last_dim(&x).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!((y[0][1], y[0][3]), (0.0, 0.0));
+    assert!((y[0][0] + y[0][2] - 1.0).abs() < 1e-6);
+}
+
+fn composed_layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Tensor {
+    let mean = x.mean_keepdim(D::Minus1).unwrap();
+    let centred = x.broadcast_sub(&mean).unwrap();
+    let var = centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+    centred
+        .broadcast_div(&(var + eps).unwrap().sqrt().unwrap())
+        .unwrap()
+        .broadcast_mul(w)
+        .unwrap()
+        .broadcast_add(b)
+        .unwrap()
+}
+
+#[test]
+fn layer_norm_matches_the_composed_layer_norm_and_all_three_gradients() {
+    let x = Var::from_tensor(&(random(&[3, 4, 48], 3) + 0.7).unwrap()).unwrap();
+    let w = Var::from_tensor(&(random(&[48], 4) + 1.0).unwrap()).unwrap();
+    let b = Var::from_tensor(&random(&[48], 5)).unwrap();
+    let eps = 1e-12;
+    let ours = fused::layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps).unwrap();
+    let theirs = composed_layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps);
+    assert!(max_diff(&ours, &theirs) < 1e-5, "{}", max_diff(&ours, &theirs));
+    let g_ours = weighted(&ours, 6).backward().unwrap();
+    let g_theirs = weighted(&theirs, 6).backward().unwrap();
+    for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+        let (a, c) = (g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+        assert_eq!(a.dims(), v.dims(), "gradient of {name}");
+        let scale = c.abs().unwrap().max_keepdim(0).unwrap().max_all().unwrap();
+        let scale = scale.to_scalar::<f32>().unwrap().max(1.0);
+        assert!(max_diff(a, c) / scale < 1e-4, "gradient of {name}: {}", max_diff(a, c));
+    }
+}
+
+#[test]
+fn layer_norm_of_other_dtypes_takes_the_composed_path() {
+    let x = random(&[2, 8], 7).to_dtype(DType::F64).unwrap();
+    let (w, b) = (
+        Tensor::ones(8, DType::F64, &Device::Cpu).unwrap(),
+        Tensor::zeros(8, DType::F64, &Device::Cpu).unwrap(),
+    );
+    let y = fused::layer_norm(&x, &w, &b, 1e-5).unwrap();
+    assert_eq!(y.dtype(), DType::F64);
+    let means = y.mean(1).unwrap().to_vec1::<f64>().unwrap();
+    assert!(means.iter().all(|m| m.abs() < 1e-9), "{means:?}");
+}
+
+#[test]
+fn gelu_matches_candles_erf_gelu_and_its_gradient() {
+    let x = Var::from_tensor(&(random(&[4, 33], 8) * 2.5).unwrap()).unwrap();
+    let ours = fused::gelu_erf(x.as_tensor()).unwrap();
+    let theirs = x.as_tensor().gelu_erf().unwrap();
+    assert!(max_diff(&ours, &theirs) < 1e-5);
+    let g_ours = weighted(&ours, 9).backward().unwrap().get(&x).unwrap().clone();
+    let g_theirs = weighted(&theirs, 9).backward().unwrap().get(&x).unwrap().clone();
+    assert!(max_diff(&g_ours, &g_theirs) < 1e-4, "{}", max_diff(&g_ours, &g_theirs));
+}
+
+#[test]
+fn dropout_zeroes_about_p_scales_the_rest_and_repeats_for_a_key() {
+    let x = (Tensor::ones((100, 1000), DType::F32, &Device::Cpu).unwrap() * 2.0).unwrap();
+    let y = fused::dropout(&x, 0.25, 42).unwrap();
+    let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let zeros = values.iter().filter(|v| **v == 0.0).count();
+    assert!((zeros as f64 / 1e5 - 0.25).abs() < 0.01, "{zeros} zeros of 100000");
+    assert!(values.iter().all(|v| *v == 0.0 || (*v - 2.0 / 0.75).abs() < 1e-6));
+    assert_eq!(
+        values,
+        fused::dropout(&x, 0.25, 42).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+    let other =
+        fused::dropout(&x, 0.25, 43).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_ne!(values, other);
+    // p = 0 is the identity.
+    assert_eq!(max_diff(&fused::dropout(&x, 0.0, 1).unwrap(), &x), 0.0);
+    assert!(fused::dropout(&x, 1.0, 1).is_err());
+}
+
+#[test]
+fn dropout_passes_its_gradient_through_the_same_mask() {
+    let x = Var::from_tensor(&random(&[16, 24], 10)).unwrap();
+    let y = fused::dropout(x.as_tensor(), 0.3, 7).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let g = grads.get(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let y = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let scale = 1.0 / 0.7;
+    for (g, y) in g.iter().zip(&y) {
+        if *y == 0.0 {
+            assert_eq!(*g, 0.0);
+        } else {
+            assert!((g - scale).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn dropout_of_a_strided_or_half_tensor_works_on_its_values() {
+    let x = random(&[6, 10], 11);
+    let t = x.t().unwrap();
+    let y = fused::dropout(&t, 0.5, 5).unwrap();
+    assert_eq!(y.dims(), &[10, 6]);
+    let kept = (y.ne(0f32).unwrap().to_dtype(DType::F32).unwrap() * &t).unwrap();
+    assert!(max_diff(&(kept * 2.0).unwrap(), &y) < 1e-6);
+    let h = fused::dropout(&x.to_dtype(DType::F16).unwrap(), 0.5, 5).unwrap();
+    assert_eq!(h.dtype(), DType::F16);
+}
