@@ -207,6 +207,29 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
     agree(&[x, w, b], |t| fused::layer_norm(&t[0], &t[1], &t[2], 1e-12).unwrap(), 1e-4);
     agree(&[random(&[3, 41, 1536], 5)], |x| fused::gelu_erf(&x[0]).unwrap(), 1e-5);
     agree(&[random(&[3, 41, 384], 6)], |x| fused::dropout(&x[0], 0.1, 12345).unwrap(), 1e-6);
+    let (x, w, b) = (random(&[3, 41, 384], 7), random(&[1536, 384], 8), random(&[1536], 9));
+    agree(
+        &[x.clone(), w.clone(), b.clone()],
+        |t| fused::linear(&t[0], &t[1], &t[2], None).unwrap(),
+        1e-3,
+    );
+    agree(
+        &[x, w.narrow(0, 0, 384).unwrap(), b.narrow(0, 0, 384).unwrap()],
+        |t| fused::linear(&t[0], &t[1], &t[2], Some(12)).unwrap(),
+        1e-3,
+    );
+    let mut mask = vec![0f32; 3 * 41];
+    mask[2 * 41 + 30..].iter_mut().for_each(|m| *m = f32::MIN);
+    let mask = Tensor::from_vec(mask, (3, 41), &Device::Cpu).unwrap();
+    let (q, k) = (random(&[3, 12, 41, 32], 10), random(&[3, 12, 41, 32], 11));
+    agree(
+        &[q, k],
+        |t| {
+            let mask = mask.to_device(t[0].device()).unwrap();
+            fused::attention_probs(&t[0], &t[1], &mask, 0.176).unwrap()
+        },
+        1e-5,
+    );
 }
 
 #[test]

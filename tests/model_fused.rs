@@ -155,3 +155,59 @@ fn dropout_of_a_strided_or_half_tensor_works_on_its_values() {
     let h = fused::dropout(&x.to_dtype(DType::F16).unwrap(), 0.5, 5).unwrap();
     assert_eq!(h.dtype(), DType::F16);
 }
+
+#[test]
+fn linear_matches_matmul_plus_bias_and_its_gradients_with_and_without_heads() {
+    let x = Var::from_tensor(&random(&[2, 5, 12], 20)).unwrap();
+    let w = Var::from_tensor(&random(&[8, 12], 21)).unwrap();
+    let b = Var::from_tensor(&random(&[8], 22)).unwrap();
+    let composed = x
+        .as_tensor()
+        .broadcast_matmul(&w.as_tensor().t().unwrap())
+        .unwrap()
+        .broadcast_add(b.as_tensor())
+        .unwrap();
+    for heads in [None, Some(2)] {
+        let ours = fused::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), heads).unwrap();
+        let theirs = match heads {
+            None => composed.clone(),
+            Some(h) => composed.reshape((2, 5, h, 8 / h)).unwrap().transpose(1, 2).unwrap(),
+        };
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(max_diff(&ours, &theirs) < 1e-5, "{heads:?}: {}", max_diff(&ours, &theirs));
+        let g_ours = weighted(&ours, 23).backward().unwrap();
+        let g_theirs = weighted(&theirs.contiguous().unwrap(), 23).backward().unwrap();
+        for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+            let (a, c) = (g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+            assert_eq!(a.dims(), v.dims());
+            assert!(max_diff(a, c) < 1e-4, "{heads:?}, gradient of {name}: {}", max_diff(a, c));
+        }
+    }
+}
+
+#[test]
+fn attention_probs_match_the_composed_masked_softmax_and_its_gradients() {
+    let q = Var::from_tensor(&random(&[2, 3, 6, 4], 30)).unwrap();
+    let k = Var::from_tensor(&random(&[2, 3, 6, 4], 31)).unwrap();
+    // The second item has two padding keys.
+    let mask = Tensor::new(
+        &[[0f32, 0., 0., 0., 0., 0.], [0., 0., 0., 0., f32::MIN, f32::MIN]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let scale = 0.5;
+    let ours = fused::attention_probs(q.as_tensor(), k.as_tensor(), &mask, scale).unwrap();
+    let scores = (q.as_tensor().matmul(&k.as_tensor().t().unwrap()).unwrap() * scale).unwrap();
+    let scores = scores.broadcast_add(&mask.reshape((2, 1, 1, 6)).unwrap()).unwrap();
+    let theirs = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
+    assert!(max_diff(&ours, &theirs) < 1e-6, "{}", max_diff(&ours, &theirs));
+    let padded = ours.get(1).unwrap().narrow(2, 4, 2).unwrap();
+    assert_eq!(padded.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    let g_ours = weighted(&ours, 32).backward().unwrap();
+    let g_theirs = weighted(&theirs, 32).backward().unwrap();
+    for (name, v) in [("q", &q), ("k", &k)] {
+        let (a, c) = (g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
+        assert!(max_diff(a, c) < 1e-5, "gradient of {name}: {}", max_diff(a, c));
+        assert!(a.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 1e-3);
+    }
+}

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::config::BertConfig;
-use super::encoder::BertEncoder;
+use super::encoder::{dense, BertEncoder};
 use super::pooling::RangeMax;
 use crate::data::types::Types;
 use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
@@ -363,10 +363,10 @@ impl Aspert {
         let x = self.dropout(&Tensor::cat(&[span_repr, &cls], D::Minus1)?, train)?;
         match &self.span_classifier {
             SpanClassifier::Mlp { hidden, out } => {
-                let y = self.dropout(&hidden.forward(&x)?.relu()?, train)?;
-                out.forward(&y)
+                let y = self.dropout(&dense(hidden, &x)?.relu()?, train)?;
+                dense(out, &y)
             }
-            SpanClassifier::Linear { out } => out.forward(&x),
+            SpanClassifier::Linear { out } => dense(out, &x),
         }
     }
 
@@ -405,7 +405,7 @@ impl Aspert {
             // Dropout masks per pair need the concatenation itself.
             let pick = |idx: &Tensor| flat.index_select(idx, 0)?.reshape((batch, p, dim));
             let x = Tensor::cat(&[&pick(&heads)?, &context, &pick(&tails)?], D::Minus1)?;
-            return self.relation_classifier.forward(&self.dropout(&x, true)?);
+            return dense(&self.relation_classifier, &self.dropout(&x, true)?);
         }
         // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
         // pair, and no [P, 2·span_dim + H] concatenation.

@@ -12,10 +12,10 @@
 //! * inference (no parameter or input tracks gradients): Q, K and V in one matmul with the
 //!   1/√d scale folded into the query weights at load time, and candle's fused softmax and
 //!   layer-norm kernels;
-//! * training (parameters are `Var`s of a `VarMap`): the q, k, v weights are concatenated on
-//!   every call (so optimizer updates are seen), and softmax, layer norm, GELU and dropout are
+//! * training (parameters are `Var`s of a `VarMap`): the q, k, v projections go straight into
+//!   heads, and the attention probabilities, dense layers, layer norm, GELU and dropout are
 //!   spanscope's fused ops with their own backward passes ([`super::fused`]; candle's fused
-//!   kernels have none). Dropout masks come from the encoder's [`DropoutStream`], so a seeded
+//!   kernels have none, and every node of candle's graph costs kernels in the backward pass). Dropout masks come from the encoder's [`DropoutStream`], so a seeded
 //!   run repeats on the CPU and the GPU alike.
 //!
 //! Half-precision weights run softmax and layer norm in f32; the returned attentions are
@@ -180,7 +180,7 @@ impl Embeddings {
 enum Qkv {
     /// One `[3H, H]` projection, query rows pre-scaled by 1/√d (inference).
     Fused(Linear),
-    /// The loaded q, k, v weights and biases, concatenated per call (training).
+    /// The loaded q, k, v weights and biases, each projected on its own (training).
     Separate([Tensor; 3], [Tensor; 3]),
 }
 
@@ -197,6 +197,15 @@ impl Qkv {
         let w = Tensor::cat(&[&(wq * scale)?, wk, wv], 0)?.contiguous()?;
         let b = Tensor::cat(&[&(bq * scale)?, bk, bv], 0)?;
         Ok(Self::Fused(Linear::new(w.detach(), Some(b.detach()))))
+    }
+}
+
+/// A dense layer: one fused graph node when its weights are trained, candle's `Linear`
+/// otherwise.
+pub(crate) fn dense(l: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    match l.bias() {
+        Some(bias) if l.weight().is_variable() => fused::linear(x, l.weight(), bias, None),
+        _ => l.forward(x),
     }
 }
 
@@ -291,44 +300,42 @@ impl Layer {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t, h) = x.dims3()?;
         let dtype = x.dtype();
-        let (qkv, scale) = match &self.qkv {
-            Qkv::Fused(lin) => (lin.forward(x)?, None),
-            Qkv::Separate(w, bias) => {
-                let lin = Linear::new(Tensor::cat(w, 0)?, Some(Tensor::cat(bias, 0)?));
-                (lin.forward(x)?, Some(1.0 / (self.head_size as f64).sqrt()))
+        let (probs, v) = match &self.qkv {
+            Qkv::Fused(lin) => {
+                // [B, T, 3, heads, d] -> [3, B, heads, T, d]
+                let qkv = lin
+                    .forward(x)?
+                    .reshape((b, t, 3, self.heads, self.head_size))?
+                    .permute((2, 0, 3, 1, 4))?
+                    .contiguous()?;
+                let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+                let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(mask)?;
+                (candle_nn::ops::softmax_last_dim(&scores)?, v)
             }
-        };
-        // [B, T, 3, heads, d] -> [3, B, heads, T, d]
-        let qkv = qkv
-            .reshape((b, t, 3, self.heads, self.head_size))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(s) = scale {
-            scores = (scores * s)?;
-        }
-        let scores = scores.to_dtype(DType::F32)?.broadcast_add(mask)?;
-        let probs = if scores.track_op() {
-            fused::softmax_last_dim(&scores)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
+            Qkv::Separate(w, bias) => {
+                // Training: each projection straight into heads, the probabilities one node.
+                let split = |i: usize| fused::linear(x, &w[i], &bias[i], Some(self.heads));
+                let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+                let scale = 1.0 / (self.head_size as f64).sqrt();
+                let probs = fused::attention_probs(&q, &k, &mask.reshape((b, t))?, scale)?;
+                (probs.to_dtype(DType::F32)?, v)
+            }
         };
         let stream = &self.stream;
         let mix =
             maybe_dropout(probs.clone(), self.attn_dropout, train, stream)?.to_dtype(dtype)?;
         let context = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let attended =
-            maybe_dropout(self.attn_out.forward(&context)?, self.hidden_dropout, train, stream)?;
+            maybe_dropout(dense(&self.attn_out, &context)?, self.hidden_dropout, train, stream)?;
         let attended = self.attn_norm.forward(&(attended + x)?)?;
-        let inner = self.intermediate.forward(&attended)?;
+        let inner = dense(&self.intermediate, &attended)?;
         let inner = match self.act {
             HiddenAct::Gelu if inner.track_op() => fused::gelu_erf(&inner)?,
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        let out = maybe_dropout(self.output.forward(&inner)?, self.hidden_dropout, train, stream)?;
+        let out = maybe_dropout(dense(&self.output, &inner)?, self.hidden_dropout, train, stream)?;
         Ok((self.out_norm.forward(&(out + attended)?)?, probs))
     }
 }

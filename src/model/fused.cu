@@ -62,14 +62,42 @@ extern "C" __global__ void softmax_f32(const float *x, float *y, uint32_t rows, 
     for (uint32_t j = lane; j < cols; j += 32) yr[j] *= inv;
 }
 
-// dx = y · (dy - Σ dy·y)
+// dx = scale · y · (dy - Σ dy·y)
 extern "C" __global__ void softmax_bwd_f32(const float *y, const float *dy, float *dx,
-                                           uint32_t rows, uint32_t cols) {
+                                           uint32_t rows, uint32_t cols, float scale) {
     ROW_SETUP
     float dot = 0.0f;
     for (uint32_t j = lane; j < cols; j += 32) dot += y[base + j] * dy[base + j];
     dot = warp_sum(dot);
-    for (uint32_t j = lane; j < cols; j += 32) dx[base + j] = y[base + j] * (dy[base + j] - dot);
+    for (uint32_t j = lane; j < cols; j += 32) {
+        dx[base + j] = scale * y[base + j] * (dy[base + j] - dot);
+    }
+}
+
+// Attention probabilities from raw scores, in place: s = softmax(s·scale + mask[item]), the
+// item of a row being row / rows_per_item and mask [items, cols] additive (0 or a large
+// negative for padding keys).
+extern "C" __global__ void scaled_masked_softmax_f32(float *s, const float *mask, uint32_t rows,
+                                                     uint32_t cols, uint32_t rows_per_item,
+                                                     float scale) {
+    ROW_SETUP
+    float *sr = s + base;
+    const float *mr = mask + (size_t)(row / rows_per_item) * cols;
+    float m = -INFINITY;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float v = sr[j] * scale + mr[j];
+        sr[j] = v;
+        m = fmaxf(m, v);
+    }
+    m = warp_max(m);
+    float total = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float e = expf(sr[j] - m);
+        sr[j] = e;
+        total += e;
+    }
+    float inv = 1.0f / warp_sum(total);
+    for (uint32_t j = lane; j < cols; j += 32) sr[j] *= inv;
 }
 
 __device__ __forceinline__ void row_stats(const float *xr, uint32_t lane, uint32_t cols,

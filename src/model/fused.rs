@@ -1,11 +1,14 @@
 //! Fused training operations with their own backward passes: dropout, softmax over the last
-//! dimension, layer norm and erf GELU.
+//! dimension, layer norm, erf GELU, linear layers (optionally split into attention heads) and
+//! attention probabilities.
 //!
 //! Composed from candle's elementary ops, a training step's layer norm is 11 kernels forward
-//! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; the step is bound by kernel
-//! launches and host work, not arithmetic (docs/BENCHMARKS.md). Here each is one kernel
-//! forward and one (layer norm: one and two reductions) backward, on the CPU and, with the
-//! `cuda` feature, on the GPU (src/model/fused.cu).
+//! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; and in candle's backward pass
+//! every node of the graph, views included, costs two more (a zero gradient and an add). The
+//! step is bound by kernel launches and host work, not arithmetic (docs/BENCHMARKS.md). Here
+//! each is one graph node, with one to three kernels forward and backward, on the CPU and,
+//! with the `cuda` feature, on the GPU (src/model/fused.cu; matrix products through candle's
+//! storage, i.e. cuBLAS and gemm).
 //!
 //! Dropout draws its mask from a counter-based hash of the element's index and a 64-bit key
 //! instead of a random-number generator's state: the backward pass recomputes the mask instead
@@ -18,6 +21,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape};
 use candle_core::{Tensor, D};
 
@@ -284,12 +288,14 @@ impl CustomOp1 for Softmax {
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd)?))
+        Ok(Some(res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd { scale: 1.0 })?))
     }
 }
 
-/// (y, dy) → dx = y · (dy − Σ dy·y), row by row.
-struct SoftmaxBwd;
+/// (y, dy) → dx = scale · y · (dy − Σ dy·y), row by row: the gradient of softmax(scale · x).
+struct SoftmaxBwd {
+    scale: f32,
+}
 
 impl CustomOp2 for SoftmaxBwd {
     fn name(&self) -> &'static str {
@@ -309,7 +315,7 @@ impl CustomOp2 for SoftmaxBwd {
         let mut dx = Vec::with_capacity(y.len());
         for (yr, gr) in y.chunks(cols).zip(dy.chunks(cols)) {
             let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            dx.extend(yr.iter().zip(gr).map(|(a, b)| a * (b - dot)));
+            dx.extend(yr.iter().zip(gr).map(|(a, b)| self.scale * a * (b - dot)));
         }
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -336,7 +342,7 @@ impl CustomOp2 for SoftmaxBwd {
         b.arg(&y);
         b.arg(&dy);
         b.arg(&dx);
-        candle_core::builder_arg!(b, rows, cols);
+        candle_core::builder_arg!(b, rows, cols, self.scale);
         // SAFETY: three buffers of rows · cols elements.
         unsafe { b.launch(gpu::rows(rows)) }.w()?;
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
@@ -665,6 +671,272 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     } else {
         x.gelu_erf()
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Linear layers
+
+fn start_of(l: &Layout, op: &str) -> Result<usize> {
+    l.contiguous_offsets()
+        .map(|(start, _)| start)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))
+}
+
+/// `x·wᵀ + b` over the last dimension of a contiguous `x`, through the backend's matrix
+/// product; with `heads`, the result is split into heads, `[B, T, n] → [B, heads, T, n/heads]`.
+#[allow(clippy::too_many_arguments)]
+fn linear_storage<S: BackendStorage<Device = Dev>, Dev: BackendDevice<Storage = S>>(
+    x: &S,
+    lx: &Layout,
+    w: &S,
+    lw: &Layout,
+    b: &S,
+    lb: &Layout,
+    heads: Option<usize>,
+    op: &str,
+) -> Result<(S, Shape)> {
+    let (n, k) = lw.shape().dims2()?;
+    let dims = lx.dims();
+    if dims.last() != Some(&k) || lb.shape().elem_count() != n {
+        candle_core::bail!("{op}: input {dims:?}, weight {:?}, bias {:?}", lw.dims(), lb.dims());
+    }
+    let m = lx.shape().elem_count() / k;
+    let x_layout = Layout::contiguous_with_offset((m, k), start_of(lx, op)?);
+    let w_layout = Layout::contiguous_with_offset((n, k), start_of(lw, op)?).transpose(0, 1)?;
+    let y = x.matmul(w, (1, m, n, k), &x_layout, &w_layout)?;
+    let bias = Layout::contiguous_with_offset(n, start_of(lb, op)?).broadcast_as((m, n))?;
+    let y = y.binary_impl::<candle_core::op::Add>(b, &Layout::contiguous((m, n)), &bias)?;
+    let Some(heads) = heads else {
+        let mut out = dims.to_vec();
+        if let Some(last) = out.last_mut() {
+            *last = n;
+        }
+        return Ok((y, Shape::from(out)));
+    };
+    let &[batch, t, _] = dims else {
+        candle_core::bail!("{op}: heads need a [B, T, K] input, not {dims:?}");
+    };
+    if heads == 0 || n % heads != 0 {
+        candle_core::bail!("{op}: {n} outputs do not split into {heads} heads");
+    }
+    let d = n / heads;
+    let split = Shape::from((batch, heads, t, d));
+    let source = Layout::contiguous((batch, t, heads, d)).permute(&[0, 2, 1, 3])?;
+    // SAFETY: copy_strided_src writes every element of the new storage.
+    let mut out = unsafe { y.device().alloc_uninit(&split, y.dtype())? };
+    y.copy_strided_src(&mut out, 0, &source)?;
+    Ok((out, split))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Linear {
+    heads: Option<usize>,
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "spanscope-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        linear_storage(s1, l1, s2, l2, s3, l3, self.heads, self.name())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        linear_storage(s1, l1, s2, l2, s3, l3, self.heads, self.name())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Detached: the gradient's own computation needs no graph.
+        let (x, w, grad) = (x.detach(), w.detach(), grad.detach());
+        let (n, k) = w.dims2()?;
+        let g = match self.heads {
+            None => grad.reshape(((), n))?,
+            Some(_) => grad.transpose(1, 2)?.contiguous()?.reshape(((), n))?,
+        };
+        let dx = g.matmul(&w)?.reshape(x.shape())?;
+        let dw = g.t()?.matmul(&x.reshape(((), k))?)?;
+        let db = g.sum(0)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// `x·wᵀ + b` over the last dimension as one graph node (f32; other dtypes composed). With
+/// `heads`, `x` is `[B, T, K]` and the result `[B, heads, T, n/heads]`, ready for attention.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, heads: Option<usize>) -> Result<Tensor> {
+    if [x.dtype(), w.dtype(), b.dtype()].iter().all(|d| *d == DType::F32) {
+        let (w, b) = (w.contiguous()?, b.contiguous()?);
+        return x.contiguous()?.apply_op3(&w, &b, Linear { heads });
+    }
+    let n = w.dim(0)?;
+    let k = w.dim(1)?;
+    let mut out = x.dims().to_vec();
+    if let Some(last) = out.last_mut() {
+        *last = n;
+    }
+    let y = x.reshape(((), k))?.matmul(&w.t()?)?.broadcast_add(b)?.reshape(out)?;
+    match heads {
+        None => Ok(y),
+        Some(h) => {
+            let (batch, t, _) = y.dims3()?;
+            y.reshape((batch, t, h, n / h))?.transpose(1, 2)?.contiguous()
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Attention probabilities
+
+/// Raw scores `q·kᵀ`, `[B·heads, T, T]`, of contiguous `[B, heads, T, d]` queries and keys.
+fn scores_storage<S: BackendStorage>(
+    q: &S,
+    lq: &Layout,
+    k: &S,
+    lk: &Layout,
+    op: &str,
+) -> Result<(S, (usize, usize, usize))> {
+    let (batch, heads, t, d) = lq.shape().dims4()?;
+    if lk.dims() != lq.dims() {
+        candle_core::bail!("{op}: queries {:?}, keys {:?}", lq.dims(), lk.dims());
+    }
+    let bh = batch * heads;
+    let q_layout = Layout::contiguous_with_offset((bh, t, d), start_of(lq, op)?);
+    let k_layout = Layout::contiguous_with_offset((bh, t, d), start_of(lk, op)?).transpose(1, 2)?;
+    Ok((q.matmul(k, (bh, t, t, d), &q_layout, &k_layout)?, (batch, heads, t)))
+}
+
+/// softmax(q·kᵀ · scale + mask) with `mask` `[B, T]` additive over keys.
+#[derive(Debug, Clone, Copy)]
+struct AttentionProbs {
+    scale: f32,
+}
+
+impl CustomOp3 for AttentionProbs {
+    fn name(&self) -> &'static str {
+        "spanscope-attention-probs"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (scores, (batch, heads, t)) = scores_storage(s1, l1, s2, l2, self.name())?;
+        let mask = contiguous_f32(s3, l3, self.name())?;
+        if mask.len() != batch * t {
+            candle_core::bail!("{}: mask of {} for {batch} x {t} keys", self.name(), mask.len());
+        }
+        let CpuStorage::F32(mut y) = scores else {
+            candle_core::bail!("{}: f32 tensors only", self.name());
+        };
+        for (r, row) in y.chunks_mut(t).enumerate() {
+            let m = &mask[(r / (heads * t)) * t..][..t];
+            let mut max = f32::NEG_INFINITY;
+            for (v, m) in row.iter_mut().zip(m) {
+                *v = *v * self.scale + m;
+                max = max.max(*v);
+            }
+            let mut total = 0f32;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                total += *v;
+            }
+            row.iter_mut().for_each(|v| *v /= total);
+        }
+        Ok((CpuStorage::F32(y), Shape::from((batch, heads, t, t))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        let (mut scores, (batch, heads, t)) = scores_storage(s1, l1, s2, l2, self.name())?;
+        let mask = gpu::view(s3, l3, self.name())?;
+        if mask.len() != batch * t {
+            candle_core::bail!("{}: mask of {} for {batch} x {t} keys", self.name(), mask.len());
+        }
+        let dev = scores.device().clone();
+        let rows = count_u32(batch * heads * t, self.name())?;
+        let (cols, per_item) = (count_u32(t, self.name())?, count_u32(heads * t, self.name())?);
+        {
+            let s = scores.as_cuda_slice_mut::<f32>()?;
+            let func = dev.get_or_load_custom_func("scaled_masked_softmax_f32", MODULE, PTX)?;
+            let mut b = func.builder();
+            b.arg(s);
+            b.arg(&mask);
+            candle_core::builder_arg!(b, rows, cols, per_item, self.scale);
+            // SAFETY: scores has rows · cols elements, mask batch · cols (checked above).
+            unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        }
+        Ok((scores, Shape::from((batch, heads, t, t))))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        _mask: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (q, k) = (q.detach(), k.detach());
+        let scores_grad = res
+            .detach()
+            .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd { scale: self.scale })?;
+        let dq = scores_grad.matmul(&k)?;
+        let dk = scores_grad.transpose(2, 3)?.matmul(&q)?;
+        Ok((Some(dq), Some(dk), None))
+    }
+}
+
+/// Attention probabilities `softmax(q·kᵀ · scale + mask)` as one graph node, `[B, heads, T,
+/// T]` from queries and keys `[B, heads, T, d]` and an additive key mask `[B, T]` (f32; other
+/// dtypes composed). The mask gets no gradient.
+pub fn attention_probs(q: &Tensor, k: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let (batch, t) = mask.dims2()?;
+    if [q.dtype(), k.dtype(), mask.dtype()].iter().all(|d| *d == DType::F32) {
+        let op = AttentionProbs { scale: scale as f32 };
+        return q.contiguous()?.apply_op3(&k.contiguous()?, &mask.contiguous()?, op);
+    }
+    let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+    let scores = scores.broadcast_add(&mask.to_dtype(DType::F32)?.reshape((batch, 1, 1, t))?)?;
+    candle_nn::ops::softmax(&scores, D::Minus1)
 }
 
 #[cfg(test)]

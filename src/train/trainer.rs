@@ -139,12 +139,26 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Training sentences per second.
     pub sentences_per_second: f64,
+    /// Where the training seconds went, as the host saw them: forward pass and loss (up to
+    /// reading the loss back, which waits for the device), backward pass, optimiser step.
+    pub phase_seconds: PhaseSeconds,
     /// Seconds spent predicting and scoring the dev set.
     pub eval_seconds: f64,
     /// Dev scores, when evaluated.
     pub dev: Option<DevScores>,
     /// Whether this epoch's weights were saved as the best so far.
     pub saved: bool,
+}
+
+/// Seconds of an epoch's steps by phase (see [`EpochRecord::phase_seconds`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PhaseSeconds {
+    /// Negative sampling, batching, forward pass and loss, until the loss is on the host.
+    pub forward: f64,
+    /// `loss.backward()`.
+    pub backward: f64,
+    /// Clipping and the AdamW update.
+    pub optimiser: f64,
 }
 
 /// What the loop reports through its callback.
@@ -301,10 +315,12 @@ pub fn train(
         let epoch_started = Instant::now();
         order.shuffle(&mut rng);
         let mut loss_sum = 0f64;
+        let mut phases = PhaseSeconds::default();
         for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(TrainError::Cancelled { epoch, step: i });
             }
+            let step_started = Instant::now();
             let samples: Vec<TrainSample> =
                 chunk.iter().map(|&s| gold[s].sample(&sampling, &mut rng)).collect();
             let lr = optimiser.learning_rate();
@@ -327,7 +343,13 @@ pub fn train(
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss { epoch, step: i + 1, loss: value });
             }
-            optimiser.step(loss.backward()?)?;
+            let backward_started = Instant::now();
+            phases.forward += (backward_started - step_started).as_secs_f64();
+            let grads = loss.backward()?;
+            let optimiser_started = Instant::now();
+            phases.backward += (optimiser_started - backward_started).as_secs_f64();
+            optimiser.step(grads)?;
+            phases.optimiser += optimiser_started.elapsed().as_secs_f64();
             loss_sum += f64::from(value);
             report.losses.push(value);
             let done = optimiser.steps_taken();
@@ -352,6 +374,7 @@ pub fn train(
             steps: steps_per_epoch,
             train_seconds,
             sentences_per_second: data.train.len() as f64 / train_seconds.max(1e-9),
+            phase_seconds: phases,
             eval_seconds: 0.0,
             dev: None,
             saved: false,
