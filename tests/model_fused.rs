@@ -211,3 +211,35 @@ fn attention_probs_match_the_composed_masked_softmax_and_its_gradients() {
         assert!(a.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 1e-3);
     }
 }
+
+#[test]
+fn range_max_matches_per_range_maxima_and_their_gradients() {
+    let x = Var::from_tensor(&random(&[2, 9, 5], 40)).unwrap();
+    let ranges = vec![vec![0..1, 2..7, 3..5, 8..9], vec![1..9, 4..4, 0..3]];
+    let ours = fused::range_max(x.as_tensor(), &ranges).unwrap();
+    assert_eq!(ours.dims(), &[2, 4, 5]);
+    // The same maxima from candle's own ops, range by range; empty ranges and padding are 0.
+    let zero = Tensor::zeros((1, 5), DType::F32, &Device::Cpu).unwrap();
+    let rows: Vec<Tensor> = ranges
+        .iter()
+        .enumerate()
+        .flat_map(|(b, list)| {
+            let x = x.as_tensor().get(b).unwrap();
+            (0..4)
+                .map(|i| match list.get(i) {
+                    Some(r) if r.start < r.end => {
+                        x.narrow(0, r.start, r.len()).unwrap().max_keepdim(0).unwrap()
+                    }
+                    _ => zero.clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let theirs = Tensor::cat(&rows, 0).unwrap().reshape((2, 4, 5)).unwrap();
+    assert_eq!(max_diff(&ours, &theirs), 0.0);
+    let g_ours = weighted(&ours, 41).backward().unwrap().get(&x).unwrap().clone();
+    let g_theirs = weighted(&theirs, 41).backward().unwrap().get(&x).unwrap().clone();
+    assert!(max_diff(&g_ours, &g_theirs) < 1e-6, "{}", max_diff(&g_ours, &g_theirs));
+    // Position 8 of item 1 is in no range's maximum only if it is not the max of 1..9.
+    assert!(g_ours.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.1);
+}

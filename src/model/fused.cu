@@ -163,3 +163,51 @@ extern "C" __global__ void gelu_bwd_f32(const float *x, const float *dy, float *
         dx[i] = dy[i] * (cdf + v * pdf);
     }
 }
+
+// Max over ranges of positions: y[r, d] = max over t in [bounds[2r], bounds[2r+1]) of
+// x[b, t, d], b = r / n (n ranges an item); an empty range gives 0.
+extern "C" __global__ void range_max_f32(const float *x, const uint32_t *bounds, float *y,
+                                         uint32_t rows, uint32_t n, uint32_t len, uint32_t dim) {
+    size_t total = (size_t)rows * dim;
+    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (size_t)blockDim.x * gridDim.x) {
+        uint32_t r = i / dim, d = i % dim, b = r / n;
+        uint32_t s = bounds[2 * r], e = bounds[2 * r + 1];
+        const float *col = x + (size_t)b * len * dim + d;
+        float m = 0.0f;
+        if (s < e) {
+            m = col[(size_t)s * dim];
+            for (uint32_t t = s + 1; t < e; t++) m = fmaxf(m, col[(size_t)t * dim]);
+        }
+        y[i] = m;
+    }
+}
+
+// dx[b, t, d] = Σ dy[r, d] over the ranges r of item b whose first maximum sits at t. Each
+// thread sums in range order: the result repeats exactly (no atomics).
+extern "C" __global__ void range_max_bwd_f32(const float *x, const uint32_t *bounds,
+                                             const float *dy, float *dx, uint32_t batch,
+                                             uint32_t n, uint32_t len, uint32_t dim) {
+    size_t total = (size_t)batch * len * dim;
+    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (size_t)blockDim.x * gridDim.x) {
+        uint32_t d = i % dim, t = (i / dim) % len, b = i / ((size_t)dim * len);
+        const float *col = x + (size_t)b * len * dim + d;
+        float acc = 0.0f;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t r = b * n + k, s = bounds[2 * r], e = bounds[2 * r + 1];
+            if (s > t || t >= e) continue;
+            uint32_t arg = s;
+            float m = col[(size_t)s * dim];
+            for (uint32_t u = s + 1; u < e; u++) {
+                float v = col[(size_t)u * dim];
+                if (v > m) {
+                    m = v;
+                    arg = u;
+                }
+            }
+            if (arg == t) acc += dy[(size_t)r * dim + d];
+        }
+        dx[i] = acc;
+    }
+}

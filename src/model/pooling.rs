@@ -1,83 +1,33 @@
 //! Pooling over contiguous ranges of word pieces, for many ranges in a few kernel launches.
 //!
 //! Spans, the queries of f_a and the localized relation context are all contiguous piece ranges.
-//! Max-pooling uses a sparse table ([`RangeMax`]): `log2(T)` levels built once per batch, then two
-//! gathers and one `maximum` answer every range at once. Sums use a `[N, T]` range mask and one
-//! batched matmul ([`range_sum`]). Both are differentiable and use only ops that exist on the CPU
-//! and on CUDA.
+//! Max-pooling is one kernel over every range of a batch, with its own backward pass
+//! ([`RangeMax`]; an earlier sparse table of `log2(T)` levels cost about 200 kernels a
+//! training step). Sums use a `[N, T]` range mask and one batched matmul ([`range_sum`]). Both
+//! are differentiable, on the CPU and on CUDA.
 
 use std::ops::Range;
 
 use candle_core::{DType, Device, Result, Tensor};
 
-/// Max over any contiguous range of positions of a `[B, T, D]` tensor (a sparse table).
-///
-/// Level `k` holds, at position `t`, the maximum over `[t, t + 2^k)`; a range of length `n` is
-/// the maximum of two overlapping level-`floor(log2 n)` entries.
+/// Max over any contiguous range of positions of a `[B, T, D]` tensor: one kernel for every
+/// range of a batch ([`crate::model::fused::range_max`]), differentiable.
 #[derive(Debug, Clone)]
 pub struct RangeMax {
-    /// All levels, flattened: row `k * B * T + b * T + t`.
-    table: Tensor,
-    batch: usize,
-    len: usize,
-    dim: usize,
+    x: Tensor,
 }
 
 impl RangeMax {
-    /// Builds the table for `x` of shape `[B, T, D]`.
+    /// Ranges of `x`, of shape `[B, T, D]`.
     pub fn new(x: &Tensor) -> Result<Self> {
-        let (batch, len, dim) = x.dims3()?;
-        let mut levels = vec![x.clone()];
-        let mut width = 1;
-        while width * 2 <= len {
-            let prev = levels[levels.len() - 1].clone();
-            // level_k[t] = max(level_{k-1}[t], level_{k-1}[t + 2^(k-1)]); the tail is never read.
-            let merged =
-                prev.narrow(1, 0, len - width)?.maximum(&prev.narrow(1, width, len - width)?)?;
-            let pad = Tensor::zeros((batch, width, dim), x.dtype(), x.device())?;
-            levels.push(Tensor::cat(&[&merged, &pad], 1)?);
-            width *= 2;
-        }
-        let table = Tensor::stack(&levels, 0)?.reshape((levels.len() * batch * len, dim))?;
-        Ok(Self { table, batch, len, dim })
+        x.dims3()?;
+        Ok(Self { x: x.clone() })
     }
 
     /// Maximum over each range, `[B, N, D]` with `N` the longest list; empty ranges and the
     /// padding of shorter lists give zeros. `ranges[b]` are position ranges of batch item `b`.
     pub fn query(&self, ranges: &[Vec<Range<usize>>]) -> Result<Tensor> {
-        let n = ranges.iter().map(Vec::len).max().unwrap_or(0);
-        let rows = self.batch * n;
-        let (mut first, mut second) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-        let mut keep = Vec::with_capacity(rows);
-        for b in 0..self.batch {
-            let list = ranges.get(b).map(Vec::as_slice).unwrap_or(&[]);
-            for i in 0..n {
-                match list.get(i) {
-                    Some(r) if r.end > r.start && r.end <= self.len => {
-                        let level = (usize::BITS - 1 - (r.end - r.start).leading_zeros()) as usize;
-                        let base = level * self.batch * self.len + b * self.len;
-                        first.push((base + r.start) as u32);
-                        second.push((base + r.end - (1 << level)) as u32);
-                        keep.push(1f32);
-                    }
-                    _ => {
-                        first.push(0);
-                        second.push(0);
-                        keep.push(0f32);
-                    }
-                }
-            }
-        }
-        let device = self.table.device();
-        let first = Tensor::from_vec(first, rows, device)?;
-        let second = Tensor::from_vec(second, rows, device)?;
-        let keep = Tensor::from_vec(keep, (rows, 1), device)?.to_dtype(self.table.dtype())?;
-        let pooled = self
-            .table
-            .index_select(&first, 0)?
-            .maximum(&self.table.index_select(&second, 0)?)?
-            .broadcast_mul(&keep)?;
-        pooled.reshape((self.batch, n, self.dim))
+        crate::model::fused::range_max(&self.x, ranges)
     }
 }
 
