@@ -225,6 +225,19 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
         .map(|b| (0..150).map(|i| (i + b) % 40..((i + b) % 40 + 1 + i % 10).min(41)).collect())
         .collect();
     agree(&[random(&[3, 41, 384], 12)], |x| fused::range_max(&x[0], &ranges).unwrap(), 1e-6);
+    let labels: Vec<u32> = (0..300u32).map(|i| i % 5).collect();
+    let labels = Tensor::from_vec(labels, 300, &Device::Cpu).unwrap();
+    agree(
+        &[(random(&[300, 5], 13) * 3.0).unwrap()],
+        |x| fused::cross_entropy(&x[0], &labels.to_device(x[0].device()).unwrap()).unwrap(),
+        1e-5,
+    );
+    let targets = random(&[120, 5], 14).ge(0f32).unwrap().to_dtype(DType::F32).unwrap();
+    agree(
+        &[(random(&[120, 5], 15) * 10.0).unwrap()],
+        |x| fused::bce_with_logits(&x[0], &targets.to_device(x[0].device()).unwrap()).unwrap(),
+        1e-5,
+    );
     let (q, k) = (random(&[3, 12, 41, 32], 10), random(&[3, 12, 41, 32], 11));
     agree(
         &[q, k],

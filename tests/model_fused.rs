@@ -243,3 +243,33 @@ fn range_max_matches_per_range_maxima_and_their_gradients() {
     // Position 8 of item 1 is in no range's maximum only if it is not the max of 1..9.
     assert!(g_ours.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.1);
 }
+
+#[test]
+fn cross_entropy_matches_candles_and_its_gradient() {
+    let x = Var::from_tensor(&(random(&[7, 5], 50) * 3.0).unwrap()).unwrap();
+    let labels = Tensor::new(&[0u32, 4, 2, 2, 1, 0, 3], &Device::Cpu).unwrap();
+    let ours = fused::cross_entropy(x.as_tensor(), &labels).unwrap();
+    let theirs = candle_nn::loss::cross_entropy(x.as_tensor(), &labels).unwrap();
+    assert!(max_diff(&ours, &theirs) < 1e-6);
+    let g_ours = (ours * 3.0).unwrap().backward().unwrap().get(&x).unwrap().clone();
+    let g_theirs = (theirs * 3.0).unwrap().backward().unwrap().get(&x).unwrap().clone();
+    assert!(max_diff(&g_ours, &g_theirs) < 1e-6, "{}", max_diff(&g_ours, &g_theirs));
+    let bad = Tensor::new(&[0u32, 5, 0, 0, 0, 0, 0], &Device::Cpu).unwrap();
+    assert!(fused::cross_entropy(x.as_tensor(), &bad).is_err(), "label 5 of 5 classes");
+}
+
+#[test]
+fn binary_cross_entropy_matches_the_composed_formula_and_its_gradient() {
+    let x = Var::from_tensor(&(random(&[6, 4], 51) * 20.0).unwrap()).unwrap();
+    let t = random(&[6, 4], 52).ge(0f32).unwrap().to_dtype(DType::F32).unwrap();
+    let ours = fused::bce_with_logits(x.as_tensor(), &t).unwrap();
+    let xs = x.as_tensor();
+    let softplus = xs.abs().unwrap().neg().unwrap().exp().unwrap().affine(1.0, 1.0).unwrap();
+    let theirs =
+        ((xs.relu().unwrap() - (xs * &t).unwrap()).unwrap() + softplus.log().unwrap()).unwrap();
+    assert!(max_diff(&ours, &theirs) < 1e-5, "{}", max_diff(&ours, &theirs));
+    assert!(ours.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite()));
+    let g_ours = weighted(&ours, 53).backward().unwrap().get(&x).unwrap().clone();
+    let g_theirs = weighted(&theirs, 53).backward().unwrap().get(&x).unwrap().clone();
+    assert!(max_diff(&g_ours, &g_theirs) < 1e-5, "{}", max_diff(&g_ours, &g_theirs));
+}

@@ -211,3 +211,54 @@ extern "C" __global__ void range_max_bwd_f32(const float *x, const uint32_t *bou
         dx[i] = acc;
     }
 }
+
+// Cross-entropy of each row of logits [rows, cols] against labels: logsumexp(x) - x[label].
+extern "C" __global__ void cross_entropy_f32(const float *x, const uint32_t *labels, float *loss,
+                                             uint32_t rows, uint32_t cols) {
+    ROW_SETUP
+    const float *xr = x + base;
+    float m = -INFINITY;
+    for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
+    m = warp_max(m);
+    float s = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
+    s = warp_sum(s);
+    // A label out of range gives NaN (the caller's finiteness check reports it), never a read
+    // out of bounds.
+    uint32_t label = labels[row];
+    if (lane == 0) loss[row] = label < cols ? m + logf(s) - xr[label] : NAN;
+}
+
+// dx[r, c] = g[r] · (softmax(x_r)[c] - 1[c = label_r])
+extern "C" __global__ void cross_entropy_bwd_f32(const float *x, const uint32_t *labels,
+                                                 const float *g, float *dx, uint32_t rows,
+                                                 uint32_t cols) {
+    ROW_SETUP
+    const float *xr = x + base;
+    float m = -INFINITY;
+    for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
+    m = warp_max(m);
+    float s = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
+    float inv = 1.0f / warp_sum(s);
+    uint32_t label = labels[row];  // out of range: no one-hot term (the loss was NaN)
+    for (uint32_t j = lane; j < cols; j += 32) {
+        dx[base + j] = g[row] * (expf(xr[j] - m) * inv - (j == label ? 1.0f : 0.0f));
+    }
+}
+
+// Binary cross-entropy with logits, elementwise: max(x, 0) - x·t + log(1 + e^-|x|).
+extern "C" __global__ void bce_f32(const float *x, const float *t, float *y, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        float v = x[i];
+        y[i] = fmaxf(v, 0.0f) - v * t[i] + log1pf(expf(-fabsf(v)));
+    }
+}
+
+// dx = g · (σ(x) - t)
+extern "C" __global__ void bce_bwd_f32(const float *x, const float *t, const float *g, float *dx,
+                                       uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        dx[i] = g[i] * (1.0f / (1.0f + expf(-x[i])) - t[i]);
+    }
+}

@@ -82,9 +82,9 @@ impl LossTargets {
 
 /// `max(x, 0) - x·z + log(1 + exp(-|x|))`: binary cross-entropy of sigmoid(`logits`) against
 /// `targets`, element-wise, without overflow for large |x|.
+/// One fused graph node in f32 ([`crate::model::fused::bce_with_logits`]).
 pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let softplus = logits.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-    (logits.relu()? - (logits * targets)?)? + softplus
+    crate::model::fused::bce_with_logits(logits, targets)
 }
 
 /// The joint loss of eq. 10 (an f32 scalar) from span logits `[B, S, C]` and relation logits
@@ -111,7 +111,7 @@ pub fn joint_loss(
             .to_dtype(DType::F32)?
             .reshape((batch * spans, classes))?
             .index_select(rows, 0)?;
-        let ce = candle_nn::loss::cross_entropy(&logits, labels)?;
+        let ce = crate::model::fused::cross_entropy(&logits, labels)?;
         loss = (loss + (ce * lambda)?)?;
     }
     if let (Some(rows), Some(target)) = (&targets.pair_rows, &targets.pair_targets) {
