@@ -204,18 +204,18 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
     let x = random(&[3, 41, 384], 2);
     let w = (random(&[384], 3) + 1.0).unwrap();
     let b = random(&[384], 4);
-    agree(&[x, w, b], |t| fused::layer_norm(&t[0], &t[1], &t[2], 1e-12).unwrap(), 1e-4);
+    agree(&[x, w, b], |t| fused::layer_norm(&t[0], &t[1], &t[2], 1e-12, None).unwrap(), 1e-4);
     agree(&[random(&[3, 41, 1536], 5)], |x| fused::gelu_erf(&x[0]).unwrap(), 1e-5);
     agree(&[random(&[3, 41, 384], 6)], |x| fused::dropout(&x[0], 0.1, 12345).unwrap(), 1e-6);
     let (x, w, b) = (random(&[3, 41, 384], 7), random(&[1536, 384], 8), random(&[1536], 9));
     agree(
         &[x.clone(), w.clone(), b.clone()],
-        |t| fused::linear(&t[0], &t[1], &t[2], None).unwrap(),
+        |t| fused::linear(&t[0], &t[1], &t[2], None, None).unwrap(),
         1e-3,
     );
     agree(
         &[x, w.narrow(0, 0, 384).unwrap(), b.narrow(0, 0, 384).unwrap()],
-        |t| fused::linear(&t[0], &t[1], &t[2], Some(12)).unwrap(),
+        |t| fused::linear(&t[0], &t[1], &t[2], Some(12), None).unwrap(),
         1e-3,
     );
     let mut mask = vec![0f32; 3 * 41];

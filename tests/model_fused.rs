@@ -69,7 +69,7 @@ fn layer_norm_matches_the_composed_layer_norm_and_all_three_gradients() {
     let w = Var::from_tensor(&(random(&[48], 4) + 1.0).unwrap()).unwrap();
     let b = Var::from_tensor(&random(&[48], 5)).unwrap();
     let eps = 1e-12;
-    let ours = fused::layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps).unwrap();
+    let ours = fused::layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps, None).unwrap();
     let theirs = composed_layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps);
     assert!(max_diff(&ours, &theirs) < 1e-5, "{}", max_diff(&ours, &theirs));
     let g_ours = weighted(&ours, 6).backward().unwrap();
@@ -90,7 +90,7 @@ fn layer_norm_of_other_dtypes_takes_the_composed_path() {
         Tensor::ones(8, DType::F64, &Device::Cpu).unwrap(),
         Tensor::zeros(8, DType::F64, &Device::Cpu).unwrap(),
     );
-    let y = fused::layer_norm(&x, &w, &b, 1e-5).unwrap();
+    let y = fused::layer_norm(&x, &w, &b, 1e-5, None).unwrap();
     assert_eq!(y.dtype(), DType::F64);
     let means = y.mean(1).unwrap().to_vec1::<f64>().unwrap();
     assert!(means.iter().all(|m| m.abs() < 1e-9), "{means:?}");
@@ -168,7 +168,7 @@ fn linear_matches_matmul_plus_bias_and_its_gradients_with_and_without_heads() {
         .broadcast_add(b.as_tensor())
         .unwrap();
     for heads in [None, Some(2)] {
-        let ours = fused::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), heads).unwrap();
+        let ours = fused::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), heads, None).unwrap();
         let theirs = match heads {
             None => composed.clone(),
             Some(h) => composed.reshape((2, 5, h, 8 / h)).unwrap().transpose(1, 2).unwrap(),
@@ -272,4 +272,38 @@ fn binary_cross_entropy_matches_the_composed_formula_and_its_gradient() {
     let g_ours = weighted(&ours, 53).backward().unwrap().get(&x).unwrap().clone();
     let g_theirs = weighted(&theirs, 53).backward().unwrap().get(&x).unwrap().clone();
     assert!(max_diff(&g_ours, &g_theirs) < 1e-5, "{}", max_diff(&g_ours, &g_theirs));
+}
+
+#[test]
+fn collected_weight_gradients_equal_the_returned_ones_once_merged() {
+    let x = Var::from_tensor(&random(&[2, 5, 12], 60)).unwrap();
+    let w = Var::from_tensor(&random(&[12, 12], 61)).unwrap();
+    let b = Var::from_tensor(&random(&[12], 62)).unwrap();
+    let (g, beta) = (
+        Var::from_tensor(&(random(&[12], 63) + 1.0).unwrap()).unwrap(),
+        Var::from_tensor(&random(&[12], 64)).unwrap(),
+    );
+    // The same weights used twice (their gradients add up), then a layer norm.
+    let forward = |sink: Option<&fused::WeightGrads>| {
+        let h = fused::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), None, sink).unwrap();
+        let h =
+            fused::linear(&h.relu().unwrap(), w.as_tensor(), b.as_tensor(), None, sink).unwrap();
+        let y = fused::layer_norm(&h, g.as_tensor(), beta.as_tensor(), 1e-12, sink).unwrap();
+        weighted(&y, 65)
+    };
+    let plain = forward(None).backward().unwrap();
+    let sink = fused::WeightGrads::default();
+    sink.set_collecting(true).unwrap();
+    let mut collected = forward(Some(&sink)).backward().unwrap();
+    for v in [&w, &b, &g, &beta] {
+        assert!(collected.get(v).is_none(), "a collected gradient is not in candle's store");
+    }
+    sink.merge_into(&mut collected).unwrap();
+    for (name, v) in [("x", &x), ("w", &w), ("b", &b), ("g", &g), ("beta", &beta)] {
+        let (a, c) = (plain.get(v).unwrap(), collected.get(v).unwrap());
+        assert!(max_diff(a, c) < 1e-5, "gradient of {name}: {}", max_diff(a, c));
+    }
+    // Not collecting: nothing is held back.
+    sink.set_collecting(false).unwrap();
+    assert!(forward(Some(&sink)).backward().unwrap().get(&w).is_some());
 }

@@ -363,10 +363,11 @@ impl Aspert {
         let x = self.dropout(&Tensor::cat(&[span_repr, &cls], D::Minus1)?, train)?;
         match &self.span_classifier {
             SpanClassifier::Mlp { hidden, out } => {
-                let y = self.dropout(&dense(hidden, &x)?.relu()?, train)?;
-                dense(out, &y)
+                let sink = self.encoder.weight_grads();
+                let y = self.dropout(&dense(hidden, &x, sink)?.relu()?, train)?;
+                dense(out, &y, sink)
             }
-            SpanClassifier::Linear { out } => dense(out, &x),
+            SpanClassifier::Linear { out } => dense(out, &x, self.encoder.weight_grads()),
         }
     }
 
@@ -405,7 +406,8 @@ impl Aspert {
             // Dropout masks per pair need the concatenation itself.
             let pick = |idx: &Tensor| flat.index_select(idx, 0)?.reshape((batch, p, dim));
             let x = Tensor::cat(&[&pick(&heads)?, &context, &pick(&tails)?], D::Minus1)?;
-            return dense(&self.relation_classifier, &self.dropout(&x, true)?);
+            let sink = self.encoder.weight_grads();
+            return dense(&self.relation_classifier, &self.dropout(&x, true)?, sink);
         }
         // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
         // pair, and no [P, 2·span_dim + H] concatenation.

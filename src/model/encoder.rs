@@ -29,7 +29,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
-use super::fused::{self, DropoutStream};
+use super::fused::{self, DropoutStream, WeightGrads};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]
@@ -48,6 +48,7 @@ pub struct BertEncoder {
     layers: Vec<Layer>,
     cfg: BertConfig,
     dropout: Arc<DropoutStream>,
+    weight_grads: WeightGrads,
 }
 
 fn is_half(dtype: DType) -> bool {
@@ -80,10 +81,16 @@ struct Norm {
     /// f32 copies of weight and bias for half-precision weights that are not trained.
     f32_params: Option<(Tensor, Tensor)>,
     eps: f64,
+    sink: WeightGrads,
 }
 
 impl Norm {
-    fn load(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
+    fn load(
+        vb: VarBuilder,
+        size: usize,
+        eps: f64,
+        sink: &WeightGrads,
+    ) -> candle_core::Result<Self> {
         let weight = vb.get(size, "weight")?;
         let bias = vb.get(size, "bias")?;
         let f32_params = if is_half(weight.dtype()) && !weight.is_variable() {
@@ -91,7 +98,7 @@ impl Norm {
         } else {
             None
         };
-        Ok(Self { weight, bias, f32_params, eps })
+        Ok(Self { weight, bias, f32_params, eps, sink: sink.clone() })
     }
 
     /// A copy that owns its tensors and tracks no gradient.
@@ -102,7 +109,7 @@ impl Norm {
         } else {
             None
         };
-        Ok(Self { weight, bias, f32_params, eps: self.eps })
+        Ok(Self { weight, bias, f32_params, eps: self.eps, sink: WeightGrads::default() })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -117,7 +124,7 @@ impl Norm {
             _ => (x.clone(), self.weight.clone(), self.bias.clone()),
         };
         let y = if x.track_op() || w.track_op() || b.track_op() {
-            fused::layer_norm(&x, &w, &b, self.eps)?
+            fused::layer_norm(&x, &w, &b, self.eps, Some(&self.sink))?
         } else {
             candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32)?
         };
@@ -140,13 +147,14 @@ impl Embeddings {
         vb: VarBuilder,
         cfg: &BertConfig,
         stream: &Arc<DropoutStream>,
+        sink: &WeightGrads,
     ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
             word: vb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
             position: vb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
             token_type: vb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
-            norm: Norm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            norm: Norm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps, sink)?,
             dropout: cfg.hidden_dropout_prob,
             stream: stream.clone(),
         })
@@ -200,11 +208,13 @@ impl Qkv {
     }
 }
 
-/// A dense layer: one fused graph node when its weights are trained, candle's `Linear`
-/// otherwise.
-pub(crate) fn dense(l: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+/// A dense layer: one fused graph node when its weights are trained (their gradients handed to
+/// `sink` when it collects), candle's `Linear` otherwise.
+pub(crate) fn dense(l: &Linear, x: &Tensor, sink: &WeightGrads) -> candle_core::Result<Tensor> {
     match l.bias() {
-        Some(bias) if l.weight().is_variable() => fused::linear(x, l.weight(), bias, None),
+        Some(bias) if l.weight().is_variable() => {
+            fused::linear(x, l.weight(), bias, None, Some(sink))
+        }
         _ => l.forward(x),
     }
 }
@@ -229,6 +239,7 @@ struct Layer {
     hidden_dropout: f64,
     attn_dropout: f64,
     stream: Arc<DropoutStream>,
+    sink: WeightGrads,
 }
 
 impl Layer {
@@ -236,6 +247,7 @@ impl Layer {
         vb: VarBuilder,
         cfg: &BertConfig,
         stream: &Arc<DropoutStream>,
+        sink: &WeightGrads,
     ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let heads = cfg.num_attention_heads;
@@ -261,16 +273,17 @@ impl Layer {
         Ok(Self {
             qkv,
             attn_out: candle_nn::linear(h, h, ao.pp("dense"))?,
-            attn_norm: Norm::load(ao.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            attn_norm: Norm::load(ao.pp("LayerNorm"), h, cfg.layer_norm_eps, sink)?,
             intermediate: candle_nn::linear(h, cfg.intermediate_size, vb.pp("intermediate.dense"))?,
             output: candle_nn::linear(cfg.intermediate_size, h, vb.pp("output.dense"))?,
-            out_norm: Norm::load(vb.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
+            out_norm: Norm::load(vb.pp("output.LayerNorm"), h, cfg.layer_norm_eps, sink)?,
             act: cfg.hidden_act,
             heads,
             head_size,
             hidden_dropout: cfg.hidden_dropout_prob,
             attn_dropout: cfg.attention_probs_dropout_prob,
             stream: stream.clone(),
+            sink: sink.clone(),
         })
     }
 
@@ -314,7 +327,8 @@ impl Layer {
             }
             Qkv::Separate(w, bias) => {
                 // Training: each projection straight into heads, the probabilities one node.
-                let split = |i: usize| fused::linear(x, &w[i], &bias[i], Some(self.heads));
+                let sink = Some(&self.sink);
+                let split = |i: usize| fused::linear(x, &w[i], &bias[i], Some(self.heads), sink);
                 let (q, k, v) = (split(0)?, split(1)?, split(2)?);
                 let scale = 1.0 / (self.head_size as f64).sqrt();
                 let probs = fused::attention_probs(&q, &k, &mask.reshape((b, t))?, scale)?;
@@ -325,17 +339,26 @@ impl Layer {
         let mix =
             maybe_dropout(probs.clone(), self.attn_dropout, train, stream)?.to_dtype(dtype)?;
         let context = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        let attended =
-            maybe_dropout(dense(&self.attn_out, &context)?, self.hidden_dropout, train, stream)?;
+        let attended = maybe_dropout(
+            dense(&self.attn_out, &context, &self.sink)?,
+            self.hidden_dropout,
+            train,
+            stream,
+        )?;
         let attended = self.attn_norm.forward(&(attended + x)?)?;
-        let inner = dense(&self.intermediate, &attended)?;
+        let inner = dense(&self.intermediate, &attended, &self.sink)?;
         let inner = match self.act {
             HiddenAct::Gelu if inner.track_op() => fused::gelu_erf(&inner)?,
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        let out = maybe_dropout(dense(&self.output, &inner)?, self.hidden_dropout, train, stream)?;
+        let out = maybe_dropout(
+            dense(&self.output, &inner, &self.sink)?,
+            self.hidden_dropout,
+            train,
+            stream,
+        )?;
         Ok((self.out_norm.forward(&(out + attended)?)?, probs))
     }
 }
@@ -349,11 +372,12 @@ impl BertEncoder {
         cfg.validate()
             .map_err(|reason| candle_core::Error::Msg(format!("bad BERT config: {reason}")))?;
         let dropout = Arc::new(DropoutStream::default());
-        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg, &dropout)?;
+        let weight_grads = WeightGrads::default();
+        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg, &dropout, &weight_grads)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg, &dropout))
+            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg, &dropout, &weight_grads))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { embeddings, layers, cfg: cfg.clone(), dropout })
+        Ok(Self { embeddings, layers, cfg: cfg.clone(), dropout, weight_grads })
     }
 
     /// A copy for inference: it owns its weights (later training of `self` does not change
@@ -365,7 +389,14 @@ impl BertEncoder {
             layers: self.layers.iter().map(Layer::frozen).collect::<candle_core::Result<_>>()?,
             cfg: self.cfg.clone(),
             dropout: self.dropout.clone(),
+            weight_grads: WeightGrads::default(),
         })
+    }
+
+    /// Where the fused nodes of the encoder (and the model's heads) hand their weights'
+    /// gradients while a training loop collects them ([`WeightGrads`]).
+    pub fn weight_grads(&self) -> &WeightGrads {
+        &self.weight_grads
     }
 
     /// Where the encoder's dropout masks come from (shared with the model's heads); reseed it

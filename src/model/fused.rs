@@ -19,7 +19,8 @@
 //! Only f32 has kernels; other dtypes take the composed path (layer norm, softmax, GELU) or
 //! are computed in f32 (dropout).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape};
@@ -67,6 +68,68 @@ impl DropoutStream {
 impl Default for DropoutStream {
     fn default() -> Self {
         Self::new(0)
+    }
+}
+
+/// Gradients of weights that the fused linear and layer-norm nodes hand over directly instead of
+/// returning them to candle's backward pass, which would first add each to a fresh zero tensor
+/// (two more kernels a weight, a fifth of a training step's backward pass). Off unless a training
+/// loop turns it on; it then merges them into the `GradStore` after each `backward()` with
+/// [`WeightGrads::merge_into`]. Clones share one store.
+#[derive(Debug, Clone, Default)]
+pub struct WeightGrads(Arc<WeightGradsInner>);
+
+#[derive(Debug, Default)]
+struct WeightGradsInner {
+    on: AtomicBool,
+    grads: Mutex<Vec<(Tensor, Tensor)>>,
+}
+
+impl WeightGrads {
+    /// Starts (or stops) collecting; either way forgets what was collected.
+    pub fn set_collecting(&self, on: bool) -> Result<()> {
+        self.0.on.store(on, Ordering::SeqCst);
+        self.lock()?.clear();
+        Ok(())
+    }
+
+    /// Whether the fused nodes hand their weights' gradients here.
+    pub fn is_collecting(&self) -> bool {
+        self.0.on.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<(Tensor, Tensor)>>> {
+        self.0
+            .grads
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("weight gradients lock poisoned".into()))
+    }
+
+    /// Adds `grad` to the gradient of `weight` (a weight used twice gets the sum).
+    fn deposit(&self, weight: &Tensor, grad: Tensor) -> Result<()> {
+        let mut grads = self.lock()?;
+        match grads.iter_mut().find(|(w, _)| w.id() == weight.id()) {
+            Some((_, g)) => *g = (&*g + grad)?,
+            None => grads.push((weight.clone(), grad)),
+        }
+        Ok(())
+    }
+
+    /// Moves every collected gradient into `store` (adding to one already there).
+    pub fn merge_into(&self, store: &mut candle_core::backprop::GradStore) -> Result<()> {
+        for (weight, grad) in self.lock()?.drain(..) {
+            let grad = match store.get(&weight) {
+                Some(existing) => (existing + grad)?,
+                None => grad,
+            };
+            store.insert(&weight, grad);
+        }
+        Ok(())
+    }
+
+    /// The collector to hand `weight`'s gradient to, when collecting and `weight` is trained.
+    fn for_weight(this: Option<&Self>, weight: &Tensor) -> Option<Self> {
+        this.filter(|g| g.is_collecting() && weight.is_variable()).cloned()
     }
 }
 
@@ -361,9 +424,10 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 // ----------------------------------------------------------------------------------------------
 // Layer norm
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct LayerNorm {
     eps: f32,
+    sink: Option<WeightGrads>,
 }
 
 /// Mean and 1/√(var + ε) of one row, as fused.cu computes them.
@@ -444,7 +508,7 @@ impl CustomOp3 for LayerNorm {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -453,6 +517,11 @@ impl CustomOp3 for LayerNorm {
         let cols = w.elem_count();
         let dw = both.get(1)?.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
         let db = grad.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
+        if let Some(sink) = &self.sink {
+            sink.deposit(w, dw)?;
+            sink.deposit(b, db)?;
+            return Ok((Some(both.get(0)?), None, None));
+        }
         Ok((Some(both.get(0)?), Some(dw), Some(db)))
     }
 }
@@ -543,11 +612,21 @@ impl CustomOp3 for LayerNormBwd {
 }
 
 /// Layer norm over the last dimension with weight and bias; f32 through the fused kernels,
-/// other dtypes composed from candle's ops.
-pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+/// other dtypes composed from candle's ops. With `sink` collecting, the weight and bias
+/// gradients go there.
+pub fn layer_norm(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    eps: f64,
+    sink: Option<&WeightGrads>,
+) -> Result<Tensor> {
     if x.dtype() == DType::F32 && w.dtype() == DType::F32 && b.dtype() == DType::F32 {
+        // Keys are the weights' own ids: contiguous weights (every `Var`) pass as they are.
+        let sink = WeightGrads::for_weight(sink, w)
+            .filter(|_| b.is_variable() && w.is_contiguous() && b.is_contiguous());
         let (w, b) = (w.contiguous()?, b.contiguous()?);
-        return x.contiguous()?.apply_op3(&w, &b, LayerNorm { eps: eps as f32 });
+        return x.contiguous()?.apply_op3(&w, &b, LayerNorm { eps: eps as f32, sink });
     }
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
@@ -728,9 +807,10 @@ fn linear_storage<S: BackendStorage<Device = Dev>, Dev: BackendDevice<Storage = 
     Ok((out, split))
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Linear {
     heads: Option<usize>,
+    sink: Option<WeightGrads>,
 }
 
 impl CustomOp3 for Linear {
@@ -766,13 +846,13 @@ impl CustomOp3 for Linear {
     fn bwd(
         &self,
         x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // Detached: the gradient's own computation needs no graph.
-        let (x, w, grad) = (x.detach(), w.detach(), grad.detach());
+        let (x, w, grad) = (x.detach(), weight.detach(), grad.detach());
         let (n, k) = w.dims2()?;
         let g = match self.heads {
             None => grad.reshape(((), n))?,
@@ -781,16 +861,31 @@ impl CustomOp3 for Linear {
         let dx = g.matmul(&w)?.reshape(x.shape())?;
         let dw = g.t()?.matmul(&x.reshape(((), k))?)?;
         let db = g.sum(0)?;
+        if let Some(sink) = &self.sink {
+            sink.deposit(weight, dw)?;
+            sink.deposit(bias, db)?;
+            return Ok((Some(dx), None, None));
+        }
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
 
 /// `x·wᵀ + b` over the last dimension as one graph node (f32; other dtypes composed). With
 /// `heads`, `x` is `[B, T, K]` and the result `[B, heads, T, n/heads]`, ready for attention.
-pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, heads: Option<usize>) -> Result<Tensor> {
+/// With `sink` collecting, the weight and bias gradients go there.
+pub fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    heads: Option<usize>,
+    sink: Option<&WeightGrads>,
+) -> Result<Tensor> {
     if [x.dtype(), w.dtype(), b.dtype()].iter().all(|d| *d == DType::F32) {
+        // Keys are the weights' own ids: contiguous weights (every `Var`) pass as they are.
+        let sink = WeightGrads::for_weight(sink, w)
+            .filter(|_| b.is_variable() && w.is_contiguous() && b.is_contiguous());
         let (w, b) = (w.contiguous()?, b.contiguous()?);
-        return x.contiguous()?.apply_op3(&w, &b, Linear { heads });
+        return x.contiguous()?.apply_op3(&w, &b, Linear { heads, sink });
     }
     let n = w.dim(0)?;
     let k = w.dim(1)?;

@@ -280,6 +280,7 @@ pub fn train(
     let started = Instant::now();
     let device = model_device(trainable)?;
     trainable.model.reseed_dropout(cfg.seed);
+    let _collecting = CollectingWeightGrads::start(trainable)?;
     let model_cfg = trainable.config.clone();
     let encoded: Vec<EncodedSentence> = data
         .train
@@ -345,7 +346,8 @@ pub fn train(
             }
             let backward_started = Instant::now();
             phases.forward += (backward_started - step_started).as_secs_f64();
-            let grads = loss.backward()?;
+            let mut grads = loss.backward()?;
+            trainable.model.encoder().weight_grads().merge_into(&mut grads)?;
             let optimiser_started = Instant::now();
             phases.backward += (optimiser_started - backward_started).as_secs_f64();
             optimiser.step(grads)?;
@@ -426,6 +428,25 @@ pub fn train(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The fused nodes hand their weights' gradients over directly while a run lasts
+/// ([`crate::model::fused::WeightGrads`]); the guard stops that when the run ends, however it
+/// ends, so that other users of the model get every gradient from `backward()` as usual.
+struct CollectingWeightGrads(crate::model::fused::WeightGrads);
+
+impl CollectingWeightGrads {
+    fn start(trainable: &Trainable) -> candle_core::Result<Self> {
+        let sink = trainable.model.encoder().weight_grads().clone();
+        sink.set_collecting(true)?;
+        Ok(Self(sink))
+    }
+}
+
+impl Drop for CollectingWeightGrads {
+    fn drop(&mut self) {
+        let _ = self.0.set_collecting(false);
+    }
 }
 
 fn check_config(cfg: &TrainConfig) -> Result<(), TrainError> {
