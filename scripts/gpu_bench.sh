@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
-# On the GPU machine (docs/GPU.md), from the repository root, with .device/ carried:
+# On the GPU machine (docs/GPU.md), from the repository root, with $DEV/ carried:
 #   1. the CUDA agreement tests (tests/cuda.rs; TESTS_MUST_PASS=1 stops here on a failure);
 #   2. training speed on CoNLL04 train, EPOCHS epochs without dev evaluation, for
 #      all-MiniLM-L6-v2 and a random-weight BERT-base made here with transformers;
 #   3. prediction speed on CoNLL04 dev (PREDICT=1): the bundled model, and random BERT-base
 #      with new heads.
-# MiniLM comes from .device/minilm-f16 when carried; otherwise the bundled model's own encoder
+# MiniLM comes from $DEV/minilm-f16 when carried; otherwise the bundled model's own encoder
 # weights stand in for it (speed does not depend on the values; the repository's model and a
 # carried MiniLM do not fit one call together). Reports land in $OUT.
 set -uo pipefail
+DEV="${DEV:-.device}"  # the carried folder
 TESTS_MUST_PASS="${TESTS_MUST_PASS:-0}"
 EPOCHS="${EPOCHS:-3}"
 PREDICT="${PREDICT:-0}"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/lib
-xz -dc .device/spanscope.xz > /tmp/spanscope && chmod +x /tmp/spanscope
-D=.device/data
+xz -dc $DEV/spanscope.xz > /tmp/spanscope && chmod +x /tmp/spanscope
+D=$DEV/data
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-minilm=.device/minilm-f16
+minilm=$DEV/minilm-f16
 if [ ! -f $minilm/model.safetensors ]; then
     minilm=/tmp/minilm-bundled
     mkdir -p $minilm
-    cp .device/minilm-f16/{config.json,tokenizer_config.json,special_tokens_map.json} $minilm/
+    cp $DEV/minilm-f16/{config.json,tokenizer_config.json,special_tokens_map.json} $minilm/
     cp models/conll04-aspert-minilm/tokenizer.json $minilm/
     ln -sf "$PWD/models/conll04-aspert-minilm/model.safetensors" $minilm/model.safetensors
     echo "MiniLM stand-in: the bundled model's encoder weights"
 fi
-if [ -f .device/cuda-tests.xz ]; then
-    xz -dc .device/cuda-tests.xz > /tmp/cuda-tests && chmod +x /tmp/cuda-tests
+if [ -f $DEV/cuda-tests.xz ]; then
+    xz -dc $DEV/cuda-tests.xz > /tmp/cuda-tests && chmod +x /tmp/cuda-tests
     SPANSCOPE_TEST_ENCODER=$minilm SPANSCOPE_TEST_SENTENCES=$D/conll04_dev.json \
         /tmp/cuda-tests --test-threads 1 --nocapture > /tmp/cuda-tests.log 2>&1
     rc=$?
