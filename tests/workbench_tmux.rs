@@ -59,13 +59,26 @@ impl Tmux {
 
     /// Waits until the screen shows `text`, or fails showing the screen.
     fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("{text:?}"), |screen| screen.contains(text))
+    }
+
+    /// Waits until the document and the bundled model are both loaded: the model's name is
+    /// shown and nothing says "loading" (the inspector names the model while it loads, so its
+    /// name alone comes too early on a busy machine).
+    fn wait_ready(&self) -> String {
+        self.wait_until("the document and the model", |screen| {
+            screen.contains("conll04-aspert-minilm") && !screen.contains("loading")
+        })
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if done(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "waited 60 s for {text:?}; the screen:\n{screen}");
+            assert!(Instant::now() < deadline, "waited 60 s for {what}; the screen:\n{screen}");
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -137,7 +150,7 @@ impl Workspace {
 fn a_reviewer_adds_and_retypes_an_entity_adds_a_relation_saves_and_quits() {
     let ws = Workspace::new();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    let first = tmux.wait_for("conll04-aspert-minilm");
+    let first = tmux.wait_ready();
     assert!(first.contains("doc.json"), "the document list shows the file:\n{first}");
     assert!(first.contains("Org"), "the gold entity's type is shown:\n{first}");
 
@@ -186,7 +199,7 @@ fn edits_survive_kill_9_and_are_offered_back() {
     let ws = Workspace::new();
     let before = std::fs::read(ws.path("doc.json")).unwrap();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    tmux.wait_for("conll04-aspert-minilm");
+    tmux.wait_ready();
     tmux.keys(&["v", "l", "3"]);
     tmux.wait_for("add entity");
     // The journal entry is on disk once the store worker wrote it: kill as soon as it is.
@@ -231,7 +244,7 @@ fn quitting_with_unsaved_edits_asks_first() {
     let ws = Workspace::new();
     let before = std::fs::read(ws.path("doc.json")).unwrap();
     let tmux = Tmux::start(&ws.command(), 80, 24);
-    tmux.wait_for("conll04-aspert-minilm");
+    tmux.wait_ready();
     tmux.keys(&["v", "l", "3"]);
     tmux.wait_for("add entity");
     tmux.keys(&["q"]);
