@@ -1,6 +1,6 @@
 // Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
-// a counter-based hash, softmax over the last dimension, layer norm and erf GELU, each with
-// its backward pass. Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in
+// a counter-based hash, attention probabilities and the softmax gradient, layer norm, erf
+// GELU, max over ranges of positions and the two losses, each with its backward pass. Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in
 // fused.rs computes the same functions; the dropout masks are bit-identical on both.
 
 #include <stdint.h>
@@ -44,23 +44,6 @@ __device__ __forceinline__ float warp_max(float v) {
     if (row >= rows) return;                                       \
     uint32_t lane = threadIdx.x;                                   \
     size_t base = (size_t)row * cols;
-
-extern "C" __global__ void softmax_f32(const float *x, float *y, uint32_t rows, uint32_t cols) {
-    ROW_SETUP
-    const float *xr = x + base;
-    float *yr = y + base;
-    float m = -INFINITY;
-    for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
-    m = warp_max(m);
-    float s = 0.0f;
-    for (uint32_t j = lane; j < cols; j += 32) {
-        float e = expf(xr[j] - m);
-        yr[j] = e;
-        s += e;
-    }
-    float inv = 1.0f / warp_sum(s);
-    for (uint32_t j = lane; j < cols; j += 32) yr[j] *= inv;
-}
 
 // dx = scale · y · (dy - Σ dy·y)
 extern "C" __global__ void softmax_bwd_f32(const float *y, const float *dy, float *dx,

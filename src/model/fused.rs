@@ -1,6 +1,6 @@
-//! Fused training operations with their own backward passes: dropout, softmax over the last
-//! dimension, layer norm, erf GELU, linear layers (optionally split into attention heads) and
-//! attention probabilities.
+//! Fused training operations with their own backward passes: dropout, layer norm, erf GELU,
+//! linear layers (optionally split into attention heads), attention probabilities, max over
+//! ranges of positions, cross-entropy and binary cross-entropy.
 //!
 //! Composed from candle's elementary ops, a training step's layer norm is 11 kernels forward
 //! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; and in candle's backward pass
@@ -16,8 +16,7 @@
 //! from the training seed makes a run repeatable on either (candle's CPU dropout cannot be
 //! seeded).
 //!
-//! Only f32 has kernels; other dtypes take the composed path (layer norm, softmax, GELU) or
-//! are computed in f32 (dropout).
+//! Only f32 has kernels; other dtypes take candle's composed ops or are computed in f32.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +29,22 @@ use candle_core::{Tensor, D};
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused.ptx"));
 #[cfg(feature = "cuda")]
 const MODULE: &str = "spanscope_fused";
+
+/// Launches kernel `$name` of fused.cu with launch configuration `$cfg` and the arguments in
+/// order: buffers and views of the device, and scalars, all by reference.
+#[cfg(feature = "cuda")]
+macro_rules! launch {
+    ($dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {{
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        use candle_core::cuda_backend::WrapErr;
+        let func = $dev.get_or_load_custom_func($name, MODULE, PTX)?;
+        let mut builder = func.builder();
+        $(builder.arg($arg);)+
+        // SAFETY: each call site checks that the buffers hold what the kernel reads and
+        // writes (its comment says what).
+        unsafe { builder.launch($cfg) }.w()?;
+    }};
+}
 
 /// SplitMix64's output function: a bijective mix of a 64-bit counter.
 fn splitmix64(mut z: u64) -> u64 {
@@ -262,20 +277,23 @@ impl CustomOp1 for Dropout {
         s: &candle_core::CudaStorage,
         l: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let dev = s.device().clone();
         let x = gpu::view(s, l, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("dropout_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&y);
-        candle_core::builder_arg!(b, self.k0, self.k1, self.threshold, self.scale, n);
         // SAFETY: the kernel reads and writes n elements of buffers of n elements.
-        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        launch!(
+            dev,
+            "dropout_f32",
+            gpu::elements(n),
+            &x,
+            &y,
+            &self.k0,
+            &self.k1,
+            &self.threshold,
+            &self.scale,
+            &n,
+        );
         Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
     }
 
@@ -302,58 +320,7 @@ pub fn dropout(x: &Tensor, p: f32, key: u64) -> Result<Tensor> {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Softmax over the last dimension
-
-#[derive(Debug, Clone, Copy)]
-struct Softmax;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "spanscope-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, self.name())?;
-        let (_, cols) = rows_cols(l)?;
-        let mut y = Vec::with_capacity(x.len());
-        for row in x.chunks(cols) {
-            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let start = y.len();
-            y.extend(row.iter().map(|v| (v - m).exp()));
-            let inv = 1.0 / y[start..].iter().sum::<f32>();
-            y[start..].iter_mut().for_each(|v| *v *= inv);
-        }
-        Ok((CpuStorage::F32(y), l.shape().clone()))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s: &candle_core::CudaStorage,
-        l: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
-        let dev = s.device().clone();
-        let x = gpu::view(s, l, self.name())?;
-        let (rows, cols) = rows_cols(l)?;
-        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
-        let y = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("softmax_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&y);
-        candle_core::builder_arg!(b, rows, cols);
-        // SAFETY: rows · cols elements read and written, as allocated.
-        unsafe { b.launch(gpu::rows(rows)) }.w()?;
-        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
-    }
-
-    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd { scale: 1.0 })?))
-    }
-}
+// The gradient of a softmax
 
 /// (y, dy) → dx = scale · y · (dy − Σ dy·y), row by row: the gradient of softmax(scale · x).
 struct SoftmaxBwd {
@@ -391,33 +358,15 @@ impl CustomOp2 for SoftmaxBwd {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let (y, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
         let (rows, cols) = rows_cols(l1)?;
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
         let dx = gpu::alloc(&dev, y.len())?;
-        let func = dev.get_or_load_custom_func("softmax_bwd_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&y);
-        b.arg(&dy);
-        b.arg(&dx);
-        candle_core::builder_arg!(b, rows, cols, self.scale);
         // SAFETY: three buffers of rows · cols elements.
-        unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        launch!(dev, "softmax_bwd_f32", gpu::rows(rows), &y, &dy, &dx, &rows, &cols, &self.scale);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
-    }
-}
-
-/// Softmax over the last dimension; f32 through the fused kernels, other dtypes composed.
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if x.dtype() == DType::F32 {
-        x.contiguous()?.apply_op1(Softmax)
-    } else {
-        candle_nn::ops::softmax(x, D::Minus1)
     }
 }
 
@@ -482,9 +431,6 @@ impl CustomOp3 for LayerNorm {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         check_params(l1, l2, Some(l3), self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
@@ -492,15 +438,8 @@ impl CustomOp3 for LayerNorm {
         let (rows, cols) = rows_cols(l1)?;
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
         let y = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("layer_norm_f32", MODULE, PTX)?;
-        let mut builder = func.builder();
-        builder.arg(&x);
-        builder.arg(&w);
-        builder.arg(&b);
-        builder.arg(&y);
-        candle_core::builder_arg!(builder, rows, cols, self.eps);
         // SAFETY: x and y of rows · cols elements, w and b of cols (checked above).
-        unsafe { builder.launch(gpu::rows(rows)) }.w()?;
+        launch!(dev, "layer_norm_f32", gpu::rows(rows), &x, &w, &b, &y, &rows, &cols, &self.eps);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
     }
 
@@ -585,9 +524,6 @@ impl CustomOp3 for LayerNormBwd {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         check_params(l1, l2, None, self.name())?;
         same_shape(l1, l3, self.name())?;
         let dev = s1.device().clone();
@@ -596,15 +532,19 @@ impl CustomOp3 for LayerNormBwd {
         let (rows, cols) = rows_cols(l1)?;
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
         let out = gpu::alloc(&dev, 2 * x.len())?;
-        let func = dev.get_or_load_custom_func("layer_norm_bwd_f32", MODULE, PTX)?;
-        let mut builder = func.builder();
-        builder.arg(&x);
-        builder.arg(&w);
-        builder.arg(&dy);
-        builder.arg(&out);
-        candle_core::builder_arg!(builder, rows, cols, self.eps);
         // SAFETY: x and dy of rows · cols elements, w of cols, out of twice rows · cols.
-        unsafe { builder.launch(gpu::rows(rows)) }.w()?;
+        launch!(
+            dev,
+            "layer_norm_bwd_f32",
+            gpu::rows(rows),
+            &x,
+            &w,
+            &dy,
+            &out,
+            &rows,
+            &cols,
+            &self.eps,
+        );
         let mut dims = vec![2];
         dims.extend_from_slice(l1.dims());
         Ok((candle_core::CudaStorage::wrap_cuda_slice(out, dev), Shape::from(dims)))
@@ -665,20 +605,12 @@ impl CustomOp1 for Gelu {
         s: &candle_core::CudaStorage,
         l: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let dev = s.device().clone();
         let x = gpu::view(s, l, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("gelu_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&y);
-        candle_core::builder_arg!(b, n);
         // SAFETY: n elements read and written.
-        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        launch!(dev, "gelu_f32", gpu::elements(n), &x, &y, &n);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l.shape().clone()))
     }
 
@@ -723,22 +655,13 @@ impl CustomOp2 for GeluBwd {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let (x, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
         let n = count_u32(x.len(), self.name())?;
         let dx = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("gelu_bwd_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&dy);
-        b.arg(&dx);
-        candle_core::builder_arg!(b, n);
         // SAFETY: three buffers of n elements.
-        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        launch!(dev, "gelu_bwd_f32", gpu::elements(n), &x, &dy, &dx, &n);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
     }
 }
@@ -979,8 +902,6 @@ impl CustomOp3 for AttentionProbs {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let (mut scores, (batch, heads, t)) = scores_storage(s1, l1, s2, l2, self.name())?;
         let mask = gpu::view(s3, l3, self.name())?;
         if mask.len() != batch * t {
@@ -991,13 +912,18 @@ impl CustomOp3 for AttentionProbs {
         let (cols, per_item) = (count_u32(t, self.name())?, count_u32(heads * t, self.name())?);
         {
             let s = scores.as_cuda_slice_mut::<f32>()?;
-            let func = dev.get_or_load_custom_func("scaled_masked_softmax_f32", MODULE, PTX)?;
-            let mut b = func.builder();
-            b.arg(s);
-            b.arg(&mask);
-            candle_core::builder_arg!(b, rows, cols, per_item, self.scale);
             // SAFETY: scores has rows · cols elements, mask batch · cols (checked above).
-            unsafe { b.launch(gpu::rows(rows)) }.w()?;
+            launch!(
+                dev,
+                "scaled_masked_softmax_f32",
+                gpu::rows(rows),
+                s,
+                &mask,
+                &rows,
+                &cols,
+                &per_item,
+                &self.scale,
+            );
         }
         Ok((scores, Shape::from((batch, heads, t, t))))
     }
@@ -1110,8 +1036,6 @@ impl CustomOp2 for RangeMax {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
@@ -1121,17 +1045,22 @@ impl CustomOp2 for RangeMax {
         let bounds = s2.as_cuda_slice::<u32>()?.slice(start..end);
         let total = batch * self.n * dim;
         let y = gpu::alloc(&dev, total)?;
-        let func = dev.get_or_load_custom_func("range_max_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&bounds);
-        b.arg(&y);
         let rows = count_u32(batch * self.n, self.name())?;
         let (n, len, dim) =
             (self.n as u32, count_u32(len, self.name())?, count_u32(dim, self.name())?);
-        candle_core::builder_arg!(b, rows, n, len, dim);
         // SAFETY: bounds are checked against len when built ([`range_max`]); y has rows · dim.
-        unsafe { b.launch(gpu::elements(count_u32(total, self.name())?)) }.w()?;
+        launch!(
+            dev,
+            "range_max_f32",
+            gpu::elements(count_u32(total, self.name())?),
+            &x,
+            &bounds,
+            &y,
+            &rows,
+            &n,
+            &len,
+            &dim,
+        );
         Ok((
             candle_core::CudaStorage::wrap_cuda_slice(y, dev),
             Shape::from((batch, self.n, dim as usize)),
@@ -1201,8 +1130,6 @@ impl CustomOp3 for RangeMaxBwd {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
@@ -1215,17 +1142,22 @@ impl CustomOp3 for RangeMaxBwd {
             candle_core::bail!("{}: gradient of {} values", self.name(), dy.len());
         }
         let dx = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("range_max_bwd_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&bounds);
-        b.arg(&dy);
-        b.arg(&dx);
         let (bs, n) = (count_u32(batch, self.name())?, self.n as u32);
         let (len, dim) = (count_u32(len, self.name())?, count_u32(dim, self.name())?);
-        candle_core::builder_arg!(b, bs, n, len, dim);
         // SAFETY: as for the forward kernel; dx has batch · len · dim elements.
-        unsafe { b.launch(gpu::elements(count_u32(x.len(), self.name())?)) }.w()?;
+        launch!(
+            dev,
+            "range_max_bwd_f32",
+            gpu::elements(count_u32(x.len(), self.name())?),
+            &x,
+            &bounds,
+            &dy,
+            &dx,
+            &bs,
+            &n,
+            &len,
+            &dim,
+        );
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
     }
 }
@@ -1319,22 +1251,14 @@ impl CustomOp2 for CrossEntropy {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
         let labels = labels_view(s2, l2, self.name())?;
         let loss = gpu::alloc(&dev, rows)?;
-        let func = dev.get_or_load_custom_func("cross_entropy_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&labels);
-        b.arg(&loss);
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
-        candle_core::builder_arg!(b, rows, cols);
         // SAFETY: the kernel reads a label's logit only when the label is below `cols`.
-        unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        launch!(dev, "cross_entropy_f32", gpu::rows(rows), &x, &labels, &loss, &rows, &cols);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(loss, dev), Shape::from(rows as usize)))
     }
 
@@ -1406,8 +1330,6 @@ impl CustomOp3 for CrossEntropyBwd {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
@@ -1417,16 +1339,9 @@ impl CustomOp3 for CrossEntropyBwd {
             candle_core::bail!("{}: {} gradients for {rows} rows", self.name(), g.len());
         }
         let dx = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("cross_entropy_bwd_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&labels);
-        b.arg(&g);
-        b.arg(&dx);
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
-        candle_core::builder_arg!(b, rows, cols);
         // SAFETY: as for the forward kernel; dx has rows · cols elements.
-        unsafe { b.launch(gpu::rows(rows)) }.w()?;
+        launch!(dev, "cross_entropy_bwd_f32", gpu::rows(rows), &x, &labels, &g, &dx, &rows, &cols);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
     }
 }
@@ -1471,21 +1386,13 @@ impl CustomOp2 for Bce {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let (x, t) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("bce_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&t);
-        b.arg(&y);
-        candle_core::builder_arg!(b, n);
         // SAFETY: three buffers of n elements.
-        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        launch!(dev, "bce_f32", gpu::elements(n), &x, &t, &y, &n);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
     }
 
@@ -1535,8 +1442,6 @@ impl CustomOp3 for BceBwd {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle_core::cuda_backend::WrapErr;
         same_shape(l1, l2, self.name())?;
         same_shape(l1, l3, self.name())?;
         let dev = s1.device().clone();
@@ -1544,15 +1449,8 @@ impl CustomOp3 for BceBwd {
         let g = gpu::view(s3, l3, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let dx = gpu::alloc(&dev, x.len())?;
-        let func = dev.get_or_load_custom_func("bce_bwd_f32", MODULE, PTX)?;
-        let mut b = func.builder();
-        b.arg(&x);
-        b.arg(&t);
-        b.arg(&g);
-        b.arg(&dx);
-        candle_core::builder_arg!(b, n);
         // SAFETY: four buffers of n elements.
-        unsafe { b.launch(gpu::elements(n)) }.w()?;
+        launch!(dev, "bce_bwd_f32", gpu::elements(n), &x, &t, &g, &dx, &n);
         Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
     }
 }

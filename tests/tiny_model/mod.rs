@@ -124,3 +124,18 @@ pub fn quiet_config() -> ModelConfig {
     cfg.encoder.attention_probs_dropout_prob = 0.0;
     cfg
 }
+
+/// A fixed pseudo-random fill in [-2, 2) on the CPU (xorshift), so that failures repeat.
+pub fn random(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).expect("a random tensor")
+}
