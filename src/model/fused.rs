@@ -203,6 +203,13 @@ mod gpu {
         Ok(s.as_cuda_slice::<f32>()?.slice(start..end))
     }
 
+    pub fn view_u32<'a>(s: &'a CudaStorage, l: &Layout, op: &str) -> Result<CudaView<'a, u32>> {
+        let (start, end) = l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
+        Ok(s.as_cuda_slice::<u32>()?.slice(start..end))
+    }
+
     pub fn alloc(dev: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
         // SAFETY: every kernel of fused.cu writes each element of its output.
         unsafe { dev.alloc::<f32>(n) }
@@ -1039,10 +1046,7 @@ impl CustomOp2 for RangeMax {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
-        let (start, end) = l2.contiguous_offsets().ok_or_else(|| {
-            candle_core::Error::Msg(format!("{}: needs contiguous bounds", self.name()))
-        })?;
-        let bounds = s2.as_cuda_slice::<u32>()?.slice(start..end);
+        let bounds = gpu::view_u32(s2, l2, self.name())?;
         let total = batch * self.n * dim;
         let y = gpu::alloc(&dev, total)?;
         let rows = count_u32(batch * self.n, self.name())?;
@@ -1133,10 +1137,7 @@ impl CustomOp3 for RangeMaxBwd {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
-        let (start, end) = l2.contiguous_offsets().ok_or_else(|| {
-            candle_core::Error::Msg(format!("{}: needs contiguous bounds", self.name()))
-        })?;
-        let bounds = s2.as_cuda_slice::<u32>()?.slice(start..end);
+        let bounds = gpu::view_u32(s2, l2, self.name())?;
         let dy = gpu::view(s3, l3, self.name())?;
         if dy.len() != batch * self.n * dim {
             candle_core::bail!("{}: gradient of {} values", self.name(), dy.len());
@@ -1254,7 +1255,7 @@ impl CustomOp2 for CrossEntropy {
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
-        let labels = labels_view(s2, l2, self.name())?;
+        let labels = gpu::view_u32(s2, l2, self.name())?;
         let loss = gpu::alloc(&dev, rows)?;
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
         // SAFETY: the kernel reads a label's logit only when the label is below `cols`.
@@ -1272,18 +1273,6 @@ impl CustomOp2 for CrossEntropy {
         let dx = x.detach().apply_op3_no_bwd(labels, &grad.contiguous()?, &CrossEntropyBwd)?;
         Ok((Some(dx), None))
     }
-}
-
-#[cfg(feature = "cuda")]
-fn labels_view<'a>(
-    s: &'a candle_core::CudaStorage,
-    l: &Layout,
-    op: &str,
-) -> Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, u32>> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs contiguous labels")))?;
-    Ok(s.as_cuda_slice::<u32>()?.slice(start..end))
 }
 
 /// (x, labels, g) → g_r · (softmax(x_r) − onehot(label_r)).
@@ -1333,7 +1322,7 @@ impl CustomOp3 for CrossEntropyBwd {
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
         let x = gpu::view(s1, l1, self.name())?;
-        let labels = labels_view(s2, l2, self.name())?;
+        let labels = gpu::view_u32(s2, l2, self.name())?;
         let g = gpu::view(s3, l3, self.name())?;
         if g.len() != rows {
             candle_core::bail!("{}: {} gradients for {rows} rows", self.name(), g.len());
