@@ -10,11 +10,12 @@
 # carried MiniLM do not fit one call together). Reports land in $OUT.
 set -uo pipefail
 DEV="${DEV:-.device}"  # the carried folder
+BIN="${BIN:-$DEV/spanscope.xz}"  # the xz-compressed spanscope to measure
 TESTS_MUST_PASS="${TESTS_MUST_PASS:-0}"
 EPOCHS="${EPOCHS:-3}"
 PREDICT="${PREDICT:-0}"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/lib
-xz -dc $DEV/spanscope.xz > /tmp/spanscope && chmod +x /tmp/spanscope
+xz -dc "$BIN" > /tmp/spanscope && chmod +x /tmp/spanscope
 D=$DEV/data
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 minilm=$DEV/minilm-f16
@@ -26,7 +27,7 @@ if [ ! -f $minilm/model.safetensors ]; then
     ln -sf "$PWD/models/conll04-aspert-minilm/model.safetensors" $minilm/model.safetensors
     echo "MiniLM stand-in: the bundled model's encoder weights"
 fi
-if [ -f $DEV/cuda-tests.xz ]; then
+if [ -f $DEV/cuda-tests.xz ] && [ "${TESTS:-1}" = 1 ]; then
     xz -dc $DEV/cuda-tests.xz > /tmp/cuda-tests && chmod +x /tmp/cuda-tests
     SPANSCOPE_TEST_ENCODER=$minilm SPANSCOPE_TEST_SENTENCES=$D/conll04_dev.json \
         /tmp/cuda-tests --test-threads 1 --nocapture > /tmp/cuda-tests.log 2>&1
