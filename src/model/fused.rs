@@ -23,28 +23,34 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape};
-use candle_core::{Tensor, D};
+use candle_core::{Tensor, WithDType, D};
 
 #[cfg(feature = "cuda")]
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused.ptx"));
 #[cfg(feature = "cuda")]
 const MODULE: &str = "spanscope_fused";
 
-/// Launches kernel `$name` of fused.cu with launch configuration `$cfg` and the arguments in
-/// order: buffers and views of the device, and scalars, all by reference.
+/// Launches a kernel of spanscope's own PTX with launch configuration `$cfg` and the arguments
+/// in order: buffers and views of the device, and scalars, all by reference. `in MODULE, PTX;`
+/// names the module (elsewhere than here: the AdamW kernels); without it, fused.cu's.
 #[cfg(feature = "cuda")]
 macro_rules! launch {
-    ($dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {{
+    (in $module:expr, $ptx:expr; $dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {{
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         use candle_core::cuda_backend::WrapErr;
-        let func = $dev.get_or_load_custom_func($name, MODULE, PTX)?;
+        let func = $dev.get_or_load_custom_func($name, $module, $ptx)?;
         let mut builder = func.builder();
         $(builder.arg($arg);)+
         // SAFETY: each call site checks that the buffers hold what the kernel reads and
         // writes (its comment says what).
         unsafe { builder.launch($cfg) }.w()?;
     }};
+    ($dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {
+        launch!(in MODULE, PTX; $dev, $name, $cfg, $($arg),+)
+    };
 }
+#[cfg(feature = "cuda")]
+pub(crate) use launch;
 
 /// SplitMix64's output function: a bijective mix of a 64-bit counter.
 fn splitmix64(mut z: u64) -> u64 {
@@ -142,9 +148,12 @@ impl WeightGrads {
         Ok(())
     }
 
-    /// The collector to hand `weight`'s gradient to, when collecting and `weight` is trained.
-    fn for_weight(this: Option<&Self>, weight: &Tensor) -> Option<Self> {
-        this.filter(|g| g.is_collecting() && weight.is_variable()).cloned()
+    /// The collector to hand a node's weight and bias gradients to: when collecting, and both
+    /// are trained, contiguous tensors. Gradients are keyed by the tensors' ids, so the node must
+    /// see the `Var`s themselves (which are contiguous), not copies.
+    fn for_params(this: Option<&Self>, weight: &Tensor, bias: &Tensor) -> Option<Self> {
+        let own = |t: &Tensor| t.is_variable() && t.is_contiguous();
+        this.filter(|g| g.is_collecting() && own(weight) && own(bias)).cloned()
     }
 }
 
@@ -162,14 +171,18 @@ fn keeps(i: u32, k0: u32, k1: u32, threshold: u32) -> bool {
     (fmix32(fmix32(i ^ k0).wrapping_add(k1)) >> 8) >= threshold
 }
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(values) = s else {
-        candle_core::bail!("{op}: f32 tensors only");
-    };
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
-    Ok(&values[start..end])
+/// The values of a contiguous CPU tensor of element type `T` (f32 values, u32 bounds and labels).
+fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
+    let values = T::cpu_storage_as_slice(s)
+        .map_err(|_| candle_core::Error::Msg(format!("{op}: {:?} tensors only", T::DTYPE)))?;
+    Ok(&values[start_end(l, op)?])
+}
+
+/// The element range of a contiguous layout.
+fn start_end(l: &Layout, op: &str) -> Result<std::ops::Range<usize>> {
+    l.contiguous_offsets()
+        .map(|(start, end)| start..end)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))
 }
 
 fn rows_cols(l: &Layout) -> Result<(usize, usize)> {
@@ -194,20 +207,22 @@ fn count_u32(n: usize, op: &str) -> Result<u32> {
 #[cfg(feature = "cuda")]
 mod gpu {
     use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+    use candle_core::cuda_backend::CudaDType;
     use candle_core::{CudaDevice, CudaStorage, Layout, Result};
 
-    pub fn view<'a>(s: &'a CudaStorage, l: &Layout, op: &str) -> Result<CudaView<'a, f32>> {
-        let (start, end) = l
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
-        Ok(s.as_cuda_slice::<f32>()?.slice(start..end))
+    /// The elements of a contiguous GPU tensor of element type `T`.
+    pub fn view<'a, T: CudaDType>(
+        s: &'a CudaStorage,
+        l: &Layout,
+        op: &str,
+    ) -> Result<CudaView<'a, T>> {
+        Ok(s.as_cuda_slice::<T>()?.slice(super::start_end(l, op)?))
     }
 
-    pub fn view_u32<'a>(s: &'a CudaStorage, l: &Layout, op: &str) -> Result<CudaView<'a, u32>> {
-        let (start, end) = l
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))?;
-        Ok(s.as_cuda_slice::<u32>()?.slice(start..end))
+    /// Rows and columns (the last dimension) for a kernel's u32 arguments.
+    pub fn rows_cols(l: &Layout, op: &str) -> Result<(u32, u32)> {
+        let (rows, cols) = super::rows_cols(l)?;
+        Ok((super::count_u32(rows, op)?, super::count_u32(cols, op)?))
     }
 
     pub fn alloc(dev: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
@@ -262,7 +277,7 @@ impl CustomOp1 for Dropout {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, self.name())?;
+        let x = contiguous::<f32>(s, l, self.name())?;
         count_u32(x.len(), self.name())?;
         let y = x
             .iter()
@@ -285,7 +300,7 @@ impl CustomOp1 for Dropout {
         l: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let dev = s.device().clone();
-        let x = gpu::view(s, l, self.name())?;
+        let x = gpu::view::<f32>(s, l, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
         // SAFETY: the kernel reads and writes n elements of buffers of n elements.
@@ -347,7 +362,8 @@ impl CustomOp2 for SoftmaxBwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
-        let (y, dy) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let (y, dy) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let (_, cols) = rows_cols(l1)?;
         let mut dx = Vec::with_capacity(y.len());
         for (yr, gr) in y.chunks(cols).zip(dy.chunks(cols)) {
@@ -367,9 +383,9 @@ impl CustomOp2 for SoftmaxBwd {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
-        let (y, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
-        let (rows, cols) = rows_cols(l1)?;
-        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let (y, dy) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
+        let (rows, cols) = gpu::rows_cols(l1, self.name())?;
         let dx = gpu::alloc(&dev, y.len())?;
         // SAFETY: three buffers of rows · cols elements.
         launch!(dev, "softmax_bwd_f32", gpu::rows(rows), &y, &dy, &dx, &rows, &cols, &self.scale);
@@ -417,8 +433,9 @@ impl CustomOp3 for LayerNorm {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         check_params(l1, l2, Some(l3), self.name())?;
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let (w, b) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let x = contiguous::<f32>(s1, l1, self.name())?;
+        let (w, b) =
+            (contiguous::<f32>(s2, l2, self.name())?, contiguous::<f32>(s3, l3, self.name())?);
         let (_, cols) = rows_cols(l1)?;
         let mut y = Vec::with_capacity(x.len());
         for row in x.chunks(cols) {
@@ -440,10 +457,10 @@ impl CustomOp3 for LayerNorm {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         check_params(l1, l2, Some(l3), self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let (w, b) = (gpu::view(s2, l2, self.name())?, gpu::view(s3, l3, self.name())?);
-        let (rows, cols) = rows_cols(l1)?;
-        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let (w, b) =
+            (gpu::view::<f32>(s2, l2, self.name())?, gpu::view::<f32>(s3, l3, self.name())?);
+        let (rows, cols) = gpu::rows_cols(l1, self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
         // SAFETY: x and y of rows · cols elements, w and b of cols (checked above).
         launch!(dev, "layer_norm_f32", gpu::rows(rows), &x, &w, &b, &y, &rows, &cols, &self.eps);
@@ -493,8 +510,9 @@ impl CustomOp3 for LayerNormBwd {
     ) -> Result<(CpuStorage, Shape)> {
         check_params(l1, l2, None, self.name())?;
         same_shape(l1, l3, self.name())?;
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let (w, dy) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let x = contiguous::<f32>(s1, l1, self.name())?;
+        let (w, dy) =
+            (contiguous::<f32>(s2, l2, self.name())?, contiguous::<f32>(s3, l3, self.name())?);
         let (_, cols) = rows_cols(l1)?;
         let n = cols as f32;
         let mut out = vec![0f32; 2 * x.len()];
@@ -534,10 +552,10 @@ impl CustomOp3 for LayerNormBwd {
         check_params(l1, l2, None, self.name())?;
         same_shape(l1, l3, self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let (w, dy) = (gpu::view(s2, l2, self.name())?, gpu::view(s3, l3, self.name())?);
-        let (rows, cols) = rows_cols(l1)?;
-        let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let (w, dy) =
+            (gpu::view::<f32>(s2, l2, self.name())?, gpu::view::<f32>(s3, l3, self.name())?);
+        let (rows, cols) = gpu::rows_cols(l1, self.name())?;
         let out = gpu::alloc(&dev, 2 * x.len())?;
         // SAFETY: x and dy of rows · cols elements, w of cols, out of twice rows · cols.
         launch!(
@@ -569,9 +587,7 @@ pub fn layer_norm(
     sink: Option<&WeightGrads>,
 ) -> Result<Tensor> {
     if x.dtype() == DType::F32 && w.dtype() == DType::F32 && b.dtype() == DType::F32 {
-        // Keys are the weights' own ids: contiguous weights (every `Var`) pass as they are.
-        let sink = WeightGrads::for_weight(sink, w)
-            .filter(|_| b.is_variable() && w.is_contiguous() && b.is_contiguous());
+        let sink = WeightGrads::for_params(sink, w, b);
         let (w, b) = (w.contiguous()?, b.contiguous()?);
         return x.contiguous()?.apply_op3(&w, &b, LayerNorm { eps: eps as f32, sink });
     }
@@ -601,7 +617,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, self.name())?;
+        let x = contiguous::<f32>(s, l, self.name())?;
         let y = x.iter().map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))).collect();
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -613,7 +629,7 @@ impl CustomOp1 for Gelu {
         l: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let dev = s.device().clone();
-        let x = gpu::view(s, l, self.name())?;
+        let x = gpu::view::<f32>(s, l, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
         // SAFETY: n elements read and written.
@@ -642,7 +658,8 @@ impl CustomOp2 for GeluBwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
-        let (x, dy) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let (x, dy) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let dx = x
             .iter()
             .zip(dy)
@@ -664,7 +681,8 @@ impl CustomOp2 for GeluBwd {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
-        let (x, dy) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
+        let (x, dy) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
         let n = count_u32(x.len(), self.name())?;
         let dx = gpu::alloc(&dev, x.len())?;
         // SAFETY: three buffers of n elements.
@@ -686,9 +704,7 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 // Linear layers
 
 fn start_of(l: &Layout, op: &str) -> Result<usize> {
-    l.contiguous_offsets()
-        .map(|(start, _)| start)
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs a contiguous tensor")))
+    Ok(start_end(l, op)?.start)
 }
 
 /// `x·wᵀ + b` over the last dimension of a contiguous `x`, through the backend's matrix
@@ -811,9 +827,7 @@ pub fn linear(
     sink: Option<&WeightGrads>,
 ) -> Result<Tensor> {
     if [x.dtype(), w.dtype(), b.dtype()].iter().all(|d| *d == DType::F32) {
-        // Keys are the weights' own ids: contiguous weights (every `Var`) pass as they are.
-        let sink = WeightGrads::for_weight(sink, w)
-            .filter(|_| b.is_variable() && w.is_contiguous() && b.is_contiguous());
+        let sink = WeightGrads::for_params(sink, w, b);
         let (w, b) = (w.contiguous()?, b.contiguous()?);
         return x.contiguous()?.apply_op3(&w, &b, Linear { heads, sink });
     }
@@ -875,7 +889,7 @@ impl CustomOp3 for AttentionProbs {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (scores, (batch, heads, t)) = scores_storage(s1, l1, s2, l2, self.name())?;
-        let mask = contiguous_f32(s3, l3, self.name())?;
+        let mask = contiguous::<f32>(s3, l3, self.name())?;
         if mask.len() != batch * t {
             candle_core::bail!("{}: mask of {} for {batch} x {t} keys", self.name(), mask.len());
         }
@@ -910,7 +924,7 @@ impl CustomOp3 for AttentionProbs {
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (mut scores, (batch, heads, t)) = scores_storage(s1, l1, s2, l2, self.name())?;
-        let mask = gpu::view(s3, l3, self.name())?;
+        let mask = gpu::view::<f32>(s3, l3, self.name())?;
         if mask.len() != batch * t {
             candle_core::bail!("{}: mask of {} for {batch} x {t} keys", self.name(), mask.len());
         }
@@ -954,8 +968,9 @@ impl CustomOp3 for AttentionProbs {
 }
 
 /// Attention probabilities `softmax(q·kᵀ · scale + mask)` as one graph node, `[B, heads, T,
-/// T]` from queries and keys `[B, heads, T, d]` and an additive key mask `[B, T]` (f32; other
-/// dtypes composed). The mask gets no gradient.
+/// T]` in f32 whatever the inputs' dtype, from queries and keys `[B, heads, T, d]` and an
+/// additive key mask `[B, T]` (f32 inputs fused; other dtypes composed). The mask gets no
+/// gradient.
 pub fn attention_probs(q: &Tensor, k: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let (batch, t) = mask.dims2()?;
     if [q.dtype(), k.dtype(), mask.dtype()].iter().all(|d| *d == DType::F32) {
@@ -969,16 +984,6 @@ pub fn attention_probs(q: &Tensor, k: &Tensor, mask: &Tensor, scale: f64) -> Res
 
 // ----------------------------------------------------------------------------------------------
 // Max over ranges of positions
-
-fn contiguous_u32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
-    let CpuStorage::U32(values) = s else {
-        candle_core::bail!("{op}: u32 bounds only");
-    };
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: needs contiguous bounds")))?;
-    Ok(&values[start..end])
-}
 
 /// Shapes of a range-max: `(batch, len, dim)` of x and the ranges an item.
 fn range_dims(lx: &Layout, lb: &Layout, n: usize, op: &str) -> Result<(usize, usize, usize)> {
@@ -1021,7 +1026,7 @@ impl CustomOp2 for RangeMax {
     ) -> Result<(CpuStorage, Shape)> {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let (x, bounds) =
-            (contiguous_f32(s1, l1, self.name())?, contiguous_u32(s2, l2, self.name())?);
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<u32>(s2, l2, self.name())?);
         let mut y = vec![0f32; batch * self.n * dim];
         for (r, out) in y.chunks_mut(dim).enumerate() {
             let (s, e) = (bounds[2 * r] as usize, bounds[2 * r + 1] as usize);
@@ -1045,8 +1050,8 @@ impl CustomOp2 for RangeMax {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let bounds = gpu::view_u32(s2, l2, self.name())?;
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let bounds = gpu::view::<u32>(s2, l2, self.name())?;
         let total = batch * self.n * dim;
         let y = gpu::alloc(&dev, total)?;
         let rows = count_u32(batch * self.n, self.name())?;
@@ -1104,8 +1109,8 @@ impl CustomOp3 for RangeMaxBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let (x, bounds) =
-            (contiguous_f32(s1, l1, self.name())?, contiguous_u32(s2, l2, self.name())?);
-        let dy = contiguous_f32(s3, l3, self.name())?;
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<u32>(s2, l2, self.name())?);
+        let dy = contiguous::<f32>(s3, l3, self.name())?;
         if dy.len() != batch * self.n * dim {
             candle_core::bail!("{}: gradient of {} values", self.name(), dy.len());
         }
@@ -1136,9 +1141,9 @@ impl CustomOp3 for RangeMaxBwd {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (batch, len, dim) = range_dims(l1, l2, self.n, self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let bounds = gpu::view_u32(s2, l2, self.name())?;
-        let dy = gpu::view(s3, l3, self.name())?;
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let bounds = gpu::view::<u32>(s2, l2, self.name())?;
+        let dy = gpu::view::<f32>(s3, l3, self.name())?;
         if dy.len() != batch * self.n * dim {
             candle_core::bail!("{}: gradient of {} values", self.name(), dy.len());
         }
@@ -1232,7 +1237,7 @@ impl CustomOp2 for CrossEntropy {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let (x, labels) =
-            (contiguous_f32(s1, l1, self.name())?, contiguous_u32(s2, l2, self.name())?);
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<u32>(s2, l2, self.name())?);
         let loss = x
             .chunks(cols)
             .zip(labels)
@@ -1254,8 +1259,8 @@ impl CustomOp2 for CrossEntropy {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let labels = gpu::view_u32(s2, l2, self.name())?;
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let labels = gpu::view::<u32>(s2, l2, self.name())?;
         let loss = gpu::alloc(&dev, rows)?;
         let (rows, cols) = (count_u32(rows, self.name())?, count_u32(cols, self.name())?);
         // SAFETY: the kernel reads a label's logit only when the label is below `cols`.
@@ -1294,8 +1299,8 @@ impl CustomOp3 for CrossEntropyBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, cols) = check_labels(l1, l2, self.name())?;
         let (x, labels) =
-            (contiguous_f32(s1, l1, self.name())?, contiguous_u32(s2, l2, self.name())?);
-        let g = contiguous_f32(s3, l3, self.name())?;
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<u32>(s2, l2, self.name())?);
+        let g = contiguous::<f32>(s3, l3, self.name())?;
         let mut dx = Vec::with_capacity(x.len());
         for ((row, &label), g) in x.chunks(cols).zip(labels).zip(g) {
             let (m, s) = log_sum_exp(row);
@@ -1321,9 +1326,9 @@ impl CustomOp3 for CrossEntropyBwd {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (rows, cols) = check_labels(l1, l2, self.name())?;
         let dev = s1.device().clone();
-        let x = gpu::view(s1, l1, self.name())?;
-        let labels = gpu::view_u32(s2, l2, self.name())?;
-        let g = gpu::view(s3, l3, self.name())?;
+        let x = gpu::view::<f32>(s1, l1, self.name())?;
+        let labels = gpu::view::<u32>(s2, l2, self.name())?;
+        let g = gpu::view::<f32>(s3, l3, self.name())?;
         if g.len() != rows {
             candle_core::bail!("{}: {} gradients for {rows} rows", self.name(), g.len());
         }
@@ -1362,7 +1367,8 @@ impl CustomOp2 for Bce {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
-        let (x, t) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let (x, t) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let y = x.iter().zip(t).map(|(v, t)| v.max(0.0) - v * t + (-v.abs()).exp().ln_1p());
         Ok((CpuStorage::F32(y.collect()), l1.shape().clone()))
     }
@@ -1377,7 +1383,8 @@ impl CustomOp2 for Bce {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
         let dev = s1.device().clone();
-        let (x, t) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
+        let (x, t) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
         let n = count_u32(x.len(), self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
         // SAFETY: three buffers of n elements.
@@ -1415,8 +1422,9 @@ impl CustomOp3 for BceBwd {
     ) -> Result<(CpuStorage, Shape)> {
         same_shape(l1, l2, self.name())?;
         same_shape(l1, l3, self.name())?;
-        let (x, t) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
-        let g = contiguous_f32(s3, l3, self.name())?;
+        let (x, t) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
+        let g = contiguous::<f32>(s3, l3, self.name())?;
         let dx = x.iter().zip(t).zip(g).map(|((v, t), g)| g * (1.0 / (1.0 + (-v).exp()) - t));
         Ok((CpuStorage::F32(dx.collect()), l1.shape().clone()))
     }
@@ -1434,8 +1442,9 @@ impl CustomOp3 for BceBwd {
         same_shape(l1, l2, self.name())?;
         same_shape(l1, l3, self.name())?;
         let dev = s1.device().clone();
-        let (x, t) = (gpu::view(s1, l1, self.name())?, gpu::view(s2, l2, self.name())?);
-        let g = gpu::view(s3, l3, self.name())?;
+        let (x, t) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
+        let g = gpu::view::<f32>(s3, l3, self.name())?;
         let n = count_u32(x.len(), self.name())?;
         let dx = gpu::alloc(&dev, x.len())?;
         // SAFETY: four buffers of n elements.

@@ -240,9 +240,13 @@ impl Optimiser {
     }
 }
 
-/// The PTX of `adamw.cu`, compiled by build.rs.
+/// The PTX of `adamw.cu`, compiled by build.rs, and the name candle caches its module under.
 #[cfg(feature = "cuda")]
 const ADAMW_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/adamw.ptx"));
+#[cfg(feature = "cuda")]
+const ADAMW_MODULE: &str = "spanscope_adamw";
+#[cfg(feature = "cuda")]
+use crate::model::fused::launch;
 
 fn contiguous(layout: &candle_core::Layout) -> Result<std::ops::Range<usize>> {
     layout
@@ -301,8 +305,7 @@ impl candle_core::InplaceOp3 for FusedMoments {
         l3: &candle_core::Layout,
     ) -> Result<()> {
         use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
-        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::LaunchConfig;
         let dev = s1.device().clone();
         let (r1, r2, r3) = (contiguous(l1)?, contiguous(l2)?, contiguous(l3)?);
         let n = r2.len();
@@ -312,15 +315,13 @@ impl candle_core::InplaceOp3 for FusedMoments {
         let g = s2.as_cuda_slice::<f32>()?.slice(r2);
         let scale = s3.as_cuda_slice::<f32>()?.slice(r3);
         let mut mv = s1.as_cuda_slice_mut::<f32>()?.slice_mut(r1);
-        let func = dev.get_or_load_custom_func("adamw_moments", "spanscope_adamw", ADAMW_PTX)?;
-        let mut builder = func.builder();
-        builder.arg(&mut mv);
-        builder.arg(&g);
-        builder.arg(&scale);
         let n32 = n as u32;
-        candle_core::builder_arg!(builder, self.b1, self.b2, n32);
         // SAFETY: the kernel reads n values of g, one of scale, and writes 2n of mv, as sized.
-        unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
+        launch!(
+            in ADAMW_MODULE, ADAMW_PTX;
+            dev, "adamw_moments", LaunchConfig::for_num_elems(n32),
+            &mut mv, &g, &scale, &self.b1, &self.b2, &n32,
+        );
         Ok(())
     }
 }
@@ -370,8 +371,7 @@ impl candle_core::InplaceOp2 for FusedUpdate {
         l2: &candle_core::Layout,
     ) -> Result<()> {
         use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
-        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::LaunchConfig;
         let dev = s1.device().clone();
         let (r1, r2) = (contiguous(l1)?, contiguous(l2)?);
         let n = r1.len();
@@ -380,14 +380,13 @@ impl candle_core::InplaceOp2 for FusedUpdate {
         }
         let mv = s2.as_cuda_slice::<f32>()?.slice(r2);
         let mut theta = s1.as_cuda_slice_mut::<f32>()?.slice_mut(r1);
-        let func = dev.get_or_load_custom_func("adamw_update", "spanscope_adamw", ADAMW_PTX)?;
-        let mut builder = func.builder();
-        builder.arg(&mut theta);
-        builder.arg(&mv);
         let n32 = n as u32;
-        candle_core::builder_arg!(builder, self.lr_t, self.eps_t, self.decay, n32);
         // SAFETY: the kernel reads 2n values of mv and updates the n of theta, as sized.
-        unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
+        launch!(
+            in ADAMW_MODULE, ADAMW_PTX;
+            dev, "adamw_update", LaunchConfig::for_num_elems(n32),
+            &mut theta, &mv, &self.lr_t, &self.eps_t, &self.decay, &n32,
+        );
         Ok(())
     }
 }
@@ -396,12 +395,11 @@ impl candle_core::InplaceOp2 for FusedUpdate {
 #[cfg(feature = "cuda")]
 mod multi {
     use candle_core::backprop::GradStore;
-    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DevicePtr, PushKernelArg};
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DevicePtr};
     use candle_core::cuda_backend::cudarc::driver::{CudaStream, LaunchConfig};
-    use candle_core::cuda_backend::WrapErr;
     use candle_core::{CudaDevice, DType, Device, Result, Storage, Tensor, Var};
 
-    use super::{FusedUpdate, Moments, State, ADAMW_PTX, BETA1, BETA2};
+    use super::{launch, FusedUpdate, Moments, State, ADAMW_MODULE, ADAMW_PTX, BETA1, BETA2};
 
     /// Elements one block handles.
     const CHUNK: u32 = 1 << 16;
@@ -453,7 +451,7 @@ mod multi {
                     && w.var.device().same_device(&Device::Cuda(dev.clone()))
                     && w.var.elem_count() < (u32::MAX / 2) as usize
             });
-            if !fits || weights.is_empty() {
+            if !fits {
                 return Ok(None);
             }
             let stream = dev.cuda_stream();
@@ -528,48 +526,37 @@ mod multi {
                 block_dim: (THREADS, 1, 1),
                 shared_mem_bytes: 0,
             };
-            let load = |name| self.dev.get_or_load_custom_func(name, "spanscope_adamw", ADAMW_PTX);
-
-            let func = load("mt_sumsq")?;
-            let mut b = func.builder();
-            b.arg(&grad_table);
-            b.arg(&self.sizes);
-            b.arg(&self.chunk_tensor);
-            b.arg(&self.chunk_start);
-            candle_core::builder_arg!(b, CHUNK);
-            b.arg(&self.partials);
-            // SAFETY: every address in the tables points at a live f32 buffer of the size in
-            // `sizes` (weights and moments owned by the optimiser, gradients held above);
-            // partials has one slot per chunk.
-            unsafe { b.launch(blocks) }.w()?;
-
-            let func = load("mt_norm")?;
-            let mut b = func.builder();
-            b.arg(&self.partials);
-            candle_core::builder_arg!(b, self.chunks, max_norm, norm_ptr);
             let one = LaunchConfig {
                 grid_dim: (1, 1, 1),
                 block_dim: (THREADS, 1, 1),
                 shared_mem_bytes: 0,
             };
-            // SAFETY: reads `chunks` partials, writes the two floats of `self.norm`.
-            unsafe { b.launch(one) }.w()?;
-
-            let func = load("mt_adamw")?;
-            let mut b = func.builder();
-            b.arg(&self.thetas);
-            b.arg(&self.moments);
-            b.arg(&grad_table);
-            b.arg(&self.sizes);
-            b.arg(&self.decays);
-            b.arg(&self.chunk_tensor);
-            b.arg(&self.chunk_start);
             let (b1, b2) = (BETA1 as f32, BETA2 as f32);
             let u = update.unwrap_or(FusedUpdate { lr_t: 0.0, eps_t: 1.0, decay: 1.0 });
             let on = u32::from(update.is_some());
-            candle_core::builder_arg!(b, CHUNK, norm_ptr, b1, b2, u.lr_t, u.eps_t, u.decay, on);
+            // SAFETY: every address in the tables points at a live f32 buffer of the size in
+            // `sizes` (weights and moments owned by the optimiser, gradients held above);
+            // partials has one slot per chunk.
+            launch!(
+                in ADAMW_MODULE, ADAMW_PTX;
+                self.dev, "mt_sumsq", blocks,
+                &grad_table, &self.sizes, &self.chunk_tensor, &self.chunk_start, &CHUNK,
+                &self.partials,
+            );
+            // SAFETY: reads `chunks` partials, writes the two floats of `self.norm`.
+            launch!(
+                in ADAMW_MODULE, ADAMW_PTX;
+                self.dev, "mt_norm", one,
+                &self.partials, &self.chunks, &max_norm, &norm_ptr,
+            );
             // SAFETY: as for mt_sumsq; each moment buffer holds twice its weight's size.
-            unsafe { b.launch(blocks) }.w()?;
+            launch!(
+                in ADAMW_MODULE, ADAMW_PTX;
+                self.dev, "mt_adamw", blocks,
+                &self.thetas, &self.moments, &grad_table, &self.sizes, &self.decays,
+                &self.chunk_tensor, &self.chunk_start, &CHUNK, &norm_ptr, &b1, &b2, &u.lr_t,
+                &u.eps_t, &u.decay, &on,
+            );
             drop(held);
             self.norm.get(0)?.copy()
         }
