@@ -1,6 +1,7 @@
 //! The training loop on the tiny random model (CPU, seconds): the loss falls, a few sentences
-//! are learnt by heart, runs repeat for a seed (dropout included), a NaN stops the run without harming the saved
-//! checkpoint, and the saved best checkpoint predicts what the trained weights predict.
+//! are learnt by heart, runs repeat for a seed (dropout included), a NaN stops the run without
+//! harming the saved checkpoint, and the saved best checkpoint predicts what the trained
+//! weights predict.
 
 mod tiny_model;
 

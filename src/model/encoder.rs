@@ -15,8 +15,9 @@
 //! * training (parameters are `Var`s of a `VarMap`): the q, k, v projections go straight into
 //!   heads, and the attention probabilities, dense layers, layer norm, GELU and dropout are
 //!   spanscope's fused ops with their own backward passes ([`super::fused`]; candle's fused
-//!   kernels have none, and every node of candle's graph costs kernels in the backward pass). Dropout masks come from the encoder's [`DropoutStream`], so a seeded
-//!   run repeats on the CPU and the GPU alike.
+//!   kernels have none, and every node of candle's graph costs kernels in the backward pass).
+//!   Dropout masks come from the encoder's [`DropoutStream`], so a seeded run repeats on the
+//!   CPU and the GPU alike.
 //!
 //! Half-precision weights run softmax and layer norm in f32; the returned attentions are
 //! always f32.
@@ -331,8 +332,7 @@ impl Layer {
                 let split = |i: usize| fused::linear(x, &w[i], &bias[i], Some(self.heads), sink);
                 let (q, k, v) = (split(0)?, split(1)?, split(2)?);
                 let scale = 1.0 / (self.head_size as f64).sqrt();
-                let probs = fused::attention_probs(&q, &k, &mask.reshape((b, t))?, scale)?;
-                (probs.to_dtype(DType::F32)?, v)
+                (fused::attention_probs(&q, &k, &mask.reshape((b, t))?, scale)?, v)
             }
         };
         let stream = &self.stream;

@@ -1,7 +1,8 @@
 // Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
 // a counter-based hash, attention probabilities and the softmax gradient, layer norm, erf
-// GELU, max over ranges of positions and the two losses, each with its backward pass. Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in
-// fused.rs computes the same functions; the dropout masks are bit-identical on both.
+// GELU, max over ranges of positions and the two losses, each with its backward pass.
+// Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in fused.rs
+// computes the same functions; the dropout masks are bit-identical on both.
 
 #include <stdint.h>
 

@@ -280,7 +280,7 @@ pub fn train(
     let started = Instant::now();
     let device = model_device(trainable)?;
     trainable.model.reseed_dropout(cfg.seed);
-    let _collecting = CollectingWeightGrads::start(trainable)?;
+    let collecting = CollectingWeightGrads::start(trainable)?;
     let model_cfg = trainable.config.clone();
     let encoded: Vec<EncodedSentence> = data
         .train
@@ -347,7 +347,7 @@ pub fn train(
             let backward_started = Instant::now();
             phases.forward += (backward_started - step_started).as_secs_f64();
             let mut grads = loss.backward()?;
-            trainable.model.encoder().weight_grads().merge_into(&mut grads)?;
+            collecting.0.merge_into(&mut grads)?;
             let optimiser_started = Instant::now();
             phases.backward += (optimiser_started - backward_started).as_secs_f64();
             optimiser.step(grads)?;
