@@ -349,3 +349,40 @@ fn cuda_in_a_cpu_build_says_how_to_get_it() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--features cuda"), "{}", stderr(&out));
 }
+
+#[test]
+fn bench_reports_each_batch_size_and_whether_words_were_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = dir.path().join("in.json");
+    let sentence = |words: &str| {
+        serde_json::json!({"tokens": words.split(' ').collect::<Vec<_>>(),
+        "entities": [], "relations": []})
+    };
+    let data = Value::Array(vec![
+        sentence("John Smith works for Acme in Paris ."),
+        sentence("Acme hired John ."),
+        sentence("Paris is in France ."),
+    ]);
+    std::fs::write(&input, data.to_string()).unwrap();
+    for fresh in [false, true] {
+        let mut args = vec!["bench", "--model", path(&model), "--input", path(&input)];
+        args.extend(["--batch-sizes", "1,2", "--json"]);
+        if fresh {
+            args.push("--fresh-words");
+        }
+        let out = spanscope(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<Value> =
+            stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "one line per batch size");
+        for (line, batch) in lines.iter().zip([1, 2]) {
+            assert_eq!(line["batch_size"], batch);
+            assert_eq!(line["sentences"], 3);
+            assert_eq!(line["fresh_words"], fresh);
+            assert!(line["sentences_per_second"].as_f64().unwrap() > 0.0);
+            // The tiny checkpoint favours `Peop`: every stage ran.
+            assert!(line["entities_per_sentence"].as_f64().unwrap() > 0.0);
+        }
+    }
+}

@@ -61,6 +61,12 @@ pub struct Args {
     #[arg(long, default_value = "f32")]
     dtype: String,
 
+    /// Forget every word's pieces before each timed pass, so that tokenisation is timed as
+    /// for text never seen (by default a word's pieces, once found, are remembered for the
+    /// life of the process, as in the workbench).
+    #[arg(long)]
+    fresh_words: bool,
+
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
     json: bool,
@@ -72,6 +78,8 @@ struct Measurement {
     model: String,
     device: String,
     dtype: String,
+    /// Whether each pass started with no word's pieces remembered (`--fresh-words`).
+    fresh_words: bool,
     batch_size: usize,
     sentences: usize,
     seconds: f64,
@@ -98,22 +106,27 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
 
     for &batch_size in &args.batch_sizes {
+        if args.fresh_words {
+            pieces.forget_words();
+        }
         let measurement = measure(&model, &pieces, &sentences, batch_size.max(1), &device)?;
         let measurement = Measurement {
             model: name.clone(),
             device: device_spec.to_string(),
             dtype: args.dtype.clone(),
+            fresh_words: args.fresh_words,
             ..measurement
         };
         if args.json {
             println!("{}", serde_json::to_string(&measurement)?);
         } else {
             println!(
-                "{} on {} ({}), batch {:>3}: {} sentences in {:.3} s = {:.1} sentences/s, \
+                "{} on {} ({}{}), batch {:>3}: {} sentences in {:.3} s = {:.1} sentences/s, \
                  {:.3} ms/sentence ({:.1} entities, {:.1} relations per sentence)",
                 measurement.model,
                 measurement.device,
                 measurement.dtype,
+                if measurement.fresh_words { ", fresh words" } else { "" },
                 measurement.batch_size,
                 measurement.sentences,
                 measurement.seconds,
@@ -145,6 +158,7 @@ fn measure(
         model: String::new(),
         device: String::new(),
         dtype: String::new(),
+        fresh_words: false,
         batch_size,
         sentences: sentences.len(),
         seconds,

@@ -151,6 +151,12 @@ impl WordPieces {
         })
     }
 
+    /// Forgets the pieces of every word seen so far (shared with clones): the next sentences
+    /// are tokenised from scratch, as text never seen before. For timing tokenisation.
+    pub fn forget_words(&self) {
+        self.memory.lock().clear();
+    }
+
     /// The files the tokenizer was loaded from, for copying into a new checkpoint.
     pub fn files(&self) -> Vec<PathBuf> {
         self.files.clone()
@@ -422,6 +428,8 @@ mod tests {
         assert_eq!(small.encode(&third, 512), fresh.encode(&third, 512));
         assert_eq!(small.memory.lock().len(), 3, "5 remembered + 3 new > 6: started afresh");
         assert_eq!(small.encode(&second, 512), fresh.encode(&second, 512));
+        small.forget_words();
+        assert_eq!(small.memory.lock().len(), 0);
     }
 
     #[test]

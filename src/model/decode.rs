@@ -87,9 +87,9 @@ impl SentencePrediction {
 
 /// Entities from span class probabilities: every candidate whose arg-max is not `none`
 /// (section 3.3), ordered by start then end.
-pub fn decode_entities(
+pub fn decode_entities<P: AsRef<[f32]>>(
     candidates: &[SpanCandidate],
-    probabilities: &[Vec<f32>],
+    probabilities: &[P],
     entity_types: &[String],
 ) -> Vec<(usize, PredictedEntity)> {
     let mut found: Vec<(usize, PredictedEntity)> = candidates
@@ -97,6 +97,7 @@ pub fn decode_entities(
         .zip(probabilities)
         .enumerate()
         .filter_map(|(i, (span, probs))| {
+            let probs = probs.as_ref();
             let (best, score) = probs
                 .iter()
                 .copied()
@@ -108,7 +109,7 @@ pub fn decode_entities(
                 end: span.end,
                 entity_type,
                 score,
-                probabilities: probs.clone(),
+                probabilities: probs.to_vec(),
             };
             Some((i, entity))
         })
@@ -198,13 +199,16 @@ fn predict_batch(
     let enc = model.encode(&batch, false)?;
     let spans = SpanBatch::from_candidates(&candidates);
     let repr = model.span_representations(&enc, &spans)?;
-    let probs = candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
-        .to_dtype(DType::F32)?
-        .to_vec3::<f32>()?;
+    let probs = candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?;
+    let (_, rows, classes) = probs.dims3()?;
+    // One flat copy to the host: a nested Vec would allocate once per candidate.
+    let probs = probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let mut predictions = Vec::with_capacity(sentences.len());
     let mut chosen = Vec::with_capacity(sentences.len());
     for (b, cands) in candidates.iter().enumerate() {
-        let found = decode_entities(cands, &probs[b][..cands.len()], &cfg.entity_types);
+        let own = &probs[b * rows * classes..][..cands.len() * classes];
+        let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
+        let found = decode_entities(cands, &rows, &cfg.entity_types);
         chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
         let entities = found.into_iter().map(|(_, e)| e).collect();
         predictions.push(SentencePrediction { entities, relations: Vec::new() });
