@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    fix_cpu_thread_count();
     let args = cli::Cli::parse();
     cli::logging::init(args.log_file.as_deref());
     match cli::run(args) {
@@ -16,5 +17,17 @@ fn main() -> ExitCode {
             eprintln!("spanscope: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Decides once how many threads candle's CPU kernels use. Unless `RAYON_NUM_THREADS` is set,
+/// candle 0.11 counts the physical cores again on every matrix product and layer norm, and on
+/// Linux that reads /proc/cpuinfo each time: 42 µs a call on a 2-core machine, some 25 calls
+/// a sentence, and the file grows with the core count. The count candle would find is set
+/// here, before any thread starts, so the number of threads stays what it would have been.
+fn fix_cpu_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
 }
