@@ -119,6 +119,29 @@ fn relation_chunks_do_not_change_predictions() {
     assert_same(&whole, &chunked);
 }
 
+#[test]
+fn batches_by_length_give_each_sentence_its_own_prediction_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = model(&aspert_config(), dir.path(), 14);
+    favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
+    // Lengths 7, 3, 14, 1, 7, 3: grouping by length reorders them, and equal lengths differ.
+    let mut sentences = sentences();
+    sentences.push(sentence("Mary works for the big dogs ."));
+    sentences.push(sentence("John runs ."));
+    let alone: Vec<SentencePrediction> = sentences
+        .iter()
+        .map(|s| predict(&t.model, &t.pieces, std::slice::from_ref(s), 1, &Device::Cpu))
+        .map(|p| p.unwrap().remove(0))
+        .collect();
+    assert!(alone.iter().filter(|p| !p.entities.is_empty()).count() >= 5);
+    assert!(alone[0].entities != alone[4].entities, "two sentences of 7 words differ");
+    for batch_size in [2, 4, 6, 100] {
+        let batched = predict(&t.model, &t.pieces, &sentences, batch_size, &Device::Cpu).unwrap();
+        assert_same(&batched, &alone);
+    }
+}
+
 /// Same entities and relations, scores within 1e-5; short messages (the lists are long).
 fn assert_same(a: &[SentencePrediction], b: &[SentencePrediction]) {
     assert_eq!(a.len(), b.len());

@@ -1,6 +1,7 @@
 //! Padded batches: word pieces of several sentences, the spans to classify and the entity
 //! pairs to relate.
 
+use std::borrow::Borrow;
 use std::ops::Range;
 
 use candle_core::{Device, Result, Tensor};
@@ -43,9 +44,13 @@ impl PieceBatch {
     }
 
     /// Pads encoded sentences into one batch.
-    pub fn from_encoded(encoded: &[EncodedSentence], pad_id: u32, device: &Device) -> Result<Self> {
-        let ids: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
-        let words = encoded.iter().map(|e| e.word_pieces.clone()).collect();
+    pub fn from_encoded<E: Borrow<EncodedSentence>>(
+        encoded: &[E],
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Self> {
+        let ids: Vec<Vec<u32>> = encoded.iter().map(|e| e.borrow().ids.clone()).collect();
+        let words = encoded.iter().map(|e| e.borrow().word_pieces.clone()).collect();
         Self::from_ids(&ids, words, pad_id, device)
     }
 

@@ -158,8 +158,13 @@ pub fn decode_relations(
 }
 
 /// Predicts entities and relations for `sentences` (their annotations are ignored), in
-/// batches of `batch_size` taken in order. Words beyond the model's piece budget are not
-/// seen and get no predictions.
+/// batches of up to `batch_size`, and returns the predictions in the order of `sentences`.
+/// Words beyond the model's piece budget are not seen and get no predictions.
+///
+/// Batches group sentences of similar length, since every sentence of a batch is padded to its
+/// longest member: on CoNLL04's dev split, batches of 8 taken in file order classify 1.9 times
+/// the candidate spans that the sentences have (2.6 times for 32), batches by length 1.08 times
+/// (1.18). A sentence's prediction does not depend on the others in its batch.
 pub fn predict(
     model: &Aspert,
     pieces: &WordPieces,
@@ -167,35 +172,35 @@ pub fn predict(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
-    let mut out = Vec::with_capacity(sentences.len());
-    for chunk in sentences.chunks(batch_size.max(1)) {
-        out.extend(predict_batch(model, pieces, chunk, device)?);
+    let max_pieces = model.config().max_pieces;
+    let encoded: Vec<EncodedSentence> =
+        sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect();
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    // Stable: equal lengths keep the input order.
+    order.sort_by_key(|&i| encoded[i].ids.len());
+    let mut out = vec![SentencePrediction::default(); sentences.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
+        for (&i, prediction) in chunk.iter().zip(predict_batch(model, pieces, &batch, device)?) {
+            out[i] = prediction;
+        }
     }
     Ok(out)
-}
-
-fn encode_all(
-    pieces: &WordPieces,
-    sentences: &[Sentence],
-    max_pieces: usize,
-) -> Vec<EncodedSentence> {
-    sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect()
 }
 
 fn predict_batch(
     model: &Aspert,
     pieces: &WordPieces,
-    sentences: &[Sentence],
+    encoded: &[&EncodedSentence],
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
     let cfg = model.config();
-    let encoded = encode_all(pieces, sentences, cfg.max_pieces);
     let candidates: Vec<Vec<SpanCandidate>> =
         encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
     if candidates.iter().all(Vec::is_empty) {
-        return Ok(vec![SentencePrediction::default(); sentences.len()]);
+        return Ok(vec![SentencePrediction::default(); encoded.len()]);
     }
-    let batch = PieceBatch::from_encoded(&encoded, pieces.pad_id, device)?;
+    let batch = PieceBatch::from_encoded(encoded, pieces.pad_id, device)?;
     let enc = model.encode(&batch, false)?;
     let spans = SpanBatch::from_candidates(&candidates);
     let repr = model.span_representations(&enc, &spans)?;
@@ -203,8 +208,8 @@ fn predict_batch(
     let (_, rows, classes) = probs.dims3()?;
     // One flat copy to the host: a nested Vec would allocate once per candidate.
     let probs = probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let mut predictions = Vec::with_capacity(sentences.len());
-    let mut chosen = Vec::with_capacity(sentences.len());
+    let mut predictions = Vec::with_capacity(encoded.len());
+    let mut chosen = Vec::with_capacity(encoded.len());
     for (b, cands) in candidates.iter().enumerate() {
         let own = &probs[b * rows * classes..][..cands.len() * classes];
         let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
