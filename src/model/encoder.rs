@@ -348,7 +348,10 @@ impl Layer {
         let attended = self.attn_norm.forward(&(attended + x)?)?;
         let inner = dense(&self.intermediate, &attended, &self.sink)?;
         let inner = match self.act {
-            HiddenAct::Gelu if inner.track_op() => fused::gelu_erf(&inner)?,
+            // Ours on the CPU in inference too: vectorised, 6-7x candle's there.
+            HiddenAct::Gelu if inner.track_op() || inner.device().is_cpu() => {
+                fused::gelu_erf(&inner)?
+            }
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
