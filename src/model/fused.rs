@@ -612,7 +612,7 @@ const ERF_SATURATES: f32 = 3.92;
 /// [`erf`] = x·P(x²)/Q(x²): a weighted least-squares fit to erf on [0, 4] (spanscope's own,
 /// fitted with numpy in f64, absolute error 1.5e-9 before f32 rounding).
 const ERF_P: [f32; 7] = [
-    1.128_379_2,
+    std::f32::consts::FRAC_2_SQRT_PI,
     0.184_711_89,
     0.054_332_916,
     0.003_839_610_1,
@@ -621,7 +621,7 @@ const ERF_P: [f32; 7] = [
     -1.366_743_5e-8,
 ];
 const ERF_Q: [f32; 6] =
-    [1.0, 0.497_030_2, 0.113_827_05, 0.015_453_696, 0.001_309_604_7, 6.401_046_3e-5];
+    [1.0, 0.497_030_2, 0.113_827_05, 0.015_453_696, 0.001_309_604_7, 6.401_046e-5];
 
 /// The error function in f32, absolute error below 4e-7 (3.95e-7 at worst, near ±3.5; a few
 /// ulp, where libm's `erff` is within one but is a scalar call with branches). Without
