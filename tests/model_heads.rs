@@ -233,17 +233,25 @@ fn training_forward_is_differentiable_down_to_the_encoder() {
 #[test]
 fn training_and_inference_paths_agree_without_dropout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = aspert_config();
-    cfg.dropout = 0.0;
-    cfg.encoder.hidden_dropout_prob = 0.0;
-    cfg.encoder.attention_probs_dropout_prob = 0.0;
-    let t = model(&cfg, dir.path(), 7);
-    let encoded = encode_all(&t);
-    let spans = all_spans(&t, &encoded);
-    let pairs = pairs_of(&spans, 6);
-    let batch = batch_of(&t, &encoded);
-    let (s0, r0) = t.model.forward(&batch, &spans, &pairs, false).unwrap();
-    let (s1, r1) = t.model.forward(&batch, &spans, &pairs, true).unwrap();
-    assert!(max_abs_diff(&s0, &s1) < 1e-5);
-    assert!(max_abs_diff(&r0, &r1) < 1e-5);
+    let mut quiet = aspert_config();
+    quiet.dropout = 0.0;
+    quiet.encoder.hidden_dropout_prob = 0.0;
+    quiet.encoder.attention_probs_dropout_prob = 0.0;
+    // Inference cuts the first span layer and the relation classifier by input columns: for
+    // the MLP and the linear span classifier, with weights that train (cut on each call) and
+    // frozen (cut once).
+    for cfg in [quiet.clone(), quiet.with_linear_classifier()] {
+        let t = model(&cfg, dir.path(), 7);
+        let encoded = encode_all(&t);
+        let spans = all_spans(&t, &encoded);
+        let pairs = pairs_of(&spans, 6);
+        let batch = batch_of(&t, &encoded);
+        let (s0, r0) = t.model.forward(&batch, &spans, &pairs, true).unwrap();
+        let frozen = t.model.frozen().unwrap();
+        for m in [&t.model, &frozen] {
+            let (s1, r1) = m.forward(&batch, &spans, &pairs, false).unwrap();
+            assert!(max_abs_diff(&s0, &s1) < 1e-5, "{}", cfg.variant());
+            assert!(max_abs_diff(&r0, &r1) < 1e-5, "{}", cfg.variant());
+        }
+    }
 }

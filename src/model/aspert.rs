@@ -209,7 +209,47 @@ pub struct Aspert {
     width_embedding: Embedding,
     span_classifier: SpanClassifier,
     relation_classifier: Linear,
+    /// For weights that do not train, the inference forms of the first span layer and the
+    /// relation classifier, made once ([`Aspert::inference_weights`]).
+    inference: Option<InferenceWeights>,
     cfg: ModelConfig,
+}
+
+/// A layer's weight `W` cut by input columns into the parts that multiply each piece of a
+/// concatenated input, each transposed and contiguous (`[part width, outputs]`) for a plain
+/// matrix product: `W·(a ⊕ b) = a·W_aᵀ + b·W_bᵀ` needs no concatenation, and a part whose
+/// input repeats (`h_[CLS]` for every span of a sentence, an entity for each of its pairs)
+/// is multiplied once.
+#[derive(Debug, Clone)]
+struct InferenceWeights {
+    /// The first span layer: `[E(s) | h_[CLS]]`.
+    span: Vec<Tensor>,
+    /// The relation classifier: `[E(s1) | C | E(s2)]`.
+    relation: Vec<Tensor>,
+}
+
+impl SpanClassifier {
+    /// The layer that reads X(s).
+    fn first(&self) -> &Linear {
+        match self {
+            Self::Mlp { hidden, .. } => hidden,
+            Self::Linear { out } => out,
+        }
+    }
+}
+
+/// `w`'s columns cut into consecutive parts of the given widths, each transposed and
+/// contiguous.
+fn column_parts(w: &Tensor, widths: &[usize]) -> Result<Vec<Tensor>> {
+    let mut offset = 0;
+    widths
+        .iter()
+        .map(|&width| {
+            let part = w.narrow(1, offset, width)?.t()?.contiguous();
+            offset += width;
+            part
+        })
+        .collect()
 }
 
 impl Aspert {
@@ -241,12 +281,33 @@ impl Aspert {
             cfg.relation_types.len(),
             vb.pp("relation_classifier"),
         )?;
-        Ok(Self {
+        let mut model = Self {
             encoder,
             width_embedding,
             span_classifier,
             relation_classifier,
+            inference: None,
             cfg: cfg.clone(),
+        };
+        if !model.relation_classifier.weight().is_variable() {
+            model.inference = Some(model.inference_weights()?);
+        }
+        Ok(model)
+    }
+
+    /// The first span layer and the relation classifier cut for inference: made once for
+    /// weights that do not train, on each call for weights that do (they change).
+    fn inference_weights(&self) -> Result<InferenceWeights> {
+        if let Some(ready) = &self.inference {
+            return Ok(ready.clone());
+        }
+        let (span_dim, hidden) = (self.cfg.span_dim(), self.cfg.encoder.hidden_size);
+        Ok(InferenceWeights {
+            span: column_parts(self.span_classifier.first().weight(), &[span_dim, hidden])?,
+            relation: column_parts(
+                self.relation_classifier.weight(),
+                &[span_dim, hidden, span_dim],
+            )?,
         })
     }
 
@@ -264,7 +325,7 @@ impl Aspert {
             }
             SpanClassifier::Linear { out } => SpanClassifier::Linear { out: linear(out)? },
         };
-        Ok(Self {
+        let mut frozen = Self {
             encoder: self.encoder.frozen()?,
             width_embedding: Embedding::new(
                 own(self.width_embedding.embeddings())?,
@@ -272,8 +333,11 @@ impl Aspert {
             ),
             span_classifier,
             relation_classifier: linear(&self.relation_classifier)?,
+            inference: None,
             cfg: self.cfg.clone(),
-        })
+        };
+        frozen.inference = Some(frozen.inference_weights()?);
+        Ok(frozen)
     }
 
     /// The model's configuration.
@@ -356,6 +420,9 @@ impl Aspert {
             let classes = self.cfg.entity_types.len() + 1;
             return Tensor::zeros((batch, 0, classes), span_repr.dtype(), span_repr.device());
         }
+        if !train {
+            return self.span_logits_inference(enc, span_repr);
+        }
         let hidden = enc.hidden.dim(2)?;
         // Contiguous before the concatenation: a broadcast operand makes candle's `cat` return
         // a strided layout that CUDA's matmul rejects.
@@ -368,6 +435,29 @@ impl Aspert {
                 dense(out, &y, sink)
             }
             SpanClassifier::Linear { out } => dense(out, &x, self.encoder.weight_grads()),
+        }
+    }
+
+    /// [`Aspert::span_logits`] without dropout, the first layer cut in two: W·(E(s) ⊕
+    /// `h_[CLS]`) = W_E·E(s) + W_cls·`h_[CLS]`, the second term once per sentence, not per
+    /// span (`h_[CLS]` is 384 of MiniLM's 865 inputs), and no `[B, S, 865]` concatenation.
+    fn span_logits_inference(&self, enc: &Encoding, span_repr: &Tensor) -> Result<Tensor> {
+        let (batch, n, dim) = span_repr.dims3()?;
+        let parts = self.inference_weights()?.span;
+        let first = self.span_classifier.first();
+        let outputs = parts[0].dim(1)?;
+        let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let mut per_sentence = cls.matmul(&parts[1])?;
+        if let Some(bias) = first.bias() {
+            per_sentence = per_sentence.broadcast_add(bias)?;
+        }
+        let per_span = span_repr.contiguous()?.reshape((batch * n, dim))?.matmul(&parts[0])?;
+        let y = per_span
+            .reshape((batch, n, outputs))?
+            .broadcast_add(&per_sentence.reshape((batch, 1, outputs))?)?;
+        match &self.span_classifier {
+            SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads()),
+            SpanClassifier::Linear { .. } => Ok(y),
         }
     }
 
@@ -411,13 +501,12 @@ impl Aspert {
         }
         // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
         // pair, and no [P, 2·span_dim + H] concatenation.
-        let w = self.relation_classifier.weight();
+        let parts = self.inference_weights()?.relation;
         let hidden = context.dim(2)?;
-        let part = |offset: usize, width: usize| w.narrow(1, offset, width)?.t()?.contiguous();
-        let types = w.dim(0)?;
-        let head_scores = flat.matmul(&part(0, dim)?)?.index_select(&heads, 0)?;
-        let tail_scores = flat.matmul(&part(dim + hidden, dim)?)?.index_select(&tails, 0)?;
-        let context_scores = context.reshape((batch * p, hidden))?.matmul(&part(dim, hidden)?)?;
+        let types = parts[0].dim(1)?;
+        let head_scores = flat.matmul(&parts[0])?.index_select(&heads, 0)?;
+        let tail_scores = flat.matmul(&parts[2])?.index_select(&tails, 0)?;
+        let context_scores = context.reshape((batch * p, hidden))?.matmul(&parts[1])?;
         let mut logits = ((head_scores + context_scores)? + tail_scores)?;
         if let Some(bias) = self.relation_classifier.bias() {
             logits = logits.broadcast_add(bias)?;
