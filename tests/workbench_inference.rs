@@ -21,7 +21,7 @@ use spanscope::model::candidates::span_pieces;
 use spanscope::model::checkpoint::{load, save};
 use spanscope::model::decode::{explain_span, inspect_span, predict, span_probabilities};
 use spanscope::model::device::DeviceSpec;
-use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
+use spanscope::workbench::inference::{InferenceReply, InferenceWorker, CPU_BATCH};
 use tiny_model::*;
 
 /// Long enough for a loaded machine; replies normally take milliseconds.
@@ -139,7 +139,9 @@ fn predictions_equal_decode_predict_and_carry_their_provenance() {
     assert_eq!(got.len(), sentences().len(), "every sentence is answered: {replies:?}");
 
     let (model, _, pieces, _) = load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let expected = predict(&model, &pieces, &sentences(), 1, &Device::Cpu).unwrap();
+    // The worker predicts the four sentences as one batch, as this call does.
+    assert!(sentences().len() <= CPU_BATCH);
+    let expected = predict(&model, &pieces, &sentences(), CPU_BATCH, &Device::Cpu).unwrap();
     let (mut entities, mut relations) = (0, 0);
     for (i, (s, p)) in sentences().iter().zip(expected).enumerate() {
         let (generation, annotation) = &got[&i];
@@ -179,14 +181,15 @@ fn an_inspect_is_served_before_the_queued_predictions() {
     let text = words("John Smith works for Acme in Paris .");
     h.worker.predict(1, (0..200).map(|i| (i, text.clone())).collect());
     assert!(matches!(h.next(), InferenceReply::Predicted { doc: 1, sentence: 0, .. }));
-    assert_eq!(h.worker.queued(), 199);
+    assert_eq!(h.worker.queued(), 200 - CPU_BATCH, "one batch taken from the queue");
     h.worker.inspect(5, text.clone(), 0, 2);
     h.resume();
     let replies = h.until_idle();
     let inspected =
         replies.iter().position(|r| matches!(r, InferenceReply::Inspected { request: 5, .. }));
     let last = replies.iter().rposition(|r| matches!(r, InferenceReply::Predicted { .. }));
-    assert_eq!(inspected, Some(0), "the inspect waits for no further prediction");
+    // Only the rest of the batch that was running is answered first.
+    assert_eq!(inspected, Some(CPU_BATCH - 1), "the inspect waits for no further batch");
     assert!(inspected < last);
     assert_eq!(predicted(&replies, 1).len(), 199);
     assert_eq!(h.worker.queued(), 0);
