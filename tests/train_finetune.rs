@@ -578,6 +578,13 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     let before = snapshot(&base);
     let docs = dir.path().join("docs");
     std::fs::create_dir(&docs).unwrap();
+    let models = docs.join(".spanscope/models");
+    // A candidate that a crashed run left behind (no process has its id): the next run
+    // removes it. Processes are looked up in /proc.
+    let abandoned = models.join(format!(".candidate-20261201T000000Z-{}-0", u32::MAX));
+    if cfg!(target_os = "linux") {
+        std::fs::create_dir_all(abandoned.join("inner")).unwrap();
+    }
     let setup = TrainingSetup {
         base: base.clone(),
         docs_dir: docs.clone(),
@@ -616,7 +623,7 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     }
     drop(worker);
     assert_eq!(snapshot(&base), before, "the base checkpoint is untouched");
-    let models = docs.join(".spanscope/models");
+    assert!(!abandoned.exists(), "the abandoned candidate was removed");
     assert!(
         names(&models).iter().all(|n| n == "versions.json"),
         "no version: {:?}",

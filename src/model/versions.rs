@@ -7,9 +7,11 @@
 //! is current; `"base"` means none of them: the model the user started from, which lives
 //! elsewhere (the bundled model or `--model DIR`) and is never copied here.
 //!
-//! Nothing here deletes a version. A version folder appears whole or not at all (it is renamed
-//! into place), and `versions.json` is replaced atomically, after the folder is in place: a
-//! crash in between leaves a folder that no list names, which a later version number skips.
+//! Nothing here deletes a version; only fine-tuning candidates that no process will decide on
+//! any more are removed ([`Versions::remove_abandoned_candidates`], at the start of each run).
+//! A version folder appears whole or not at all (it is renamed into place), and
+//! `versions.json` is replaced atomically, after the folder is in place: a crash in between
+//! leaves a folder that no list names, which a later version number skips.
 //! Two processes accepting at the same moment are not guarded against; each re-reads the file
 //! before changing it, so only a race within milliseconds loses an entry.
 
@@ -309,6 +311,32 @@ impl Versions {
         }
     }
 
+    /// Removes fine-tuning candidates that no process will decide on any more: left by a
+    /// process that is gone (a crash, a kill, a quit while a candidate awaited the user's
+    /// choice), each a whole checkpoint. Candidates of this process and of any process still
+    /// running are kept. Where a process cannot be looked up (no `/proc`), only candidates
+    /// older than a week go. Returns what was removed; what cannot be removed is left.
+    pub fn remove_abandoned_candidates(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = candidate_pid(&name) else {
+                continue;
+            };
+            let path = entry.path();
+            if pid == std::process::id() || !abandoned(pid, &path) {
+                continue;
+            }
+            if std::fs::remove_dir_all(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+        removed
+    }
+
     /// Takes the checkpoint in `candidate` in as the next version and makes it current. The
     /// directory is moved (copied, when it is on another file system, then removed), so the
     /// caller no longer has it.
@@ -417,6 +445,29 @@ impl Versions {
     }
 }
 
+/// The process id in a candidate's name (`.candidate-<stamp>-<pid>-<n>`, [`Versions::work_dir`]).
+fn candidate_pid(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix(".candidate-")?.split('-');
+    let (_stamp, pid, n) = (parts.next()?, parts.next()?, parts.next()?);
+    n.parse::<u32>().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether the candidate at `path`, made by process `pid`, has no process left to decide on it.
+fn abandoned(pid: u32, path: &Path) -> bool {
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        return !proc.join(pid.to_string()).exists();
+    }
+    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+    let age =
+        std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_some_and(|age| age > WEEK)
+}
+
 /// Parses and checks `versions.json`: ours, a known format version, a current that is listed.
 fn parse(text: &str) -> Result<(VersionsFile, VersionRef), String> {
     let raw: serde_json::Value =
@@ -497,6 +548,36 @@ mod tests {
             assert!(bad.parse::<VersionRef>().is_err(), "{bad}");
         }
         assert_eq!(VersionRef::Number(7).to_string(), "v7");
+    }
+
+    #[test]
+    fn candidates_of_gone_processes_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let versions = Versions::open_folder(dir.path()).unwrap();
+        let mine = versions.work_dir().unwrap();
+        let gone = dir.path().join(format!(".candidate-20261201T000000Z-{}-0", u32::MAX));
+        let kept = ["v1", ".candidate-odd", ".candidate-20261201T000000Z-1-x"];
+        for d in [&mine, &gone] {
+            std::fs::create_dir_all(d.join("inner")).unwrap();
+        }
+        for k in kept {
+            std::fs::create_dir_all(dir.path().join(k)).unwrap();
+        }
+        let removed = versions.remove_abandoned_candidates();
+        assert!(mine.is_dir(), "this process may still be deciding on its candidate");
+        for k in kept {
+            assert!(dir.path().join(k).is_dir(), "{k} is not a candidate's name");
+        }
+        if Path::new("/proc/self").exists() {
+            assert_eq!(removed, vec![gone.clone()]);
+            assert!(!gone.exists());
+        } else {
+            assert!(removed.is_empty(), "a fresh candidate of an unknown process stays");
+        }
+        assert_eq!(
+            candidate_pid(&mine.file_name().unwrap().to_string_lossy()),
+            Some(std::process::id())
+        );
     }
 
     #[test]

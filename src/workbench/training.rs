@@ -179,6 +179,9 @@ fn handle(
                 Ok(v) => v,
                 Err(e) => return Some(TrainingReply::VersionsFailed(e)),
             };
+            for path in versions.remove_abandoned_candidates() {
+                tracing::info!("removed an abandoned fine-tuning candidate: {}", path.display());
+            }
             let work_dir = match versions.work_dir() {
                 Ok(d) => d,
                 Err(e) => return Some(TrainingReply::VersionsFailed(e.to_string())),
