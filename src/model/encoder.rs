@@ -3,7 +3,7 @@
 //! read them to compute the attention contribution degree f_a).
 //!
 //! The computation is transformers' `BertModel` in eager mode (Devlin et al. 2019, §3;
-//! Vaswani et al. 2017, eq. 1): embeddings = LN(word + token_type[0] + position), then per
+//! Vaswani et al. 2017, eq. 1): embeddings = LN(word + token_type\[0\] + position), then per
 //! layer `A = softmax(Q Kᵀ / √d + mask)`, `h = LN(x + Dense(A V))`, `out = LN(h + FFN(h))`.
 //! Padding keys get the most negative finite f32 added to their logits, as transformers does,
 //! so a row with no real key stays finite.

@@ -1,7 +1,7 @@
 //! The review workbench: a keyboard-first terminal UI to review, correct and explain
 //! extractions.
 //!
-//! The shape is Elm's: terminal event → key map → [`action::Action`] →
+//! The shape is Elm's: terminal event → key map → [`keymap::Action`] →
 //! `update(&mut state, action)` → `draw(&state)`. State and update are pure and tested without
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
 
