@@ -54,6 +54,11 @@ if [ "$PREDICT" = 1 ]; then
         /tmp/spanscope --device cuda bench --model models/conll04-aspert-minilm \
             --input $D/conll04_dev.json --batch-sizes 1,8,32
     done
+    if /tmp/spanscope bench --help | grep -q -- --fresh-words; then
+        echo "bundled model, every pass tokenising afresh"
+        /tmp/spanscope --device cuda bench --model models/conll04-aspert-minilm \
+            --input $D/conll04_dev.json --batch-sizes 1,8,32 --fresh-words
+    fi
     echo "random BERT-base, new heads"
     /tmp/spanscope --device cuda bench --random-bert-base --vocab /tmp/bert-base-random \
         --types $D/conll04_types.json --input $D/conll04_dev.json --batch-sizes 1,8,32
