@@ -478,8 +478,8 @@ impl CustomOp3 for LayerNorm {
         let grad = grad.contiguous()?;
         let both = x.apply_op3_no_bwd(w, &grad, &LayerNormBwd { eps: self.eps })?;
         let cols = w.elem_count();
-        let dw = both.get(1)?.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
-        let db = grad.reshape(((), cols))?.sum(0)?.reshape(w.shape())?;
+        let dw = column_sums(&both.get(1)?.reshape(((), cols))?)?.reshape(w.shape())?;
+        let db = column_sums(&grad.reshape(((), cols))?)?.reshape(w.shape())?;
         if let Some(sink) = &self.sink {
             sink.deposit(w, dw)?;
             sink.deposit(b, db)?;
@@ -595,6 +595,18 @@ pub fn layer_norm(
     let centred = x.broadcast_sub(&mean)?;
     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
     centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// The sum of the rows of a `[rows, cols]` matrix, `[cols]` (bias and layer-norm weight
+/// gradients). On the CPU as a product with a row of ones: candle's CPU sum over the first
+/// dimension walks the matrix column by column, 50-60 times slower than the product for the
+/// shapes of a training step (1.2 ms against 19 µs for `[200, 1536]`, one thread).
+fn column_sums(m: &Tensor) -> Result<Tensor> {
+    if m.device().is_cpu() {
+        Tensor::ones((1, m.dim(0)?), m.dtype(), m.device())?.matmul(m)?.squeeze(0)
+    } else {
+        m.sum(0)
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -832,7 +844,7 @@ impl CustomOp3 for Linear {
         };
         let dx = g.matmul(&w)?.reshape(x.shape())?;
         let dw = g.t()?.matmul(&x.reshape(((), k))?)?;
-        let db = g.sum(0)?;
+        let db = column_sums(&g)?;
         if let Some(sink) = &self.sink {
             sink.deposit(weight, dw)?;
             sink.deposit(bias, db)?;
