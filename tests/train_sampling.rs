@@ -193,6 +193,21 @@ fn clipping_caps_the_global_norm() {
 }
 
 #[test]
+fn the_global_norm_counts_every_value_of_long_gradients() {
+    let dev = Device::Cpu;
+    // 1003 values: whole runs of 8 and a tail. d/da_i = i, norm² = Σ i² = n(n-1)(2n-1)/6.
+    let n = 1003usize;
+    let a = Var::from_tensor(&Tensor::zeros(n, DType::F32, &dev).unwrap()).unwrap();
+    let c = Tensor::arange(0f32, n as f32, &dev).unwrap();
+    let loss = (a.as_tensor() * &c).unwrap().sum_all().unwrap();
+    let mut grads = loss.backward().unwrap();
+    let norm = clip_grad_norm(&mut grads, std::slice::from_ref(&a), 1e9).unwrap();
+    let want = ((n * (n - 1) * (2 * n - 1)) as f64 / 6.0).sqrt() as f32;
+    let got = norm.to_scalar::<f32>().unwrap();
+    assert!((got - want).abs() / want < 1e-6, "norm {got}, want {want}");
+}
+
+#[test]
 fn bce_with_logits_is_stable_and_right() {
     let dev = Device::Cpu;
     let x = Tensor::new(&[0.0f32, 2.0, -3.0, 100.0, -100.0], &dev).unwrap();
