@@ -579,11 +579,13 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     let docs = dir.path().join("docs");
     std::fs::create_dir(&docs).unwrap();
     let models = docs.join(".spanscope/models");
-    // A candidate that a crashed run left behind (no process has its id): the next run
-    // removes it. Processes are looked up in /proc.
+    // A candidate that a crashed run left behind two days ago (no process has its id): the
+    // next run removes it. Processes are looked up in /proc.
     let abandoned = models.join(format!(".candidate-20261201T000000Z-{}-0", u32::MAX));
     if cfg!(target_os = "linux") {
         std::fs::create_dir_all(abandoned.join("inner")).unwrap();
+        let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(48 * 3600);
+        std::fs::File::open(&abandoned).unwrap().set_modified(two_days_ago).unwrap();
     }
     let setup = TrainingSetup {
         base: base.clone(),

@@ -18,7 +18,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -313,9 +313,10 @@ impl Versions {
 
     /// Removes fine-tuning candidates that no process will decide on any more: left by a
     /// process that is gone (a crash, a kill, a quit while a candidate awaited the user's
-    /// choice), each a whole checkpoint. Candidates of this process and of any process still
-    /// running are kept. Where a process cannot be looked up (no `/proc`), only candidates
-    /// older than a week go. Returns what was removed; what cannot be removed is left.
+    /// choice), each a whole checkpoint, and untouched for a day. Candidates of this process
+    /// and of any process still running are kept. Where a process cannot be looked up (no
+    /// `/proc`), only candidates untouched for a week go. Returns what was removed; what
+    /// cannot be removed is left.
     pub fn remove_abandoned_candidates(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return Vec::new();
@@ -456,16 +457,23 @@ fn candidate_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether the candidate at `path`, made by process `pid`, has no process left to decide on it.
+/// Whether the candidate at `path`, made by process `pid`, has no process left to decide on it:
+/// untouched for a day and its process gone, or untouched for a week where processes cannot be
+/// looked up (no `/proc`). The day covers a documents folder shared between machines, where a
+/// process of another machine is not in this one's `/proc`.
 fn abandoned(pid: u32, path: &Path) -> bool {
-    let proc = Path::new("/proc");
-    if proc.join("self").exists() {
-        return !proc.join(pid.to_string()).exists();
-    }
-    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+    const DAY: Duration = Duration::from_secs(24 * 3600);
     let age =
         std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    age.is_some_and(|age| age > WEEK)
+    let Some(age) = age else {
+        return false;
+    };
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        age > DAY && !proc.join(pid.to_string()).exists()
+    } else {
+        age > 7 * DAY
+    }
 }
 
 /// Parses and checks `versions.json`: ours, a known format version, a current that is listed.
@@ -556,13 +564,20 @@ mod tests {
         let versions = Versions::open_folder(dir.path()).unwrap();
         let mine = versions.work_dir().unwrap();
         let gone = dir.path().join(format!(".candidate-20261201T000000Z-{}-0", u32::MAX));
-        let kept = ["v1", ".candidate-odd", ".candidate-20261201T000000Z-1-x"];
+        // Gone too, but touched an hour ago: on a shared folder its process may live elsewhere.
+        let recent = format!(".candidate-20261201T000000Z-{}-1", u32::MAX);
+        let kept = ["v1", ".candidate-odd", ".candidate-20261201T000000Z-1-x", recent.as_str()];
         for d in [&mine, &gone] {
             std::fs::create_dir_all(d.join("inner")).unwrap();
         }
         for k in kept {
             std::fs::create_dir_all(dir.path().join(k)).unwrap();
         }
+        let ago = |hours: u64| SystemTime::now() - Duration::from_secs(hours * 3600);
+        let touch = |path: &Path, when| std::fs::File::open(path).unwrap().set_modified(when);
+        touch(&gone, ago(30)).unwrap();
+        touch(&mine, ago(30)).unwrap();
+        touch(&dir.path().join(&recent), ago(1)).unwrap();
         let removed = versions.remove_abandoned_candidates();
         assert!(mine.is_dir(), "this process may still be deciding on its candidate");
         for k in kept {
