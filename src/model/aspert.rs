@@ -210,7 +210,7 @@ pub struct Aspert {
     span_classifier: SpanClassifier,
     relation_classifier: Linear,
     /// For weights that do not train, the inference forms of the first span layer and the
-    /// relation classifier, made once ([`Aspert::inference_weights`]).
+    /// relation classifier, made once ([`Aspert::span_parts`], [`Aspert::relation_parts`]).
     inference: Option<InferenceWeights>,
     cfg: ModelConfig,
 }
@@ -295,20 +295,34 @@ impl Aspert {
         Ok(model)
     }
 
-    /// The first span layer and the relation classifier cut for inference: made once for
-    /// weights that do not train, on each call for weights that do (they change).
+    /// The first span layer and the relation classifier cut for inference, as kept for
+    /// weights that do not train.
     fn inference_weights(&self) -> Result<InferenceWeights> {
-        if let Some(ready) = &self.inference {
-            return Ok(ready.clone());
+        Ok(InferenceWeights { span: self.span_parts()?, relation: self.relation_parts()? })
+    }
+
+    /// The first span layer cut into its `E(s)` and `h_[CLS]` parts: kept for weights that do
+    /// not train, cut on each call for weights that do (they change).
+    fn span_parts(&self) -> Result<Vec<Tensor>> {
+        match &self.inference {
+            Some(ready) => Ok(ready.span.clone()),
+            None => column_parts(
+                self.span_classifier.first().weight(),
+                &[self.cfg.span_dim(), self.cfg.encoder.hidden_size],
+            ),
         }
-        let (span_dim, hidden) = (self.cfg.span_dim(), self.cfg.encoder.hidden_size);
-        Ok(InferenceWeights {
-            span: column_parts(self.span_classifier.first().weight(), &[span_dim, hidden])?,
-            relation: column_parts(
-                self.relation_classifier.weight(),
-                &[span_dim, hidden, span_dim],
-            )?,
-        })
+    }
+
+    /// The relation classifier cut into its `E(s1)`, `C` and `E(s2)` parts, kept or cut as
+    /// [`Aspert::span_parts`].
+    fn relation_parts(&self) -> Result<Vec<Tensor>> {
+        match &self.inference {
+            Some(ready) => Ok(ready.relation.clone()),
+            None => {
+                let (span_dim, hidden) = (self.cfg.span_dim(), self.cfg.encoder.hidden_size);
+                column_parts(self.relation_classifier.weight(), &[span_dim, hidden, span_dim])
+            }
+        }
     }
 
     /// A copy for inference that owns its weights (later training of `self` does not change
@@ -443,7 +457,7 @@ impl Aspert {
     /// span (`h_[CLS]` is 384 of MiniLM's 865 inputs), and no `[B, S, 865]` concatenation.
     fn span_logits_inference(&self, enc: &Encoding, span_repr: &Tensor) -> Result<Tensor> {
         let (batch, n, dim) = span_repr.dims3()?;
-        let parts = self.inference_weights()?.span;
+        let parts = self.span_parts()?;
         let first = self.span_classifier.first();
         let outputs = parts[0].dim(1)?;
         let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
@@ -501,7 +515,7 @@ impl Aspert {
         }
         // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
         // pair, and no [P, 2·span_dim + H] concatenation.
-        let parts = self.inference_weights()?.relation;
+        let parts = self.relation_parts()?;
         let hidden = context.dim(2)?;
         let types = parts[0].dim(1)?;
         let head_scores = flat.matmul(&parts[0])?.index_select(&heads, 0)?;
