@@ -34,6 +34,8 @@ pub const VERSIONS_FILE: &str = "versions.json";
 const FORMAT: &str = "spanscope-model-versions";
 /// The format version this build writes and reads.
 const FORMAT_VERSION: u32 = 1;
+/// How a fine-tuning candidate's folder name starts: `.candidate-<stamp>-<pid>-<n>`.
+const CANDIDATE_PREFIX: &str = ".candidate-";
 
 /// Precision, recall and F1 in percent, and the number of gold items they are measured on.
 ///
@@ -302,7 +304,7 @@ impl Versions {
         let stamp = utc_stamp(SystemTime::now());
         let mut n = 0u32;
         loop {
-            let name = format!(".candidate-{stamp}-{}-{n}", std::process::id());
+            let name = format!("{CANDIDATE_PREFIX}{stamp}-{}-{n}", std::process::id());
             let path = self.root.join(name);
             if std::fs::symlink_metadata(&path).is_err() {
                 return Ok(path);
@@ -446,9 +448,9 @@ impl Versions {
     }
 }
 
-/// The process id in a candidate's name (`.candidate-<stamp>-<pid>-<n>`, [`Versions::work_dir`]).
+/// The process id in a candidate's name ([`CANDIDATE_PREFIX`], [`Versions::work_dir`]).
 fn candidate_pid(name: &str) -> Option<u32> {
-    let mut parts = name.strip_prefix(".candidate-")?.split('-');
+    let mut parts = name.strip_prefix(CANDIDATE_PREFIX)?.split('-');
     let (_stamp, pid, n) = (parts.next()?, parts.next()?, parts.next()?);
     n.parse::<u32>().ok()?;
     if parts.next().is_some() {
