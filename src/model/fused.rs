@@ -35,7 +35,7 @@ const MODULE: &str = "spanscope_fused";
 /// names the module (elsewhere than here: the AdamW kernels); without it, fused.cu's.
 #[cfg(feature = "cuda")]
 macro_rules! launch {
-    (in $module:expr, $ptx:expr; $dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {{
+    (in $module:expr, $ptx:expr; $dev:expr, $name:expr, $cfg:expr, $($arg:expr),+ $(,)?) => {{
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         use candle_core::cuda_backend::WrapErr;
         let func = $dev.get_or_load_custom_func($name, $module, $ptx)?;
@@ -45,7 +45,7 @@ macro_rules! launch {
         // writes (its comment says what).
         unsafe { builder.launch($cfg) }.w()?;
     }};
-    ($dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {
+    ($dev:expr, $name:expr, $cfg:expr, $($arg:expr),+ $(,)?) => {
         launch!(in MODULE, PTX; $dev, $name, $cfg, $($arg),+)
     };
 }
@@ -204,6 +204,19 @@ fn count_u32(n: usize, op: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("{op}: {n} elements is too many")))
 }
 
+/// `f(a, b)` for each pair of elements of two same-shape contiguous f32 CPU tensors.
+fn cpu_map2(
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    f: impl Fn(f32, f32) -> f32,
+) -> Result<(CpuStorage, Shape)> {
+    same_shape(l1, l2, op)?;
+    let (a, b) = (contiguous::<f32>(s1, l1, op)?, contiguous::<f32>(s2, l2, op)?);
+    let y = a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect();
+    Ok((CpuStorage::F32(y), l1.shape().clone()))
+}
+
 #[cfg(feature = "cuda")]
 mod gpu {
     use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
@@ -246,6 +259,26 @@ mod gpu {
             block_dim: (32, 8, 1),
             shared_mem_bytes: 0,
         }
+    }
+
+    /// fused.cu's elementwise `kernel(a, b, out, n)` over two same-shape contiguous f32 GPU
+    /// tensors.
+    pub fn map2(
+        op: &str,
+        kernel: &str,
+        (s1, l1): (&CudaStorage, &Layout),
+        (s2, l2): (&CudaStorage, &Layout),
+    ) -> Result<(CudaStorage, candle_core::Shape)> {
+        use super::{MODULE, PTX};
+        use candle_core::backend::BackendStorage;
+        super::same_shape(l1, l2, op)?;
+        let dev = s1.device().clone();
+        let (a, b) = (view::<f32>(s1, l1, op)?, view::<f32>(s2, l2, op)?);
+        let n = super::count_u32(a.len(), op)?;
+        let y = alloc(&dev, a.len())?;
+        // SAFETY: three buffers of n elements.
+        launch!(dev, kernel, elements(n), &a, &b, &y, &n);
+        Ok((CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
     }
 }
 
@@ -694,18 +727,10 @@ impl CustomOp2 for GeluBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        same_shape(l1, l2, self.name())?;
-        let (x, dy) =
-            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
-        let dx = x
-            .iter()
-            .zip(dy)
-            .map(|(&v, g)| {
-                let cdf = 0.5 * (1.0 + erf(v * FRAC_1_SQRT_2));
-                g * (cdf + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
-            })
-            .collect();
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        cpu_map2(self.name(), (s1, l1), (s2, l2), |v, g| {
+            let cdf = 0.5 * (1.0 + erf(v * FRAC_1_SQRT_2));
+            g * (cdf + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
+        })
     }
 
     #[cfg(feature = "cuda")]
@@ -716,15 +741,7 @@ impl CustomOp2 for GeluBwd {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        same_shape(l1, l2, self.name())?;
-        let dev = s1.device().clone();
-        let (x, dy) =
-            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
-        let n = count_u32(x.len(), self.name())?;
-        let dx = gpu::alloc(&dev, x.len())?;
-        // SAFETY: three buffers of n elements.
-        launch!(dev, "gelu_bwd_f32", gpu::elements(n), &x, &dy, &dx, &n);
-        Ok((candle_core::CudaStorage::wrap_cuda_slice(dx, dev), l1.shape().clone()))
+        gpu::map2(self.name(), "gelu_bwd_f32", (s1, l1), (s2, l2))
     }
 }
 
@@ -1404,11 +1421,9 @@ impl CustomOp2 for Bce {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        same_shape(l1, l2, self.name())?;
-        let (x, t) =
-            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
-        let y = x.iter().zip(t).map(|(v, t)| v.max(0.0) - v * t + (-v.abs()).exp().ln_1p());
-        Ok((CpuStorage::F32(y.collect()), l1.shape().clone()))
+        cpu_map2(self.name(), (s1, l1), (s2, l2), |v, t| {
+            v.max(0.0) - v * t + (-v.abs()).exp().ln_1p()
+        })
     }
 
     #[cfg(feature = "cuda")]
@@ -1419,15 +1434,7 @@ impl CustomOp2 for Bce {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        same_shape(l1, l2, self.name())?;
-        let dev = s1.device().clone();
-        let (x, t) =
-            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
-        let n = count_u32(x.len(), self.name())?;
-        let y = gpu::alloc(&dev, x.len())?;
-        // SAFETY: three buffers of n elements.
-        launch!(dev, "bce_f32", gpu::elements(n), &x, &t, &y, &n);
-        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
+        gpu::map2(self.name(), "bce_f32", (s1, l1), (s2, l2))
     }
 
     fn bwd(
