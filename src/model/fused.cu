@@ -196,17 +196,26 @@ extern "C" __global__ void range_max_bwd_f32(const float *x, const uint32_t *bou
     }
 }
 
-// Cross-entropy of each row of logits [rows, cols] against labels: logsumexp(x) - x[label].
-extern "C" __global__ void cross_entropy_f32(const float *x, const uint32_t *labels, float *loss,
-                                             uint32_t rows, uint32_t cols) {
-    ROW_SETUP
-    const float *xr = x + base;
+// The maximum m of a row of cols values and the sum of exp(x - m) over it, in every lane of
+// the row's warp (logsumexp = m + log(sum)).
+__device__ __forceinline__ void row_max_sum_exp(const float *xr, uint32_t lane, uint32_t cols,
+                                                float *max, float *sum) {
     float m = -INFINITY;
     for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
     m = warp_max(m);
     float s = 0.0f;
     for (uint32_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
-    s = warp_sum(s);
+    *max = m;
+    *sum = warp_sum(s);
+}
+
+// Cross-entropy of each row of logits [rows, cols] against labels: logsumexp(x) - x[label].
+extern "C" __global__ void cross_entropy_f32(const float *x, const uint32_t *labels, float *loss,
+                                             uint32_t rows, uint32_t cols) {
+    ROW_SETUP
+    const float *xr = x + base;
+    float m, s;
+    row_max_sum_exp(xr, lane, cols, &m, &s);
     // A label out of range gives NaN (the caller's finiteness check reports it), never a read
     // out of bounds.
     uint32_t label = labels[row];
@@ -219,12 +228,9 @@ extern "C" __global__ void cross_entropy_bwd_f32(const float *x, const uint32_t 
                                                  uint32_t cols) {
     ROW_SETUP
     const float *xr = x + base;
-    float m = -INFINITY;
-    for (uint32_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
-    m = warp_max(m);
-    float s = 0.0f;
-    for (uint32_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
-    float inv = 1.0f / warp_sum(s);
+    float m, s;
+    row_max_sum_exp(xr, lane, cols, &m, &s);
+    float inv = 1.0f / s;
     uint32_t label = labels[row];  // out of range: no one-hot term (the loss was NaN)
     for (uint32_t j = lane; j < cols; j += 32) {
         dx[base + j] = g[row] * (expf(xr[j] - m) * inv - (j == label ? 1.0f : 0.0f));
