@@ -277,3 +277,61 @@ fn dump_writes_what_parity_script_reads() {
     let mask: Vec<Vec<i64>> = t["attention_mask"].to_vec2().unwrap();
     assert_eq!(mask[1], [1, 1, 1, 1, 0, 0, 0]);
 }
+
+/// A trainable encoder on the CPU and its `VarMap`, from `w`.
+fn trainable_encoder(cfg: &BertConfig, w: &Weights) -> (BertEncoder, VarMap) {
+    let varmap = VarMap::new();
+    {
+        let mut data = varmap.data().lock().unwrap();
+        for (name, t) in to_tensors(w, DType::F32, str::to_string) {
+            data.insert(name, Var::from_tensor(&t).unwrap());
+        }
+    }
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    (BertEncoder::load(vb, cfg).unwrap(), varmap)
+}
+
+#[test]
+fn layers_trained_as_one_graph_node_match_the_per_op_graph() {
+    // While a training loop collects weight gradients, each layer is one node with its own
+    // backward pass (and a tap for its attention probabilities); otherwise, a node per op.
+    let mut cfg = tiny_config();
+    cfg.attention_probs_dropout_prob = 0.2;
+    cfg.hidden_dropout_prob = 0.3;
+    let (enc, varmap) = trainable_encoder(&cfg, &random_weights(&cfg, 23));
+    let (ids, mask) = pad_batch(&sample_batch(), 0, &Device::Cpu).unwrap();
+    // Weights on every output, so that every hidden state and attention probability counts.
+    let weights = |shape: &[usize], seed: u64| {
+        let mut rng = Rng::new(seed);
+        let n = shape.iter().product();
+        Tensor::from_vec((0..n).map(|_| rng.next(1.0)).collect::<Vec<f32>>(), shape, &Device::Cpu)
+            .unwrap()
+    };
+    let run = |collect: bool| {
+        enc.weight_grads().set_collecting(collect).unwrap();
+        enc.dropout_stream().reseed(7);
+        let out = enc.forward(&ids, &mask, true).unwrap();
+        let loss = ((&out.hidden * weights(out.hidden.dims(), 1)).unwrap().sum_all().unwrap()
+            + (&out.attentions * weights(out.attentions.dims(), 2)).unwrap().sum_all().unwrap())
+        .unwrap();
+        let nodes = loss.sorted_nodes().len();
+        let mut grads = loss.backward().unwrap();
+        enc.weight_grads().merge_into(&mut grads).unwrap();
+        enc.weight_grads().set_collecting(false).unwrap();
+        (loss.to_scalar::<f32>().unwrap(), grads, nodes)
+    };
+    let (per_op_loss, per_op, per_op_nodes) = run(false);
+    let (node_loss, node, node_nodes) = run(true);
+    // The node path was taken: two nodes a layer instead of about twenty.
+    assert!(node_nodes * 2 < per_op_nodes, "{node_nodes} nodes against {per_op_nodes}");
+    assert!((per_op_loss - node_loss).abs() <= 1e-5 * per_op_loss.abs().max(1.0));
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let a = flat(per_op.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")));
+        let b = flat(node.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")));
+        // The key bias has no gradient in exact arithmetic (softmax ignores a shift shared by
+        // all keys): floored at 1.
+        let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&a, &b);
+        assert!(diff <= 1e-5 * scale, "{name}: gradients differ by {diff} (largest {scale})");
+    }
+}

@@ -31,6 +31,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
 use super::fused::{self, DropoutStream, WeightGrads};
+use super::layer_node::{self, DropoutKeys, LayerParams};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]
@@ -304,6 +305,28 @@ impl Layer {
         })
     }
 
+    /// The parameters for training the layer as one graph node ([`layer_node`]): trained
+    /// (separate q, k, v) weights with erf GELU.
+    fn node_params(&self) -> Option<LayerParams> {
+        let (Qkv::Separate(w, b), HiddenAct::Gelu) = (&self.qkv, self.act) else {
+            return None;
+        };
+        let pair = |l: &Linear| Some((l.weight().clone(), l.bias()?.clone()));
+        let norm = |n: &Norm| (n.weight.clone(), n.bias.clone());
+        Some(LayerParams {
+            query: (w[0].clone(), b[0].clone()),
+            key: (w[1].clone(), b[1].clone()),
+            value: (w[2].clone(), b[2].clone()),
+            attn_out: pair(&self.attn_out)?,
+            attn_norm: norm(&self.attn_norm),
+            intermediate: pair(&self.intermediate)?,
+            output: pair(&self.output)?,
+            out_norm: norm(&self.out_norm),
+            eps: self.out_norm.eps as f32,
+            heads: self.heads,
+        })
+    }
+
     /// One transformer layer; returns the new hidden states and the f32 attention
     /// probabilities `[B, heads, T, T]` before dropout.
     fn forward(
@@ -312,6 +335,16 @@ impl Layer {
         mask: &Tensor,
         train: bool,
     ) -> candle_core::Result<(Tensor, Tensor)> {
+        if let Some(params) = self.node_params().filter(|p| p.fits(x, &self.sink)) {
+            let site = |p: f64| (train && p > 0.0).then(|| (p as f32, self.stream.next_key()));
+            let keys = DropoutKeys {
+                attention: site(self.attn_dropout),
+                attended: site(self.hidden_dropout),
+                output: site(self.hidden_dropout),
+            };
+            let (b, t) = (mask.dim(0)?, mask.dim(3)?);
+            return layer_node::forward(x, &mask.reshape((b, t))?, &params, keys, &self.sink);
+        }
         let (b, t, h) = x.dims3()?;
         let dtype = x.dtype();
         let (probs, v) = match &self.qkv {

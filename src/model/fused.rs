@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape};
-use candle_core::{Tensor, WithDType, D};
+use candle_core::{Storage, Tensor, WithDType, D};
 
 #[cfg(feature = "cuda")]
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused.ptx"));
@@ -127,7 +127,7 @@ impl WeightGrads {
     }
 
     /// Adds `grad` to the gradient of `weight` (a weight used twice gets the sum).
-    fn deposit(&self, weight: &Tensor, grad: Tensor) -> Result<()> {
+    pub(crate) fn deposit(&self, weight: &Tensor, grad: Tensor) -> Result<()> {
         let mut grads = self.lock()?;
         match grads.iter_mut().find(|(w, _)| w.id() == weight.id()) {
             Some((_, g)) => *g = (&*g + grad)?,
@@ -151,7 +151,7 @@ impl WeightGrads {
     /// The collector to hand a node's weight and bias gradients to: when collecting, and both
     /// are trained, contiguous tensors. Gradients are keyed by the tensors' ids, so the node must
     /// see the `Var`s themselves (which are contiguous), not copies.
-    fn for_params(this: Option<&Self>, weight: &Tensor, bias: &Tensor) -> Option<Self> {
+    pub(crate) fn for_params(this: Option<&Self>, weight: &Tensor, bias: &Tensor) -> Option<Self> {
         let own = |t: &Tensor| t.is_variable() && t.is_contiguous();
         this.filter(|g| g.is_collecting() && own(weight) && own(bias)).cloned()
     }
@@ -508,18 +508,68 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let both = x.apply_op3_no_bwd(w, &grad, &LayerNormBwd { eps: self.eps })?;
-        let cols = w.elem_count();
-        let dw = column_sums(&both.get(1)?.reshape(((), cols))?)?.reshape(w.shape())?;
-        let db = column_sums(&grad.reshape(((), cols))?)?.reshape(w.shape())?;
+        let (dx, dw, db) = layer_norm_grads(x, w, grad, self.eps)?;
         if let Some(sink) = &self.sink {
             sink.deposit(w, dw)?;
             sink.deposit(b, db)?;
-            return Ok((Some(both.get(0)?), None, None));
+            return Ok((Some(dx), None, None));
         }
-        Ok((Some(both.get(0)?), Some(dw), Some(db)))
+        Ok((Some(dx), Some(dw), Some(db)))
     }
+}
+
+/// The f32 layer norm of `x` with `w` and `b` straight into CPU storage, for a node whose
+/// forward pass ends with one.
+pub(crate) fn layer_norm_cpu(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    eps: f32,
+) -> Result<(CpuStorage, Shape)> {
+    let op = LayerNorm { eps, sink: None };
+    let ((sx, lx), (sw, lw), (sb, lb)) =
+        (x.storage_and_layout(), w.storage_and_layout(), b.storage_and_layout());
+    match (&*sx, &*sw, &*sb) {
+        (Storage::Cpu(sx), Storage::Cpu(sw), Storage::Cpu(sb)) => {
+            op.cpu_fwd(sx, lx, sw, lw, sb, lb)
+        }
+        _ => candle_core::bail!("{}: tensors on different devices", op.name()),
+    }
+}
+
+/// [`layer_norm_cpu`] on the GPU.
+#[cfg(feature = "cuda")]
+pub(crate) fn layer_norm_cuda(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    eps: f32,
+) -> Result<(candle_core::CudaStorage, Shape)> {
+    let op = LayerNorm { eps, sink: None };
+    let ((sx, lx), (sw, lw), (sb, lb)) =
+        (x.storage_and_layout(), w.storage_and_layout(), b.storage_and_layout());
+    match (&*sx, &*sw, &*sb) {
+        (Storage::Cuda(sx), Storage::Cuda(sw), Storage::Cuda(sb)) => {
+            op.cuda_fwd(sx, lx, sw, lw, sb, lb)
+        }
+        _ => candle_core::bail!("{}: tensors on different devices", op.name()),
+    }
+}
+
+/// The gradients `(dx, dw, db)` of an f32 layer norm of `x` with weight `w` (and any bias) for
+/// the output gradient `dy`, computed without a graph.
+pub(crate) fn layer_norm_grads(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let dy = dy.detach().contiguous()?;
+    let both = x.detach().apply_op3_no_bwd(&w.detach(), &dy, &LayerNormBwd { eps })?;
+    let cols = w.elem_count();
+    let dw = column_sums(&both.get(1)?.reshape(((), cols))?)?.reshape(w.shape())?;
+    let db = column_sums(&dy.reshape(((), cols))?)?.reshape(w.shape())?;
+    Ok((both.get(0)?, dw, db))
 }
 
 /// (x, w, dy) → `[2, ..x]`: dx, then dy·x̂ for the weight's gradient.
@@ -634,7 +684,7 @@ pub fn layer_norm(
 /// gradients). On the CPU as a product with a row of ones: candle's CPU sum over the first
 /// dimension walks the matrix column by column, 50-60 times slower than the product for the
 /// shapes of a training step (1.2 ms against 19 µs for `[200, 1536]`, one thread).
-fn column_sums(m: &Tensor) -> Result<Tensor> {
+pub(crate) fn column_sums(m: &Tensor) -> Result<Tensor> {
     if m.device().is_cpu() {
         Tensor::ones((1, m.dim(0)?), m.dtype(), m.device())?.matmul(m)?.squeeze(0)
     } else {
@@ -708,8 +758,13 @@ impl CustomOp1 for Gelu {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluBwd)?))
+        Ok(Some(gelu_grad(arg, grad)?))
     }
+}
+
+/// The gradient of the f32 erf GELU at `x` for the output gradient `dy`, without a graph.
+pub(crate) fn gelu_grad(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    x.detach().contiguous()?.apply_op2_no_bwd(&dy.detach().contiguous()?, &GeluBwd)
 }
 
 /// (x, dy) → dy · (Φ(x) + x·φ(x)).
@@ -852,16 +907,7 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Detached: the gradient's own computation needs no graph.
-        let (x, w, grad) = (x.detach(), weight.detach(), grad.detach());
-        let (n, k) = w.dims2()?;
-        let g = match self.heads {
-            None => grad.reshape(((), n))?,
-            Some(_) => grad.transpose(1, 2)?.contiguous()?.reshape(((), n))?,
-        };
-        let dx = g.matmul(&w)?.reshape(x.shape())?;
-        let dw = g.t()?.matmul(&x.reshape(((), k))?)?;
-        let db = column_sums(&g)?;
+        let (dx, dw, db) = linear_grads(x, weight, grad, self.heads.is_some())?;
         if let Some(sink) = &self.sink {
             sink.deposit(weight, dw)?;
             sink.deposit(bias, db)?;
@@ -869,6 +915,26 @@ impl CustomOp3 for Linear {
         }
         Ok((Some(dx), Some(dw), Some(db)))
     }
+}
+
+/// The gradients `(dx, dw, db)` of `x·wᵀ + b` for the output gradient `grad`, computed without
+/// a graph; `heads` when the output was split into heads (`[B, heads, T, n/heads]`).
+pub(crate) fn linear_grads(
+    x: &Tensor,
+    w: &Tensor,
+    grad: &Tensor,
+    heads: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (x, w, grad) = (x.detach(), w.detach(), grad.detach());
+    let (n, k) = w.dims2()?;
+    let g = if heads {
+        grad.transpose(1, 2)?.contiguous()?.reshape(((), n))?
+    } else {
+        grad.reshape(((), n))?
+    };
+    let dx = g.matmul(&w)?.reshape(x.shape())?;
+    let dw = g.t()?.matmul(&x.reshape(((), k))?)?;
+    Ok((dx, dw, column_sums(&g)?))
 }
 
 /// `x·wᵀ + b` over the last dimension as one graph node (f32; other dtypes composed). With
@@ -1013,13 +1079,17 @@ impl CustomOp3 for AttentionProbs {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (q, k) = (q.detach(), k.detach());
-        let scores_grad = res
-            .detach()
-            .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd { scale: self.scale })?;
+        let scores_grad = softmax_grad(res, grad, self.scale)?;
         let dq = scores_grad.matmul(&k)?;
         let dk = scores_grad.transpose(2, 3)?.matmul(&q)?;
         Ok((Some(dq), Some(dk), None))
     }
+}
+
+/// The gradient of `softmax(scale · x)` over the last dimension, from its f32 output `y` and
+/// the output gradient `dy`, computed without a graph.
+pub(crate) fn softmax_grad(y: &Tensor, dy: &Tensor, scale: f32) -> Result<Tensor> {
+    y.detach().contiguous()?.apply_op2_no_bwd(&dy.detach().contiguous()?, &SoftmaxBwd { scale })
 }
 
 /// Attention probabilities `softmax(q·kᵀ · scale + mask)` as one graph node, `[B, heads, T,

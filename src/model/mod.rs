@@ -10,6 +10,7 @@ pub mod decode;
 pub mod device;
 pub mod encoder;
 pub mod fused;
+mod layer_node;
 pub mod pooling;
 pub mod source;
 pub mod versions;
