@@ -131,11 +131,12 @@ pub fn query_statistics(
     fusion: Fusion,
 ) -> Result<Tensor> {
     let (batch, layers, heads, len, keys) = attentions.dims5()?;
-    // Algorithm 2, lines 4-11: values <= θ contribute nothing; the mask carries no gradient.
-    let kept = attentions.gt(theta as f64)?.to_dtype(attentions.dtype())?;
+    // Algorithm 2, lines 4-11: values <= θ contribute nothing; the mask carries no gradient
+    // (detached, or candle's backward pass would compute one for it all the same).
+    let kept = attentions.detach().gt(theta as f64)?.to_dtype(attentions.dtype())?;
     // Algorithm 1: keys restricted to the sentence's real pieces.
     let key_mask = key_mask.to_dtype(attentions.dtype())?.reshape((batch, 1, 1, 1, keys))?;
-    let kept = kept.broadcast_mul(&key_mask)?;
+    let kept = kept.broadcast_mul(&key_mask.detach())?;
     let thresholded = attentions.mul(&kept)?;
     let per_query = match fusion {
         Fusion::Mean | Fusion::Sum => thresholded.sum(D::Minus1)?,

@@ -31,7 +31,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
 use super::fused::{self, DropoutStream, WeightGrads};
-use super::layer_node::{self, DropoutKeys, LayerParams};
+use super::layer_node::{self, DropoutKeys, LayerParams, Slot};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]
@@ -327,6 +327,65 @@ impl Layer {
         })
     }
 
+    /// The keys of the layer's three dropout sites, drawn in the per-op path's order.
+    fn dropout_keys(&self, train: bool) -> DropoutKeys {
+        let site = |p: f64| (train && p > 0.0).then(|| (p as f32, self.stream.next_key()));
+        DropoutKeys {
+            attention: site(self.attn_dropout),
+            attended: site(self.hidden_dropout),
+            output: site(self.hidden_dropout),
+        }
+    }
+
+    /// Inference in f32 with erf GELU (`None` otherwise): the fused query-key-value product,
+    /// the masked softmax in the matrix product's kernel pair, and each later bias folded into
+    /// the step after its product (bias + residual + layer norm, bias + GELU): 12 kernels a
+    /// layer where the composed ops take 18.
+    fn forward_lean(
+        &self,
+        qkv: &Linear,
+        x: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+        let f32s = [qkv.weight(), self.attn_out.weight(), self.intermediate.weight()]
+            .into_iter()
+            .chain([self.output.weight(), &self.attn_norm.weight, &self.out_norm.weight])
+            .all(|w| w.dtype() == DType::F32);
+        let biases = (self.attn_out.bias(), self.intermediate.bias(), self.output.bias());
+        let (HiddenAct::Gelu, true, DType::F32, (Some(b_attn), Some(b_inner), Some(b_out))) =
+            (self.act, f32s, x.dtype(), biases)
+        else {
+            return Ok(None);
+        };
+        let (b, t, h) = x.dims3()?;
+        // [B, T, 3, heads, d] -> [3, B, heads, T, d]; the query rows carry 1/√d already.
+        let qkv = qkv
+            .forward(x)?
+            .reshape((b, t, 3, self.heads, self.head_size))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let probs = fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
+        let context = probs.matmul(&qkv.get(2)?)?.transpose(1, 2)?.reshape((b * t, h))?;
+        let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
+        let eps = self.attn_norm.eps as f32;
+        let attended = fused::bias_residual_layer_norm(
+            &product(&context, &self.attn_out)?,
+            b_attn,
+            &x.reshape((b * t, h))?,
+            (&self.attn_norm.weight, &self.attn_norm.bias),
+            eps,
+        )?;
+        let inner = fused::bias_gelu(&product(&attended, &self.intermediate)?, b_inner)?;
+        let out = fused::bias_residual_layer_norm(
+            &product(&inner, &self.output)?,
+            b_out,
+            &attended,
+            (&self.out_norm.weight, &self.out_norm.bias),
+            self.out_norm.eps as f32,
+        )?;
+        Ok(Some((out.reshape((b, t, h))?, probs)))
+    }
+
     /// One transformer layer; returns the new hidden states and the f32 attention
     /// probabilities `[B, heads, T, T]` before dropout.
     fn forward(
@@ -335,15 +394,10 @@ impl Layer {
         mask: &Tensor,
         train: bool,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        if let Some(params) = self.node_params().filter(|p| p.fits(x, &self.sink)) {
-            let site = |p: f64| (train && p > 0.0).then(|| (p as f32, self.stream.next_key()));
-            let keys = DropoutKeys {
-                attention: site(self.attn_dropout),
-                attended: site(self.hidden_dropout),
-                output: site(self.hidden_dropout),
-            };
-            let (b, t) = (mask.dim(0)?, mask.dim(3)?);
-            return layer_node::forward(x, &mask.reshape((b, t))?, &params, keys, &self.sink);
+        if let Qkv::Fused(lin) = &self.qkv {
+            if let Some(out) = self.forward_lean(lin, x, mask)? {
+                return Ok(out);
+            }
         }
         let (b, t, h) = x.dims3()?;
         let dtype = x.dtype();
@@ -516,6 +570,26 @@ impl BertEncoder {
             .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward(input_ids, train)?;
+        let nodes: Option<Vec<LayerParams>> = self
+            .layers
+            .iter()
+            .map(|l| l.node_params().filter(|p| p.fits(&x, &l.sink)))
+            .collect();
+        if let Some(params) = nodes.filter(|p| !p.is_empty()) {
+            // Training: a graph node a layer, and one for the stacked attentions.
+            let mask = mask.reshape((b, t))?;
+            let slot = Slot::default();
+            let mut attentions = Vec::with_capacity(self.layers.len());
+            for (i, (layer, params)) in self.layers.iter().zip(&params).enumerate() {
+                let keys = layer.dropout_keys(train);
+                let (next, probs) =
+                    layer_node::forward(&x, &mask, params, keys, (i, &slot), &layer.sink)?;
+                x = next;
+                attentions.push(probs);
+            }
+            let attentions = layer_node::tap_attentions(&x, attentions, &slot)?;
+            return Ok(EncoderOutput { hidden: x, attentions });
+        }
         let mut attentions = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let (next, probs) = layer.forward(&x, &mask, train)?;

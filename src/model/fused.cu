@@ -1,6 +1,7 @@
 // Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
 // a counter-based hash, attention probabilities and the softmax gradient, layer norm, erf
-// GELU, max over ranges of positions and the two losses, each with its backward pass.
+// GELU, max over ranges of positions and the two losses, each with its backward pass; and two
+// for inference, a layer norm of a biased residual sum and a biased GELU.
 // Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in fused.rs
 // computes the same functions; the dropout masks are bit-identical on both.
 
@@ -108,6 +109,20 @@ extern "C" __global__ void layer_norm_f32(const float *x, const float *w, const 
     }
 }
 
+// Inference: y = LN(x + bias + residual), the bias of the matrix product x and the residual
+// sum folded into the layer norm. Each lane normalises the elements it summed.
+extern "C" __global__ void bias_residual_layer_norm_f32(const float *x, const float *bias,
+                                                        const float *res, const float *w,
+                                                        const float *b, float *y, uint32_t rows,
+                                                        uint32_t cols, float eps) {
+    ROW_SETUP
+    float *yr = y + base;
+    for (uint32_t j = lane; j < cols; j += 32) yr[j] = (x[base + j] + bias[j]) + res[base + j];
+    float mean, rstd;
+    row_stats(yr, lane, cols, eps, &mean, &rstd);
+    for (uint32_t j = lane; j < cols; j += 32) yr[j] = (yr[j] - mean) * rstd * w[j] + b[j];
+}
+
 // out holds [2, rows, cols]: dx, then dy·x̂ (summed over rows by the caller into dw).
 extern "C" __global__ void layer_norm_bwd_f32(const float *x, const float *w, const float *dy,
                                               float *out, uint32_t rows, uint32_t cols,
@@ -134,6 +149,15 @@ extern "C" __global__ void layer_norm_bwd_f32(const float *x, const float *w, co
 extern "C" __global__ void gelu_f32(const float *x, float *y, uint32_t n) {
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
         float v = x[i];
+        y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+}
+
+// Inference: y = gelu(x + bias), bias over the last dimension of cols.
+extern "C" __global__ void bias_gelu_f32(const float *x, const float *bias, float *y, uint32_t n,
+                                         uint32_t cols) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        float v = x[i] + bias[i % cols];
         y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     }
 }

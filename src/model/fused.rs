@@ -1578,6 +1578,181 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     (logits.relu()? - (logits * targets)?)? + softplus
 }
 
+// ----------------------------------------------------------------------------------------------
+// Inference: a matrix product's bias folded into the elementwise step after it
+
+/// The f32 values of three parameter tensors on the CPU.
+fn cpu_params<R>(ts: [&Tensor; 3], op: &str, f: impl FnOnce([&[f32]; 3]) -> Result<R>) -> Result<R> {
+    let guards = ts.map(|t| t.storage_and_layout());
+    let mut values: Vec<&[f32]> = Vec::with_capacity(3);
+    for (storage, layout) in &guards {
+        let Storage::Cpu(s) = &**storage else {
+            candle_core::bail!("{op}: parameters on different devices");
+        };
+        values.push(contiguous::<f32>(s, layout, op)?);
+    }
+    f([values[0], values[1], values[2]])
+}
+
+/// `LN(x + bias + residual)` with weight `w` and bias `b`, rows of the last dimension; no
+/// backward pass.
+struct BiasResidualNorm {
+    bias: Tensor,
+    w: Tensor,
+    b: Tensor,
+    eps: f32,
+}
+
+impl BiasResidualNorm {
+    fn check(&self, x: &Layout, residual: &Layout) -> Result<()> {
+        same_shape(x, residual, self.name())?;
+        check_params(x, self.w.layout(), Some(self.b.layout()), self.name())?;
+        check_params(x, self.bias.layout(), None, self.name())
+    }
+}
+
+impl CustomOp2 for BiasResidualNorm {
+    fn name(&self) -> &'static str {
+        "spanscope-bias-residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.check(l1, l2)?;
+        let (x, res) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
+        let (_, cols) = rows_cols(l1)?;
+        let y = cpu_params([&self.bias, &self.w, &self.b], self.name(), |[bias, w, b]| {
+            let mut y: Vec<f32> = Vec::with_capacity(x.len());
+            for (xr, rr) in x.chunks(cols).zip(res.chunks(cols)) {
+                let start = y.len();
+                y.extend(xr.iter().zip(bias).zip(rr).map(|((x, c), r)| (x + c) + r));
+                let row = &mut y[start..];
+                let (mean, rstd) = row_stats(row, self.eps);
+                for ((v, w), b) in row.iter_mut().zip(w).zip(b) {
+                    *v = (*v - mean) * rstd * w + b;
+                }
+            }
+            Ok(y)
+        })?;
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.check(l1, l2)?;
+        let dev = s1.device().clone();
+        let (x, res) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
+        let guards = [&self.bias, &self.w, &self.b].map(|t| t.storage_and_layout());
+        let mut params = Vec::with_capacity(3);
+        for (storage, layout) in &guards {
+            let Storage::Cuda(s) = &**storage else {
+                candle_core::bail!("{}: parameters on different devices", self.name());
+            };
+            params.push(gpu::view::<f32>(s, layout, self.name())?);
+        }
+        let (rows, cols) = gpu::rows_cols(l1, self.name())?;
+        let y = gpu::alloc(&dev, x.len())?;
+        // SAFETY: x, res and y of rows · cols elements; bias, w and b of cols (checked above).
+        launch!(
+            dev,
+            "bias_residual_layer_norm_f32",
+            gpu::rows(rows),
+            &x,
+            &params[0],
+            &res,
+            &params[1],
+            &params[2],
+            &y,
+            &rows,
+            &cols,
+            &self.eps,
+        );
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
+    }
+}
+
+/// Inference: `layer_norm(x + bias + residual)` over the last dimension, in f32, as one kernel
+/// instead of three (the bias add of the matrix product `x`, the residual add, the norm). No
+/// gradient.
+pub(crate) fn bias_residual_layer_norm(
+    x: &Tensor,
+    bias: &Tensor,
+    residual: &Tensor,
+    (w, b): (&Tensor, &Tensor),
+    eps: f32,
+) -> Result<Tensor> {
+    let op = BiasResidualNorm { bias: bias.contiguous()?, w: w.contiguous()?, b: b.contiguous()?, eps };
+    x.contiguous()?.apply_op2_no_bwd(&residual.contiguous()?, &op)
+}
+
+/// `gelu(x + bias)`, bias over the last dimension; no backward pass.
+struct BiasGelu;
+
+impl CustomOp2 for BiasGelu {
+    fn name(&self) -> &'static str {
+        "spanscope-bias-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        check_params(l1, l2, None, self.name())?;
+        let (x, bias) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
+        let mut y = Vec::with_capacity(x.len());
+        for row in x.chunks(bias.len()) {
+            y.extend(row.iter().zip(bias).map(|(x, c)| {
+                let v = x + c;
+                0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))
+            }));
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        check_params(l1, l2, None, self.name())?;
+        let dev = s1.device().clone();
+        let (x, bias) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
+        let n = count_u32(x.len(), self.name())?;
+        let cols = count_u32(bias.len(), self.name())?;
+        let y = gpu::alloc(&dev, x.len())?;
+        // SAFETY: x and y of n elements, bias of cols, n a multiple of cols (checked above).
+        launch!(dev, "bias_gelu_f32", gpu::elements(n), &x, &bias, &y, &n, &cols);
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
+    }
+}
+
+/// Inference: erf `gelu(x + bias)`, bias over the last dimension, in f32, one kernel instead of
+/// two. No gradient.
+pub(crate) fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(&bias.contiguous()?, &BiasGelu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

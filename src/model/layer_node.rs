@@ -9,17 +9,22 @@
 //! pass is written out by hand, handing the weights' gradients to the [`WeightGrads`] collector.
 //!
 //! A node has one output, and a layer has two: its hidden states and its attention
-//! probabilities (ASpERT's f_a reads them, so they get gradients). The probabilities enter the
-//! graph as a second node, a tap on the layer's output: the tap's backward pass runs before the
-//! layer's (it is a consumer of the layer's output) and hands the probabilities' gradient to
-//! the layer's node instead of to the graph.
+//! probabilities (ASpERT's f_a reads them, so they get gradients). The probabilities of all
+//! layers enter the graph as one more node, `[B, layers, heads, T, T]`, a tap on the last
+//! layer's output: its backward pass runs before every layer's (they all lead to its input),
+//! and it leaves the probabilities' gradient where each layer's node takes its slice, instead of
+//! handing it to the graph (a per-layer stack of views would cost its own zero-and-add per
+//! layer).
 //!
-//! The arithmetic is the per-op path's, op for op (same kernels, same dropout masks from the
-//! same keys); only the order in which gradients are summed differs.
+//! The query, key and value projections are one matrix product, with one product for each of
+//! their gradients.
+//!
+//! The arithmetic is the per-op path's (same kernels, same dropout masks from the same keys);
+//! the order of some sums differs, and with it the last bits.
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
+use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 
 use super::fused::{self, WeightGrads};
@@ -101,32 +106,41 @@ struct Saved {
     inner: Tensor,
     activated: Tensor,
     s2: Tensor,
-    /// The attention probabilities' gradient, left here by the tap's backward pass.
-    probs_grad: Arc<Mutex<Option<Tensor>>>,
+    /// `[wq; wk; wv]` and the layer's place in the stacked attentions.
+    qkv_weight: Tensor,
+    layer: usize,
+    /// The stacked attention probabilities' gradient, left by the tap's backward pass.
+    attentions_grad: Slot,
     sink: WeightGrads,
 }
+
+/// Where the tap leaves the attentions' gradient for the layers' nodes.
+pub(crate) type Slot = Arc<Mutex<Option<Tensor>>>;
 
 /// The layer's graph node: forward, the final layer norm of the kept pre-norm sum.
 struct LayerNode(Saved);
 
-/// The attention probabilities' graph node, reading the layer node's output.
-struct ProbsTap {
-    probs: Tensor,
-    grad: Arc<Mutex<Option<Tensor>>>,
+/// The stacked attention probabilities' graph node, reading the last layer's output.
+struct AttentionsTap {
+    probs: Vec<Tensor>,
+    grad: Slot,
 }
 
 fn lock(slot: &Mutex<Option<Tensor>>) -> Result<std::sync::MutexGuard<'_, Option<Tensor>>> {
     slot.lock().map_err(|_| candle_core::Error::Msg("attention gradient lock poisoned".into()))
 }
 
-/// One training layer: `(hidden states [B, T, H], attention probabilities [B, heads, T, T])`
-/// of `x` `[B, T, H]` with the additive key mask `mask` `[B, T]` (f32), as two graph nodes.
-/// The caller checks [`LayerParams::fits`].
+/// One training layer `layer` of an encoder: `(hidden states [B, T, H] as a graph node,
+/// attention probabilities [B, heads, T, T] outside the graph)` of `x` `[B, T, H]` with the
+/// additive key mask `mask` `[B, T]` (f32). Pass every layer's probabilities and the last
+/// hidden states to [`tap_attentions`] with the same `slot`. The caller checks
+/// [`LayerParams::fits`].
 pub(crate) fn forward(
     x: &Tensor,
     mask: &Tensor,
     params: &LayerParams,
     keys: DropoutKeys,
+    (layer, slot): (usize, &Slot),
     sink: &WeightGrads,
 ) -> Result<(Tensor, Tensor)> {
     let (b, t, h) = x.dims3()?;
@@ -134,28 +148,34 @@ pub(crate) fn forward(
     if heads == 0 || h % heads != 0 {
         candle_core::bail!("encoder layer: {h} features do not split into {heads} heads");
     }
-    let scale = 1.0 / ((h / heads) as f32).sqrt();
-    let lin = |input: &Tensor, (w, bias): &Params, split: Option<usize>| {
-        fused::linear(input, &w.detach(), &bias.detach(), split, None)
+    let d = h / heads;
+    let scale = 1.0 / (d as f32).sqrt();
+    let lin = |input: &Tensor, (w, bias): &Params| {
+        fused::linear(input, &w.detach(), &bias.detach(), None, None)
     };
     let norm = |input: &Tensor, (w, bias): &Params| {
         fused::layer_norm(input, &w.detach(), &bias.detach(), f64::from(params.eps), None)
     };
     let xd = x.detach().contiguous()?;
-    let q = lin(&xd, &params.query, Some(heads))?;
-    let k = lin(&xd, &params.key, Some(heads))?;
-    let v = lin(&xd, &params.value, Some(heads))?;
+    let projections = [&params.query, &params.key, &params.value];
+    let qkv_weight = Tensor::cat(&projections.map(|(w, _)| w.detach()), 0)?;
+    let qkv_bias = Tensor::cat(&projections.map(|(_, b)| b.detach()), 0)?;
+    // [B, T, 3, heads, d] -> [3, B, heads, T, d]
+    let qkv = fused::linear(&xd, &qkv_weight, &qkv_bias, None, None)?
+        .reshape((b, t, 3, heads, d))?
+        .permute((2, 0, 3, 1, 4))?
+        .contiguous()?;
+    let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
     let probs = fused::attention_probs(&q, &k, &mask.detach(), f64::from(scale))?;
     let mix = drop(&probs, keys.attention)?;
     let ctx = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-    let attended = drop(&lin(&ctx, &params.attn_out, None)?, keys.attended)?;
+    let attended = drop(&lin(&ctx, &params.attn_out)?, keys.attended)?;
     let s1 = (attended + &xd)?;
     let h1 = norm(&s1, &params.attn_norm)?;
-    let inner = lin(&h1, &params.intermediate, None)?;
+    let inner = lin(&h1, &params.intermediate)?;
     let activated = fused::gelu_erf(&inner)?;
-    let out = drop(&lin(&activated, &params.output, None)?, keys.output)?;
+    let out = drop(&lin(&activated, &params.output)?, keys.output)?;
     let s2 = (out + &h1)?;
-    let probs_grad = Arc::new(Mutex::new(None));
     let saved = Saved {
         params: params.clone(),
         keys,
@@ -172,12 +192,22 @@ pub(crate) fn forward(
         inner,
         activated,
         s2,
-        probs_grad: probs_grad.clone(),
+        qkv_weight,
+        layer,
+        attentions_grad: slot.clone(),
         sink: sink.clone(),
     };
     let hidden = x.apply_op1_arc(Arc::new(Box::new(LayerNode(saved))))?;
-    let probs = hidden.apply_op1_arc(Arc::new(Box::new(ProbsTap { probs, grad: probs_grad })))?;
     Ok((hidden, probs))
+}
+
+/// The layers' attention probabilities stacked, `[B, layers, heads, T, T]`, as one graph node
+/// reading `last` (the last layer's hidden states); its gradient goes to `slot`.
+pub(crate) fn tap_attentions(last: &Tensor, probs: Vec<Tensor>, slot: &Slot) -> Result<Tensor> {
+    if probs.is_empty() {
+        candle_core::bail!("no attention probabilities to stack");
+    }
+    last.apply_op1_arc(Arc::new(Box::new(AttentionsTap { probs, grad: slot.clone() })))
 }
 
 impl CustomOp1 for LayerNode {
@@ -233,47 +263,94 @@ impl CustomOp1 for LayerNode {
         let g_mix = g_mixed.matmul(&s.v.t()?)?;
         let g_v = s.mix.t()?.matmul(&g_mixed)?;
         let mut g_probs = drop(&g_mix, s.keys.attention)?;
-        if let Some(tapped) = lock(&s.probs_grad)?.take() {
-            g_probs = (g_probs + tapped)?;
+        if let Some(all) = lock(&s.attentions_grad)?.as_ref() {
+            g_probs = (g_probs + all.get_on_dim(1, s.layer)?)?;
         }
         // probs = softmax(q·kᵀ · scale + mask)
         let g_scores = fused::softmax_grad(&s.probs, &g_probs, s.scale)?;
         let g_q = g_scores.matmul(&s.k)?;
         let g_k = g_scores.t()?.matmul(&s.q)?;
-        let mut g_x = g_s1;
-        for (g, params) in [(g_q, &p.query), (g_k, &p.key), (g_v, &p.value)] {
-            let (dx, dw, db) = fused::linear_grads(&s.x, &params.0, &g, true)?;
-            hand_over(params, dw, db)?;
-            g_x = (g_x + dx)?;
+        // [3, B, heads, T, d] -> [B·T, 3H], the gradient of the one projection
+        let g_qkv = Tensor::stack(&[g_q, g_k, g_v], 0)?
+            .permute((1, 3, 0, 2, 4))?
+            .contiguous()?
+            .reshape((b * t, 3 * h))?;
+        let g_x = (g_s1 + g_qkv.matmul(&s.qkv_weight)?.reshape((b, t, h))?)?;
+        let dw = g_qkv.t()?.matmul(&s.x.reshape((b * t, h))?)?;
+        let db = fused::column_sums(&g_qkv)?;
+        for (i, params) in [&p.query, &p.key, &p.value].into_iter().enumerate() {
+            hand_over(params, dw.narrow(0, i * h, h)?, db.narrow(0, i * h, h)?)?;
         }
         Ok(Some(g_x))
     }
 }
 
-impl CustomOp1 for ProbsTap {
+impl AttentionsTap {
+    /// `[B, layers, heads, T, T]` of the layers' `[B, heads, T, T]`, into `out` by one 2-D copy
+    /// a layer.
+    fn stack<S: BackendStorage>(
+        &self,
+        out: &mut S,
+        storage: impl Fn(&Storage) -> Option<&S>,
+    ) -> Result<()> {
+        let dims = self.probs[0].dims().to_vec();
+        let per_item: usize = dims[1..].iter().product();
+        let layers = self.probs.len();
+        for (l, probs) in self.probs.iter().enumerate() {
+            if probs.dims() != dims.as_slice() {
+                candle_core::bail!("{}: layers of shapes {:?} and {dims:?}", self.name(), probs.dims());
+            }
+            let (guard, layout) = probs.storage_and_layout();
+            let start = layout
+                .contiguous_offsets()
+                .ok_or_else(|| candle_core::Error::Msg(format!("{}: strided", self.name())))?
+                .0;
+            let src = storage(&guard)
+                .ok_or_else(|| candle_core::Error::Msg(format!("{}: devices differ", self.name())))?;
+            src.copy2d(out, dims[0], per_item, per_item, layers * per_item, start, l * per_item)?;
+        }
+        Ok(())
+    }
+
+    fn stacked_shape(&self) -> Shape {
+        let dims = self.probs[0].dims();
+        let mut shape = vec![dims[0], self.probs.len()];
+        shape.extend_from_slice(&dims[1..]);
+        Shape::from(shape)
+    }
+}
+
+impl CustomOp1 for AttentionsTap {
     fn name(&self) -> &'static str {
-        "spanscope-attention-tap"
+        "spanscope-attentions-tap"
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (storage, layout) = self.probs.storage_and_layout();
-        match &*storage {
-            Storage::Cpu(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
-            _ => candle_core::bail!("{}: probabilities not on the CPU", self.name()),
-        }
+        // SAFETY: `stack` writes every element (each layer's block of each item).
+        let mut out = unsafe {
+            candle_core::cpu_backend::CpuDevice.alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())?
+        };
+        self.stack(&mut out, |s| match s {
+            Storage::Cpu(s) => Some(s),
+            _ => None,
+        })?;
+        Ok((out, self.stacked_shape()))
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
-        _: &candle_core::CudaStorage,
+        s: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (storage, layout) = self.probs.storage_and_layout();
-        match &*storage {
-            Storage::Cuda(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
-            _ => candle_core::bail!("{}: probabilities not on the GPU", self.name()),
-        }
+        let dev = s.device().clone();
+        // SAFETY: as on the CPU.
+        let mut out = unsafe { dev.alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())? };
+        self.stack(&mut out, |s| match s {
+            Storage::Cuda(s) => Some(s),
+            _ => None,
+        })?;
+        Ok((out, self.stacked_shape()))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -283,7 +360,7 @@ impl CustomOp1 for ProbsTap {
             Some(earlier) => (earlier + grad)?,
             None => grad,
         });
-        // The layer's node takes it from here; nothing for the graph.
+        // The layers' nodes take it from here; nothing for the graph.
         Ok(None)
     }
 }
