@@ -93,9 +93,29 @@ fn the_ascii_shortcut_gives_the_tokenizers_own_pieces() {
     json["normalizer"]["strip_accents"] = false.into();
     std::fs::write(cased.path().join("tokenizer.json"), json.to_string()).unwrap();
     let crafted = [
-        "U.S.", "e-mail", "C++", "3.5%", "HELLO", "Hello", "don't", "[CLS]", "x[MASK]y", "[mask]",
-        "[", "##ing", "naïve", "Zürich", "東京", "a\tb", "new york", "\u{7}bell", "~", "...",
-        "--LRB--", "http://example.com/a?b=c&d", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        "U.S.",
+        "e-mail",
+        "C++",
+        "3.5%",
+        "HELLO",
+        "Hello",
+        "don't",
+        "[CLS]",
+        "x[MASK]y",
+        "[mask]",
+        "[",
+        "##ing",
+        "naïve",
+        "Zürich",
+        "東京",
+        "a\tb",
+        "new york",
+        "\u{7}bell",
+        "~",
+        "...",
+        "--LRB--",
+        "http://example.com/a?b=c&d",
+        "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
     ];
     let long = "x".repeat(150);
     let mut words: Vec<String> = crafted.iter().map(|w| w.to_string()).collect();
@@ -104,7 +124,11 @@ fn the_ascii_shortcut_gives_the_tokenizers_own_pieces() {
     words.extend(shared.iter().cloned());
     for dir in [bundled.as_path(), cased.path()] {
         let fast = WordPieces::from_dir(dir).unwrap();
-        assert!(fast.has_ascii_shortcut(), "{}: a BERT tokenizer takes the shortcut", dir.display());
+        assert!(
+            fast.has_ascii_shortcut(),
+            "{}: a BERT tokenizer takes the shortcut",
+            dir.display()
+        );
         let full = WordPieces::from_dir(dir).unwrap().without_ascii_shortcut();
         // In chunks, as sentences; each word is tokenised on its own either way.
         for chunk in words.chunks(64) {

@@ -101,6 +101,8 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
         bail!("{}: no sentences to predict", args.input.display());
     }
     let (model, pieces, name) = load_model(&args, dtype, &device)?;
+    let tf32 =
+        device.is_cuda() && dtype == DType::F32 && candle_core::cuda::gemm_reduced_precision_f32();
 
     // Warm-up: kernels compiled, caches filled, allocator settled.
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
@@ -113,7 +115,7 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
         let measurement = Measurement {
             model: name.clone(),
             device: device_spec.to_string(),
-            dtype: args.dtype.clone(),
+            dtype: if tf32 { format!("{}, TF32 products", args.dtype) } else { args.dtype.clone() },
             fresh_words: args.fresh_words,
             ..measurement
         };

@@ -93,8 +93,7 @@ impl AsciiWords {
     /// WordPiece model.
     fn of(tokenizer: &Tokenizer) -> Option<Self> {
         use tokenizers::{ModelWrapper, NormalizerWrapper, PreTokenizerWrapper};
-        let Some(NormalizerWrapper::BertNormalizer(normaliser)) = tokenizer.get_normalizer()
-        else {
+        let Some(NormalizerWrapper::BertNormalizer(normaliser)) = tokenizer.get_normalizer() else {
             return None;
         };
         let bert_split =

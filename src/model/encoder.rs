@@ -364,7 +364,8 @@ impl Layer {
             .reshape((b, t, 3, self.heads, self.head_size))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
-        let probs = fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
+        let probs =
+            fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
         let context = probs.matmul(&qkv.get(2)?)?.transpose(1, 2)?.reshape((b * t, h))?;
         let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
         let eps = self.attn_norm.eps as f32;
@@ -570,11 +571,8 @@ impl BertEncoder {
             .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward(input_ids, train)?;
-        let nodes: Option<Vec<LayerParams>> = self
-            .layers
-            .iter()
-            .map(|l| l.node_params().filter(|p| p.fits(&x, &l.sink)))
-            .collect();
+        let nodes: Option<Vec<LayerParams>> =
+            self.layers.iter().map(|l| l.node_params().filter(|p| p.fits(&x, &l.sink))).collect();
         if let Some(params) = nodes.filter(|p| !p.is_empty()) {
             // Training: a graph node a layer, and one for the stacked attentions.
             let mask = mask.reshape((b, t))?;

@@ -1582,7 +1582,11 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 // Inference: a matrix product's bias folded into the elementwise step after it
 
 /// The f32 values of three parameter tensors on the CPU.
-fn cpu_params<R>(ts: [&Tensor; 3], op: &str, f: impl FnOnce([&[f32]; 3]) -> Result<R>) -> Result<R> {
+fn cpu_params<R>(
+    ts: [&Tensor; 3],
+    op: &str,
+    f: impl FnOnce([&[f32]; 3]) -> Result<R>,
+) -> Result<R> {
     let guards = ts.map(|t| t.storage_and_layout());
     let mut values: Vec<&[f32]> = Vec::with_capacity(3);
     for (storage, layout) in &guards {
@@ -1694,7 +1698,8 @@ pub(crate) fn bias_residual_layer_norm(
     (w, b): (&Tensor, &Tensor),
     eps: f32,
 ) -> Result<Tensor> {
-    let op = BiasResidualNorm { bias: bias.contiguous()?, w: w.contiguous()?, b: b.contiguous()?, eps };
+    let op =
+        BiasResidualNorm { bias: bias.contiguous()?, w: w.contiguous()?, b: b.contiguous()?, eps };
     x.contiguous()?.apply_op2_no_bwd(&residual.contiguous()?, &op)
 }
 

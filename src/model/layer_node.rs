@@ -298,15 +298,20 @@ impl AttentionsTap {
         let layers = self.probs.len();
         for (l, probs) in self.probs.iter().enumerate() {
             if probs.dims() != dims.as_slice() {
-                candle_core::bail!("{}: layers of shapes {:?} and {dims:?}", self.name(), probs.dims());
+                candle_core::bail!(
+                    "{}: layers of shapes {:?} and {dims:?}",
+                    self.name(),
+                    probs.dims()
+                );
             }
             let (guard, layout) = probs.storage_and_layout();
             let start = layout
                 .contiguous_offsets()
                 .ok_or_else(|| candle_core::Error::Msg(format!("{}: strided", self.name())))?
                 .0;
-            let src = storage(&guard)
-                .ok_or_else(|| candle_core::Error::Msg(format!("{}: devices differ", self.name())))?;
+            let src = storage(&guard).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: devices differ", self.name()))
+            })?;
             src.copy2d(out, dims[0], per_item, per_item, layers * per_item, start, l * per_item)?;
         }
         Ok(())
@@ -328,7 +333,8 @@ impl CustomOp1 for AttentionsTap {
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
         // SAFETY: `stack` writes every element (each layer's block of each item).
         let mut out = unsafe {
-            candle_core::cpu_backend::CpuDevice.alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())?
+            candle_core::cpu_backend::CpuDevice
+                .alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())?
         };
         self.stack(&mut out, |s| match s {
             Storage::Cpu(s) => Some(s),
