@@ -157,6 +157,24 @@ impl WeightGrads {
     }
 }
 
+/// A weighted node's gradients `(dx, dw, db)` for candle's backward pass: the weight's and the
+/// bias's handed to `sink` when there is one (it collects), all three returned otherwise.
+#[allow(clippy::type_complexity)]
+fn node_grads(
+    sink: Option<&WeightGrads>,
+    (w, b): (&Tensor, &Tensor),
+    (dx, dw, db): (Tensor, Tensor, Tensor),
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    match sink {
+        Some(sink) => {
+            sink.deposit(w, dw)?;
+            sink.deposit(b, db)?;
+            Ok((Some(dx), None, None))
+        }
+        None => Ok((Some(dx), Some(dw), Some(db))),
+    }
+}
+
 /// murmur3's 32-bit finaliser, as in fused.cu.
 fn fmix32(mut h: u32) -> u32 {
     h ^= h >> 16;
@@ -508,13 +526,7 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = layer_norm_grads(x, w, grad, self.eps)?;
-        if let Some(sink) = &self.sink {
-            sink.deposit(w, dw)?;
-            sink.deposit(b, db)?;
-            return Ok((Some(dx), None, None));
-        }
-        Ok((Some(dx), Some(dw), Some(db)))
+        node_grads(self.sink.as_ref(), (w, b), layer_norm_grads(x, w, grad, self.eps)?)
     }
 }
 
@@ -907,13 +919,8 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = linear_grads(x, weight, grad, self.heads.is_some())?;
-        if let Some(sink) = &self.sink {
-            sink.deposit(weight, dw)?;
-            sink.deposit(bias, db)?;
-            return Ok((Some(dx), None, None));
-        }
-        Ok((Some(dx), Some(dw), Some(db)))
+        let grads = linear_grads(x, weight, grad, self.heads.is_some())?;
+        node_grads(self.sink.as_ref(), (weight, bias), grads)
     }
 }
 
