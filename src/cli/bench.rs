@@ -193,7 +193,8 @@ fn load_model(
             dtype,
             0,
         )?;
-        return Ok((fresh.model, fresh.pieces, format!("{spec} + new heads")));
+        // Timed as it predicts once saved: an inference copy, not the trainable weights.
+        return Ok((fresh.model.frozen()?, fresh.pieces, format!("{spec} + new heads")));
     }
     if args.random_bert_base {
         let vocab = args.vocab.as_ref().context("--vocab is needed with --random-bert-base")?;
@@ -202,7 +203,7 @@ fn load_model(
         encoder_config.vocab_size = pieces.vocab_size();
         let config = ModelConfig::aspert(encoder_config, &types);
         let fresh = checkpoint::init_random(&config, pieces, device, dtype, 0)?;
-        return Ok((fresh.model, fresh.pieces, "random BERT-base".to_string()));
+        return Ok((fresh.model.frozen()?, fresh.pieces, "random BERT-base".to_string()));
     }
     bail!("say which model to time: --model DIR, --encoder DIR|HUB_ID or --random-bert-base")
 }
