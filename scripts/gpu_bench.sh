@@ -4,7 +4,7 @@
 #   2. training speed on CoNLL04 train, EPOCHS epochs without dev evaluation, for
 #      all-MiniLM-L6-v2 and a random-weight BERT-base made here with transformers;
 #   3. prediction speed on CoNLL04 dev (PREDICT=1): the bundled model, and random BERT-base
-#      with new heads.
+#      with new heads, with and without --tf32.
 # MiniLM comes from $DEV/minilm-f16 when carried; otherwise the bundled model's own encoder
 # weights stand in for it (speed does not depend on the values; the repository's model and a
 # carried MiniLM do not fit one call together). Reports land in $OUT.
@@ -59,7 +59,9 @@ if [ "$PREDICT" = 1 ]; then
         /tmp/spanscope --device cuda bench --model models/conll04-aspert-minilm \
             --input $D/conll04_dev.json --batch-sizes 1,8,32 --fresh-words
     fi
-    echo "random BERT-base, new heads"
-    /tmp/spanscope --device cuda bench --random-bert-base --vocab /tmp/bert-base-random \
-        --types $D/conll04_types.json --input $D/conll04_dev.json --batch-sizes 1,8,32
+    for flag in "" --tf32; do
+        echo "random BERT-base, new heads ${flag:+($flag)}"
+        /tmp/spanscope --device cuda $flag bench --random-bert-base --vocab /tmp/bert-base-random \
+            --types $D/conll04_types.json --input $D/conll04_dev.json --batch-sizes 1,8,32
+    done
 fi
