@@ -230,6 +230,21 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
         },
         1e-5,
     );
+    // f_a's statistics over softmax-like rows (values in [0, 1)), sum and max.
+    let probs = (random(&[3, 6, 12, 41, 41], 16).abs().unwrap() * 0.99).unwrap();
+    let mut keys = vec![1u32; 3 * 41];
+    keys[2 * 41 + 30..].iter_mut().for_each(|m| *m = 0);
+    let keys = Tensor::from_vec(keys, (3, 41), &Device::Cpu).unwrap();
+    for max in [false, true] {
+        agree(
+            std::slice::from_ref(&probs),
+            |t| {
+                let keys = keys.to_device(t[0].device()).unwrap();
+                fused::query_stats(&t[0], &keys, 0.3, max).unwrap()
+            },
+            1e-5,
+        );
+    }
 }
 
 #[test]

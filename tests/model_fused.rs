@@ -276,3 +276,48 @@ fn collected_weight_gradients_equal_the_returned_ones_once_merged() {
     sink.set_collecting(false).unwrap();
     assert!(forward(Some(&sink)).backward().unwrap().get(&w).is_some());
 }
+
+/// f_a's statistics composed from candle's ops, as spanscope computed them before the fused op.
+fn composed_query_stats(a: &Tensor, mask: &Tensor, theta: f32, max: bool) -> Tensor {
+    let (b, l, h, t, k) = a.dims5().unwrap();
+    let kept = a.detach().gt(theta as f64).unwrap().to_dtype(DType::F32).unwrap();
+    let mask = mask.to_dtype(DType::F32).unwrap().reshape((b, 1, 1, 1, k)).unwrap();
+    let thresholded = a.mul(&kept.broadcast_mul(&mask).unwrap()).unwrap();
+    let per_query =
+        if max { thresholded.max(D::Minus1).unwrap() } else { thresholded.sum(D::Minus1).unwrap() };
+    per_query.reshape((b, l * h, t)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
+}
+
+#[test]
+fn query_stats_match_the_composed_statistics_and_their_gradients() {
+    // Probabilities in [0, 0.5), with ties above θ (the maximum's gradient goes to each, as
+    // candle's max does), and a padded second sentence (its last two keys masked).
+    let (b, l, h, t) = (2, 2, 3, 5);
+    let mut values: Vec<f32> = random(&[b, l, h, t, t], 70)
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.abs().min(0.49))
+        .collect();
+    for row in values.chunks_mut(t).step_by(3) {
+        row[1] = 0.4;
+        row[3] = 0.4;
+    }
+    let a = Var::from_tensor(&Tensor::from_vec(values, (b, l, h, t, t), &Device::Cpu).unwrap())
+        .unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1], [1, 1, 1, 0, 0]], &Device::Cpu).unwrap();
+    for max in [false, true] {
+        for theta in [0.0f32, 0.2] {
+            let ours = fused::query_stats(a.as_tensor(), &mask, theta, max).unwrap();
+            let theirs = composed_query_stats(a.as_tensor(), &mask, theta, max);
+            assert_eq!(ours.dims(), [b, t, l * h]);
+            assert!(max_diff(&ours, &theirs) < 1e-6, "max {max}, θ {theta}: values differ");
+            let g_ours = weighted(&ours, 71).backward().unwrap().get(&a).unwrap().clone();
+            let g_theirs = weighted(&theirs, 71).backward().unwrap().get(&a).unwrap().clone();
+            let diff = max_diff(&g_ours, &g_theirs);
+            assert!(diff < 1e-6, "max {max}, θ {theta}: gradients differ by {diff}");
+        }
+    }
+}

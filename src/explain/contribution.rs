@@ -14,7 +14,7 @@ use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::model::pooling::{range_sum, RangeMax};
@@ -120,7 +120,10 @@ impl Contribution {
 
 /// Per-query statistics of the thresholded attention over the real keys, computed once per
 /// batch: `[B, T, L * heads]` where entry `[b, t, l * heads + h]` is the sum (for mean and
-/// sum fusion) or the maximum (for max fusion) over real keys `k` of `A[b,l,h,t,k] · 1[A > θ]`.
+/// sum fusion) or the maximum (for max fusion) over real keys `k` of `A[b,l,h,t,k] · 1[A > θ]`
+/// (Algorithm 2, lines 4-11; Algorithm 1's keys restricted to the sentence's real pieces).
+/// One graph node in f32 with its own backward pass ([`crate::model::fused::query_stats`]);
+/// the threshold and the mask carry no gradient.
 ///
 /// `attentions` is `[B, L, heads, T, T]` (softmax probabilities), `key_mask` `[B, T]` with 1 on
 /// real pieces.
@@ -130,20 +133,8 @@ pub fn query_statistics(
     theta: f32,
     fusion: Fusion,
 ) -> Result<Tensor> {
-    let (batch, layers, heads, len, keys) = attentions.dims5()?;
-    // Algorithm 2, lines 4-11: values <= θ contribute nothing; the mask carries no gradient
-    // (detached, or candle's backward pass would compute one for it all the same).
-    let kept = attentions.detach().gt(theta as f64)?.to_dtype(attentions.dtype())?;
-    // Algorithm 1: keys restricted to the sentence's real pieces.
-    let key_mask = key_mask.to_dtype(attentions.dtype())?.reshape((batch, 1, 1, 1, keys))?;
-    let kept = kept.broadcast_mul(&key_mask.detach())?;
-    let thresholded = attentions.mul(&kept)?;
-    let per_query = match fusion {
-        Fusion::Mean | Fusion::Sum => thresholded.sum(D::Minus1)?,
-        // Values are >= 0 and masked keys are 0, so the maximum ignores them.
-        Fusion::Max => thresholded.max(D::Minus1)?,
-    };
-    per_query.reshape((batch, layers * heads, len))?.transpose(1, 2)?.contiguous()
+    let attentions = attentions.to_dtype(DType::F32)?;
+    crate::model::fused::query_stats(&attentions, key_mask, theta, fusion == Fusion::Max)
 }
 
 /// f_a for spans of query pieces, `[B, S, L * heads]` (eq. 6): pools [`query_statistics`] over

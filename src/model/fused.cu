@@ -1,7 +1,8 @@
 // Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
 // a counter-based hash, attention probabilities and the softmax gradient, layer norm, erf
-// GELU, max over ranges of positions and the two losses, each with its backward pass; and two
-// for inference, a layer norm of a biased residual sum and a biased GELU.
+// GELU, max over ranges of positions, f_a's per-query statistics and the two losses, each with
+// its backward pass; and two for inference, a layer norm of a biased residual sum and a biased
+// GELU.
 // Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in fused.rs
 // computes the same functions; the dropout masks are bit-identical on both.
 
@@ -276,3 +277,43 @@ extern "C" __global__ void bce_bwd_f32(const float *x, const float *t, const flo
         dx[i] = g[i] * (1.0f / (1.0f + expf(-x[i])) - t[i]);
     }
 }
+
+// f_a's per-query statistics (src/explain/contribution.rs): a [B, LH, T, T] block of attention
+// probabilities (LH = layers · heads), key mask [B, T] (1 real, 0 padding) and threshold θ give
+// out [B, T, LH], out[b, t, lh] = Σ_k (or max_k) A[b, lh, t, k] · 1[A > θ] · mask[b, k]. One
+// warp a row of keys.
+extern "C" __global__ void query_stats_f32(const float *a, const float *mask, float *out,
+                                           uint32_t rows, uint32_t cols, uint32_t lh,
+                                           float theta, uint32_t use_max) {
+    ROW_SETUP
+    uint32_t t = row % cols, q = row / cols, h = q % lh, b = q / lh;
+    const float *mr = mask + (size_t)b * cols;
+    float acc = 0.0f;
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float v = a[base + j];
+        float x = v * (v > theta ? mr[j] : 0.0f);
+        acc = use_max ? fmaxf(acc, x) : acc + x;
+    }
+    acc = use_max ? warp_max(acc) : warp_sum(acc);
+    if (lane == 0) out[((size_t)b * cols + t) * lh + h] = acc;
+}
+
+// The gradient of query_stats_f32 for dout [B, T, LH]: dA = dout · kept, and for max only where
+// the kept value equals the row's maximum (every tie, as candle's max does).
+extern "C" __global__ void query_stats_bwd_f32(const float *a, const float *mask,
+                                               const float *dout, const float *stats, float *da,
+                                               uint32_t rows, uint32_t cols, uint32_t lh,
+                                               float theta, uint32_t use_max) {
+    ROW_SETUP
+    uint32_t t = row % cols, q = row / cols, h = q % lh, b = q / lh;
+    const float *mr = mask + (size_t)b * cols;
+    size_t at = ((size_t)b * cols + t) * lh + h;
+    float g = dout[at], top = stats[at];
+    for (uint32_t j = lane; j < cols; j += 32) {
+        float v = a[base + j];
+        float kept = v > theta ? mr[j] : 0.0f;
+        float on = use_max ? (v * kept == top ? 1.0f : 0.0f) : 1.0f;
+        da[base + j] = g * kept * on;
+    }
+}
+

@@ -1,6 +1,7 @@
 //! Fused training operations with their own backward passes: dropout, layer norm, erf GELU,
 //! linear layers (optionally split into attention heads), attention probabilities, max over
-//! ranges of positions, cross-entropy and binary cross-entropy.
+//! ranges of positions, f_a's per-query statistics, cross-entropy and binary cross-entropy;
+//! and two inference-only steps (bias + residual + layer norm, bias + GELU).
 //!
 //! Composed from candle's elementary ops, a training step's layer norm is 11 kernels forward
 //! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; and in candle's backward pass
@@ -1583,6 +1584,224 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     }
     let softplus = logits.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
     (logits.relu()? - (logits * targets)?)? + softplus
+}
+
+// ----------------------------------------------------------------------------------------------
+// f_a's per-query statistics
+
+/// `[B, layers, heads, T, T]` attention probabilities and a `[B, T]` key mask →
+/// `[B, T, layers · heads]`, the sum (or maximum) over real keys of the probabilities above θ.
+#[derive(Debug, Clone, Copy)]
+struct QueryStats {
+    theta: f32,
+    max: bool,
+}
+
+/// `(batch, layers · heads, queries)` of a statistics call, after checking the shapes.
+fn stats_dims(a: &Layout, mask: &Layout, op: &str) -> Result<(usize, usize, usize)> {
+    let (batch, layers, heads, t, keys) = a.shape().dims5()?;
+    if keys != t || mask.dims() != [batch, t] {
+        candle_core::bail!("{op}: attentions {:?} with a key mask {:?}", a.dims(), mask.dims());
+    }
+    Ok((batch, layers * heads, t))
+}
+
+impl QueryStats {
+    /// One row of keys: its statistic, and whether key `k` is kept.
+    fn row(&self, row: &[f32], mask: &[f32]) -> f32 {
+        let kept = row.iter().zip(mask).map(|(&v, &m)| if v > self.theta { v * m } else { 0.0 });
+        if self.max {
+            kept.fold(0.0, f32::max)
+        } else {
+            kept.sum()
+        }
+    }
+}
+
+impl CustomOp2 for QueryStats {
+    fn name(&self) -> &'static str {
+        "spanscope-query-stats"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (batch, lh, t) = stats_dims(l1, l2, self.name())?;
+        let (a, mask) =
+            (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
+        let mut out = vec![0f32; batch * t * lh];
+        for (r, row) in a.chunks(t).enumerate() {
+            let (q, query) = (r / t, r % t);
+            let (b, h) = (q / lh, q % lh);
+            out[(b * t + query) * lh + h] = self.row(row, &mask[b * t..][..t]);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((batch, t, lh))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (batch, lh, t) = stats_dims(l1, l2, self.name())?;
+        let dev = s1.device().clone();
+        let (a, mask) =
+            (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
+        let out = gpu::alloc(&dev, batch * t * lh)?;
+        let rows = count_u32(batch * lh * t, self.name())?;
+        let (cols, lh32) = (count_u32(t, self.name())?, count_u32(lh, self.name())?);
+        let use_max = u32::from(self.max);
+        // SAFETY: a has rows · cols elements, mask batch · cols, out batch · cols · lh (checked).
+        launch!(
+            dev,
+            "query_stats_f32",
+            gpu::rows(rows),
+            &a,
+            &mask,
+            &out,
+            &rows,
+            &cols,
+            &lh32,
+            &self.theta,
+            &use_max,
+        );
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(out, dev), Shape::from((batch, t, lh))))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        mask: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let op = QueryStatsBwd { stats: self, res: res.detach() };
+        let da = a.detach().apply_op3_no_bwd(&mask.detach(), &grad.detach().contiguous()?, &op)?;
+        Ok((Some(da), None))
+    }
+}
+
+/// (attentions, key mask, gradient of the statistics) → the attentions' gradient: the
+/// statistic's gradient on every kept key, for the maximum only where the kept value equals it
+/// (every tie, as candle's `max`).
+struct QueryStatsBwd<'a> {
+    stats: &'a QueryStats,
+    /// The statistics themselves, `[B, T, layers · heads]`.
+    res: Tensor,
+}
+
+impl CustomOp3 for QueryStatsBwd<'_> {
+    fn name(&self) -> &'static str {
+        "spanscope-query-stats-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, lh, t) = stats_dims(l1, l2, self.name())?;
+        let (a, mask, g) = (
+            contiguous::<f32>(s1, l1, self.name())?,
+            contiguous::<f32>(s2, l2, self.name())?,
+            contiguous::<f32>(s3, l3, self.name())?,
+        );
+        let (guard, layout) = self.res.storage_and_layout();
+        let Storage::Cpu(res) = &*guard else {
+            candle_core::bail!("{}: statistics not on the CPU", self.name());
+        };
+        let top = contiguous::<f32>(res, layout, self.name())?;
+        let theta = self.stats.theta;
+        let mut da = Vec::with_capacity(a.len());
+        for (r, row) in a.chunks(t).enumerate() {
+            let (q, query) = (r / t, r % t);
+            let (b, h) = (q / lh, q % lh);
+            let at = (b * t + query) * lh + h;
+            da.extend(row.iter().zip(&mask[b * t..][..t]).map(|(&v, &m)| {
+                let kept = if v > theta { m } else { 0.0 };
+                let on = !self.stats.max || v * kept == top[at];
+                if on {
+                    g[at] * kept
+                } else {
+                    0.0
+                }
+            }));
+        }
+        Ok((CpuStorage::F32(da), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (batch, lh, t) = stats_dims(l1, l2, self.name())?;
+        let dev = s1.device().clone();
+        let (a, mask, g) = (
+            gpu::view::<f32>(s1, l1, self.name())?,
+            gpu::view::<f32>(s2, l2, self.name())?,
+            gpu::view::<f32>(s3, l3, self.name())?,
+        );
+        let (guard, layout) = self.res.storage_and_layout();
+        let Storage::Cuda(res) = &*guard else {
+            candle_core::bail!("{}: statistics not on the GPU", self.name());
+        };
+        let top = gpu::view::<f32>(res, layout, self.name())?;
+        if g.len() != batch * t * lh || top.len() != g.len() {
+            candle_core::bail!("{}: {} gradients for {batch} x {t} x {lh}", self.name(), g.len());
+        }
+        let da = gpu::alloc(&dev, a.len())?;
+        let rows = count_u32(batch * lh * t, self.name())?;
+        let (cols, lh32) = (count_u32(t, self.name())?, count_u32(lh, self.name())?);
+        let use_max = u32::from(self.stats.max);
+        // SAFETY: a and da of rows · cols, mask batch · cols, g and top batch · cols · lh.
+        launch!(
+            dev,
+            "query_stats_bwd_f32",
+            gpu::rows(rows),
+            &a,
+            &mask,
+            &g,
+            &top,
+            &da,
+            &rows,
+            &cols,
+            &lh32,
+            &self.stats.theta,
+            &use_max,
+        );
+        Ok((candle_core::CudaStorage::wrap_cuda_slice(da, dev), l1.shape().clone()))
+    }
+}
+
+/// f_a's per-query statistics as one graph node: `[B, T, layers · heads]` from attention
+/// probabilities `[B, layers, heads, T, T]` (f32) and a `[B, T]` key mask (1 for real pieces;
+/// any dtype), the sum (`max` false) or maximum over real keys of the probabilities above
+/// `theta`. The mask gets no gradient.
+pub fn query_stats(
+    attentions: &Tensor,
+    key_mask: &Tensor,
+    theta: f32,
+    max: bool,
+) -> Result<Tensor> {
+    let mask = key_mask.to_dtype(DType::F32)?.detach().contiguous()?;
+    attentions.contiguous()?.apply_op2(&mask, QueryStats { theta, max })
 }
 
 // ----------------------------------------------------------------------------------------------
