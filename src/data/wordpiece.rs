@@ -315,8 +315,8 @@ impl WordPieces {
         Some(ids)
     }
 
-    /// Forgets which tokenizers take the ASCII shortcut: every word goes through the tokenizer's
-    /// pipeline (for tests that compare the two).
+    /// Turns the ASCII shortcut off: every word goes through the tokenizer's pipeline (for tests
+    /// that compare the two).
     #[doc(hidden)]
     pub fn without_ascii_shortcut(mut self) -> Self {
         self.ascii = None;

@@ -368,13 +368,12 @@ impl Layer {
             fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
         let context = probs.matmul(&qkv.get(2)?)?.transpose(1, 2)?.reshape((b * t, h))?;
         let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
-        let eps = self.attn_norm.eps as f32;
         let attended = fused::bias_residual_layer_norm(
             &product(&context, &self.attn_out)?,
             b_attn,
             &x.reshape((b * t, h))?,
             (&self.attn_norm.weight, &self.attn_norm.bias),
-            eps,
+            self.attn_norm.eps as f32,
         )?;
         let inner = fused::bias_gelu(&product(&attended, &self.intermediate)?, b_inner)?;
         let out = fused::bias_residual_layer_norm(
@@ -436,10 +435,7 @@ impl Layer {
         let attended = self.attn_norm.forward(&(attended + x)?)?;
         let inner = dense(&self.intermediate, &attended, &self.sink)?;
         let inner = match self.act {
-            // Ours on the CPU in inference too: vectorised, 6-7x candle's there.
-            HiddenAct::Gelu if inner.track_op() || inner.device().is_cpu() => {
-                fused::gelu_erf(&inner)?
-            }
+            HiddenAct::Gelu if inner.track_op() => fused::gelu_erf(&inner)?,
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,

@@ -128,13 +128,24 @@ impl WeightGrads {
     }
 
     /// Adds `grad` to the gradient of `weight` (a weight used twice gets the sum).
-    pub(crate) fn deposit(&self, weight: &Tensor, grad: Tensor) -> Result<()> {
+    fn deposit(&self, weight: &Tensor, grad: Tensor) -> Result<()> {
         let mut grads = self.lock()?;
         match grads.iter_mut().find(|(w, _)| w.id() == weight.id()) {
             Some((_, g)) => *g = (&*g + grad)?,
             None => grads.push((weight.clone(), grad)),
         }
         Ok(())
+    }
+
+    /// Adds `dw` and `db` to the gradients of a node's weight and bias.
+    pub(crate) fn deposit_pair(
+        &self,
+        (w, b): (&Tensor, &Tensor),
+        dw: Tensor,
+        db: Tensor,
+    ) -> Result<()> {
+        self.deposit(w, dw)?;
+        self.deposit(b, db)
     }
 
     /// Moves every collected gradient into `store` (adding to one already there).
@@ -168,8 +179,7 @@ fn node_grads(
 ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
     match sink {
         Some(sink) => {
-            sink.deposit(w, dw)?;
-            sink.deposit(b, db)?;
+            sink.deposit_pair((w, b), dw, db)?;
             Ok((Some(dx), None, None))
         }
         None => Ok((Some(dx), Some(dw), Some(db))),
@@ -221,6 +231,27 @@ fn same_shape(a: &Layout, b: &Layout, op: &str) -> Result<()> {
 
 fn count_u32(n: usize, op: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("{op}: {n} elements is too many")))
+}
+
+/// `f` of the values of `N` contiguous f32 tensors held outside a node's arguments (parameters,
+/// saved outputs), on the CPU.
+fn cpu_values<const N: usize, R>(
+    ts: [&Tensor; N],
+    op: &str,
+    f: impl FnOnce([&[f32]; N]) -> Result<R>,
+) -> Result<R> {
+    let guards = ts.map(|t| t.storage_and_layout());
+    let mut values: Vec<&[f32]> = Vec::with_capacity(N);
+    for (storage, layout) in &guards {
+        let Storage::Cpu(s) = &**storage else {
+            candle_core::bail!("{op}: tensors on different devices");
+        };
+        values.push(contiguous::<f32>(s, layout, op)?);
+    }
+    let values = values
+        .try_into()
+        .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
+    f(values)
 }
 
 /// `f(a, b)` for each pair of elements of two same-shape contiguous f32 CPU tensors.
@@ -278,6 +309,26 @@ mod gpu {
             block_dim: (32, 8, 1),
             shared_mem_bytes: 0,
         }
+    }
+
+    /// [`super::cpu_values`] on the GPU: views of `N` contiguous f32 tensors.
+    pub fn values<const N: usize, R>(
+        ts: [&candle_core::Tensor; N],
+        op: &str,
+        f: impl for<'a> FnOnce([CudaView<'a, f32>; N]) -> Result<R>,
+    ) -> Result<R> {
+        let guards = ts.map(|t| t.storage_and_layout());
+        let mut views = Vec::with_capacity(N);
+        for (storage, layout) in &guards {
+            let candle_core::Storage::Cuda(s) = &**storage else {
+                candle_core::bail!("{op}: tensors on different devices");
+            };
+            views.push(view::<f32>(s, layout, op)?);
+        }
+        let views = views
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
+        f(views)
     }
 
     /// fused.cu's elementwise `kernel(a, b, out, n)` over two same-shape contiguous f32 GPU
@@ -744,6 +795,12 @@ fn erf(x: f32) -> f32 {
     (x * p / q).clamp(-1.0, 1.0)
 }
 
+/// Φ(x), the standard normal distribution function: GELU(x) = x·Φ(x).
+#[inline(always)]
+fn normal_cdf(x: f32) -> f32 {
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2))
+}
+
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "spanscope-gelu"
@@ -751,7 +808,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous::<f32>(s, l, self.name())?;
-        let y = x.iter().map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))).collect();
+        let y = x.iter().map(|&v| v * normal_cdf(v)).collect();
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -796,8 +853,7 @@ impl CustomOp2 for GeluBwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         cpu_map2(self.name(), (s1, l1), (s2, l2), |v, g| {
-            let cdf = 0.5 * (1.0 + erf(v * FRAC_1_SQRT_2));
-            g * (cdf + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
+            g * (normal_cdf(v) + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
         })
     }
 
@@ -1606,8 +1662,29 @@ fn stats_dims(a: &Layout, mask: &Layout, op: &str) -> Result<(usize, usize, usiz
     Ok((batch, layers * heads, t))
 }
 
+/// Row `r` of `[B, layers · heads, T, T]` attentions (`t` queries, `lh` layers · heads): its
+/// item and its place in the `[B, T, layers · heads]` statistics.
+fn stats_place(r: usize, t: usize, lh: usize) -> (usize, usize) {
+    let (q, query) = (r / t, r % t);
+    let (b, h) = (q / lh, q % lh);
+    (b, (b * t + query) * lh + h)
+}
+
+/// That a statistics gradient (and the statistics) fit `[batch, t, lh]`.
+fn check_stats_grad(
+    grad: usize,
+    stats: usize,
+    (batch, lh, t): (usize, usize, usize),
+    op: &str,
+) -> Result<()> {
+    if grad != batch * t * lh || stats != grad {
+        candle_core::bail!("{op}: {grad} gradients for {batch} x {t} x {lh}");
+    }
+    Ok(())
+}
+
 impl QueryStats {
-    /// One row of keys: its statistic, and whether key `k` is kept.
+    /// One row of keys: its statistic.
     fn row(&self, row: &[f32], mask: &[f32]) -> f32 {
         let kept = row.iter().zip(mask).map(|(&v, &m)| if v > self.theta { v * m } else { 0.0 });
         if self.max {
@@ -1635,9 +1712,8 @@ impl CustomOp2 for QueryStats {
             (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let mut out = vec![0f32; batch * t * lh];
         for (r, row) in a.chunks(t).enumerate() {
-            let (q, query) = (r / t, r % t);
-            let (b, h) = (q / lh, q % lh);
-            out[(b * t + query) * lh + h] = self.row(row, &mask[b * t..][..t]);
+            let (b, at) = stats_place(r, t, lh);
+            out[at] = self.row(row, &mask[b * t..][..t]);
         }
         Ok((CpuStorage::F32(out), Shape::from((batch, t, lh))))
     }
@@ -1711,33 +1787,31 @@ impl CustomOp3 for QueryStatsBwd<'_> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, lh, t) = stats_dims(l1, l2, self.name())?;
+        let dims = stats_dims(l1, l2, self.name())?;
+        let (_, lh, t) = dims;
         let (a, mask, g) = (
             contiguous::<f32>(s1, l1, self.name())?,
             contiguous::<f32>(s2, l2, self.name())?,
             contiguous::<f32>(s3, l3, self.name())?,
         );
-        let (guard, layout) = self.res.storage_and_layout();
-        let Storage::Cpu(res) = &*guard else {
-            candle_core::bail!("{}: statistics not on the CPU", self.name());
-        };
-        let top = contiguous::<f32>(res, layout, self.name())?;
         let theta = self.stats.theta;
-        let mut da = Vec::with_capacity(a.len());
-        for (r, row) in a.chunks(t).enumerate() {
-            let (q, query) = (r / t, r % t);
-            let (b, h) = (q / lh, q % lh);
-            let at = (b * t + query) * lh + h;
-            da.extend(row.iter().zip(&mask[b * t..][..t]).map(|(&v, &m)| {
-                let kept = if v > theta { m } else { 0.0 };
-                let on = !self.stats.max || v * kept == top[at];
-                if on {
-                    g[at] * kept
-                } else {
-                    0.0
-                }
-            }));
-        }
+        let da = cpu_values([&self.res], self.name(), |[top]| {
+            check_stats_grad(g.len(), top.len(), dims, self.name())?;
+            let mut da = Vec::with_capacity(a.len());
+            for (r, row) in a.chunks(t).enumerate() {
+                let (b, at) = stats_place(r, t, lh);
+                da.extend(row.iter().zip(&mask[b * t..][..t]).map(|(&v, &m)| {
+                    let kept = if v > theta { m } else { 0.0 };
+                    let on = !self.stats.max || v * kept == top[at];
+                    if on {
+                        g[at] * kept
+                    } else {
+                        0.0
+                    }
+                }));
+            }
+            Ok(da)
+        })?;
         Ok((CpuStorage::F32(da), l1.shape().clone()))
     }
 
@@ -1751,41 +1825,38 @@ impl CustomOp3 for QueryStatsBwd<'_> {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (batch, lh, t) = stats_dims(l1, l2, self.name())?;
+        let dims = stats_dims(l1, l2, self.name())?;
+        let (batch, lh, t) = dims;
         let dev = s1.device().clone();
         let (a, mask, g) = (
             gpu::view::<f32>(s1, l1, self.name())?,
             gpu::view::<f32>(s2, l2, self.name())?,
             gpu::view::<f32>(s3, l3, self.name())?,
         );
-        let (guard, layout) = self.res.storage_and_layout();
-        let Storage::Cuda(res) = &*guard else {
-            candle_core::bail!("{}: statistics not on the GPU", self.name());
-        };
-        let top = gpu::view::<f32>(res, layout, self.name())?;
-        if g.len() != batch * t * lh || top.len() != g.len() {
-            candle_core::bail!("{}: {} gradients for {batch} x {t} x {lh}", self.name(), g.len());
-        }
         let da = gpu::alloc(&dev, a.len())?;
         let rows = count_u32(batch * lh * t, self.name())?;
         let (cols, lh32) = (count_u32(t, self.name())?, count_u32(lh, self.name())?);
         let use_max = u32::from(self.stats.max);
-        // SAFETY: a and da of rows · cols, mask batch · cols, g and top batch · cols · lh.
-        launch!(
-            dev,
-            "query_stats_bwd_f32",
-            gpu::rows(rows),
-            &a,
-            &mask,
-            &g,
-            &top,
-            &da,
-            &rows,
-            &cols,
-            &lh32,
-            &self.stats.theta,
-            &use_max,
-        );
+        gpu::values([&self.res], self.name(), |[top]| {
+            check_stats_grad(g.len(), top.len(), dims, self.name())?;
+            // SAFETY: a and da of rows · cols, mask batch · cols, g and top batch · cols · lh.
+            launch!(
+                dev,
+                "query_stats_bwd_f32",
+                gpu::rows(rows),
+                &a,
+                &mask,
+                &g,
+                &top,
+                &da,
+                &rows,
+                &cols,
+                &lh32,
+                &self.stats.theta,
+                &use_max,
+            );
+            Ok(())
+        })?;
         Ok((candle_core::CudaStorage::wrap_cuda_slice(da, dev), l1.shape().clone()))
     }
 }
@@ -1806,23 +1877,6 @@ pub fn query_stats(
 
 // ----------------------------------------------------------------------------------------------
 // Inference: a matrix product's bias folded into the elementwise step after it
-
-/// The f32 values of three parameter tensors on the CPU.
-fn cpu_params<R>(
-    ts: [&Tensor; 3],
-    op: &str,
-    f: impl FnOnce([&[f32]; 3]) -> Result<R>,
-) -> Result<R> {
-    let guards = ts.map(|t| t.storage_and_layout());
-    let mut values: Vec<&[f32]> = Vec::with_capacity(3);
-    for (storage, layout) in &guards {
-        let Storage::Cpu(s) = &**storage else {
-            candle_core::bail!("{op}: parameters on different devices");
-        };
-        values.push(contiguous::<f32>(s, layout, op)?);
-    }
-    f([values[0], values[1], values[2]])
-}
 
 /// `LN(x + bias + residual)` with weight `w` and bias `b`, rows of the last dimension; no
 /// backward pass.
@@ -1857,7 +1911,7 @@ impl CustomOp2 for BiasResidualNorm {
         let (x, res) =
             (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let (_, cols) = rows_cols(l1)?;
-        let y = cpu_params([&self.bias, &self.w, &self.b], self.name(), |[bias, w, b]| {
+        let y = cpu_values([&self.bias, &self.w, &self.b], self.name(), |[bias, w, b]| {
             let mut y: Vec<f32> = Vec::with_capacity(x.len());
             for (xr, rr) in x.chunks(cols).zip(res.chunks(cols)) {
                 let start = y.len();
@@ -1885,31 +1939,26 @@ impl CustomOp2 for BiasResidualNorm {
         let dev = s1.device().clone();
         let (x, res) =
             (gpu::view::<f32>(s1, l1, self.name())?, gpu::view::<f32>(s2, l2, self.name())?);
-        let guards = [&self.bias, &self.w, &self.b].map(|t| t.storage_and_layout());
-        let mut params = Vec::with_capacity(3);
-        for (storage, layout) in &guards {
-            let Storage::Cuda(s) = &**storage else {
-                candle_core::bail!("{}: parameters on different devices", self.name());
-            };
-            params.push(gpu::view::<f32>(s, layout, self.name())?);
-        }
         let (rows, cols) = gpu::rows_cols(l1, self.name())?;
         let y = gpu::alloc(&dev, x.len())?;
-        // SAFETY: x, res and y of rows · cols elements; bias, w and b of cols (checked above).
-        launch!(
-            dev,
-            "bias_residual_layer_norm_f32",
-            gpu::rows(rows),
-            &x,
-            &params[0],
-            &res,
-            &params[1],
-            &params[2],
-            &y,
-            &rows,
-            &cols,
-            &self.eps,
-        );
+        gpu::values([&self.bias, &self.w, &self.b], self.name(), |[bias, w, b]| {
+            // SAFETY: x, res and y of rows · cols elements; bias, w and b of cols (checked).
+            launch!(
+                dev,
+                "bias_residual_layer_norm_f32",
+                gpu::rows(rows),
+                &x,
+                &bias,
+                &res,
+                &w,
+                &b,
+                &y,
+                &rows,
+                &cols,
+                &self.eps,
+            );
+            Ok(())
+        })?;
         Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), l1.shape().clone()))
     }
 }
@@ -1949,10 +1998,7 @@ impl CustomOp2 for BiasGelu {
             (contiguous::<f32>(s1, l1, self.name())?, contiguous::<f32>(s2, l2, self.name())?);
         let mut y = Vec::with_capacity(x.len());
         for row in x.chunks(bias.len()) {
-            y.extend(row.iter().zip(bias).map(|(x, c)| {
-                let v = x + c;
-                0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))
-            }));
+            y.extend(row.iter().zip(bias).map(|(x, c)| (x + c) * normal_cdf(x + c)));
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }

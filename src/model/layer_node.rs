@@ -82,7 +82,7 @@ pub(crate) struct DropoutKeys {
     pub output: Option<(f32, u64)>,
 }
 
-fn drop(x: &Tensor, site: Option<(f32, u64)>) -> Result<Tensor> {
+fn dropout_at(x: &Tensor, site: Option<(f32, u64)>) -> Result<Tensor> {
     match site {
         Some((p, key)) => fused::dropout(x, p, key),
         None => Ok(x.clone()),
@@ -167,14 +167,14 @@ pub(crate) fn forward(
         .contiguous()?;
     let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
     let probs = fused::attention_probs(&q, &k, &mask.detach(), f64::from(scale))?;
-    let mix = drop(&probs, keys.attention)?;
+    let mix = dropout_at(&probs, keys.attention)?;
     let ctx = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-    let attended = drop(&lin(&ctx, &params.attn_out)?, keys.attended)?;
+    let attended = dropout_at(&lin(&ctx, &params.attn_out)?, keys.attended)?;
     let s1 = (attended + &xd)?;
     let h1 = norm(&s1, &params.attn_norm)?;
     let inner = lin(&h1, &params.intermediate)?;
     let activated = fused::gelu_erf(&inner)?;
-    let out = drop(&lin(&activated, &params.output)?, keys.output)?;
+    let out = dropout_at(&lin(&activated, &params.output)?, keys.output)?;
     let s2 = (out + &h1)?;
     let saved = Saved {
         params: params.clone(),
@@ -237,15 +237,11 @@ impl CustomOp1 for LayerNode {
         let p = &s.params;
         let (b, t, h) = s.x.dims3()?;
         let heads = p.heads;
-        let sink = &s.sink;
-        let hand_over = |(w, bias): &Params, dw: Tensor, db: Tensor| -> Result<()> {
-            sink.deposit(w, dw)?;
-            sink.deposit(bias, db)
-        };
+        let hand_over = |(w, bias): &Params, dw, db| s.sink.deposit_pair((w, bias), dw, db);
         // out = LN(s2), s2 = dropout(output(GELU(inner))) + h1, inner = intermediate(h1)
         let (g_s2, dw, db) = fused::layer_norm_grads(&s.s2, &p.out_norm.0, grad, p.eps)?;
         hand_over(&p.out_norm, dw, db)?;
-        let g_out = drop(&g_s2, s.keys.output)?;
+        let g_out = dropout_at(&g_s2, s.keys.output)?;
         let (g_act, dw, db) = fused::linear_grads(&s.activated, &p.output.0, &g_out, false)?;
         hand_over(&p.output, dw, db)?;
         let g_inner = fused::gelu_grad(&s.inner, &g_act)?;
@@ -255,14 +251,14 @@ impl CustomOp1 for LayerNode {
         let g_h1 = (g_h1 + g_s2)?;
         let (g_s1, dw, db) = fused::layer_norm_grads(&s.s1, &p.attn_norm.0, &g_h1, p.eps)?;
         hand_over(&p.attn_norm, dw, db)?;
-        let g_attended = drop(&g_s1, s.keys.attended)?;
+        let g_attended = dropout_at(&g_s1, s.keys.attended)?;
         let (g_ctx, dw, db) = fused::linear_grads(&s.ctx, &p.attn_out.0, &g_attended, false)?;
         hand_over(&p.attn_out, dw, db)?;
         // ctx = heads merged of dropout(probs)·v
         let g_mixed = g_ctx.reshape((b, t, heads, h / heads))?.transpose(1, 2)?.contiguous()?;
         let g_mix = g_mixed.matmul(&s.v.t()?)?;
         let g_v = s.mix.t()?.matmul(&g_mixed)?;
-        let mut g_probs = drop(&g_mix, s.keys.attention)?;
+        let mut g_probs = dropout_at(&g_mix, s.keys.attention)?;
         if let Some(all) = lock(&s.attentions_grad)?.as_ref() {
             g_probs = (g_probs + all.get_on_dim(1, s.layer)?)?;
         }
@@ -331,16 +327,16 @@ impl CustomOp1 for AttentionsTap {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        let shape = self.stacked_shape();
         // SAFETY: `stack` writes every element (each layer's block of each item).
         let mut out = unsafe {
-            candle_core::cpu_backend::CpuDevice
-                .alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())?
+            candle_core::cpu_backend::CpuDevice.alloc_uninit(&shape, self.probs[0].dtype())?
         };
         self.stack(&mut out, |s| match s {
             Storage::Cpu(s) => Some(s),
             _ => None,
         })?;
-        Ok((out, self.stacked_shape()))
+        Ok((out, shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -349,14 +345,14 @@ impl CustomOp1 for AttentionsTap {
         s: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let dev = s.device().clone();
+        let shape = self.stacked_shape();
         // SAFETY: as on the CPU.
-        let mut out = unsafe { dev.alloc_uninit(&self.stacked_shape(), self.probs[0].dtype())? };
+        let mut out = unsafe { s.device().alloc_uninit(&shape, self.probs[0].dtype())? };
         self.stack(&mut out, |s| match s {
             Storage::Cuda(s) => Some(s),
             _ => None,
         })?;
-        Ok((out, self.stacked_shape()))
+        Ok((out, shape))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
