@@ -230,7 +230,8 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
         },
         1e-5,
     );
-    // f_a's statistics over softmax-like rows (values in [0, 1)), sum and max.
+    // f_a's statistics over softmax-like rows, sum and max. A sum runs to about 40 here and
+    // the GPU adds in another order (a few units in the last place); a maximum is exact.
     let probs = (random(&[3, 6, 12, 41, 41], 16).abs().unwrap() * 0.99).unwrap();
     let mut keys = vec![1u32; 3 * 41];
     keys[2 * 41 + 30..].iter_mut().for_each(|m| *m = 0);
@@ -242,7 +243,7 @@ fn fused_training_ops_and_their_gradients_agree_on_cpu_and_cuda() {
                 let keys = keys.to_device(t[0].device()).unwrap();
                 fused::query_stats(&t[0], &keys, 0.3, max).unwrap()
             },
-            1e-5,
+            if max { 1e-6 } else { 1e-4 },
         );
     }
 }
