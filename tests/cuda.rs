@@ -16,13 +16,14 @@ use spanscope::data::Sentence;
 use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint::{self, init_from_encoder};
 use spanscope::model::decode::{predict, SentencePrediction};
+use spanscope::model::device::DeviceSpec;
 use spanscope::model::fused;
 use spanscope::model::source::load_encoder;
 use spanscope::train::trainer::{train, TrainConfig, TrainData};
 use tiny_model::*;
 
 fn cuda() -> Device {
-    Device::new_cuda(0).expect("a CUDA device")
+    DeviceSpec::Cuda(0).open().expect("a CUDA device")
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {

@@ -59,7 +59,18 @@ impl DeviceSpec {
                             .into(),
                     ));
                 }
-                Device::new_cuda(n)
+                let device = Device::new_cuda(n)?;
+                #[cfg(feature = "cuda")]
+                if let Device::Cuda(cuda) = &device {
+                    // cudarc makes two CUDA events for every buffer it allocates and destroys
+                    // them with it: four driver calls per tensor. It only records or waits on
+                    // them once its context has made a stream of its own, and candle's device
+                    // never does (it uses the calling thread's default stream).
+                    // SAFETY: the events were never used, so no ordering between streams
+                    // changes; spanscope makes no other stream on this context.
+                    unsafe { cuda.disable_event_tracking() };
+                }
+                Ok(device)
             }
         }
     }

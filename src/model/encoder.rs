@@ -352,26 +352,32 @@ impl Layer {
             .chain([self.output.weight(), &self.attn_norm.weight, &self.out_norm.weight])
             .all(|w| w.dtype() == DType::F32);
         let biases = (self.attn_out.bias(), self.intermediate.bias(), self.output.bias());
-        let (HiddenAct::Gelu, true, DType::F32, (Some(b_attn), Some(b_inner), Some(b_out))) =
-            (self.act, f32s, x.dtype(), biases)
+        let (
+            HiddenAct::Gelu,
+            true,
+            DType::F32,
+            Some(b_qkv),
+            (Some(b_attn), Some(b_inner), Some(b_out)),
+        ) = (self.act, f32s, x.dtype(), qkv.bias(), biases)
         else {
             return Ok(None);
         };
         let (b, t, h) = x.dims3()?;
+        let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
+        let rows = x.reshape((b * t, h))?;
         // [B, T, 3, heads, d] -> [3, B, heads, T, d]; the query rows carry 1/√d already.
-        let qkv = qkv
-            .forward(x)?
-            .reshape((b, t, 3, self.heads, self.head_size))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
+        let qkv = fused::bias_split_heads(
+            &product(&rows, qkv)?.reshape((b, t, 3 * h))?,
+            b_qkv,
+            self.heads,
+        )?;
         let probs =
             fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
         let context = probs.matmul(&qkv.get(2)?)?.transpose(1, 2)?.reshape((b * t, h))?;
-        let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
         let attended = fused::bias_residual_layer_norm(
             &product(&context, &self.attn_out)?,
             b_attn,
-            &x.reshape((b * t, h))?,
+            &rows,
             (&self.attn_norm.weight, &self.attn_norm.bias),
             self.attn_norm.eps as f32,
         )?;

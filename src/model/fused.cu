@@ -1,8 +1,8 @@
 // Fused training kernels for spanscope's encoder and heads (src/model/fused.rs): dropout from
 // a counter-based hash, attention probabilities and the softmax gradient, layer norm, erf
 // GELU, max over ranges of positions, f_a's per-query statistics and the two losses, each with
-// its backward pass; and two for inference, a layer norm of a biased residual sum and a biased
-// GELU.
+// its backward pass; and three for inference: a layer norm of a biased residual sum, a biased
+// GELU, and the biased q/k/v product split into heads.
 // Compiled to PTX by build.rs when the `cuda` feature is on. The CPU code in fused.rs
 // computes the same functions; the dropout masks are bit-identical on both.
 
@@ -100,10 +100,51 @@ __device__ __forceinline__ void row_stats(const float *xr, uint32_t lane, uint32
     *rstd = rsqrtf(warp_sum(v) / cols + eps);
 }
 
-extern "C" __global__ void layer_norm_f32(const float *x, const float *w, const float *b,
-                                          float *y, uint32_t rows, uint32_t cols, float eps) {
+// Rows of up to 32 · ROW_REGS columns (1024: BERT-large's width) are held in registers, each
+// lane's elements loaded at once, instead of a dependent round trip to memory per element and
+// pass; the sums run in the same order either way, so the results are the same bits.
+#define ROW_REGS 32
+
+// Mean and 1/σ of a row held in registers (v[k] is column lane + 32k, 0 beyond cols).
+__device__ __forceinline__ void reg_stats(const float *v, uint32_t lane, uint32_t cols,
+                                          float eps, float *mean, float *rstd) {
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < ROW_REGS; k++) s += v[k];
+    float mu = warp_sum(s) / cols;
+    float q = 0.0f;
+#pragma unroll
+    for (int k = 0; k < ROW_REGS; k++) {
+        if (lane + 32 * k < cols) {
+            float c = v[k] - mu;
+            q += c * c;
+        }
+    }
+    *mean = mu;
+    *rstd = rsqrtf(warp_sum(q) / cols + eps);
+}
+
+extern "C" __global__ void layer_norm_f32(const float *__restrict__ x,
+                                          const float *__restrict__ w,
+                                          const float *__restrict__ b, float *__restrict__ y,
+                                          uint32_t rows, uint32_t cols, float eps) {
     ROW_SETUP
     float mean, rstd;
+    if (cols <= 32 * ROW_REGS) {
+        float v[ROW_REGS];
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            v[k] = j < cols ? x[base + j] : 0.0f;
+        }
+        reg_stats(v, lane, cols, eps, &mean, &rstd);
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            if (j < cols) y[base + j] = (v[k] - mean) * rstd * w[j] + b[j];
+        }
+        return;
+    }
     row_stats(x + base, lane, cols, eps, &mean, &rstd);
     for (uint32_t j = lane; j < cols; j += 32) {
         y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j];
@@ -112,12 +153,28 @@ extern "C" __global__ void layer_norm_f32(const float *x, const float *w, const 
 
 // Inference: y = LN(x + bias + residual), the bias of the matrix product x and the residual
 // sum folded into the layer norm. Each lane normalises the elements it summed.
-extern "C" __global__ void bias_residual_layer_norm_f32(const float *x, const float *bias,
-                                                        const float *res, const float *w,
-                                                        const float *b, float *y, uint32_t rows,
-                                                        uint32_t cols, float eps) {
+extern "C" __global__ void bias_residual_layer_norm_f32(
+    const float *__restrict__ x, const float *__restrict__ bias, const float *__restrict__ res,
+    const float *__restrict__ w, const float *__restrict__ b, float *__restrict__ y,
+    uint32_t rows, uint32_t cols, float eps) {
     ROW_SETUP
     float *yr = y + base;
+    if (cols <= 32 * ROW_REGS) {
+        float v[ROW_REGS];
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            v[k] = j < cols ? (x[base + j] + bias[j]) + res[base + j] : 0.0f;
+        }
+        float mean, rstd;
+        reg_stats(v, lane, cols, eps, &mean, &rstd);
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            if (j < cols) yr[j] = (v[k] - mean) * rstd * w[j] + b[j];
+        }
+        return;
+    }
     for (uint32_t j = lane; j < cols; j += 32) yr[j] = (x[base + j] + bias[j]) + res[base + j];
     float mean, rstd;
     row_stats(yr, lane, cols, eps, &mean, &rstd);
@@ -125,11 +182,46 @@ extern "C" __global__ void bias_residual_layer_norm_f32(const float *x, const fl
 }
 
 // out holds [2, rows, cols]: dx, then dy·x̂ (summed over rows by the caller into dw).
-extern "C" __global__ void layer_norm_bwd_f32(const float *x, const float *w, const float *dy,
-                                              float *out, uint32_t rows, uint32_t cols,
-                                              float eps) {
+extern "C" __global__ void layer_norm_bwd_f32(const float *__restrict__ x,
+                                              const float *__restrict__ w,
+                                              const float *__restrict__ dy,
+                                              float *__restrict__ out, uint32_t rows,
+                                              uint32_t cols, float eps) {
     ROW_SETUP
     float mean, rstd;
+    size_t second = (size_t)rows * cols;
+    if (cols <= 32 * ROW_REGS) {
+        float v[ROW_REGS], g[ROW_REGS];
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            v[k] = j < cols ? x[base + j] : 0.0f;
+            g[k] = j < cols ? dy[base + j] : 0.0f;
+        }
+        reg_stats(v, lane, cols, eps, &mean, &rstd);
+        float a = 0.0f, c = 0.0f;
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            if (j < cols) {
+                float gw = g[k] * w[j];
+                a += gw;
+                c += gw * (v[k] - mean) * rstd;
+            }
+        }
+        a = warp_sum(a) / cols;
+        c = warp_sum(c) / cols;
+#pragma unroll
+        for (int k = 0; k < ROW_REGS; k++) {
+            uint32_t j = lane + 32 * k;
+            if (j < cols) {
+                float xhat = (v[k] - mean) * rstd;
+                out[base + j] = rstd * (g[k] * w[j] - a - xhat * c);
+                out[second + base + j] = g[k] * xhat;
+            }
+        }
+        return;
+    }
     row_stats(x + base, lane, cols, eps, &mean, &rstd);
     float a = 0.0f, c = 0.0f;
     for (uint32_t j = lane; j < cols; j += 32) {
@@ -139,7 +231,6 @@ extern "C" __global__ void layer_norm_bwd_f32(const float *x, const float *w, co
     }
     a = warp_sum(a) / cols;
     c = warp_sum(c) / cols;
-    size_t second = (size_t)rows * cols;
     for (uint32_t j = lane; j < cols; j += 32) {
         float xhat = (x[base + j] - mean) * rstd;
         out[base + j] = rstd * (dy[base + j] * w[j] - a - xhat * c);
@@ -160,6 +251,26 @@ extern "C" __global__ void bias_gelu_f32(const float *x, const float *bias, floa
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
         float v = x[i] + bias[i % cols];
         y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+}
+
+// Inference: the biased q/k/v product [B, T, 3, heads, d] laid out as [3, B, heads, T, d] for
+// the attention products, y = (x + bias) moved, one kernel instead of a bias add and a copy.
+// One thread an element of y (n = B · T · 3 · heads · d), t the sequence length, hd = heads · d.
+extern "C" __global__ void bias_split_heads_f32(const float *__restrict__ x,
+                                                const float *__restrict__ bias,
+                                                float *__restrict__ y, uint32_t n, uint32_t batch,
+                                                uint32_t t, uint32_t heads, uint32_t d) {
+    uint32_t hd = heads * d;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        uint32_t e = i % d, r = i / d;
+        uint32_t pos = r % t;
+        r /= t;
+        uint32_t head = r % heads;
+        r /= heads;
+        uint32_t item = r % batch, part = r / batch;
+        uint32_t col = part * hd + head * d + e;
+        y[i] = x[((size_t)item * t + pos) * 3 * hd + col] + bias[col];
     }
 }
 
