@@ -350,6 +350,54 @@ fn cuda_in_a_cpu_build_says_how_to_get_it() {
     assert!(stderr(&out).contains("--features cuda"), "{}", stderr(&out));
 }
 
+/// New heads find next to no entities (a pretrained encoder's) or too many; by default bench
+/// moves their `none` bias until they find about as many entity pairs as the input's
+/// annotations hold, so that the relation classifier scores as many pairs as a trained model's.
+#[test]
+fn bench_tunes_new_heads_to_the_annotations_entity_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = dir.path().join("encoder");
+    std::fs::create_dir(&encoder).unwrap();
+    tiny_model::tiny_encoder(&encoder);
+    let types = dir.path().join("types.json");
+    tiny_model::types().write(&types).unwrap();
+    let input = dir.path().join("in.json");
+    // 2 + 3 + 0 + 1 annotated entities: 2 + 6 ordered pairs, 2 a sentence.
+    let sentence = |words: &str, spans: &[(usize, usize)]| {
+        let entities: Vec<Value> = spans
+            .iter()
+            .map(|&(start, end)| serde_json::json!({"type": "Peop", "start": start, "end": end}))
+            .collect();
+        serde_json::json!({"tokens": words.split(' ').collect::<Vec<_>>(),
+            "entities": entities, "relations": []})
+    };
+    let data = Value::Array(vec![
+        sentence("john smith works for acme in paris .", &[(0, 2), (4, 5)]),
+        sentence("mary lives in new york city and john runs", &[(0, 1), (3, 6), (7, 8)]),
+        sentence("the cat sat", &[]),
+        sentence("john killed mary .", &[(0, 1)]),
+    ]);
+    std::fs::write(&input, data.to_string()).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec!["bench", "--encoder", path(&encoder), "--types", path(&types)];
+        args.extend(["--input", path(&input), "--batch-sizes", "2", "--json"]);
+        args.extend(extra);
+        let out = spanscope(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
+    };
+    let tuned = run(&["--passes", "3"]);
+    let pairs = tuned["pairs_per_sentence"].as_f64().unwrap();
+    assert!((pairs - 2.0).abs() <= 0.5, "{tuned}");
+    assert!(tuned["model"].as_str().unwrap().contains("tuned to 2.0 entity pairs"), "{tuned}");
+    assert_eq!(tuned["passes"], 3);
+    assert!(tuned["fastest_seconds"].as_f64().unwrap() <= tuned["seconds"].as_f64().unwrap());
+    let untuned = run(&["--untuned-heads"]);
+    assert!(!untuned["model"].as_str().unwrap().contains("tuned"), "{untuned}");
+    // This tiny encoder's heads start out finding 3.75 entities a sentence, and more pairs.
+    assert!(untuned["pairs_per_sentence"].as_f64().unwrap() > 4.0, "{untuned}");
+}
+
 #[test]
 fn bench_reports_each_batch_size_and_whether_words_were_fresh() {
     let dir = tempfile::tempdir().unwrap();

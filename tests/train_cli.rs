@@ -5,29 +5,10 @@ mod binary;
 mod tiny_model;
 
 use binary::spanscope;
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::Tensor;
 use spanscope::data::io::{write_sentences, Format};
 use spanscope::data::{Entity, Relation, Sentence};
-
-/// A tiny random BERT (`config.json`, `model.safetensors`, `vocab.txt`) in `dir`.
-fn tiny_encoder(dir: &Path) {
-    let t = tiny_model::model(&tiny_model::aspert_config(), dir, 0);
-    let tensors: HashMap<String, Tensor> = t
-        .varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(name, _)| name.starts_with("bert."))
-        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
-    let config = serde_json::to_string(&tiny_model::encoder_config()).unwrap();
-    std::fs::write(dir.join("config.json"), config).unwrap();
-}
 
 fn corpus() -> Vec<Sentence> {
     let mut a = tiny_model::sentence("john smith works for acme in paris .");
@@ -44,7 +25,7 @@ fn train_writes_a_checkpoint_and_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let encoder = dir.path().join("encoder");
     std::fs::create_dir(&encoder).unwrap();
-    tiny_encoder(&encoder);
+    tiny_model::tiny_encoder(&encoder);
     let data = dir.path().join("train.json");
     write_sentences(&data, &corpus(), Format::Json).unwrap();
     let types = dir.path().join("types.json");

@@ -139,3 +139,20 @@ pub fn random(shape: &[usize], seed: u64) -> Tensor {
         .collect();
     Tensor::from_vec(values, shape, &Device::Cpu).expect("a random tensor")
 }
+
+/// A tiny random BERT (`config.json`, `model.safetensors`, `vocab.txt`) in `dir`.
+pub fn tiny_encoder(dir: &Path) {
+    let t = model(&aspert_config(), dir, 0);
+    let tensors: std::collections::HashMap<String, Tensor> = t
+        .varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with("bert."))
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    let config = serde_json::to_string(&encoder_config()).unwrap();
+    std::fs::write(dir.join("config.json"), config).unwrap();
+}
