@@ -7,8 +7,9 @@ use spanscope::explain::Fusion;
 use spanscope::model::candidates::SpanCandidate;
 use spanscope::model::decode::{
     decode_entities, decode_relations, explain_span, explain_span_with_encoder, predict,
-    PredictedEntity, SentencePrediction, MODEL_SOURCE,
+    predict_relations_between_annotated, PredictedEntity, SentencePrediction, MODEL_SOURCE,
 };
+use spanscope::data::Entity;
 use tiny_model::*;
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -140,6 +141,42 @@ fn batches_by_length_give_each_sentence_its_own_prediction_in_input_order() {
         let batched = predict(&t.model, &t.pieces, &sentences, batch_size, &Device::Cpu).unwrap();
         assert_same(&batched, &alone);
     }
+}
+
+#[test]
+fn relations_between_annotated_entities_take_the_annotations_as_the_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = model(&aspert_config(), dir.path(), 15);
+    set_relation_bias(&mut t, 0.0);
+    let mut sentences = sentences();
+    // Out of order, one wider than the model's 4 words, one typed as the model never would.
+    sentences[0].entities = vec![
+        Entity::new("Loc", 6, 7),
+        Entity::new("Peop", 0, 2),
+        Entity::new("Org", 0, 6),
+        Entity::new("Org", 4, 5),
+    ];
+    sentences[2].entities = vec![Entity::new("Peop", 0, 1), Entity::new("Loc", 3, 6)];
+    let preds =
+        predict_relations_between_annotated(&t.model, &t.pieces, &sentences, 3, &Device::Cpu)
+            .unwrap();
+    fn spans(p: &SentencePrediction) -> Vec<(usize, usize, &str)> {
+        p.entities.iter().map(|e| (e.start, e.end, e.entity_type.as_str())).collect()
+    }
+    assert_eq!(spans(&preds[0]), [(0, 2, "Peop"), (4, 5, "Org"), (6, 7, "Loc")]);
+    assert_eq!(spans(&preds[2]), [(0, 1, "Peop"), (3, 6, "Loc")]);
+    assert!(preds[1].entities.is_empty() && preds[1].relations.is_empty());
+    let e = &preds[0].entities[1];
+    assert_eq!(e.probabilities.len(), 4);
+    assert_eq!(e.score, e.probabilities[3], "the score is the annotated type's probability");
+    assert!(!preds[0].relations.is_empty(), "relation biases at 0 fire on some of 6 pairs");
+    for r in preds.iter().flat_map(|p| &p.relations) {
+        assert!(r.head != r.tail && r.head < 3 && r.tail < 3);
+    }
+    let one_by_one =
+        predict_relations_between_annotated(&t.model, &t.pieces, &sentences, 1, &Device::Cpu)
+            .unwrap();
+    assert_same(&preds, &one_by_one);
 }
 
 /// Same entities and relations, scores within 1e-5; short messages (the lists are long).

@@ -17,9 +17,7 @@ use spanscope::data::Sentence;
 use spanscope::model::aspert::{Aspert, ModelConfig};
 use spanscope::model::checkpoint;
 use spanscope::model::config::BertConfig;
-use spanscope::model::batch::{PieceBatch, SpanBatch};
-use spanscope::model::candidates::span_candidates;
-use spanscope::model::decode::{predict, span_probabilities};
+use spanscope::model::decode::{predict, predict_relations_between_annotated};
 use spanscope::model::device::DeviceSpec;
 
 /// Arguments of `spanscope bench`.
@@ -74,17 +72,27 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     passes: usize,
 
-    /// With --encoder or --random-bert-base: keep the new heads as they start, finding almost
-    /// no entities. By default their `none` bias is moved until they find about as many pairs
-    /// of entities in a sentence as the input's first 256 annotated sentences hold, so that the
-    /// relation classifier, which scores every such pair, does a trained model's share of the
-    /// work.
-    #[arg(long)]
-    untuned_heads: bool,
+    /// Which entities the relation classifier takes: `predicted` (the model's own), or
+    /// `annotated` (the input's, as a model that finds them would; relation extraction with
+    /// given entities). The default is `annotated` for --encoder and --random-bert-base, whose
+    /// new heads find almost no entities and would leave the relation classifier idle, and
+    /// `predicted` for --model.
+    #[arg(long, value_enum, value_name = "WHICH")]
+    entities: Option<EntitySource>,
 
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Which entities relations are classified between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum EntitySource {
+    /// The model's predictions.
+    Predicted,
+    /// The input's annotations.
+    Annotated,
 }
 
 /// One measurement.
@@ -95,6 +103,8 @@ struct Measurement {
     dtype: String,
     /// Whether each pass started with no word's pieces remembered (`--fresh-words`).
     fresh_words: bool,
+    /// Which entities the relation classifier took.
+    entities: EntitySource,
     batch_size: usize,
     sentences: usize,
     /// Passes timed; `seconds` is the median pass, `fastest_seconds` the fastest.
@@ -120,7 +130,11 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     if sentences.is_empty() {
         bail!("{}: no sentences to predict", args.input.display());
     }
-    let (model, pieces, name) = load_model(&args, &sentences, dtype, &device)?;
+    let (model, pieces, name) = load_model(&args, dtype, &device)?;
+    let entities = args.entities.unwrap_or(match args.model {
+        Some(_) => EntitySource::Predicted,
+        None => EntitySource::Annotated,
+    });
     let tf32 =
         device.is_cuda() && dtype == DType::F32 && candle_core::cuda::gemm_reduced_precision_f32();
 
@@ -128,7 +142,7 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
 
     for &batch_size in &args.batch_sizes {
-        let timing = (args.passes.max(1), args.fresh_words);
+        let timing = (args.passes.max(1), args.fresh_words, entities);
         let measurement = measure(&model, &pieces, &sentences, batch_size.max(1), timing, &device)?;
         let measurement = Measurement {
             model: name.clone(),
@@ -140,12 +154,16 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string(&measurement)?);
         } else {
             println!(
-                "{} on {} ({}{}), batch {:>3}: {} sentences in {:.3} s{} = {:.1} sentences/s, \
+                "{} on {} ({}{}{}), batch {:>3}: {} sentences in {:.3} s{} = {:.1} sentences/s, \
                  {:.3} ms/sentence ({:.1} entities, {:.1} pairs, {:.1} relations per sentence)",
                 measurement.model,
                 measurement.device,
                 measurement.dtype,
                 if measurement.fresh_words { ", fresh words" } else { "" },
+                match measurement.entities {
+                    EntitySource::Annotated => ", relations between annotated entities",
+                    EntitySource::Predicted => "",
+                },
                 measurement.batch_size,
                 measurement.sentences,
                 measurement.seconds,
@@ -168,14 +186,15 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Times `passes` passes of `predict` over all sentences (each starting with no word's pieces
-/// remembered if `fresh_words`); the median pass is the measurement.
+/// Times `passes` passes of prediction over all sentences (each starting with no word's pieces
+/// remembered if `fresh_words`, relations between `entities`); the median pass is the
+/// measurement.
 fn measure(
     model: &Aspert,
     pieces: &WordPieces,
     sentences: &[Sentence],
     batch_size: usize,
-    (passes, fresh_words): (usize, bool),
+    (passes, fresh_words, entities): (usize, bool, EntitySource),
     device: &candle_core::Device,
 ) -> anyhow::Result<Measurement> {
     let mut times = Vec::with_capacity(passes);
@@ -185,13 +204,18 @@ fn measure(
             pieces.forget_words();
         }
         let started = Instant::now();
-        predictions = predict(model, pieces, sentences, batch_size, device)?;
+        predictions = match entities {
+            EntitySource::Predicted => predict(model, pieces, sentences, batch_size, device)?,
+            EntitySource::Annotated => {
+                predict_relations_between_annotated(model, pieces, sentences, batch_size, device)?
+            }
+        };
         times.push(started.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
     let n = sentences.len() as f64;
-    let entities: usize = predictions.iter().map(|p| p.entities.len()).sum();
+    let found: usize = predictions.iter().map(|p| p.entities.len()).sum();
     let relations: usize = predictions.iter().map(|p| p.relations.len()).sum();
     let pairs: usize =
         predictions.iter().map(|p| p.entities.len() * p.entities.len().saturating_sub(1)).sum();
@@ -200,6 +224,7 @@ fn measure(
         device: String::new(),
         dtype: String::new(),
         fresh_words,
+        entities,
         batch_size,
         sentences: sentences.len(),
         passes,
@@ -207,7 +232,7 @@ fn measure(
         fastest_seconds: times[0],
         sentences_per_second: n / seconds,
         ms_per_sentence: seconds * 1000.0 / n,
-        entities_per_sentence: entities as f64 / n,
+        entities_per_sentence: found as f64 / n,
         pairs_per_sentence: pairs as f64 / n,
         relations_per_sentence: relations as f64 / n,
     })
@@ -216,7 +241,6 @@ fn measure(
 /// The model to time and a short name for it.
 fn load_model(
     args: &Args,
-    sentences: &[Sentence],
     dtype: DType,
     device: &candle_core::Device,
 ) -> anyhow::Result<(Aspert, WordPieces, String)> {
@@ -247,94 +271,8 @@ fn load_model(
     } else {
         bail!("say which model to time: --model DIR, --encoder DIR|HUB_ID or --random-bert-base")
     };
-    let name = match args.untuned_heads {
-        true => name,
-        false => match tune_heads(&fresh, sentences, device)? {
-            Some(target) => format!("{name}, tuned to {target:.1} entity pairs a sentence"),
-            None => name,
-        },
-    };
     // Timed as it predicts once saved: an inference copy, not the trainable weights.
     Ok((fresh.model.frozen()?, fresh.pieces, name))
-}
-
-/// Sentences the head tuning looks at.
-const TUNING_SENTENCES: usize = 256;
-
-/// New heads on a pretrained encoder find almost no entities, which leaves the relation
-/// classifier (it scores every ordered pair of entities found in a sentence) nothing to do: the
-/// timing would flatter the model. Moves the `none` class's bias so that the heads find about
-/// as many entity pairs in the first [`TUNING_SENTENCES`] sentences as their annotations hold.
-/// Pairs, not entities: random heads bunch their entities in long sentences, and at the
-/// annotations' entity count they would give the relation classifier three times a trained
-/// model's pairs. A candidate is an entity when an entity type's logit beats `none`'s, so one
-/// pass gives every candidate's margin, and the shift falls between two of them. Returns the
-/// annotations' pairs per sentence, or `None` (nothing changed) where they have no entities.
-fn tune_heads(
-    fresh: &checkpoint::Trainable,
-    sentences: &[Sentence],
-    device: &candle_core::Device,
-) -> anyhow::Result<Option<f64>> {
-    let sample = &sentences[..sentences.len().min(TUNING_SENTENCES)];
-    if sample.iter().all(|s| s.entities.is_empty()) {
-        return Ok(None);
-    }
-    let pairs_of = |n: usize| n * n.saturating_sub(1);
-    let gold_pairs: usize = sample.iter().map(|s| pairs_of(s.entities.len())).sum();
-    let cfg = fresh.model.config();
-    // (logit(none) - max logit(entity type), sentence) for every candidate span of the sample.
-    let mut margins: Vec<(f32, usize)> = Vec::new();
-    for (c, chunk) in sample.chunks(32).enumerate() {
-        let encoded: Vec<_> =
-            chunk.iter().map(|s| fresh.pieces.encode(&s.tokens, cfg.max_pieces)).collect();
-        let candidates: Vec<_> =
-            encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
-        if candidates.iter().all(Vec::is_empty) {
-            continue;
-        }
-        let batch = PieceBatch::from_encoded(&encoded, fresh.pieces.pad_id, device)?;
-        let spans = SpanBatch::from_candidates(&candidates);
-        let probs = span_probabilities(&fresh.model, &batch, &spans)?;
-        let probs = probs.to_dtype(DType::F32)?.to_vec3::<f32>()?;
-        for (b, (rows, cands)) in probs.iter().zip(&candidates).enumerate() {
-            for p in &rows[..cands.len()] {
-                let best = p[1..].iter().copied().fold(f32::MIN, f32::max);
-                margins.push((p[0].ln() - best.ln(), c * 32 + b));
-            }
-        }
-    }
-    if margins.is_empty() {
-        return Ok(None);
-    }
-    margins.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Take candidates in margin order until the pairs reach the annotations'; keep the count
-    // (before or after the last step) whose pairs are nearer.
-    let mut found = vec![0usize; sample.len()];
-    let (mut pairs, mut taken) = (0usize, margins.len());
-    for (k, &(_, sentence)) in margins.iter().enumerate() {
-        let next = pairs + 2 * found[sentence];
-        if next >= gold_pairs {
-            taken = if next - gold_pairs < gold_pairs - pairs { k + 1 } else { k };
-            break;
-        }
-        found[sentence] += 1;
-        pairs = next;
-    }
-    // Every candidate whose margin is below the shift becomes an entity.
-    let shift = match (taken.checked_sub(1).map(|i| margins[i].0), margins.get(taken)) {
-        (Some(last), Some(&(next, _))) => (last + next) / 2.0,
-        (Some(last), None) => last + 1.0,
-        (None, Some(&(first, _))) => first - 1.0,
-        (None, None) => unreachable!("margins is not empty"),
-    };
-    let vars = fresh.varmap.data().lock().expect("the weights' lock is not poisoned").clone();
-    let name = "span_classifier.out.bias";
-    let span_bias = vars.get(name).with_context(|| format!("the new heads have no {name}"))?;
-    let mut bias = span_bias.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    bias[0] -= shift;
-    let n = bias.len();
-    span_bias.set(&candle_core::Tensor::from_vec(bias, n, device)?.to_dtype(span_bias.dtype())?)?;
-    Ok(Some(gold_pairs as f64 / sample.len() as f64))
 }
 
 /// `f32`, `f16` or `bf16`.

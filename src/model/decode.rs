@@ -172,6 +172,32 @@ pub fn predict(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
+    predict_over(model, pieces, sentences, batch_size, false, device)
+}
+
+/// [`predict`] with the sentences' annotated entities in place of the predicted ones:
+/// relations are classified between the annotated entities (relation extraction with given
+/// entities). Each returned entity is an annotated one, with the model's probabilities for its
+/// span; entities the model cannot see (wider than its maximum span width, or beyond its piece
+/// budget) are left out, with their relations.
+pub fn predict_relations_between_annotated(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<SentencePrediction>> {
+    predict_over(model, pieces, sentences, batch_size, true, device)
+}
+
+fn predict_over(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    annotated: bool,
+    device: &Device,
+) -> Result<Vec<SentencePrediction>> {
     let max_pieces = model.config().max_pieces;
     let encoded: Vec<EncodedSentence> =
         sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect();
@@ -181,17 +207,51 @@ pub fn predict(
     let mut out = vec![SentencePrediction::default(); sentences.len()];
     for chunk in order.chunks(batch_size.max(1)) {
         let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
-        for (&i, prediction) in chunk.iter().zip(predict_batch(model, pieces, &batch, device)?) {
+        let given: Option<Vec<&Sentence>> =
+            annotated.then(|| chunk.iter().map(|&i| &sentences[i]).collect());
+        let predictions = predict_batch(model, pieces, &batch, given.as_deref(), device)?;
+        for (&i, prediction) in chunk.iter().zip(predictions) {
             out[i] = prediction;
         }
     }
     Ok(out)
 }
 
+/// `sentence`'s annotated entities that are candidates, as (candidate index, entity with the
+/// span's probabilities), ordered by start then end like [`decode_entities`].
+fn annotated_entities<P: AsRef<[f32]>>(
+    candidates: &[SpanCandidate],
+    probabilities: &[P],
+    entity_types: &[String],
+    sentence: &Sentence,
+) -> Vec<(usize, PredictedEntity)> {
+    let mut found: Vec<(usize, PredictedEntity)> = sentence
+        .entities
+        .iter()
+        .filter_map(|e| {
+            let i = candidates.iter().position(|c| c.start == e.start && c.end == e.end)?;
+            let probs = probabilities[i].as_ref();
+            let class = entity_types.iter().position(|t| *t == e.entity_type).map(|k| k + 1);
+            let entity = PredictedEntity {
+                start: e.start,
+                end: e.end,
+                entity_type: e.entity_type.clone(),
+                score: class.and_then(|k| probs.get(k)).copied().unwrap_or(0.0),
+                probabilities: probs.to_vec(),
+            };
+            Some((i, entity))
+        })
+        .collect();
+    found.sort_by_key(|(_, e)| (e.start, e.end));
+    found.dedup_by_key(|(i, _)| *i);
+    found
+}
+
 fn predict_batch(
     model: &Aspert,
     pieces: &WordPieces,
     encoded: &[&EncodedSentence],
+    annotated: Option<&[&Sentence]>,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
     let cfg = model.config();
@@ -213,7 +273,10 @@ fn predict_batch(
     for (b, cands) in candidates.iter().enumerate() {
         let own = &probs[b * rows * classes..][..cands.len() * classes];
         let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
-        let found = decode_entities(cands, &rows, &cfg.entity_types);
+        let found = match annotated {
+            None => decode_entities(cands, &rows, &cfg.entity_types),
+            Some(sentences) => annotated_entities(cands, &rows, &cfg.entity_types, sentences[b]),
+        };
         chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
         let entities = found.into_iter().map(|(_, e)| e).collect();
         predictions.push(SentencePrediction { entities, relations: Vec::new() });
