@@ -3,13 +3,13 @@
 mod tiny_model;
 
 use candle_core::Device;
+use spanscope::data::Entity;
 use spanscope::explain::Fusion;
 use spanscope::model::candidates::SpanCandidate;
 use spanscope::model::decode::{
     decode_entities, decode_relations, explain_span, explain_span_with_encoder, predict,
     predict_relations_between_annotated, PredictedEntity, SentencePrediction, MODEL_SOURCE,
 };
-use spanscope::data::Entity;
 use tiny_model::*;
 
 fn names(v: &[&str]) -> Vec<String> {

@@ -2114,7 +2114,10 @@ impl CustomOp2 for BiasSplitHeads {
             &heads32,
             &d32,
         );
-        Ok((candle_core::CudaStorage::wrap_cuda_slice(y, dev), Shape::from((3, batch, heads, t, d))))
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(y, dev),
+            Shape::from((3, batch, heads, t, d)),
+        ))
     }
 }
 
