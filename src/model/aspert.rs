@@ -224,7 +224,9 @@ pub struct Aspert {
 struct InferenceWeights {
     /// The first span layer: `[E(s) | h_[CLS]]`.
     span: Vec<Tensor>,
-    /// The relation classifier: `[E(s1) | C | E(s2)]`.
+    /// The relation classifier's `[E(s1) | C | E(s2)]` as two parts: the `E(s1)` and
+    /// `E(s2)` parts side by side (`[span dim, 2 · types]`, one product for both ends of
+    /// every pair), then the `C` part.
     relation: Vec<Tensor>,
 }
 
@@ -313,14 +315,16 @@ impl Aspert {
         }
     }
 
-    /// The relation classifier cut into its `E(s1)`, `C` and `E(s2)` parts, kept or cut as
-    /// [`Aspert::span_parts`].
+    /// The relation classifier cut into its entity parts (`E(s1)` and `E(s2)` side by side)
+    /// and its `C` part, kept or cut as [`Aspert::span_parts`].
     fn relation_parts(&self) -> Result<Vec<Tensor>> {
         match &self.inference {
             Some(ready) => Ok(ready.relation.clone()),
             None => {
                 let (span_dim, hidden) = (self.cfg.span_dim(), self.cfg.encoder.hidden_size);
-                column_parts(self.relation_classifier.weight(), &[span_dim, hidden, span_dim])
+                let parts =
+                    column_parts(self.relation_classifier.weight(), &[span_dim, hidden, span_dim])?;
+                Ok(vec![Tensor::cat(&[&parts[0], &parts[2]], 1)?, parts[1].clone()])
             }
         }
     }
@@ -503,10 +507,11 @@ impl Aspert {
             }
         }
         let device = span_repr.device();
-        let heads = Tensor::from_vec(heads, batch * p, device)?;
-        let tails = Tensor::from_vec(tails, batch * p, device)?;
         let flat = span_repr.reshape((batch * n, dim))?;
+        let rows = batch * p;
         if train {
+            let heads = Tensor::from_vec(heads, rows, device)?;
+            let tails = Tensor::from_vec(tails, rows, device)?;
             // Dropout masks per pair need the concatenation itself.
             let pick = |idx: &Tensor| flat.index_select(idx, 0)?.reshape((batch, p, dim));
             let x = Tensor::cat(&[&pick(&heads)?, &context, &pick(&tails)?], D::Minus1)?;
@@ -514,13 +519,17 @@ impl Aspert {
             return dense(&self.relation_classifier, &self.dropout(&x, true)?, sink);
         }
         // W·(E1 ⊕ C ⊕ E2) = W_1·E1 + W_c·C + W_2·E2: the entity parts once per span, not per
-        // pair, and no [P, 2·span_dim + H] concatenation.
+        // pair, both in one product, and no [P, 2·span_dim + H] concatenation. The pairs'
+        // heads, then their tails, pick rows of that product in one gather.
         let parts = self.relation_parts()?;
         let hidden = context.dim(2)?;
-        let types = parts[0].dim(1)?;
-        let head_scores = flat.matmul(&parts[0])?.index_select(&heads, 0)?;
-        let tail_scores = flat.matmul(&parts[2])?.index_select(&tails, 0)?;
-        let context_scores = context.reshape((batch * p, hidden))?.matmul(&parts[1])?;
+        let types = parts[1].dim(1)?;
+        let ends = [heads, tails].concat();
+        let ends =
+            flat.matmul(&parts[0])?.index_select(&Tensor::from_vec(ends, 2 * rows, device)?, 0)?;
+        let head_scores = ends.narrow(0, 0, rows)?.narrow(1, 0, types)?;
+        let tail_scores = ends.narrow(0, rows, rows)?.narrow(1, types, types)?;
+        let context_scores = context.reshape((rows, hidden))?.matmul(&parts[1])?;
         let mut logits = ((head_scores + context_scores)? + tail_scores)?;
         if let Some(bias) = self.relation_classifier.bias() {
             logits = logits.broadcast_add(bias)?;
