@@ -358,7 +358,7 @@ fn bench_gives_new_heads_the_annotated_entities() {
     let dir = tempfile::tempdir().unwrap();
     let encoder = dir.path().join("encoder");
     std::fs::create_dir(&encoder).unwrap();
-    tiny_model::tiny_encoder(&encoder);
+    tiny_model::tiny_encoder(&encoder, 0);
     let types = dir.path().join("types.json");
     tiny_model::types().write(&types).unwrap();
     let input = dir.path().join("in.json");

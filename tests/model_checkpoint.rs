@@ -160,21 +160,7 @@ fn fresh_model_from_an_encoder_directory_keeps_its_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let enc_dir = tmp.path().join("tiny-bert");
     std::fs::create_dir(&enc_dir).unwrap();
-    // A Hugging Face style encoder: config.json, model.safetensors (`bert.` names), vocab.txt.
-    let donor = model(&aspert_config(), tmp.path(), 31);
-    let encoder_tensors: HashMap<String, Tensor> = donor
-        .varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.starts_with("bert."))
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&encoder_tensors, enc_dir.join("model.safetensors")).unwrap();
-    std::fs::write(enc_dir.join("config.json"), serde_json::to_string(&encoder_config()).unwrap())
-        .unwrap();
-    word_pieces(&enc_dir);
+    let encoder_tensors = tiny_encoder(&enc_dir, 31);
     let spec = enc_dir.to_string_lossy().into_owned();
     let fresh = init_from_encoder(
         &spec,

@@ -25,7 +25,7 @@ fn train_writes_a_checkpoint_and_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let encoder = dir.path().join("encoder");
     std::fs::create_dir(&encoder).unwrap();
-    tiny_model::tiny_encoder(&encoder);
+    tiny_model::tiny_encoder(&encoder, 0);
     let data = dir.path().join("train.json");
     write_sentences(&data, &corpus(), Format::Json).unwrap();
     let types = dir.path().join("types.json");

@@ -140,9 +140,10 @@ pub fn random(shape: &[usize], seed: u64) -> Tensor {
     Tensor::from_vec(values, shape, &Device::Cpu).expect("a random tensor")
 }
 
-/// A tiny random BERT (`config.json`, `model.safetensors`, `vocab.txt`) in `dir`.
-pub fn tiny_encoder(dir: &Path) {
-    let t = model(&aspert_config(), dir, 0);
+/// A tiny random BERT in Hugging Face layout (`config.json`, `model.safetensors` with `bert.`
+/// names, `vocab.txt`) in `dir`, from the model of `seed`; returns its encoder weights by name.
+pub fn tiny_encoder(dir: &Path, seed: u64) -> std::collections::HashMap<String, Tensor> {
+    let t = model(&aspert_config(), dir, seed);
     let tensors: std::collections::HashMap<String, Tensor> = t
         .varmap
         .data()
@@ -155,4 +156,5 @@ pub fn tiny_encoder(dir: &Path) {
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     let config = serde_json::to_string(&encoder_config()).unwrap();
     std::fs::write(dir.join("config.json"), config).unwrap();
+    tensors
 }
