@@ -233,6 +233,37 @@ fn count_u32(n: usize, op: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("{op}: {n} elements is too many")))
 }
 
+/// `f` of the storages and layouts of `N` tensors held outside a node's arguments (parameters,
+/// saved outputs), each the backend storage that `pick` takes from it; an error names `op`
+/// when a tensor is on another device.
+fn with_storages<const N: usize, S, R>(
+    ts: [&Tensor; N],
+    op: &str,
+    pick: impl Fn(&Storage) -> Option<&S>,
+    f: impl FnOnce([(&S, &Layout); N]) -> Result<R>,
+) -> Result<R> {
+    let guards = ts.map(|t| t.storage_and_layout());
+    let mut picked = Vec::with_capacity(N);
+    for (storage, layout) in &guards {
+        let s = pick(storage).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{op}: tensors on different devices"))
+        })?;
+        picked.push((s, *layout));
+    }
+    let picked = picked
+        .try_into()
+        .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
+    f(picked)
+}
+
+/// The CPU storage of a [`Storage`], for [`with_storages`].
+pub(crate) fn cpu_storage(s: &Storage) -> Option<&CpuStorage> {
+    match s {
+        Storage::Cpu(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// `f` of the values of `N` contiguous f32 tensors held outside a node's arguments (parameters,
 /// saved outputs), on the CPU.
 fn cpu_values<const N: usize, R>(
@@ -240,18 +271,16 @@ fn cpu_values<const N: usize, R>(
     op: &str,
     f: impl FnOnce([&[f32]; N]) -> Result<R>,
 ) -> Result<R> {
-    let guards = ts.map(|t| t.storage_and_layout());
-    let mut values: Vec<&[f32]> = Vec::with_capacity(N);
-    for (storage, layout) in &guards {
-        let Storage::Cpu(s) = &**storage else {
-            candle_core::bail!("{op}: tensors on different devices");
-        };
-        values.push(contiguous::<f32>(s, layout, op)?);
-    }
-    let values = values
-        .try_into()
-        .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
-    f(values)
+    with_storages(ts, op, cpu_storage, |storages| {
+        let mut values: Vec<&[f32]> = Vec::with_capacity(N);
+        for (s, layout) in storages {
+            values.push(contiguous::<f32>(s, layout, op)?);
+        }
+        let values = values
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
+        f(values)
+    })
 }
 
 /// `f(a, b)` for each pair of elements of two same-shape contiguous f32 CPU tensors.
@@ -268,7 +297,7 @@ fn cpu_map2(
 }
 
 #[cfg(feature = "cuda")]
-mod gpu {
+pub(crate) mod gpu {
     use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
     use candle_core::cuda_backend::CudaDType;
     use candle_core::{CudaDevice, CudaStorage, Layout, Result};
@@ -311,24 +340,30 @@ mod gpu {
         }
     }
 
+    /// The CUDA storage of a [`candle_core::Storage`], for [`super::with_storages`].
+    pub fn cuda_storage(s: &candle_core::Storage) -> Option<&CudaStorage> {
+        match s {
+            candle_core::Storage::Cuda(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// [`super::cpu_values`] on the GPU: views of `N` contiguous f32 tensors.
     pub fn values<const N: usize, R>(
         ts: [&candle_core::Tensor; N],
         op: &str,
         f: impl for<'a> FnOnce([CudaView<'a, f32>; N]) -> Result<R>,
     ) -> Result<R> {
-        let guards = ts.map(|t| t.storage_and_layout());
-        let mut views = Vec::with_capacity(N);
-        for (storage, layout) in &guards {
-            let candle_core::Storage::Cuda(s) = &**storage else {
-                candle_core::bail!("{op}: tensors on different devices");
-            };
-            views.push(view::<f32>(s, layout, op)?);
-        }
-        let views = views
-            .try_into()
-            .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
-        f(views)
+        super::with_storages(ts, op, cuda_storage, |storages| {
+            let mut views = Vec::with_capacity(N);
+            for (s, layout) in storages {
+                views.push(view::<f32>(s, layout, op)?);
+            }
+            let views = views
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
+            f(views)
+        })
     }
 
     /// fused.cu's elementwise `kernel(a, b, out, n)` over two same-shape contiguous f32 GPU
@@ -591,14 +626,9 @@ pub(crate) fn layer_norm_cpu(
     eps: f32,
 ) -> Result<(CpuStorage, Shape)> {
     let op = LayerNorm { eps, sink: None };
-    let ((sx, lx), (sw, lw), (sb, lb)) =
-        (x.storage_and_layout(), w.storage_and_layout(), b.storage_and_layout());
-    match (&*sx, &*sw, &*sb) {
-        (Storage::Cpu(sx), Storage::Cpu(sw), Storage::Cpu(sb)) => {
-            op.cpu_fwd(sx, lx, sw, lw, sb, lb)
-        }
-        _ => candle_core::bail!("{}: tensors on different devices", op.name()),
-    }
+    with_storages([x, w, b], op.name(), cpu_storage, |[(sx, lx), (sw, lw), (sb, lb)]| {
+        op.cpu_fwd(sx, lx, sw, lw, sb, lb)
+    })
 }
 
 /// [`layer_norm_cpu`] on the GPU.
@@ -610,14 +640,9 @@ pub(crate) fn layer_norm_cuda(
     eps: f32,
 ) -> Result<(candle_core::CudaStorage, Shape)> {
     let op = LayerNorm { eps, sink: None };
-    let ((sx, lx), (sw, lw), (sb, lb)) =
-        (x.storage_and_layout(), w.storage_and_layout(), b.storage_and_layout());
-    match (&*sx, &*sw, &*sb) {
-        (Storage::Cuda(sx), Storage::Cuda(sw), Storage::Cuda(sb)) => {
-            op.cuda_fwd(sx, lx, sw, lw, sb, lb)
-        }
-        _ => candle_core::bail!("{}: tensors on different devices", op.name()),
-    }
+    with_storages([x, w, b], op.name(), gpu::cuda_storage, |[(sx, lx), (sw, lw), (sb, lb)]| {
+        op.cuda_fwd(sx, lx, sw, lw, sb, lb)
+    })
 }
 
 /// The gradients `(dx, dw, db)` of an f32 layer norm of `x` with weight `w` (and any bias) for

@@ -332,10 +332,7 @@ impl CustomOp1 for AttentionsTap {
         let mut out = unsafe {
             candle_core::cpu_backend::CpuDevice.alloc_uninit(&shape, self.probs[0].dtype())?
         };
-        self.stack(&mut out, |s| match s {
-            Storage::Cpu(s) => Some(s),
-            _ => None,
-        })?;
+        self.stack(&mut out, fused::cpu_storage)?;
         Ok((out, shape))
     }
 
@@ -348,10 +345,7 @@ impl CustomOp1 for AttentionsTap {
         let shape = self.stacked_shape();
         // SAFETY: as on the CPU.
         let mut out = unsafe { s.device().alloc_uninit(&shape, self.probs[0].dtype())? };
-        self.stack(&mut out, |s| match s {
-            Storage::Cuda(s) => Some(s),
-            _ => None,
-        })?;
+        self.stack(&mut out, fused::gpu::cuda_storage)?;
         Ok((out, shape))
     }
 
