@@ -14,10 +14,12 @@ use spanscope::data::io::read_sentences;
 use spanscope::data::types::Types;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::ModelConfig;
+use spanscope::model::batch::PieceBatch;
 use spanscope::model::checkpoint::{self, init_from_encoder};
 use spanscope::model::decode::{predict, SentencePrediction};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::fused;
+use spanscope::model::graphs;
 use spanscope::model::source::load_encoder;
 use spanscope::train::trainer::{train, TrainConfig, TrainData};
 use tiny_model::*;
@@ -118,6 +120,50 @@ fn tiny_model_predicts_the_same_on_cpu_and_cuda() {
         let n = assert_agree(&cpu, &gpu, 1e-4);
         assert!(n > 0, "the comparison has decisions to compare");
     }
+}
+
+/// An encoder pass replayed from a CUDA graph gives exactly what the pass run op by op gives,
+/// for other inputs of the recorded shape too, and predictions do not change.
+#[test]
+fn encoder_graphs_replay_the_direct_pass_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = aspert_config();
+    let mut t = model(&cfg, dir.path(), 5);
+    favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
+    let saved = dir.path().join("model");
+    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    let device = cuda();
+    let (gpu_model, _, pieces, _) = checkpoint::load(&saved, &device, DType::F32).unwrap();
+    let batch = |ids: [u32; 7]| {
+        PieceBatch::from_ids(&[ids.to_vec()], vec![Vec::new()], pieces.pad_id, &device).unwrap()
+    };
+    let (a, b) = (batch([2, 5, 6, 7, 8, 9, 3]), batch([2, 9, 4, 4, 6, 5, 3]));
+    let outputs = |enc: &spanscope::model::aspert::Encoding| {
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (flat(&enc.hidden), flat(&enc.attentions))
+    };
+
+    graphs::set_enabled(false);
+    let direct_b = outputs(&gpu_model.encode(&b, false).unwrap());
+    let sentences = sentences();
+    let direct = predict(&gpu_model, &pieces, &sentences, 1, &device).unwrap();
+    graphs::set_enabled(true);
+    // Seen once, then recorded, then replayed: a's shape, then b's inputs in a's graph.
+    let before = graphs::recorded();
+    gpu_model.encode(&a, false).unwrap();
+    gpu_model.encode(&a, false).unwrap();
+    assert_eq!(graphs::recorded(), before + 1, "a shape seen twice is recorded");
+    let replayed = gpu_model.encode(&b, false).unwrap();
+    let again = gpu_model.encode(&b, false).unwrap();
+    assert_eq!(graphs::recorded(), before + 1, "the same shape replays, not re-records");
+    assert!(outputs(&replayed) == direct_b, "a replay with other inputs gives the direct pass");
+    assert!(outputs(&again) == direct_b, "a kept encoding survives the next replay");
+    for pass in 0..3 {
+        let got = predict(&gpu_model, &pieces, &sentences, 1, &device).unwrap();
+        assert_eq!(got, direct, "pass {pass} with graphs predicts as without");
+    }
+    assert!(graphs::recorded() > before + 1, "prediction recorded its shapes");
 }
 
 /// all-MiniLM-L6-v2 with fresh heads whose span bias favours entities, on CoNLL04 dev

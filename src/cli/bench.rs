@@ -15,6 +15,7 @@ use spanscope::data::types::Types;
 use spanscope::data::wordpiece::WordPieces;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::{Aspert, ModelConfig};
+use spanscope::model::batch::PieceBatch;
 use spanscope::model::checkpoint;
 use spanscope::model::config::BertConfig;
 use spanscope::model::decode::{predict, predict_relations_between_annotated};
@@ -80,6 +81,13 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHICH")]
     entities: Option<EntitySource>,
 
+    /// Also time the encoder stage alone at each batch size (word pieces in, hidden states,
+    /// attention probabilities, f_a statistics and the span max-pool table out), as the host
+    /// time to queue it and the time until the device has finished it: where the two are
+    /// close, the host, not the device, sets the pace.
+    #[arg(long)]
+    stages: bool,
+
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
     json: bool,
@@ -109,6 +117,8 @@ struct Measurement {
     sentences: usize,
     /// Passes timed; `seconds` is the median pass, `fastest_seconds` the fastest.
     passes: usize,
+    /// Every pass in the order run (on a GPU the first ones record encoder graphs).
+    pass_seconds: Vec<f64>,
     seconds: f64,
     fastest_seconds: f64,
     sentences_per_second: f64,
@@ -117,6 +127,18 @@ struct Measurement {
     /// Ordered pairs of found entities, each scored by the relation classifier.
     pairs_per_sentence: f64,
     relations_per_sentence: f64,
+    /// With `--stages`: the encoder stage alone, median pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoder_stage: Option<EncoderStage>,
+}
+
+/// The encoder stage of a pass alone (`--stages`), per sentence.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct EncoderStage {
+    /// Host time until every batch's encoder work was queued (the device may still run).
+    queued_ms_per_sentence: f64,
+    /// Time until the device had finished each batch.
+    finished_ms_per_sentence: f64,
 }
 
 /// Loads the model, warms up, and times `predict` at each batch size.
@@ -137,17 +159,41 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     });
     let tf32 =
         device.is_cuda() && dtype == DType::F32 && candle_core::cuda::gemm_reduced_precision_f32();
+    let graphs = device.is_cuda() && spanscope::model::graphs::enabled();
 
     // Warm-up: kernels compiled, caches filled, allocator settled.
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
 
+    if args.stages {
+        for (op, micros) in host_costs(&device)? {
+            println!("host time to queue one {op}: {micros:.2} µs");
+        }
+    }
+
     for &batch_size in &args.batch_sizes {
         let timing = (args.passes.max(1), args.fresh_words, entities);
         let measurement = measure(&model, &pieces, &sentences, batch_size.max(1), timing, &device)?;
+        let encoder_stage = match args.stages {
+            true => Some(time_encoder(
+                &model,
+                &pieces,
+                &sentences,
+                batch_size.max(1),
+                args.passes,
+                &device,
+            )?),
+            false => None,
+        };
         let measurement = Measurement {
             model: name.clone(),
             device: device_spec.to_string(),
-            dtype: if tf32 { format!("{}, TF32 products", args.dtype) } else { args.dtype.clone() },
+            dtype: format!(
+                "{}{}{}",
+                args.dtype,
+                if tf32 { ", TF32 products" } else { "" },
+                if graphs { ", encoder as CUDA graphs" } else { "" }
+            ),
+            encoder_stage,
             ..measurement
         };
         if args.json {
@@ -168,10 +214,9 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
                 measurement.sentences,
                 measurement.seconds,
                 if measurement.passes > 1 {
-                    format!(
-                        " (median of {} passes, fastest {:.3} s)",
-                        measurement.passes, measurement.fastest_seconds
-                    )
+                    let each: Vec<String> =
+                        measurement.pass_seconds.iter().map(|s| format!("{s:.3}")).collect();
+                    format!(" (median of {} passes: {} s)", measurement.passes, each.join(", "))
                 } else {
                     String::new()
                 },
@@ -181,6 +226,13 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
                 measurement.pairs_per_sentence,
                 measurement.relations_per_sentence,
             );
+            if let Some(stage) = measurement.encoder_stage {
+                println!(
+                    "  encoder stage alone: queued in {:.3} ms/sentence, finished in {:.3} \
+                     ms/sentence",
+                    stage.queued_ms_per_sentence, stage.finished_ms_per_sentence
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -212,6 +264,7 @@ fn measure(
         };
         times.push(started.elapsed().as_secs_f64());
     }
+    let pass_seconds = times.clone();
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
     let n = sentences.len() as f64;
@@ -228,6 +281,7 @@ fn measure(
         batch_size,
         sentences: sentences.len(),
         passes,
+        pass_seconds,
         seconds,
         fastest_seconds: times[0],
         sentences_per_second: n / seconds,
@@ -235,6 +289,46 @@ fn measure(
         entities_per_sentence: found as f64 / n,
         pairs_per_sentence: pairs as f64 / n,
         relations_per_sentence: relations as f64 / n,
+        encoder_stage: None,
+    })
+}
+
+/// Times the encoder stage alone over `sentences` in `predict`'s batches (by length), the
+/// median of `passes` passes: the host time to queue each batch, and the time until the device
+/// has finished it (the device is synchronised after each batch, as `predict` waits for the
+/// span probabilities).
+fn time_encoder(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    passes: usize,
+    device: &candle_core::Device,
+) -> anyhow::Result<EncoderStage> {
+    let max_pieces = model.config().max_pieces;
+    let mut encoded: Vec<_> =
+        sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect();
+    encoded.sort_by_key(|e| e.ids.len());
+    let mut runs = Vec::with_capacity(passes.max(1));
+    for _ in 0..passes.max(1) {
+        let (mut queued, mut finished) = (0.0, 0.0);
+        for batch in encoded.chunks(batch_size) {
+            let started = Instant::now();
+            let batch = PieceBatch::from_encoded(batch, pieces.pad_id, device)?;
+            let encoding = model.encode(&batch, false)?;
+            queued += started.elapsed().as_secs_f64();
+            device.synchronize()?;
+            finished += started.elapsed().as_secs_f64();
+            drop(encoding);
+        }
+        runs.push((queued, finished));
+    }
+    runs.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (queued, finished) = runs[runs.len() / 2];
+    let per_sentence = 1000.0 / sentences.len() as f64;
+    Ok(EncoderStage {
+        queued_ms_per_sentence: queued * per_sentence,
+        finished_ms_per_sentence: finished * per_sentence,
     })
 }
 
@@ -283,4 +377,34 @@ fn parse_dtype(name: &str) -> anyhow::Result<DType> {
         "bf16" => Ok(DType::BF16),
         other => bail!("--dtype {other}: expected f32, f16 or bf16"),
     }
+}
+
+/// The host time to queue one operation of a few kinds a batch-1 BERT-base pass is made of
+/// (40 pieces, hidden 768), averaged over 500 in a row without waiting for the device.
+fn host_costs(device: &candle_core::Device) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    use candle_core::Tensor;
+    const REPEATS: usize = 500;
+    let x = Tensor::randn(0f32, 1.0, (40, 768), device)?;
+    let w = Tensor::randn(0f32, 1.0, (768, 768), device)?;
+    let per_op = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> anyhow::Result<f64> {
+        f()?;
+        device.synchronize()?;
+        let started = Instant::now();
+        for _ in 0..REPEATS {
+            f()?;
+        }
+        let queued = started.elapsed().as_secs_f64();
+        device.synchronize()?;
+        Ok(queued * 1e6 / REPEATS as f64)
+    };
+    Ok(vec![
+        ("matrix product [40, 768] x [768, 768]", per_op(&|| x.matmul(&w))?),
+        (
+            "spanscope kernel (erf GELU of [40, 768])",
+            per_op(&|| spanscope::model::fused::gelu_erf(&x))?,
+        ),
+        ("candle element-wise kernel (x + x)", per_op(&|| x.add(&x))?),
+        ("buffer of [40, 768] zeros", per_op(&|| x.zeros_like())?),
+        ("upload of 40 u32", per_op(&|| Tensor::from_vec(vec![7u32; 40], 40, device))?),
+    ])
 }

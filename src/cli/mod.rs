@@ -44,6 +44,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub tf32: bool,
 
+    /// On the GPU, run every encoder pass op by op instead of replaying it as a CUDA graph
+    /// (graphs are recorded for each batch shape seen twice; the results are the same).
+    #[arg(long, global = true)]
+    pub no_cuda_graphs: bool,
+
     /// Append diagnostic logs to this file (default: $SPANSCOPE_LOG_FILE, else none).
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -85,6 +90,7 @@ pub enum Command {
 /// Runs the chosen sub-command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
+    spanscope::model::graphs::set_enabled(!cli.no_cuda_graphs);
     match cli.command {
         Some(Command::Annotate(args)) => annotate::run(args, cli.device),
         Some(Command::Predict(args)) => predict::run(args, cli.device),

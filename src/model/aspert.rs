@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::config::BertConfig;
 use super::encoder::{dense, BertEncoder};
+use super::graphs;
 use super::pooling::RangeMax;
 use crate::data::types::Types;
 use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
@@ -212,6 +213,8 @@ pub struct Aspert {
     /// For weights that do not train, the inference forms of the first span layer and the
     /// relation classifier, made once ([`Aspert::span_parts`], [`Aspert::relation_parts`]).
     inference: Option<InferenceWeights>,
+    /// Identity of the weights for recorded encoder graphs ([`graphs`]); clones share it.
+    graph_id: u64,
     cfg: ModelConfig,
 }
 
@@ -289,6 +292,7 @@ impl Aspert {
             span_classifier,
             relation_classifier,
             inference: None,
+            graph_id: graphs::next_model_id(),
             cfg: cfg.clone(),
         };
         if !model.relation_classifier.weight().is_variable() {
@@ -352,6 +356,7 @@ impl Aspert {
             span_classifier,
             relation_classifier: linear(&self.relation_classifier)?,
             inference: None,
+            graph_id: graphs::next_model_id(),
             cfg: self.cfg.clone(),
         };
         frozen.inference = Some(frozen.inference_weights()?);
@@ -376,8 +381,30 @@ impl Aspert {
 
     /// Runs the encoder once and prepares the pooling tables both classifiers use.
     pub fn encode(&self, batch: &PieceBatch, train: bool) -> Result<Encoding> {
+        // Inference copies replay the stage as a CUDA graph on the GPU (model::graphs).
+        let recorded = match (train, self.inference.is_some()) {
+            (false, true) => graphs::encode(self.graph_id, batch, batch.input_ids.device(), |b| {
+                self.encoder_outputs(b, false)
+            })?,
+            _ => None,
+        };
+        let (hidden, attentions, fa_stats) = match recorded {
+            Some(outputs) => outputs,
+            None => self.encoder_outputs(batch, train)?,
+        };
+        Ok(Encoding {
+            hidden_max: RangeMax::new(&hidden)?,
+            hidden,
+            attentions,
+            lengths: batch.lengths.clone(),
+            fa_stats,
+        })
+    }
+
+    /// The encoder stage's device work: hidden states, attention probabilities and the f_a
+    /// statistics (reads nothing of `batch` on the host but its shape).
+    fn encoder_outputs(&self, batch: &PieceBatch, train: bool) -> Result<graphs::EncoderOutputs> {
         let out = self.encoder.forward(&batch.input_ids, &batch.attention_mask, train)?;
-        let hidden_max = RangeMax::new(&out.hidden)?;
         let fa_stats = if self.cfg.attention_contribution {
             let stats = query_statistics(
                 &out.attentions,
@@ -389,13 +416,7 @@ impl Aspert {
         } else {
             None
         };
-        Ok(Encoding {
-            hidden: out.hidden,
-            attentions: out.attentions,
-            lengths: batch.lengths.clone(),
-            hidden_max,
-            fa_stats,
-        })
+        Ok((out.hidden, out.attentions, fa_stats))
     }
 
     /// E(s) for every span, `[B, S, span_dim]` (eq. 6; eq. 1 without f_a):

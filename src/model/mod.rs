@@ -10,6 +10,7 @@ pub mod decode;
 pub mod device;
 pub mod encoder;
 pub mod fused;
+pub mod graphs;
 mod layer_node;
 pub mod pooling;
 pub mod source;
