@@ -205,11 +205,21 @@ fn predict_over(
     // Stable: equal lengths keep the input order.
     order.sort_by_key(|&i| encoded[i].ids.len());
     let mut out = vec![SentencePrediction::default(); sentences.len()];
-    for chunk in order.chunks(batch_size.max(1)) {
+    let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+    let queue = |chunk: &[usize]| {
         let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
+        QueuedBatch::queue(model, pieces, &batch, device)
+    };
+    let mut next = chunks.first().map(|chunk| queue(chunk)).transpose()?;
+    for (k, chunk) in chunks.iter().enumerate() {
+        let Some(current) = next.take() else { break };
+        let probabilities = current.span_probabilities()?;
+        // The next batch's encoder runs on the device while the host decodes this batch and
+        // queues its relations (which the device runs after it).
+        next = chunks.get(k + 1).map(|chunk| queue(chunk)).transpose()?;
         let given: Option<Vec<&Sentence>> =
             annotated.then(|| chunk.iter().map(|&i| &sentences[i]).collect());
-        let predictions = predict_batch(model, pieces, &batch, given.as_deref(), device)?;
+        let predictions = current.finish(model, probabilities, given.as_deref())?;
         for (&i, prediction) in chunk.iter().zip(predictions) {
             out[i] = prediction;
         }
@@ -247,42 +257,85 @@ fn annotated_entities<P: AsRef<[f32]>>(
     found
 }
 
-fn predict_batch(
-    model: &Aspert,
-    pieces: &WordPieces,
-    encoded: &[&EncodedSentence],
-    annotated: Option<&[&Sentence]>,
-    device: &Device,
-) -> Result<Vec<SentencePrediction>> {
-    let cfg = model.config();
-    let candidates: Vec<Vec<SpanCandidate>> =
-        encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
-    if candidates.iter().all(Vec::is_empty) {
-        return Ok(vec![SentencePrediction::default(); encoded.len()]);
+/// A batch whose encoder and span classifier are queued on the device.
+struct QueuedBatch {
+    candidates: Vec<Vec<SpanCandidate>>,
+    /// `None` when no sentence of the batch has a candidate span.
+    work: Option<SpanWork>,
+}
+
+struct SpanWork {
+    enc: Encoding,
+    spans: SpanBatch,
+    repr: Tensor,
+    /// `[B, S, 1 + entity types]`, on the device.
+    probabilities: Tensor,
+}
+
+impl QueuedBatch {
+    /// Uploads the batch and queues its encoder pass, span representations and span
+    /// probabilities, without waiting for the device.
+    fn queue(
+        model: &Aspert,
+        pieces: &WordPieces,
+        encoded: &[&EncodedSentence],
+        device: &Device,
+    ) -> Result<Self> {
+        let cfg = model.config();
+        let candidates: Vec<Vec<SpanCandidate>> =
+            encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
+        if candidates.iter().all(Vec::is_empty) {
+            return Ok(Self { candidates, work: None });
+        }
+        let batch = PieceBatch::from_encoded(encoded, pieces.pad_id, device)?;
+        let enc = model.encode(&batch, false)?;
+        let spans = SpanBatch::from_candidates(&candidates);
+        let repr = model.span_representations(&enc, &spans)?;
+        let probabilities =
+            candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
+                .to_dtype(DType::F32)?;
+        Ok(Self { candidates, work: Some(SpanWork { enc, spans, repr, probabilities }) })
     }
-    let batch = PieceBatch::from_encoded(encoded, pieces.pad_id, device)?;
-    let enc = model.encode(&batch, false)?;
-    let spans = SpanBatch::from_candidates(&candidates);
-    let repr = model.span_representations(&enc, &spans)?;
-    let probs = candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?;
-    let (_, rows, classes) = probs.dims3()?;
-    // One flat copy to the host: a nested Vec would allocate once per candidate.
-    let probs = probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let mut predictions = Vec::with_capacity(encoded.len());
-    let mut chosen = Vec::with_capacity(encoded.len());
-    for (b, cands) in candidates.iter().enumerate() {
-        let own = &probs[b * rows * classes..][..cands.len() * classes];
-        let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
-        let found = match annotated {
-            None => decode_entities(cands, &rows, &cfg.entity_types),
-            Some(sentences) => annotated_entities(cands, &rows, &cfg.entity_types, sentences[b]),
+
+    /// The span probabilities on the host, flat (waits for the device).
+    fn span_probabilities(&self) -> Result<Vec<f32>> {
+        match &self.work {
+            // One flat copy to the host: a nested Vec would allocate once per candidate.
+            Some(work) => work.probabilities.flatten_all()?.to_vec1::<f32>(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Decodes the entities (or takes the `annotated` ones) and classifies their relations.
+    fn finish(
+        self,
+        model: &Aspert,
+        probs: Vec<f32>,
+        annotated: Option<&[&Sentence]>,
+    ) -> Result<Vec<SentencePrediction>> {
+        let Some(work) = self.work else {
+            return Ok(vec![SentencePrediction::default(); self.candidates.len()]);
         };
-        chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
-        let entities = found.into_iter().map(|(_, e)| e).collect();
-        predictions.push(SentencePrediction { entities, relations: Vec::new() });
+        let cfg = model.config();
+        let (_, rows, classes) = work.probabilities.dims3()?;
+        let mut predictions = Vec::with_capacity(self.candidates.len());
+        let mut chosen = Vec::with_capacity(self.candidates.len());
+        for (b, cands) in self.candidates.iter().enumerate() {
+            let own = &probs[b * rows * classes..][..cands.len() * classes];
+            let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
+            let found = match annotated {
+                None => decode_entities(cands, &rows, &cfg.entity_types),
+                Some(sentences) => {
+                    annotated_entities(cands, &rows, &cfg.entity_types, sentences[b])
+                }
+            };
+            chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+            let entities = found.into_iter().map(|(_, e)| e).collect();
+            predictions.push(SentencePrediction { entities, relations: Vec::new() });
+        }
+        relate(model, &work.enc, &work.repr, &work.spans, &chosen, &mut predictions)?;
+        Ok(predictions)
     }
-    relate(model, &enc, &repr, &spans, &chosen, &mut predictions)?;
-    Ok(predictions)
 }
 
 /// Classifies every ordered pair of distinct predicted entities, `max_pairs` per sentence and

@@ -144,6 +144,10 @@ mod cuda {
         direct: impl Fn(&PieceBatch) -> Result<EncoderOutputs>,
     ) -> Result<Option<EncoderOutputs>> {
         let Device::Cuda(cuda) = device else { return Ok(None) };
+        // A recording allocates through the stream-ordered allocator; without it, no graphs.
+        if !cuda.cuda_stream().context().has_async_alloc() {
+            return Ok(None);
+        }
         let (sentences, pieces) = batch.input_ids.dims2()?;
         let key =
             Key { model, sentences, pieces, tf32: candle_core::cuda::gemm_reduced_precision_f32() };
