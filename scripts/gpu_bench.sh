@@ -5,7 +5,7 @@
 #      all-MiniLM-L6-v2 and a random-weight BERT-base made here with transformers;
 #   3. prediction speed on CoNLL04 dev (PREDICT=1), the median of PASSES passes: the bundled
 #      model, and random BERT-base with new heads classifying relations between the annotated
-#      entities, with and without --tf32.
+#      entities, with and without --tf32, and both without CUDA graphs (--no-cuda-graphs).
 # MiniLM comes from $DEV/minilm-f16 when carried; otherwise the bundled model's own encoder
 # weights stand in for it (speed does not depend on the values; the repository's model and a
 # carried MiniLM do not fit one call together). Reports land in $OUT.
@@ -56,6 +56,9 @@ if [ "$PREDICT" = 1 ]; then
     echo "bundled model"
     /tmp/spanscope --device cuda bench --model models/conll04-aspert-minilm \
         --input $D/conll04_dev.json --batch-sizes 1,8,32 --passes "$PASSES"
+    echo "bundled model, no CUDA graphs"
+    /tmp/spanscope --device cuda --no-cuda-graphs bench --model models/conll04-aspert-minilm \
+        --input $D/conll04_dev.json --batch-sizes 1,8,32 --passes "$PASSES"
     echo "bundled model, every pass tokenising afresh"
     /tmp/spanscope --device cuda bench --model models/conll04-aspert-minilm \
         --input $D/conll04_dev.json --batch-sizes 1,8,32 --fresh-words --passes "$PASSES"
@@ -64,7 +67,7 @@ if [ "$PREDICT" = 1 ]; then
         --input $D/conll04_dev.json --batch-sizes 1,8,32 --entities annotated --passes "$PASSES"
     # New heads classify relations between the annotated entities (bench's default for them):
     # as many pairs as a trained model finds.
-    for flag in "" --tf32; do
+    for flag in "" --tf32 --no-cuda-graphs; do
         echo "random BERT-base, new heads ${flag:+($flag)}"
         /tmp/spanscope --device cuda $flag bench --random-bert-base --vocab /tmp/bert-base-random \
             --types $D/conll04_types.json --input $D/conll04_dev.json --batch-sizes 1,8,32 \

@@ -9,7 +9,7 @@
 //! long as it likes.
 //!
 //! A shape is recorded the second time it is seen (a shape seen once never pays for the
-//! recording, which takes a little longer than a direct pass), for inference copies of a model
+//! recording, which takes about as long as two direct passes), for inference copies of a model
 //! only (their weights never change place), on the thread that recorded it (candle's device
 //! uses the calling thread's stream). Recorded graphs are kept up to a budget of output memory,
 //! least recently used first out. Anything that fails while recording falls back to the direct
@@ -162,32 +162,21 @@ mod cuda {
                 entry.graph.launch().map_err(|e| candle_core::Error::Cuda(Box::new(e)))?;
                 return fresh(&entry.outputs).map(Some);
             }
-            if cache.failed.contains(&key) || cache.seen.insert(key) {
+            if cache.failed.contains(&key) {
                 return Ok(None);
             }
-            // Second sighting: a direct pass with small uploads cached, so that the recording
-            // finds every one of them on the device, then the recording.
+            // Small uploads (position ids and the like) stay on the device, keyed by their
+            // bytes: a recording cannot upload, and finds them there.
             let _uploads = cuda.enable_cuda_graph_htod_cache();
-            let outputs = direct(batch)?;
+            if cache.seen.insert(key) {
+                return direct(batch).map(Some);
+            }
+            // Second sighting: record, and answer with the recording's first launch.
             match record(cuda, batch, &direct) {
-                Ok((graph, input_ids, attention_mask, recorded)) => {
-                    let size = bytes(&recorded.0)
-                        + bytes(&recorded.1)
-                        + recorded.2.as_ref().map_or(0, bytes)
-                        + bytes(&input_ids)
-                        + bytes(&attention_mask);
-                    cache.bytes += size;
-                    cache.graphs.insert(
-                        key,
-                        Recorded {
-                            outputs: recorded,
-                            input_ids,
-                            attention_mask,
-                            graph,
-                            bytes: size,
-                            last_used: now,
-                        },
-                    );
+                Ok(entry) => {
+                    let outputs = fresh(&entry.outputs)?;
+                    cache.bytes += entry.bytes;
+                    cache.graphs.insert(key, Recorded { last_used: now, ..entry });
                     while cache.bytes > BUDGET_BYTES && cache.graphs.len() > 1 {
                         let oldest = cache
                             .graphs
@@ -200,6 +189,7 @@ mod cuda {
                             cache.bytes -= gone.bytes;
                         }
                     }
+                    Ok(Some(outputs))
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -207,19 +197,24 @@ mod cuda {
                          graph failed, so that shape runs without one: {e}"
                     );
                     cache.failed.insert(key);
+                    // Buffers dropped inside a failed recording leave their free's error in
+                    // the context, to surface at its next call; it belongs to the recording.
+                    if let Err(late) = cuda.cuda_stream().context().check_err() {
+                        tracing::warn!("after the failed recording: {late}");
+                    }
+                    direct(batch).map(Some)
                 }
             }
-            Ok(Some(outputs))
         })
     }
 
     /// Records the encoder stage on inputs of `batch`'s shape held in buffers of the graph's
-    /// own; returns the graph, its input buffers and its output tensors.
+    /// own, and launches it once on `batch`'s inputs.
     fn record(
         cuda: &candle_core::CudaDevice,
         batch: &PieceBatch,
         direct: &impl Fn(&PieceBatch) -> Result<EncoderOutputs>,
-    ) -> Result<(CudaGraph, Tensor, Tensor, EncoderOutputs)> {
+    ) -> Result<Recorded> {
         let own = PieceBatch {
             input_ids: batch.input_ids.copy()?,
             attention_mask: batch.attention_mask.copy()?,
@@ -244,6 +239,18 @@ mod cuda {
         // One launch now, so that the outputs' memory exists from here on (a graph allocates
         // it when launched) and freeing it with the tensors is always valid.
         graph.launch().map_err(driver)?;
-        Ok((graph, own.input_ids, own.attention_mask, outputs))
+        let bytes = [&outputs.0, &outputs.1, &own.input_ids, &own.attention_mask]
+            .into_iter()
+            .chain(outputs.2.as_ref())
+            .map(bytes)
+            .sum();
+        Ok(Recorded {
+            outputs,
+            input_ids: own.input_ids,
+            attention_mask: own.attention_mask,
+            graph,
+            bytes,
+            last_used: 0,
+        })
     }
 }
