@@ -386,8 +386,13 @@ fn bench_gives_new_heads_the_annotated_entities() {
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
     };
-    let given = run(&["--passes", "3"]);
+    let given = run(&["--passes", "3", "--stages"]);
     assert_eq!(given["entities"], "annotated");
+    assert_eq!(given["pass_seconds"].as_array().unwrap().len(), 3, "{given}");
+    let stage = &given["encoder_stage"];
+    let queued = stage["queued_ms_per_sentence"].as_f64().unwrap();
+    assert!(queued > 0.0 && queued <= stage["finished_ms_per_sentence"].as_f64().unwrap());
+    assert_eq!(given["host_queue_microseconds"].as_object().unwrap().len(), 5, "{given}");
     assert_eq!(given["entities_per_sentence"].as_f64().unwrap(), 1.5, "{given}");
     assert_eq!(given["pairs_per_sentence"].as_f64().unwrap(), 2.0, "{given}");
     assert_eq!(given["passes"], 3);

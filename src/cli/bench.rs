@@ -3,6 +3,7 @@
 //! Speed is measured here, never in tests. Results go to docs/BENCHMARKS.md with the machine
 //! and the date.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -130,6 +131,9 @@ struct Measurement {
     /// With `--stages`: the encoder stage alone, median pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     encoder_stage: Option<EncoderStage>,
+    /// With `--stages`: the host time to queue one operation of a few kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_queue_microseconds: Option<BTreeMap<&'static str, f64>>,
 }
 
 /// The encoder stage of a pass alone (`--stages`), per sentence.
@@ -164,8 +168,12 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     // Warm-up: kernels compiled, caches filled, allocator settled.
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
 
-    if args.stages {
-        for (op, micros) in host_costs(&device)? {
+    let host_queue_microseconds = match args.stages {
+        true => Some(host_costs(&device)?),
+        false => None,
+    };
+    if let (Some(costs), false) = (&host_queue_microseconds, args.json) {
+        for (op, micros) in costs {
             println!("host time to queue one {op}: {micros:.2} µs");
         }
     }
@@ -194,6 +202,7 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
                 if graphs { ", encoder as CUDA graphs" } else { "" }
             ),
             encoder_stage,
+            host_queue_microseconds: host_queue_microseconds.clone(),
             ..measurement
         };
         if args.json {
@@ -290,6 +299,7 @@ fn measure(
         pairs_per_sentence: pairs as f64 / n,
         relations_per_sentence: relations as f64 / n,
         encoder_stage: None,
+        host_queue_microseconds: None,
     })
 }
 
@@ -381,7 +391,7 @@ fn parse_dtype(name: &str) -> anyhow::Result<DType> {
 
 /// The host time to queue one operation of a few kinds a batch-1 BERT-base pass is made of
 /// (40 pieces, hidden 768), averaged over 500 in a row without waiting for the device.
-fn host_costs(device: &candle_core::Device) -> anyhow::Result<Vec<(&'static str, f64)>> {
+fn host_costs(device: &candle_core::Device) -> anyhow::Result<BTreeMap<&'static str, f64>> {
     use candle_core::Tensor;
     const REPEATS: usize = 500;
     let x = Tensor::randn(0f32, 1.0, (40, 768), device)?;
@@ -397,7 +407,7 @@ fn host_costs(device: &candle_core::Device) -> anyhow::Result<Vec<(&'static str,
         device.synchronize()?;
         Ok(queued * 1e6 / REPEATS as f64)
     };
-    Ok(vec![
+    Ok(BTreeMap::from([
         ("matrix product [40, 768] x [768, 768]", per_op(&|| x.matmul(&w))?),
         (
             "spanscope kernel (erf GELU of [40, 768])",
@@ -406,5 +416,5 @@ fn host_costs(device: &candle_core::Device) -> anyhow::Result<Vec<(&'static str,
         ("candle element-wise kernel (x + x)", per_op(&|| x.add(&x))?),
         ("buffer of [40, 768] zeros", per_op(&|| x.zeros_like())?),
         ("upload of 40 u32", per_op(&|| Tensor::from_vec(vec![7u32; 40], 40, device))?),
-    ])
+    ]))
 }
