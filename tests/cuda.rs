@@ -101,15 +101,21 @@ fn encoder_matches_transformers_on_cuda() {
     }
 }
 
+/// A tiny model whose heads find entities and relations, saved under `dir`; its directory.
+fn saved_tiny_model(dir: &std::path::Path, seed: u64) -> PathBuf {
+    let cfg = aspert_config();
+    let mut t = model(&cfg, dir, seed);
+    favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
+    let saved = dir.join("model");
+    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    saved
+}
+
 #[test]
 fn tiny_model_predicts_the_same_on_cpu_and_cuda() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = aspert_config();
-    let mut t = model(&cfg, dir.path(), 3);
-    favour_class(&mut t, 1, 8.0);
-    set_relation_bias(&mut t, 0.0);
-    let saved = dir.path().join("model");
-    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    let saved = saved_tiny_model(dir.path(), 3);
     let (cpu_model, _, pieces, _) = checkpoint::load(&saved, &Device::Cpu, DType::F32).unwrap();
     let device = cuda();
     let (gpu_model, _, _, _) = checkpoint::load(&saved, &device, DType::F32).unwrap();
@@ -127,12 +133,7 @@ fn tiny_model_predicts_the_same_on_cpu_and_cuda() {
 #[test]
 fn encoder_graphs_replay_the_direct_pass_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = aspert_config();
-    let mut t = model(&cfg, dir.path(), 5);
-    favour_class(&mut t, 1, 8.0);
-    set_relation_bias(&mut t, 0.0);
-    let saved = dir.path().join("model");
-    checkpoint::save(&saved, &t.varmap, &cfg, &types(), &t.pieces, DType::F32).unwrap();
+    let saved = saved_tiny_model(dir.path(), 5);
     let device = cuda();
     let (gpu_model, _, pieces, _) = checkpoint::load(&saved, &device, DType::F32).unwrap();
     let batch = |ids: [u32; 7]| {
