@@ -243,17 +243,22 @@ fn with_storages<const N: usize, S, R>(
     f: impl FnOnce([(&S, &Layout); N]) -> Result<R>,
 ) -> Result<R> {
     let guards = ts.map(|t| t.storage_and_layout());
-    let mut picked = Vec::with_capacity(N);
-    for (storage, layout) in &guards {
+    let picked = guards.iter().map(|(storage, layout)| {
         let s = pick(storage).ok_or_else(|| {
             candle_core::Error::Msg(format!("{op}: tensors on different devices"))
         })?;
-        picked.push((s, *layout));
-    }
-    let picked = picked
-        .try_into()
-        .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
-    f(picked)
+        Ok((s, *layout))
+    });
+    f(array_of(picked, op)?)
+}
+
+/// `N` results as an array, or the first error; an error names `op`.
+fn array_of<T, const N: usize>(
+    items: impl IntoIterator<Item = Result<T>>,
+    op: &str,
+) -> Result<[T; N]> {
+    let items: Vec<T> = items.into_iter().collect::<Result<_>>()?;
+    items.try_into().map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))
 }
 
 /// The CPU storage of a [`Storage`], for [`with_storages`].
@@ -272,14 +277,7 @@ fn cpu_values<const N: usize, R>(
     f: impl FnOnce([&[f32]; N]) -> Result<R>,
 ) -> Result<R> {
     with_storages(ts, op, cpu_storage, |storages| {
-        let mut values: Vec<&[f32]> = Vec::with_capacity(N);
-        for (s, layout) in storages {
-            values.push(contiguous::<f32>(s, layout, op)?);
-        }
-        let values = values
-            .try_into()
-            .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
-        f(values)
+        f(array_of(storages.into_iter().map(|(s, layout)| contiguous::<f32>(s, layout, op)), op)?)
     })
 }
 
@@ -355,14 +353,10 @@ pub(crate) mod gpu {
         f: impl for<'a> FnOnce([CudaView<'a, f32>; N]) -> Result<R>,
     ) -> Result<R> {
         super::with_storages(ts, op, cuda_storage, |storages| {
-            let mut views = Vec::with_capacity(N);
-            for (s, layout) in storages {
-                views.push(view::<f32>(s, layout, op)?);
-            }
-            let views = views
-                .try_into()
-                .map_err(|_| candle_core::Error::Msg(format!("{op}: {N} tensors expected")))?;
-            f(views)
+            f(super::array_of(
+                storages.into_iter().map(|(s, layout)| view::<f32>(s, layout, op)),
+                op,
+            )?)
         })
     }
 
