@@ -85,6 +85,7 @@ mod cuda {
     use std::collections::{HashMap, HashSet};
 
     use candle_core::cuda_backend::cudarc::driver::{sys, CudaGraph};
+    use candle_core::cuda_backend::WrapErr;
     use candle_core::{Device, Result, Tensor};
 
     use super::EncoderOutputs;
@@ -159,7 +160,7 @@ mod cuda {
                 entry.last_used = now;
                 entry.input_ids.slice_set(&batch.input_ids, 0, 0)?;
                 entry.attention_mask.slice_set(&batch.attention_mask, 0, 0)?;
-                entry.graph.launch().map_err(|e| candle_core::Error::Cuda(Box::new(e)))?;
+                entry.graph.launch().w()?;
                 return fresh(&entry.outputs).map(Some);
             }
             if cache.failed.contains(&key) {
@@ -222,11 +223,8 @@ mod cuda {
             word_pieces: batch.word_pieces.clone(),
         };
         let stream = cuda.cuda_stream();
-        let driver = |e| candle_core::Error::Cuda(Box::new(e));
         // Relaxed: other threads (a background fine-tuning run) may allocate meanwhile.
-        stream
-            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
-            .map_err(driver)?;
+        stream.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED).w()?;
         let outputs = direct(&own);
         // The capture ends whether or not the pass failed, or the stream stays in it.
         let graph = stream.end_capture(
@@ -234,11 +232,11 @@ mod cuda {
         );
         let outputs = outputs?;
         let graph = graph
-            .map_err(driver)?
+            .w()?
             .ok_or_else(|| candle_core::Error::Msg("the recording made no graph".into()))?;
         // One launch now, so that the outputs' memory exists from here on (a graph allocates
         // it when launched) and freeing it with the tensors is always valid.
-        graph.launch().map_err(driver)?;
+        graph.launch().w()?;
         let bytes = [&outputs.0, &outputs.1, &own.input_ids, &own.attention_mask]
             .into_iter()
             .chain(outputs.2.as_ref())
