@@ -1,5 +1,5 @@
 //! With the `cuda` feature, compiles spanscope's own kernels (the fused AdamW of
-//! src/train/adamw.cu, the fused training ops of src/model/fused.cu) to PTX with nvcc, as
+//! src/train/adamw.cu, the fused training ops of src/model/fused/fused.cu) to PTX with nvcc, as
 //! candle's own kernels are compiled; the CPU build needs nothing.
 
 use std::env;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const KERNELS: [(&str, &str); 2] =
-    [("src/train/adamw.cu", "adamw.ptx"), ("src/model/fused.cu", "fused.ptx")];
+    [("src/train/adamw.cu", "adamw.ptx"), ("src/model/fused/fused.cu", "fused.ptx")];
 
 fn main() {
     for (source, _) in KERNELS {

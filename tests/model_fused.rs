@@ -6,7 +6,7 @@
 
 mod tiny_model;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use spanscope::model::fused;
 use tiny_model::random;
 
@@ -19,19 +19,6 @@ fn weighted(y: &Tensor, seed: u64) -> Tensor {
     (y * random(y.dims(), seed)).unwrap().sum_all().unwrap()
 }
 
-fn composed_layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Tensor {
-    let mean = x.mean_keepdim(D::Minus1).unwrap();
-    let centred = x.broadcast_sub(&mean).unwrap();
-    let var = centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
-    centred
-        .broadcast_div(&(var + eps).unwrap().sqrt().unwrap())
-        .unwrap()
-        .broadcast_mul(w)
-        .unwrap()
-        .broadcast_add(b)
-        .unwrap()
-}
-
 #[test]
 fn layer_norm_matches_the_composed_layer_norm_and_all_three_gradients() {
     let x = Var::from_tensor(&(random(&[3, 4, 48], 3) + 0.7).unwrap()).unwrap();
@@ -39,7 +26,7 @@ fn layer_norm_matches_the_composed_layer_norm_and_all_three_gradients() {
     let b = Var::from_tensor(&random(&[48], 5)).unwrap();
     let eps = 1e-12;
     let ours = fused::layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps, None).unwrap();
-    let theirs = composed_layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps);
+    let theirs = fused::layer_norm_slow(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps).unwrap();
     assert!(max_diff(&ours, &theirs) < 1e-5, "{}", max_diff(&ours, &theirs));
     let g_ours = weighted(&ours, 6).backward().unwrap();
     let g_theirs = weighted(&theirs, 6).backward().unwrap();
@@ -130,18 +117,10 @@ fn linear_matches_matmul_plus_bias_and_its_gradients_with_and_without_heads() {
     let x = Var::from_tensor(&random(&[2, 5, 12], 20)).unwrap();
     let w = Var::from_tensor(&random(&[8, 12], 21)).unwrap();
     let b = Var::from_tensor(&random(&[8], 22)).unwrap();
-    let composed = x
-        .as_tensor()
-        .broadcast_matmul(&w.as_tensor().t().unwrap())
-        .unwrap()
-        .broadcast_add(b.as_tensor())
-        .unwrap();
     for heads in [None, Some(2)] {
         let ours = fused::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), heads, None).unwrap();
-        let theirs = match heads {
-            None => composed.clone(),
-            Some(h) => composed.reshape((2, 5, h, 8 / h)).unwrap().transpose(1, 2).unwrap(),
-        };
+        let theirs =
+            fused::linear_slow(x.as_tensor(), w.as_tensor(), b.as_tensor(), heads).unwrap();
         assert_eq!(ours.dims(), theirs.dims());
         assert!(max_diff(&ours, &theirs) < 1e-5, "{heads:?}: {}", max_diff(&ours, &theirs));
         let g_ours = weighted(&ours, 23).backward().unwrap();
@@ -166,9 +145,7 @@ fn attention_probs_match_the_composed_masked_softmax_and_its_gradients() {
     .unwrap();
     let scale = 0.5;
     let ours = fused::attention_probs(q.as_tensor(), k.as_tensor(), &mask, scale).unwrap();
-    let scores = (q.as_tensor().matmul(&k.as_tensor().t().unwrap()).unwrap() * scale).unwrap();
-    let scores = scores.broadcast_add(&mask.reshape((2, 1, 1, 6)).unwrap()).unwrap();
-    let theirs = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
+    let theirs = fused::attention_probs_slow(q.as_tensor(), k.as_tensor(), &mask, scale).unwrap();
     assert!(max_diff(&ours, &theirs) < 1e-6, "{}", max_diff(&ours, &theirs));
     let padded = ours.get(1).unwrap().narrow(2, 4, 2).unwrap();
     assert_eq!(padded.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
@@ -187,24 +164,7 @@ fn range_max_matches_per_range_maxima_and_their_gradients() {
     let ranges = vec![vec![0..1, 2..7, 3..5, 8..9], vec![1..9, 4..4, 0..3]];
     let ours = fused::range_max(x.as_tensor(), &ranges).unwrap();
     assert_eq!(ours.dims(), &[2, 4, 5]);
-    // The same maxima from candle's own ops, range by range; empty ranges and padding are 0.
-    let zero = Tensor::zeros((1, 5), DType::F32, &Device::Cpu).unwrap();
-    let rows: Vec<Tensor> = ranges
-        .iter()
-        .enumerate()
-        .flat_map(|(b, list)| {
-            let x = x.as_tensor().get(b).unwrap();
-            (0..4)
-                .map(|i| match list.get(i) {
-                    Some(r) if r.start < r.end => {
-                        x.narrow(0, r.start, r.len()).unwrap().max_keepdim(0).unwrap()
-                    }
-                    _ => zero.clone(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let theirs = Tensor::cat(&rows, 0).unwrap().reshape((2, 4, 5)).unwrap();
+    let theirs = fused::range_max_slow(x.as_tensor(), &ranges).unwrap();
     assert_eq!(max_diff(&ours, &theirs), 0.0);
     let g_ours = weighted(&ours, 41).backward().unwrap().get(&x).unwrap().clone();
     let g_theirs = weighted(&theirs, 41).backward().unwrap().get(&x).unwrap().clone();
@@ -232,10 +192,7 @@ fn binary_cross_entropy_matches_the_composed_formula_and_its_gradient() {
     let x = Var::from_tensor(&(random(&[6, 4], 51) * 20.0).unwrap()).unwrap();
     let t = random(&[6, 4], 52).ge(0f32).unwrap().to_dtype(DType::F32).unwrap();
     let ours = fused::bce_with_logits(x.as_tensor(), &t).unwrap();
-    let xs = x.as_tensor();
-    let softplus = xs.abs().unwrap().neg().unwrap().exp().unwrap().affine(1.0, 1.0).unwrap();
-    let theirs =
-        ((xs.relu().unwrap() - (xs * &t).unwrap()).unwrap() + softplus.log().unwrap()).unwrap();
+    let theirs = fused::bce_with_logits_slow(x.as_tensor(), &t).unwrap();
     assert!(max_diff(&ours, &theirs) < 1e-5, "{}", max_diff(&ours, &theirs));
     assert!(ours.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite()));
     let g_ours = weighted(&ours, 53).backward().unwrap().get(&x).unwrap().clone();
@@ -277,17 +234,6 @@ fn collected_weight_gradients_equal_the_returned_ones_once_merged() {
     assert!(forward(Some(&sink)).backward().unwrap().get(&w).is_some());
 }
 
-/// f_a's statistics composed from candle's ops, as spanscope computed them before the fused op.
-fn composed_query_stats(a: &Tensor, mask: &Tensor, theta: f32, max: bool) -> Tensor {
-    let (b, l, h, t, k) = a.dims5().unwrap();
-    let kept = a.detach().gt(theta as f64).unwrap().to_dtype(DType::F32).unwrap();
-    let mask = mask.to_dtype(DType::F32).unwrap().reshape((b, 1, 1, 1, k)).unwrap();
-    let thresholded = a.mul(&kept.broadcast_mul(&mask).unwrap()).unwrap();
-    let per_query =
-        if max { thresholded.max(D::Minus1).unwrap() } else { thresholded.sum(D::Minus1).unwrap() };
-    per_query.reshape((b, l * h, t)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
-}
-
 #[test]
 fn query_stats_match_the_composed_statistics_and_their_gradients() {
     // Probabilities in [0, 0.5), with ties above θ (the maximum's gradient goes to each, as
@@ -311,7 +257,7 @@ fn query_stats_match_the_composed_statistics_and_their_gradients() {
     for max in [false, true] {
         for theta in [0.0f32, 0.2] {
             let ours = fused::query_stats(a.as_tensor(), &mask, theta, max).unwrap();
-            let theirs = composed_query_stats(a.as_tensor(), &mask, theta, max);
+            let theirs = fused::query_stats_slow(a.as_tensor(), &mask, theta, max).unwrap();
             assert_eq!(ours.dims(), [b, t, l * h]);
             assert!(max_diff(&ours, &theirs) < 1e-6, "max {max}, θ {theta}: values differ");
             let g_ours = weighted(&ours, 71).backward().unwrap().get(&a).unwrap().clone();

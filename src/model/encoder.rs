@@ -31,7 +31,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
 use super::fused::{self, DropoutStream, WeightGrads};
-use super::layer_node::{self, DropoutKeys, LayerParams, Slot};
+use super::fused::layer_node::{self, DropoutKeys, LayerParams, Slot};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]

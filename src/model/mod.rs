@@ -10,8 +10,8 @@ pub mod decode;
 pub mod device;
 pub mod encoder;
 pub mod fused;
-pub mod graphs;
-mod layer_node;
 pub mod pooling;
 pub mod source;
 pub mod versions;
+
+pub use fused::graphs;

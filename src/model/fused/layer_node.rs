@@ -1,6 +1,6 @@
 //! A training transformer layer as one node of candle's graph.
 //!
-//! Built from [`super::fused`]'s ops, a training layer is about 16 nodes, and candle's backward
+//! Built from [`super`]'s ops, a training layer is about 16 nodes, and candle's backward
 //! pass spends two more kernels and two more allocations on every input of every node (a zero
 //! gradient and an add) on top of the node's own backward kernels: 64 kernels a layer's
 //! backward pass, a third of them those adds, measured with Nsight Compute on the GPU machine
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 
-use super::fused::{self, WeightGrads};
+use crate::model::fused::{self, WeightGrads};
 
 /// A weight and its bias, the `Var`s themselves (gradients are keyed by their ids).
 pub(crate) type Params = (Tensor, Tensor);

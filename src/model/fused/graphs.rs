@@ -5,7 +5,7 @@
 //! them, so the device waits on the host. A CUDA graph records the pass once for a batch shape
 //! (sentences x pieces) and replays it with one launch. The replay reads its inputs from
 //! buffers of its own, which get each batch's word pieces and mask first, and its outputs are
-//! copied into fresh tensors, so a caller may keep an [`Encoding`](super::aspert::Encoding) as
+//! copied into fresh tensors, so a caller may keep an [`Encoding`](crate::model::aspert::Encoding) as
 //! long as it likes.
 //!
 //! A shape is recorded the second time it is seen (a shape seen once never pays for the
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use candle_core::{Device, Result, Tensor};
 
-use super::batch::PieceBatch;
+use crate::model::batch::PieceBatch;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
