@@ -30,8 +30,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
-use super::fused::{self, DropoutStream, WeightGrads};
 use super::fused::layer_node::{self, DropoutKeys, LayerParams, Slot};
+use super::fused::{self, DropoutStream, WeightGrads};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 
-
 /// Gradients of weights that the fused linear and layer-norm nodes hand over directly instead of
 /// returning them to candle's backward pass, which would first add each to a fresh zero tensor
 /// (two more kernels a weight, a fifth of a training step's backward pass). Off unless a training

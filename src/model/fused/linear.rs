@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 /// `x·wᵀ + b` over the last dimension of a contiguous `x`, through the backend's matrix
 /// product; with `heads`, the result is split into heads, `[B, T, n] → [B, heads, T, n/heads]`.
 #[allow(clippy::too_many_arguments)]

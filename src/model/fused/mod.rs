@@ -86,22 +86,22 @@ mod losses;
 mod query_stats;
 mod range_max;
 
-pub use attention::{attention_probs, attention_probs_slow};
 pub(crate) use attention::softmax_grad;
+pub use attention::{attention_probs, attention_probs_slow};
 pub use dropout::{dropout, DropoutStream};
 pub use gelu::gelu_erf;
 pub(crate) use gelu::gelu_grad;
 use gelu::normal_cdf;
-pub use grads::WeightGrads;
 use grads::node_grads;
+pub use grads::WeightGrads;
 pub(crate) use inference::{bias_gelu, bias_residual_layer_norm, bias_split_heads};
-pub use layer_norm::{layer_norm, layer_norm_slow};
 #[cfg(feature = "cuda")]
 pub(crate) use layer_norm::layer_norm_cuda;
-pub(crate) use layer_norm::{column_sums, layer_norm_cpu, layer_norm_grads};
 use layer_norm::{check_params, row_stats};
-pub use linear::{linear, linear_slow};
+pub(crate) use layer_norm::{column_sums, layer_norm_cpu, layer_norm_grads};
+pub use layer_norm::{layer_norm, layer_norm_slow};
 pub(crate) use linear::linear_grads;
+pub use linear::{linear, linear_slow};
 pub use losses::{bce_with_logits, bce_with_logits_slow, cross_entropy};
 pub use query_stats::{query_stats, query_stats_slow};
 pub use range_max::{range_max, range_max_slow};
