@@ -592,6 +592,7 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
         docs_dir: docs.clone(),
         device: DeviceSpec::Cpu,
         config: FinetuneConfig { epochs: 10_000, ..tiny_config() },
+        types_file: None,
     };
     let (tx, rx) = mpsc::channel();
     let worker = TrainingWorker::spawn(setup, move |reply| {
