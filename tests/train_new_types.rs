@@ -60,9 +60,14 @@ fn growing_the_classifiers_keeps_the_old_predictions_bit_for_bit() {
         let old = predictions(&base);
         assert!(old.iter().any(|p| !p.entities.is_empty()), "the model predicts entities");
         assert!(old.iter().any(|p| !p.relations.is_empty()), "and relations");
-        let frozen_old =
-            predict(&t.model.frozen().unwrap(), &t.pieces, &tiny_model::sentences(), 2, &Device::Cpu)
-                .unwrap();
+        let frozen_old = predict(
+            &t.model.frozen().unwrap(),
+            &t.pieces,
+            &tiny_model::sentences(),
+            2,
+            &Device::Cpu,
+        )
+        .unwrap();
 
         let (trainable, _) = checkpoint::load_trainable(&base, &Device::Cpu, DType::F32).unwrap();
         let relations = [("Lives_In".to_string(), false)];
@@ -70,14 +75,26 @@ fn growing_the_classifiers_keeps_the_old_predictions_bit_for_bit() {
         assert_eq!(grown.config.entity_types.len(), 4);
         assert_eq!(grown.config.learning_entity_types, ["Animal"]);
         assert_eq!(grown.config.learning_relation_types, ["Lives_In"]);
-        let frozen_new =
-            predict(&grown.model.frozen().unwrap(), &grown.pieces, &tiny_model::sentences(), 2, &Device::Cpu)
-                .unwrap();
+        let frozen_new = predict(
+            &grown.model.frozen().unwrap(),
+            &grown.pieces,
+            &tiny_model::sentences(),
+            2,
+            &Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(frozen_new, frozen_old, "linear {linear}: the frozen copy predicts the same");
 
         let out = dir.path().join("grown");
-        checkpoint::save(&out, &grown.varmap, &grown.config, &grown_types(), &grown.pieces, DType::F32)
-            .unwrap();
+        checkpoint::save(
+            &out,
+            &grown.varmap,
+            &grown.config,
+            &grown_types(),
+            &grown.pieces,
+            DType::F32,
+        )
+        .unwrap();
         // Every probability, every score: the same bits.
         assert_eq!(predictions(&out), old, "linear {linear}");
         let (config, types) = checkpoint::read_manifest(&out).unwrap();
@@ -178,7 +195,10 @@ fn a_new_type_is_learnt_from_a_handful_of_sentences_and_the_old_ones_kept() {
     let found = predict(
         &model,
         &pieces,
-        &[tiny_model::sentence("the cat lives in paris ."), tiny_model::sentence("john works for acme .")],
+        &[
+            tiny_model::sentence("the cat lives in paris ."),
+            tiny_model::sentence("john works for acme ."),
+        ],
         2,
         &Device::Cpu,
     )

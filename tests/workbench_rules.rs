@@ -145,6 +145,8 @@ fn the_relation_picker_follows_the_rules_and_a_breaking_flip_asks() {
         serde_json::from_str(&std::fs::read_to_string(d.join("doc.json")).unwrap()).unwrap();
     let relations = saved[0]["relations"].as_array().unwrap();
     assert_eq!(relations.len(), 1, "{saved}");
-    assert_eq!((&relations[0]["type"], &relations[0]["head"], &relations[0]["tail"]),
-               (&json!("Work_For"), &json!(0), &json!(1)));
+    assert_eq!(
+        (&relations[0]["type"], &relations[0]["head"], &relations[0]["tail"]),
+        (&json!("Work_For"), &json!(0), &json!(1))
+    );
 }

@@ -352,7 +352,10 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
         println!("new type {name}: {state}");
     }
     for c in &outcome.changed {
-        println!("changed: {}\n  gold:   {}\n  before: {}\n  after:  {}", c.text, c.gold, c.before, c.after);
+        println!(
+            "changed: {}\n  gold:   {}\n  before: {}\n  after:  {}",
+            c.text, c.gold, c.before, c.after
+        );
     }
     if !(outcome.not_worse || args.finetune.force) {
         flow.discard(&outcome)?;

@@ -107,9 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Action::Rename { kind, from, to, documents, .. } => {
             let entity = kind == Kind::Entity;
-            if entity { types.rename_entity(&from, &to) } else { types.rename_relation(&from, &to) }
-                .map_err(anyhow::Error::msg)
-                .with_context(context)?;
+            if entity {
+                types.rename_entity(&from, &to)
+            } else {
+                types.rename_relation(&from, &to)
+            }
+            .map_err(anyhow::Error::msg)
+            .with_context(context)?;
             // Every document is read and renamed before any is written, so unreadable records
             // in one leave them all (and the types file) as they were.
             let mut renamed = Vec::new();
@@ -134,8 +138,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Action::Retire { kind, name, .. } => {
-            let changed =
-                types.retire(&name, kind == Kind::Entity).map_err(anyhow::Error::msg).with_context(context)?;
+            let changed = types
+                .retire(&name, kind == Kind::Entity)
+                .map_err(anyhow::Error::msg)
+                .with_context(context)?;
             if !changed {
                 eprintln!("{name} was already retired");
             }

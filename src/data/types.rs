@@ -57,7 +57,8 @@ impl RelationType {
     /// Whether this relation may go from an entity of type `head` to one of type `tail`.
     /// For a symmetric type either direction matching the rule is enough.
     pub fn allows(&self, head: &str, tail: &str) -> bool {
-        let fits = |allowed: &[String], t: &str| allowed.is_empty() || allowed.iter().any(|a| a == t);
+        let fits =
+            |allowed: &[String], t: &str| allowed.is_empty() || allowed.iter().any(|a| a == t);
         (fits(&self.heads, head) && fits(&self.tails, tail))
             || (self.symmetric && fits(&self.heads, tail) && fits(&self.tails, head))
     }
@@ -328,7 +329,11 @@ impl Types {
             if !self.allows(&r.relation_type, &head.entity_type, &tail.entity_type) {
                 found.push(RuleViolation {
                     relation: i,
-                    reason: self.rule_reason(&r.relation_type, &head.entity_type, &tail.entity_type),
+                    reason: self.rule_reason(
+                        &r.relation_type,
+                        &head.entity_type,
+                        &tail.entity_type,
+                    ),
                 });
             }
         }
@@ -367,12 +372,15 @@ impl Types {
     /// Sets every relation type's rule to the head and tail entity types its relations in
     /// `sentences` have (a type never seen gets no rule): rules the data obeys.
     pub fn learn_rules(&mut self, sentences: &[Sentence]) {
-        let mut seen: Vec<(Vec<String>, Vec<String>)> = vec![Default::default(); self.relations.len()];
+        let mut seen: Vec<(Vec<String>, Vec<String>)> =
+            vec![Default::default(); self.relations.len()];
         for s in sentences {
             for r in &s.relations {
-                let (Some(index), Some(head), Some(tail)) =
-                    (self.relation_index(&r.relation_type), s.entities.get(r.head), s.entities.get(r.tail))
-                else {
+                let (Some(index), Some(head), Some(tail)) = (
+                    self.relation_index(&r.relation_type),
+                    s.entities.get(r.head),
+                    s.entities.get(r.tail),
+                ) else {
                     continue;
                 };
                 let (heads, tails) = &mut seen[index];
@@ -421,7 +429,9 @@ impl Types {
 
     fn check_new_name(&self, name: &str, taken: bool, kind: &str) -> Result<(), String> {
         if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
-            return Err(format!("a {kind} type name must be non-empty and without spaces: {name:?}"));
+            return Err(format!(
+                "a {kind} type name must be non-empty and without spaces: {name:?}"
+            ));
         }
         if taken {
             return Err(format!("there is already a {kind} type {name}"));
@@ -776,7 +786,10 @@ mod tests {
         s.entities = vec![Entity::new("Org", 0, 1), Entity::new("Peop", 2, 3)];
         s.relations = vec![Relation::new("Work_For", 1, 0), Relation::new("Any", 0, 1)];
         t.learn_rules(std::slice::from_ref(&s));
-        assert_eq!((t.relations[0].heads.clone(), t.relations[0].tails.clone()), (vec!["Peop".to_string()], vec!["Org".to_string()]));
+        assert_eq!(
+            (t.relations[0].heads.clone(), t.relations[0].tails.clone()),
+            (vec!["Peop".to_string()], vec!["Org".to_string()])
+        );
         assert!(!t.relations[1].has_rule(), "never seen: no rule");
         assert!(t.violations(&s).is_empty());
         s.relations.insert(0, Relation::new("Any", 1, 0));

@@ -363,7 +363,9 @@ pub fn grow(
         || CheckpointError::Model(candle_core::Error::Msg("the weights' lock is poisoned".into()));
     let old: HashMap<String, Var> = trainable.varmap.data().lock().map_err(|_| poisoned())?.clone();
     let Some(any) = old.values().next() else {
-        return Err(CheckpointError::Model(candle_core::Error::Msg("a model without weights".into())));
+        return Err(CheckpointError::Model(candle_core::Error::Msg(
+            "a model without weights".into(),
+        )));
     };
     let (dtype, device) = (any.dtype(), any.device().clone());
     let (model, varmap) = build_trainable(&config, dtype, &device, None, seed)?;
@@ -371,7 +373,9 @@ pub fn grow(
         let data = varmap.data().lock().map_err(|_| poisoned())?;
         for (name, var) in data.iter() {
             let before = old.get(name).ok_or_else(|| {
-                CheckpointError::Model(candle_core::Error::Msg(format!("{name} missing before growing")))
+                CheckpointError::Model(candle_core::Error::Msg(format!(
+                    "{name} missing before growing"
+                )))
             })?;
             if before.dims() == var.dims() {
                 var.set(before.as_tensor())?;

@@ -256,8 +256,11 @@ pub struct ChangedSentence {
 /// Geneva)`, or `nothing`.
 pub fn describe_annotations(s: &Sentence) -> String {
     let words = |start: usize, end: usize| s.tokens.get(start..end).unwrap_or(&[]).join(" ");
-    let entities: Vec<String> =
-        s.entities.iter().map(|e| format!("{} [{}]", words(e.start, e.end), e.entity_type)).collect();
+    let entities: Vec<String> = s
+        .entities
+        .iter()
+        .map(|e| format!("{} [{}]", words(e.start, e.end), e.entity_type))
+        .collect();
     let name = |i: usize| s.entities.get(i).map_or("?".to_string(), |e| words(e.start, e.end));
     let relations: Vec<String> = s
         .relations
@@ -595,9 +598,9 @@ fn run(
     }
     // The candidates of the folds predict the sentences they did not see.
     let after_predictions = match judge {
-        Judge::CrossValidation(folds) => cross_validate(
-            job, &types, &replay, folds, &device, cancel, progress,
-        )?,
+        Judge::CrossValidation(folds) => {
+            cross_validate(job, &types, &replay, folds, &device, cancel, progress)?
+        }
         _ => {
             if cancel.load(Ordering::Relaxed) {
                 return Err(FinetuneError::Cancelled);
@@ -655,7 +658,9 @@ fn decide(
     reviewed: usize,
 ) -> (bool, String) {
     let on = match judge {
-        Judge::TooFew => return (false, format!("too few reviewed sentences to judge ({reviewed})")),
+        Judge::TooFew => {
+            return (false, format!("too few reviewed sentences to judge ({reviewed})"))
+        }
         Judge::HeldOut => format!("{} held-out reviewed sentences", after.sentences),
         Judge::CrossValidation(k) => {
             format!("{} reviewed sentences by {k}-fold cross-validation", after.sentences)
@@ -686,7 +691,8 @@ fn decide(
 pub fn grown_types(model: &Types, reviewed: &[Sentence], schema: Option<&Types>) -> Types {
     let mut types = model.clone();
     let Some(schema) = schema else { return types };
-    let used_entity = |name: &str| reviewed.iter().any(|s| s.entities.iter().any(|e| e.entity_type == name));
+    let used_entity =
+        |name: &str| reviewed.iter().any(|s| s.entities.iter().any(|e| e.entity_type == name));
     let used_relation =
         |name: &str| reviewed.iter().any(|s| s.relations.iter().any(|r| r.relation_type == name));
     for t in &schema.entities {
@@ -725,8 +731,9 @@ fn train_candidate(
         .map(|t| (t.name.clone(), t.symmetric))
         .collect();
     let mut trainable = checkpoint::grow(trainable, &new_entities, &new_relations, cfg.seed)?;
-    let count_entities =
-        |name: &str| train.iter().flat_map(|s| &s.entities).filter(|e| e.entity_type == name).count();
+    let count_entities = |name: &str| {
+        train.iter().flat_map(|s| &s.entities).filter(|e| e.entity_type == name).count()
+    };
     let count_relations = |name: &str| {
         train.iter().flat_map(|s| &s.relations).filter(|r| r.relation_type == name).count()
     };
@@ -792,7 +799,8 @@ fn cross_validate(
                 train.push(s.clone());
             }
         }
-        let name = job.work_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name =
+            job.work_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let out = job.work_dir.with_file_name(format!("{name}.fold-{}", fold + 1));
         let trained =
             train_candidate(job, types, &train, replay, device, &out, cancel, &mut |p| match p {
@@ -825,7 +833,11 @@ fn predictions(
 }
 
 /// Micro scores of `predicted` against `gold` (zero scores for no sentences).
-fn score(gold: &[Sentence], predicted: &[Sentence], types: &Types) -> Result<Scores, FinetuneError> {
+fn score(
+    gold: &[Sentence],
+    predicted: &[Sentence],
+    types: &Types,
+) -> Result<Scores, FinetuneError> {
     if gold.is_empty() {
         return Ok(Scores::default());
     }
@@ -876,14 +888,19 @@ impl FinetuneFlow {
             tracing::info!("removed an abandoned fine-tuning candidate: {}", path.display());
         }
         let base = self.start();
-        let work_dir = self.versions.work_dir().map_err(|e| FinetuneError::Versions(e.to_string()))?;
+        let work_dir =
+            self.versions.work_dir().map_err(|e| FinetuneError::Versions(e.to_string()))?;
         // The forgetting slice comes first, then the sample to mix in.
         let wanted = config.forgetting + config.replay;
         let replay = match replay {
             Some(pool) => pool,
             None => {
                 let path = base.join(REPLAY_FILE);
-                if path.is_file() { read_sentences_strict(&path)? } else { Vec::new() }
+                if path.is_file() {
+                    read_sentences_strict(&path)?
+                } else {
+                    Vec::new()
+                }
             }
         };
         let replay = if replay.len() > wanted {
@@ -906,7 +923,9 @@ impl FinetuneFlow {
     ) -> Result<crate::model::versions::Version, FinetuneError> {
         let parent = self.versions.name_of(&self.start());
         let record = VersionRecord { forced, ..outcome.record(parent) };
-        self.versions.accept(&outcome.candidate, record).map_err(|e| FinetuneError::Versions(e.to_string()))
+        self.versions
+            .accept(&outcome.candidate, record)
+            .map_err(|e| FinetuneError::Versions(e.to_string()))
     }
 
     /// Throws a finished run's candidate away.

@@ -48,10 +48,9 @@ pub fn apply_config_text(mut config: FinetuneConfig, text: &str) -> Result<Finet
     };
     for (key, value) in section {
         let count = || -> Result<usize, String> {
-            value
-                .as_integer()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| format!("[finetune] {key} must be a whole number >= 0, found {value}"))
+            value.as_integer().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+                format!("[finetune] {key} must be a whole number >= 0, found {value}")
+            })
         };
         let number = || -> Result<f64, String> {
             value
@@ -72,10 +71,7 @@ pub fn apply_config_text(mut config: FinetuneConfig, text: &str) -> Result<Finet
             "max-forgetting" => config.max_forgetting = number()?,
             "propose-after" => config.propose_after = count()?,
             other => {
-                return Err(format!(
-                    "[finetune] has no key `{other}` (keys: {})",
-                    KEYS.join(", ")
-                ))
+                return Err(format!("[finetune] has no key `{other}` (keys: {})", KEYS.join(", ")))
             }
         }
     }
@@ -93,14 +89,23 @@ mod tests {
         assert_eq!((c.epochs, c.held_out, c.min_held_out, c.replay), (3, 0.3, 8, 50));
         assert_eq!(c.lr, 1e-5);
         assert_eq!(c.folds, FinetuneConfig::default().folds);
-        assert_eq!(apply_config_text(FinetuneConfig::default(), "theme = \"x\"").unwrap(), FinetuneConfig::default());
+        assert_eq!(
+            apply_config_text(FinetuneConfig::default(), "theme = \"x\"").unwrap(),
+            FinetuneConfig::default()
+        );
     }
 
     #[test]
     fn bad_keys_and_values_are_named() {
         let bad = |text: &str| apply_config_text(FinetuneConfig::default(), text).unwrap_err();
-        assert_eq!(bad("[finetune]\nepochs = -1"), "[finetune] epochs must be a whole number >= 0, found -1");
-        assert_eq!(bad("[finetune]\nheld-out = \"a\""), "[finetune] held-out must be a number, found \"a\"");
+        assert_eq!(
+            bad("[finetune]\nepochs = -1"),
+            "[finetune] epochs must be a whole number >= 0, found -1"
+        );
+        assert_eq!(
+            bad("[finetune]\nheld-out = \"a\""),
+            "[finetune] held-out must be a number, found \"a\""
+        );
         assert!(bad("[finetune]\nheld_out = 0.1").starts_with("[finetune] has no key `held_out`"));
         assert_eq!(bad("finetune = 1"), "`finetune` must be a table ([finetune])");
     }

@@ -236,12 +236,10 @@ fn options_for(app: &App, target: PickTarget) -> Vec<String> {
             names(app.types.offered_entities().iter().map(|t| t.name.as_str()).collect())
         }
         PickTarget::NewRelation { head, tail } => relation_options(app, head, tail),
-        PickTarget::RelationType(i) => {
-            match app.sentence().and_then(|s| s.relations.get(i)) {
-                Some(r) => relation_options(app, r.head, r.tail),
-                None => Vec::new(),
-            }
-        }
+        PickTarget::RelationType(i) => match app.sentence().and_then(|s| s.relations.get(i)) {
+            Some(r) => relation_options(app, r.head, r.tail),
+            None => Vec::new(),
+        },
         PickTarget::ModelVersion => Vec::new(),
     }
 }
@@ -263,7 +261,12 @@ fn newly_broken(app: &App, edit: impl FnOnce(&Sentence) -> edit::Edited) -> Vec<
     let Some(s) = app.sentence() else { return Vec::new() };
     let Ok(after) = edit(s) else { return Vec::new() };
     let before: Vec<String> = app.types.violations(s).into_iter().map(|v| v.reason).collect();
-    app.types.violations(&after).into_iter().map(|v| v.reason).filter(|r| !before.contains(r)).collect()
+    app.types
+        .violations(&after)
+        .into_iter()
+        .map(|v| v.reason)
+        .filter(|r| !before.contains(r))
+        .collect()
 }
 
 /// Asks before an edit that breaks rules; true when it was asked (and not made yet).
@@ -301,7 +304,10 @@ pub fn open_picker_for(app: &mut App, target: PickTarget) {
                 Level::Warning,
                 format!("no relation type of the types file allows {h} -> {t} (see its rules)"),
             ),
-            _ => app.say(Level::Warning, "no types to choose from: open the documents with --types FILE"),
+            _ => app.say(
+                Level::Warning,
+                "no types to choose from: open the documents with --types FILE",
+            ),
         }
         return;
     }

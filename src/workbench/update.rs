@@ -772,7 +772,10 @@ fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
                 ));
                 app.say(
                     Level::Info,
-                    format!("the fine-tuned model is {} ({b:.1} → {a:.1}); switching to it", outcome.verdict),
+                    format!(
+                        "the fine-tuned model is {} ({b:.1} → {a:.1}); switching to it",
+                        outcome.verdict
+                    ),
                 );
                 return vec![Effect::AcceptModel { outcome, forced: false }];
             }

@@ -38,7 +38,12 @@ pub fn encoder_config() -> BertConfig {
 }
 
 pub fn types() -> Types {
-    let entity = |n: &str| EntityType { name: n.into(), short: n.into(), verbose: n.into(), ..EntityType::default() };
+    let entity = |n: &str| EntityType {
+        name: n.into(),
+        short: n.into(),
+        verbose: n.into(),
+        ..EntityType::default()
+    };
     let relation = |n: &str, symmetric| RelationType {
         name: n.into(),
         short: n.into(),

@@ -44,7 +44,8 @@ fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         .title(Span::styled(" error ", theme.level(Level::Error).add_modifier(Modifier::BOLD)))
         .title_bottom(Line::from(Span::styled(" Esc hides ", theme.dim)).right_aligned())
         .render(outer, buf);
-    let inner = Rect::new(outer.x + 2, outer.y + 1, outer.width.saturating_sub(4), h.saturating_sub(2));
+    let inner =
+        Rect::new(outer.x + 2, outer.y + 1, outer.width.saturating_sub(4), h.saturating_sub(2));
     for (y, line) in (inner.y..inner.bottom()).zip(&lines) {
         put(buf, inner, inner.x, y, line, theme.base);
     }
@@ -415,7 +416,10 @@ fn keep_model_text(outcome: &crate::train::finetune::FinetuneOutcome) -> String 
         text.push_str(&format!(" «{}»: before {}; after {}.", c.text, c.before, c.after));
     }
     if outcome.changed.len() > 3 {
-        text.push_str(&format!(" {} more changed sentences in finetune.json.", outcome.changed.len() - 3));
+        text.push_str(&format!(
+            " {} more changed sentences in finetune.json.",
+            outcome.changed.len() - 3
+        ));
     }
     text
 }
