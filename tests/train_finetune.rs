@@ -103,6 +103,10 @@ fn tiny_config() -> FinetuneConfig {
         seed: 6,
         neg_entity_count: 20,
         neg_relation_count: 20,
+        // Two held-out sentences are enough to judge these crafted cases, and the replay
+        // sample is small: all of it is mixed in (tests/train_new_types.rs checks the gate).
+        min_held_out: 1,
+        forgetting: 0,
         ..FinetuneConfig::default()
     }
 }
@@ -120,6 +124,7 @@ fn job(
         config,
         device: DeviceSpec::Cpu,
         work_dir,
+        types: None,
     }
 }
 
@@ -469,6 +474,10 @@ mod cli {
                 "0.25",
                 "--seed",
                 "6",
+                "--min-held-out",
+                "1",
+                "--forgetting",
+                "0",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -539,7 +548,11 @@ mod cli {
         let o = stdout(&out);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(o.contains("current model: not scored (no held-out sentence)"), "{o}");
-        assert!(o.contains("kept the current model") && o.contains("nothing was held out"), "{o}");
+        assert!(
+            o.contains("kept the current model")
+                && o.contains("too few reviewed sentences to judge (1)"),
+            "{o}"
+        );
         let models = dir.path().join(".spanscope/models");
         assert!(names(&models).is_empty(), "{:?}", names(&models));
         assert!(Versions::open(dir.path()).unwrap().list().is_empty());
@@ -592,6 +605,7 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
         docs_dir: docs.clone(),
         device: DeviceSpec::Cpu,
         config: FinetuneConfig { epochs: 10_000, ..tiny_config() },
+        types_file: None,
     };
     let (tx, rx) = mpsc::channel();
     let worker = TrainingWorker::spawn(setup, move |reply| {

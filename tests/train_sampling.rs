@@ -15,12 +15,18 @@ use spanscope::train::sampling::{
 use spanscope::train::schedule::{clip_grad_norm, decays, LinearSchedule};
 
 fn types() -> Types {
-    let entity = |n: &str| EntityType { name: n.into(), short: n.into(), verbose: n.into() };
+    let entity = |n: &str| EntityType {
+        name: n.into(),
+        short: n.into(),
+        verbose: n.into(),
+        ..EntityType::default()
+    };
     let relation = |n: &str, symmetric| RelationType {
         name: n.into(),
         short: n.into(),
         verbose: n.into(),
         symmetric,
+        ..RelationType::default()
     };
     Types {
         entities: vec![entity("Peop"), entity("Loc"), entity("Org")],

@@ -33,12 +33,14 @@ fn types() -> Types {
         name: name.into(),
         short: name.into(),
         verbose: verbose.into(),
+        ..EntityType::default()
     };
     let relation = |name: &str, verbose: &str, symmetric| RelationType {
         name: name.into(),
         short: name.into(),
         verbose: verbose.into(),
         symmetric,
+        ..RelationType::default()
     };
     Types {
         entities: vec![

@@ -7,7 +7,7 @@ mod workbench_support;
 use std::path::PathBuf;
 
 use spanscope::model::versions::{Score, Scores};
-use spanscope::train::finetune::{FinetuneOutcome, FinetuneProgress};
+use spanscope::train::finetune::{FinetuneOutcome, FinetuneProgress, Judge};
 use spanscope::train::trainer::TrainReport;
 use spanscope::workbench::inference::{InferenceReply, ModelInfo};
 use spanscope::workbench::state::{Mode, ModelStatus, Question, TrainingPhase};
@@ -38,6 +38,15 @@ fn outcome(before: f64, after: f64) -> Box<FinetuneOutcome> {
             best_epoch: None,
             losses: Vec::new(),
             seconds: 3.0,
+        },
+        judged_by: Judge::HeldOut,
+        forgetting: (Scores::default(), Scores::default()),
+        changed: Vec::new(),
+        grown: Vec::new(),
+        verdict: if after >= before {
+            "not worse on 4 held-out reviewed sentences".into()
+        } else {
+            "scored worse on 4 held-out reviewed sentences".into()
         },
     })
 }

@@ -13,6 +13,7 @@ use spanscope::model::versions::Versions;
 use spanscope::store::files::{discover, DocumentSource};
 use spanscope::store::watch::canonical_form;
 use spanscope::train::finetune::FinetuneConfig;
+use spanscope::train::settings::apply_config_file;
 use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::theme::Theme;
@@ -57,9 +58,34 @@ pub struct Args {
     pub auto_train: Option<usize>,
 
     /// Original training sentences mixed into each fine-tuning run so the model does not
-    /// forget (drawn from the model's replay.jsonl).
-    #[arg(long, value_name = "N")]
+    /// forget (drawn from the model's replay.jsonl) [default: 200].
+    #[arg(long = "replay-size", alias = "replay", value_name = "N")]
     pub replay: Option<usize>,
+
+    /// Passes of each fine-tuning run over its sentences [default: 5].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+
+    /// Share of the reviewed sentences held out to judge a fine-tuned model [default: 0.2].
+    #[arg(long, value_name = "F")]
+    pub held_out: Option<f64>,
+
+    /// Fewest held-out sentences to judge on; below it, cross-validation over the reviewed
+    /// sentences, else "too few reviewed sentences to judge" [default: 5].
+    #[arg(long, value_name = "N")]
+    pub min_held_out: Option<usize>,
+
+    /// Folds of that cross-validation [default: 5].
+    #[arg(long, value_name = "K")]
+    pub folds: Option<usize>,
+
+    /// Original sentences kept aside to check what a fine-tuned model forgets [default: 100].
+    #[arg(long, value_name = "N")]
+    pub forgetting: Option<usize>,
+
+    /// Examples a new type needs before the fine-tuned model predicts it [default: 10].
+    #[arg(long, value_name = "N")]
+    pub propose_after: Option<usize>,
 }
 
 impl Args {
@@ -74,6 +100,12 @@ impl Args {
             low_confidence: 0.7,
             auto_train: None,
             replay: None,
+            epochs: None,
+            held_out: None,
+            min_held_out: None,
+            folds: None,
+            forgetting: None,
+            propose_after: None,
         }
     }
 }
@@ -124,16 +156,17 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         Some(base) => Some(Versions::open(&docs_dir)?.current_dir(base)),
         None => None,
     };
-    let training = base.map(|base| {
-        let mut config = FinetuneConfig::default();
-        if let Some(n) = args.replay {
-            config.replay = n;
-        }
-        TrainingSetup { base, docs_dir: docs_dir.clone(), device, config }
-    });
     let config_dir = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let config = finetune_config(&args, config_dir.as_deref())?;
+    let training = base.map(|base| TrainingSetup {
+        base,
+        docs_dir: docs_dir.clone(),
+        device,
+        config,
+        types_file: types_file.clone(),
+    });
     let theme = Theme::resolve(args.theme.as_deref(), config_dir.as_deref())?;
 
     let status = match &model {
@@ -165,4 +198,23 @@ fn dir_name(dir: &Path) -> String {
 
 fn describe(inputs: &[PathBuf]) -> String {
     inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Fine-tuning settings: the flags, else `[finetune]` of the config file, else the defaults.
+fn finetune_config(args: &Args, config_dir: Option<&Path>) -> anyhow::Result<FinetuneConfig> {
+    let mut config = FinetuneConfig::default();
+    if let Some(file) = config_dir.map(|d| d.join("spanscope").join("config.toml")) {
+        if file.is_file() {
+            config = apply_config_file(config, &file).map_err(anyhow::Error::msg)?;
+        }
+    }
+    let set = |field: &mut usize, flag: Option<usize>| *field = flag.unwrap_or(*field);
+    set(&mut config.replay, args.replay);
+    set(&mut config.epochs, args.epochs);
+    set(&mut config.min_held_out, args.min_held_out);
+    set(&mut config.folds, args.folds);
+    set(&mut config.forgetting, args.forgetting);
+    set(&mut config.propose_after, args.propose_after);
+    config.held_out = args.held_out.unwrap_or(config.held_out);
+    Ok(config)
 }

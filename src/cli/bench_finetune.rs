@@ -45,6 +45,7 @@ pub fn run(
         docs_dir: scratch.to_path_buf(),
         device,
         config: FinetuneConfig::default(),
+        types_file: None,
     };
     let training_tx = tx.clone();
     let trainer = TrainingWorker::spawn(setup, move |r| {

@@ -264,6 +264,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         docs_dir: scratch.clone(),
         device,
         config: FinetuneConfig::default(),
+        types_file: None,
     };
     let trainer = TrainingWorker::spawn(setup, move |reply| {
         let _ = train_tx.send(Msg::Training(reply));

@@ -49,6 +49,11 @@ pub struct Args {
     /// SpERT JSON array).
     #[arg(long, value_name = "FILE", conflicts_with = "predictions")]
     output_predictions: Option<PathBuf>,
+
+    /// Drop predicted relations that break a relation rule (the head and tail entity types
+    /// each relation type allows) of --types, or else of the checkpoint's types.
+    #[arg(long, conflicts_with = "predictions")]
+    constrain_relations: bool,
 }
 
 /// Reads the gold data, gets predictions (from the model or a file), prints the scores.
@@ -116,7 +121,15 @@ fn run_model(
     let (model, _config, pieces, types) = checkpoint::load(&dir, &device, DType::F32)
         .with_context(|| format!("loading model {}", dir.display()))?;
 
-    let predicted = predict_all(&model, &pieces, gold, args.batch_size, &device)?;
+    let mut predicted = predict_all(&model, &pieces, gold, args.batch_size, &device)?;
+    if args.constrain_relations {
+        let rules = match &args.types {
+            Some(path) => Types::read(path)?,
+            None => types.clone(),
+        };
+        let dropped: usize = predicted.iter_mut().map(|s| rules.drop_violations(s)).sum();
+        eprintln!("--constrain-relations: {dropped} predicted relation(s) broke a rule, dropped");
+    }
 
     if let Some(path) = &args.output_predictions {
         write_sentences(path, &predicted, output_format(path))?;

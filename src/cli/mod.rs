@@ -14,6 +14,7 @@ mod model_arg;
 mod predict;
 mod prediction;
 mod train;
+mod types;
 mod validate;
 mod variant;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Heads(heads::Args),
     /// Check datasets (and a types file) for everything that can be wrong in them.
     Validate(validate::Args),
+    /// Edit a types file: add, rename or retire a type, set or learn relation rules.
+    Types(types::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
     Init(init::Args),
     /// Train a model: a pretrained encoder with new heads, fine-tuned on SpERT data.
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Predict(args)) => predict::run(args, cli.device),
         Some(Command::Heads(args)) => heads::run(args, cli.device),
         Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),
         Some(Command::Eval(args)) => eval::run(args, cli.device),

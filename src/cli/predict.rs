@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use candle_core::DType;
 use spanscope::data::io::{read_sentences, write_sentences};
+use spanscope::data::types::Types;
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
 
@@ -33,6 +34,15 @@ pub struct Args {
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 8, value_name = "N")]
     batch_size: usize,
+
+    /// Drop predicted relations that break a relation rule (the head and tail entity types
+    /// each relation type allows) of --types, or else of the checkpoint's types.
+    #[arg(long)]
+    constrain_relations: bool,
+
+    /// Types file whose relation rules --constrain-relations applies.
+    #[arg(long, value_name = "FILE", requires = "constrain_relations")]
+    types: Option<PathBuf>,
 }
 
 /// Loads the model and the input, predicts, writes SpERT JSON.
@@ -43,10 +53,18 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
     let dir = checkpoint_dir(args.model.as_deref())?;
     let device = device.open()?;
-    let (model, _config, pieces, _types) = checkpoint::load(&dir, &device, DType::F32)
+    let (model, _config, pieces, types) = checkpoint::load(&dir, &device, DType::F32)
         .with_context(|| format!("loading model {}", dir.display()))?;
 
-    let annotated = predict_all(&model, &pieces, &loaded.sentences, args.batch_size, &device)?;
+    let mut annotated = predict_all(&model, &pieces, &loaded.sentences, args.batch_size, &device)?;
+    if args.constrain_relations {
+        let rules = match &args.types {
+            Some(path) => Types::read(path)?,
+            None => types,
+        };
+        let dropped: usize = annotated.iter_mut().map(|s| rules.drop_violations(s)).sum();
+        eprintln!("--constrain-relations: {dropped} predicted relation(s) broke a rule, dropped");
+    }
 
     match &args.output {
         Some(path) => {

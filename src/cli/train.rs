@@ -22,8 +22,7 @@ use spanscope::model::device::DeviceSpec;
 use spanscope::model::versions::{VersionRef, Versions};
 use spanscope::store::files::DocumentSource;
 use spanscope::train::finetune::{
-    draw, finetune, replay_sample, reviewed_sentences, FinetuneConfig, FinetuneJob,
-    FinetuneProgress, REPLAY_FILE,
+    finetune, reviewed_sentences, FinetuneConfig, FinetuneFlow, FinetuneProgress, REPLAY_FILE,
 };
 use spanscope::train::trainer::{self, EpochRecord, Progress, TrainConfig, TrainData, REPORT_FILE};
 
@@ -31,10 +30,9 @@ use super::model_arg::is_checkpoint;
 use super::variant::VariantArgs;
 
 /// Flags of a fresh training run, which fine-tuning (`--continue-from`) does not take.
-const FRESH_ONLY: [&str; 10] = [
+const FRESH_ONLY: [&str; 9] = [
     "train",
     "dev",
-    "types",
     "encoder",
     "lambda",
     "variant",
@@ -57,7 +55,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     dev: Option<PathBuf>,
 
-    /// SpERT types file: the entity and relation types the model will predict.
+    /// SpERT types file: the entity and relation types the model will predict. With
+    /// --continue-from: the expert's types file; the model grows by the types of it that the
+    /// reviewed sentences use and the model lacks.
     #[arg(long, value_name = "FILE", required_unless_present = "continue_from")]
     types: Option<PathBuf>,
 
@@ -139,10 +139,57 @@ struct FinetuneArgs {
     #[arg(long, value_name = "F", requires = "continue_from")]
     held_out: Option<f64>,
 
+    /// Fewest held-out sentences to judge the new model on; below it, cross-validation over
+    /// all reviewed sentences (at least this many), else no judgement [default: 5].
+    #[arg(long, value_name = "N", requires = "continue_from")]
+    min_held_out: Option<usize>,
+
+    /// Folds of that cross-validation [default: 5].
+    #[arg(long, value_name = "K", requires = "continue_from")]
+    folds: Option<usize>,
+
+    /// Original sentences (the first of the replay data) kept aside to check what the new
+    /// model forgets [default: 100].
+    #[arg(long, value_name = "N", requires = "continue_from")]
+    forgetting: Option<usize>,
+
+    /// F1 points the new model may lose on those sentences and still be kept [default: 1].
+    #[arg(long, value_name = "X", requires = "continue_from")]
+    max_forgetting: Option<f64>,
+
+    /// Examples a new type needs in the sentences trained on before it is predicted
+    /// [default: 10].
+    #[arg(long, value_name = "N", requires = "continue_from")]
+    propose_after: Option<usize>,
+
     /// Keep the new model even if it scores worse on the held-out sentences (or none were
     /// held out).
     #[arg(long, requires = "continue_from")]
     force: bool,
+}
+
+impl Args {
+    /// The fine-tuning settings these flags give over `defaults` (the workbench's config file
+    /// or [`FinetuneConfig::default`]): the workbench takes the same flags.
+    pub fn finetune_config(&self, defaults: FinetuneConfig) -> FinetuneConfig {
+        let f = &self.finetune;
+        FinetuneConfig {
+            epochs: self.epochs.unwrap_or(defaults.epochs),
+            batch_size: self.batch_size,
+            lr: self.lr.unwrap_or(defaults.lr),
+            replay: f.replay_size.unwrap_or(defaults.replay),
+            held_out: f.held_out.unwrap_or(defaults.held_out),
+            seed: self.seed,
+            neg_entity_count: self.neg_entities,
+            neg_relation_count: self.neg_relations,
+            half: self.half || defaults.half,
+            min_held_out: f.min_held_out.unwrap_or(defaults.min_held_out),
+            folds: f.folds.unwrap_or(defaults.folds),
+            forgetting: f.forgetting.unwrap_or(defaults.forgetting),
+            max_forgetting: f.max_forgetting.unwrap_or(defaults.max_forgetting),
+            propose_after: f.propose_after.unwrap_or(defaults.propose_after),
+        }
+    }
 }
 
 /// Validates the data, builds the fresh model, trains it and reports.
@@ -219,7 +266,8 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
 }
 
 /// `--continue-from`: fine-tunes a copy of `base` on the reviewed sentences, prints both
-/// held-out scores, and adds the new model as a version when it is not worse (or `--force`).
+/// scores and the judged sentences that changed, and adds the new model as a version when it
+/// is not worse (or `--force`). The flow is `train::finetune`'s, as the workbench's.
 fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     if !is_checkpoint(base) {
         bail!(
@@ -227,18 +275,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
             base.display()
         );
     }
-    let defaults = FinetuneConfig::default();
-    let config = FinetuneConfig {
-        epochs: args.epochs.unwrap_or(defaults.epochs),
-        batch_size: args.batch_size,
-        lr: args.lr.unwrap_or(defaults.lr),
-        replay: args.finetune.replay_size.unwrap_or(defaults.replay),
-        held_out: args.finetune.held_out.unwrap_or(defaults.held_out),
-        seed: args.seed,
-        neg_entity_count: args.neg_entities,
-        neg_relation_count: args.neg_relations,
-        half: args.half,
-    };
+    let config = args.finetune_config(FinetuneConfig::default());
     let files = &args.finetune.reviewed;
     let mut reviewed = Vec::new();
     for path in files {
@@ -250,29 +287,22 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
             files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let replay = match &args.finetune.replay {
-        Some(path) => draw(&read_sentences_strict(path)?, config.replay, config.seed),
-        None => replay_sample(base, config.replay, config.seed)?,
+    let replay = args.finetune.replay.as_deref().map(read_sentences_strict).transpose()?;
+    let types = args.types.as_deref().map(Types::read).transpose()?;
+    let versions = match &args.out {
+        Some(dir) => Versions::open_folder(dir)?,
+        None => Versions::open(&parent_dir(&files[0]))?,
     };
-    if replay.is_empty() && config.replay > 0 {
+    let mut flow =
+        FinetuneFlow::new(versions, base.to_path_buf()).starting_from(base.to_path_buf());
+    let job = flow.job(reviewed, replay, types, config, device)?;
+    if job.replay.is_empty() && job.config.replay > 0 {
         eprintln!(
             "spanscope: no original training data to mix in ({} has no {REPLAY_FILE} and no \
              --replay was given): the model may forget what the reviewed sentences do not show",
             base.display()
         );
     }
-    let mut versions = match &args.out {
-        Some(dir) => Versions::open_folder(dir)?,
-        None => Versions::open(&parent_dir(&files[0]))?,
-    };
-    let job = FinetuneJob {
-        base: base.to_path_buf(),
-        reviewed,
-        replay,
-        config,
-        device,
-        work_dir: versions.work_dir()?,
-    };
 
     let bar = progress_bar(0);
     let mut on_progress = |p: FinetuneProgress| match p {
@@ -299,8 +329,11 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
             bar.set_message(format!("epoch {}/{} loss {:.4}", s.epoch, s.epochs, s.epoch_loss));
         }
         FinetuneProgress::Epoch(e) => say(&bar, epoch_line(&e)),
+        FinetuneProgress::Fold { fold, folds } => {
+            say(&bar, format!("cross-validation: training fold {fold} of {folds}"));
+        }
         FinetuneProgress::Scoring { sentences } => {
-            say(&bar, format!("scoring both models on {sentences} held-out sentence(s)"));
+            say(&bar, format!("scoring both models on {sentences} judged sentence(s)"));
         }
     };
     let outcome = finetune(&job, &AtomicBool::new(false), &mut on_progress);
@@ -310,21 +343,31 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     println!("held out: {} reviewed sentence(s)", outcome.held_out);
     println!("current model: {}", outcome.before);
     println!("new model:     {}", outcome.after);
-    if !(outcome.not_worse || args.finetune.force) {
-        outcome.discard()?;
-        let why = if outcome.held_out == 0 {
-            "nothing was held out to compare them on (review at least two sentences)"
-        } else {
-            "the new model scores worse on the held-out sentences"
-        };
+    if outcome.forgetting.0.sentences > 0 {
+        println!("forgetting, current model: {}", outcome.forgetting.0);
+        println!("forgetting, new model:     {}", outcome.forgetting.1);
+    }
+    for (name, predicted) in &outcome.grown {
+        let state = if *predicted { "predicted" } else { "learnt, not predicted yet" };
+        println!("new type {name}: {state}");
+    }
+    for c in &outcome.changed {
         println!(
-            "kept the current model {}: {why}; --force keeps the new one anyway",
-            base.display()
+            "changed: {}\n  gold:   {}\n  before: {}\n  after:  {}",
+            c.text, c.gold, c.before, c.after
+        );
+    }
+    if !(outcome.not_worse || args.finetune.force) {
+        flow.discard(&outcome)?;
+        println!(
+            "kept the current model {}: {}; --force keeps the new one anyway",
+            base.display(),
+            outcome.verdict
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let version = versions.accept(&outcome.candidate, outcome.record(versions.name_of(base)))?;
-    let dir = versions.dir_of(VersionRef::Number(version.number), base);
+    let version = flow.keep(&outcome, !outcome.not_worse)?;
+    let dir = flow.versions.dir_of(VersionRef::Number(version.number), base);
     let how = if version.record.forced {
         "kept by --force although it scored worse or was not scored"
     } else {

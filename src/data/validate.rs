@@ -138,6 +138,11 @@ pub fn validate_record(
                 }
             }
             problems.extend(check_content(file, index, &sentence));
+            if let Some(types) = types {
+                for v in types.violations(&sentence) {
+                    problems.push(content(file, index, Some(Part::Relation(v.relation)), v.reason));
+                }
+            }
             problems
         }
     };
@@ -227,6 +232,21 @@ mod tests {
             .iter()
             .map(|p| p.to_string())
             .collect()
+    }
+
+    #[test]
+    fn relation_rules_are_checked() {
+        let t = Types::from_json_str(
+            r#"{"entities": {"Peop": {"short": "P", "verbose": "People"}, "Org": {"short": "O", "verbose": "Org"}},
+                "relations": {"Kill": {"short": "K", "verbose": "Kill", "symmetric": false, "head": ["Peop"], "tail": ["Peop"]}}}"#,
+        )
+        .unwrap();
+        assert!(messages(good(), Some(&t)).is_empty());
+        let m = messages(with("/entities/1/type", json!("Org")), Some(&t));
+        assert_eq!(
+            m,
+            vec!["F.json: record 7: relation 0: Kill from Peop to Org breaks its rule (Peop -> Peop)"]
+        );
     }
 
     fn one(record: Value) -> String {

@@ -70,6 +70,14 @@ pub struct ModelConfig {
     pub max_pairs: usize,
     /// Longest word-piece sequence fed to the encoder; words beyond it are not seen.
     pub max_pieces: usize,
+    /// Entity types the span classifier has outputs for but does not predict yet: types the
+    /// model was grown by and has not seen enough examples of (see `train::finetune`). Their
+    /// outputs are left out at inference, so a grown model predicts what it did before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learning_entity_types: Vec<String>,
+    /// Relation types not predicted yet, as [`ModelConfig::learning_entity_types`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learning_relation_types: Vec<String>,
 }
 
 impl ModelConfig {
@@ -93,6 +101,8 @@ impl ModelConfig {
             relation_threshold: 0.4,
             max_pairs: 1000,
             max_pieces,
+            learning_entity_types: Vec::new(),
+            learning_relation_types: Vec::new(),
         }
     }
 
@@ -143,6 +153,25 @@ impl ModelConfig {
     /// Width of E(s1) ⊕ C(s1, s2) ⊕ E(s2) (eq. 4).
     pub fn relation_input_dim(&self) -> usize {
         2 * self.span_dim() + self.encoder.hidden_size
+    }
+
+    /// The configuration of the outputs predicted at inference: the learning types left out.
+    pub fn predicting(&self) -> ModelConfig {
+        let mut cfg = self.clone();
+        let learning = |t: &String, list: &[String]| list.contains(t);
+        cfg.entity_types.retain(|t| !learning(t, &self.learning_entity_types));
+        let (relations, symmetric): (Vec<String>, Vec<bool>) = self
+            .relation_types
+            .iter()
+            .cloned()
+            .zip(self.symmetric_relations.iter().copied())
+            .filter(|(t, _)| !learning(t, &self.learning_relation_types))
+            .unzip();
+        cfg.relation_types = relations;
+        cfg.symmetric_relations = symmetric;
+        cfg.learning_entity_types.clear();
+        cfg.learning_relation_types.clear();
+        cfg
     }
 
     /// Checks that the configuration describes a model that can be built.
@@ -296,9 +325,41 @@ impl Aspert {
             cfg: cfg.clone(),
         };
         if !model.relation_classifier.weight().is_variable() {
+            model.leave_out_learning_types()?;
             model.inference = Some(model.inference_weights()?);
         }
         Ok(model)
+    }
+
+    /// For inference: keeps only the classifier rows of the types the model predicts (see
+    /// [`ModelConfig::learning_entity_types`]). The rows kept are copied exactly and the
+    /// products keep their shapes, so the outputs are bit for bit those of the model before it
+    /// was grown.
+    fn leave_out_learning_types(&mut self) -> Result<()> {
+        let cfg = &self.cfg;
+        if cfg.learning_entity_types.is_empty() && cfg.learning_relation_types.is_empty() {
+            return Ok(());
+        }
+        let kept = |names: &[String], learning: &[String], first: u32| -> Vec<u32> {
+            let rows = names.iter().enumerate().filter(|(_, t)| !learning.contains(t));
+            (0..first).chain(rows.map(|(i, _)| i as u32 + first)).collect()
+        };
+        let entity_rows = kept(&cfg.entity_types, &cfg.learning_entity_types, 1);
+        let relation_rows = kept(&cfg.relation_types, &cfg.learning_relation_types, 0);
+        let rows = |layer: &Linear, rows: &[u32]| -> Result<Linear> {
+            let index = Tensor::new(rows, layer.weight().device())?;
+            let weight = layer.weight().index_select(&index, 0)?;
+            let bias = layer.bias().map(|b| b.index_select(&index, 0)).transpose()?;
+            Ok(Linear::new(weight, bias))
+        };
+        match &mut self.span_classifier {
+            SpanClassifier::Mlp { out, .. } | SpanClassifier::Linear { out } => {
+                *out = rows(out, &entity_rows)?;
+            }
+        }
+        self.relation_classifier = rows(&self.relation_classifier, &relation_rows)?;
+        self.cfg = self.cfg.predicting();
+        Ok(())
     }
 
     /// The first span layer and the relation classifier cut for inference, as kept for
@@ -359,6 +420,7 @@ impl Aspert {
             graph_id: graphs::next_model_id(),
             cfg: self.cfg.clone(),
         };
+        frozen.leave_out_learning_types()?;
         frozen.inference = Some(frozen.inference_weights()?);
         Ok(frozen)
     }

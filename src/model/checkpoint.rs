@@ -335,6 +335,76 @@ pub fn init_random(
     Ok(Trainable { model, varmap, config: config.clone(), pieces })
 }
 
+/// Grows a trainable model by entity types and relation types (name, symmetric) it has no
+/// outputs for. The span and relation classifiers get new rows, drawn from `seed` as a fresh
+/// head's are, with the bias of a new entity type at the mean of the old types' biases (so it
+/// starts as likely as a typical old type) and that of a new relation type at
+/// [`RELATION_PRIOR`]; every other weight and every old row is kept exactly. The new types
+/// become learning types ([`ModelConfig::learning_entity_types`]): left out at inference, so
+/// the grown model predicts bit for bit what it did, until training marks them predicted.
+pub fn grow(
+    trainable: Trainable,
+    entities: &[String],
+    relations: &[(String, bool)],
+    seed: u64,
+) -> Result<Trainable, CheckpointError> {
+    if entities.is_empty() && relations.is_empty() {
+        return Ok(trainable);
+    }
+    let mut config = trainable.config.clone();
+    config.entity_types.extend(entities.iter().cloned());
+    config.learning_entity_types.extend(entities.iter().cloned());
+    for (name, symmetric) in relations {
+        config.relation_types.push(name.clone());
+        config.symmetric_relations.push(*symmetric);
+        config.learning_relation_types.push(name.clone());
+    }
+    let poisoned =
+        || CheckpointError::Model(candle_core::Error::Msg("the weights' lock is poisoned".into()));
+    let old: HashMap<String, Var> = trainable.varmap.data().lock().map_err(|_| poisoned())?.clone();
+    let Some(any) = old.values().next() else {
+        return Err(CheckpointError::Model(candle_core::Error::Msg(
+            "a model without weights".into(),
+        )));
+    };
+    let (dtype, device) = (any.dtype(), any.device().clone());
+    let (model, varmap) = build_trainable(&config, dtype, &device, None, seed)?;
+    {
+        let data = varmap.data().lock().map_err(|_| poisoned())?;
+        for (name, var) in data.iter() {
+            let before = old.get(name).ok_or_else(|| {
+                CheckpointError::Model(candle_core::Error::Msg(format!(
+                    "{name} missing before growing"
+                )))
+            })?;
+            if before.dims() == var.dims() {
+                var.set(before.as_tensor())?;
+                continue;
+            }
+            let rows = before.dim(0)?;
+            let added = var.dim(0)? - rows;
+            let fresh = match name.as_str() {
+                "span_classifier.out.bias" => {
+                    let old_types = before.as_tensor().narrow(0, 1, rows - 1)?;
+                    let mean = if rows > 1 {
+                        old_types.to_dtype(DType::F32)?.mean_all()?.to_scalar::<f32>()?
+                    } else {
+                        (ENTITY_PRIOR).ln() as f32
+                    };
+                    Tensor::full(mean, added, &device)?.to_dtype(dtype)?
+                }
+                "relation_classifier.bias" => {
+                    let prior = (RELATION_PRIOR / (1.0 - RELATION_PRIOR)).ln() as f32;
+                    Tensor::full(prior, added, &device)?.to_dtype(dtype)?
+                }
+                _ => var.as_tensor().narrow(0, rows, added)?,
+            };
+            var.set(&Tensor::cat(&[before.as_tensor(), &fresh], 0)?)?;
+        }
+    }
+    Ok(Trainable { model, varmap, config, pieces: trainable.pieces })
+}
+
 /// Share of candidate spans that a fresh model takes for entities, and of entity pairs it takes
 /// for related (per type): about what CoNLL04 has (3.7 entities among ~250 candidates a
 /// sentence).

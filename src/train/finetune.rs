@@ -29,7 +29,7 @@ use crate::data::{DataError, Sentence, Types};
 use crate::model::checkpoint::{self, CheckpointError};
 use crate::model::decode::predict;
 use crate::model::device::DeviceSpec;
-use crate::model::versions::{Score, Scores, VersionRecord};
+use crate::model::versions::{Score, Scores, VersionRecord, Versions};
 
 /// The sample of a model's original training data kept in its checkpoint directory, as JSON
 /// Lines; fine-tuning mixes it in (see [`replay_sample`]) and copies it into the candidate, so
@@ -59,6 +59,7 @@ pub const REVIEWED_KEY: &str = "reviewed";
 /// (The rest scores of the current model are flattered: the dev split chose its epoch and
 /// seed. Times are of a 2-core machine shared with other work.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FinetuneConfig {
     /// Passes over reviewed + replayed sentences. Default 5: fewer passes learn the
     /// corrections less; 10 learnt no more in the measurement above and took twice as long.
@@ -91,6 +92,22 @@ pub struct FinetuneConfig {
     /// (82.7 / 66.1); dropout was not seeded then, so that is one sample, not proof. f32 costs
     /// twice the disk space (90 MB a version for the bundled model, 45 MB in f16).
     pub half: bool,
+    /// Fewest held-out sentences the keep-or-discard decision is made on. When the held-out
+    /// share gives fewer, the decision is made by cross-validation over all the reviewed
+    /// sentences (at least this many), or not at all: "too few reviewed sentences to judge".
+    /// Default 5: one or two sentences swing F1 by tens of points either way.
+    pub min_held_out: usize,
+    /// Folds of that cross-validation (each fold trains one more model). Default 5.
+    pub folds: usize,
+    /// Sentences at the start of the original training data (the replay sample) kept aside
+    /// to check what the candidate forgets; never mixed in. Default 100.
+    pub forgetting: usize,
+    /// How many F1 points (relations strict, then entities) the candidate may lose on those
+    /// sentences and still be kept without asking. Default 1.
+    pub max_forgetting: f64,
+    /// Examples in the sentences trained on before a type the model was grown by is
+    /// predicted (until then it is learnt but left out of predictions). Default 10.
+    pub propose_after: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -105,6 +122,11 @@ impl Default for FinetuneConfig {
             neg_entity_count: 100,
             neg_relation_count: 100,
             half: false,
+            min_held_out: 5,
+            folds: 5,
+            forgetting: 100,
+            max_forgetting: 1.0,
+            propose_after: 10,
         }
     }
 }
@@ -127,6 +149,10 @@ pub struct FinetuneJob {
     /// The candidate checkpoint directory to write; it must not exist yet (a directory that is
     /// already there is never replaced). Removed again when the run does not finish.
     pub work_dir: PathBuf,
+    /// The expert's types file: the model is grown by the types of it that reviewed
+    /// sentences use and the model lacks (labels and symmetry from here). `None`: only the
+    /// model's own types.
+    pub types: Option<Types>,
 }
 
 /// What a run reports through its callback.
@@ -151,6 +177,13 @@ pub enum FinetuneProgress {
     Step(StepProgress),
     /// An epoch finished.
     Epoch(EpochRecord),
+    /// Cross-validation: a model for fold `fold` (1-based) of `folds` is being trained.
+    Fold {
+        /// This fold.
+        fold: usize,
+        /// All folds.
+        folds: usize,
+    },
     /// Training is done; both models are being scored on the held-out sentences.
     Scoring {
         /// Held-out sentences.
@@ -180,6 +213,65 @@ pub struct FinetuneOutcome {
     pub seconds: f64,
     /// The training loop's report (losses, epochs).
     pub training: TrainReport,
+    /// How `before` and `after` were obtained.
+    pub judged_by: Judge,
+    /// Both models' scores on the fixed slice of original data ([`FinetuneConfig::forgetting`]);
+    /// zero sentences when there is none.
+    pub forgetting: (Scores, Scores),
+    /// The judged sentences whose predictions changed, before and after.
+    pub changed: Vec<ChangedSentence>,
+    /// New types the candidate has outputs for, and whether it predicts each yet.
+    pub grown: Vec<(String, bool)>,
+    /// Why the candidate is or is not kept without asking, in one sentence.
+    pub verdict: String,
+}
+
+/// How the decision's scores were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judge {
+    /// On reviewed sentences held out of training.
+    HeldOut,
+    /// By cross-validation over every reviewed sentence, with this many folds.
+    CrossValidation(usize),
+    /// Too few reviewed sentences to judge: no scores.
+    TooFew,
+}
+
+/// A judged sentence whose prediction changed: its words and both models' annotations, in
+/// the compact form of [`describe_annotations`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedSentence {
+    /// The sentence's words joined by spaces.
+    pub text: String,
+    /// The expert's annotations.
+    pub gold: String,
+    /// The current model's prediction.
+    pub before: String,
+    /// The candidate's prediction.
+    pub after: String,
+}
+
+/// A sentence's annotations in one line: `Geneva [Loc], UNHCR [Org]; OrgBased_In(UNHCR ->
+/// Geneva)`, or `nothing`.
+pub fn describe_annotations(s: &Sentence) -> String {
+    let words = |start: usize, end: usize| s.tokens.get(start..end).unwrap_or(&[]).join(" ");
+    let entities: Vec<String> = s
+        .entities
+        .iter()
+        .map(|e| format!("{} [{}]", words(e.start, e.end), e.entity_type))
+        .collect();
+    let name = |i: usize| s.entities.get(i).map_or("?".to_string(), |e| words(e.start, e.end));
+    let relations: Vec<String> = s
+        .relations
+        .iter()
+        .map(|r| format!("{}({} -> {})", r.relation_type, name(r.head), name(r.tail)))
+        .collect();
+    match (entities.is_empty(), relations.is_empty()) {
+        (true, true) => "nothing".into(),
+        (_, true) => entities.join(", "),
+        _ => format!("{}; {}", entities.join(", "), relations.join(", ")),
+    }
 }
 
 impl FinetuneOutcome {
@@ -201,12 +293,17 @@ impl FinetuneOutcome {
     /// Removes the candidate when it is not accepted (an accepted one is moved away by
     /// [`crate::model::versions::Versions::accept`]).
     pub fn discard(&self) -> Result<(), DataError> {
-        match std::fs::remove_dir_all(&self.candidate) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(DataError::io(&self.candidate, "remove", &e))
-            }
-            _ => Ok(()),
+        discard_candidate(&self.candidate)
+    }
+}
+
+/// Removes a candidate checkpoint directory that is not accepted (gone already is fine).
+pub fn discard_candidate(candidate: &Path) -> Result<(), DataError> {
+    match std::fs::remove_dir_all(candidate) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(DataError::io(candidate, "remove", &e))
         }
+        _ => Ok(()),
     }
 }
 
@@ -271,6 +368,9 @@ pub enum FinetuneError {
     /// A file could not be read or written.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The versions folder could not be read or written.
+    #[error("model versions: {0}")]
+    Versions(String),
 }
 
 impl From<CheckpointError> for FinetuneError {
@@ -455,17 +555,202 @@ fn run(
     started: Instant,
 ) -> Result<FinetuneOutcome, FinetuneError> {
     let cfg = &job.config;
-    let (_, types) = checkpoint::read_manifest(&job.base)?;
+    let (_, model_types) = checkpoint::read_manifest(&job.base)?;
+    let types = grown_types(&model_types, &job.reviewed, job.types.as_ref());
     check_types(&job.reviewed, &types, "reviewed")?;
-    check_types(&job.replay, &types, "replay")?;
+    check_types(&job.replay, &model_types, "replay")?;
+    let aside = cfg.forgetting.min(job.replay.len());
+    let (forgetting, pool) = job.replay.split_at(aside);
+    let replay = draw(pool, cfg.replay, cfg.seed);
     let (train, held_out) = split_held_out(&job.reviewed, cfg.held_out, cfg.seed);
-    let replay = draw(&job.replay, cfg.replay, cfg.seed);
+    let judge = if held_out.len() >= cfg.min_held_out.max(1) {
+        Judge::HeldOut
+    } else if job.reviewed.len() >= cfg.min_held_out.max(2) && cfg.folds >= 2 {
+        Judge::CrossValidation(cfg.folds.min(job.reviewed.len()))
+    } else {
+        Judge::TooFew
+    };
+    let (train, judged) = match judge {
+        Judge::HeldOut => (train, held_out),
+        Judge::CrossValidation(_) => (job.reviewed.clone(), job.reviewed.clone()),
+        Judge::TooFew => (job.reviewed.clone(), Vec::new()),
+    };
     let trained_on = train.len();
-    let mut mixed = train;
-    mixed.extend(replay.iter().cloned());
-
     let device =
         job.device.open().map_err(|source| FinetuneError::Device { device: job.device, source })?;
+    progress(FinetuneProgress::Started {
+        device: job.device.to_string(),
+        trained_on,
+        replayed: replay.len(),
+        held_out: judged.len(),
+        epochs: cfg.epochs,
+        total_steps: (train.len() + replay.len()).div_ceil(cfg.batch_size) * cfg.epochs,
+    });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(FinetuneError::Cancelled);
+    }
+    let (training, grown) =
+        train_candidate(job, &types, &train, &replay, &device, &job.work_dir, cancel, progress)?;
+    let replay_file = job.base.join(REPLAY_FILE);
+    if replay_file.is_file() {
+        std::fs::copy(&replay_file, job.work_dir.join(REPLAY_FILE))
+            .map_err(|e| DataError::io(&replay_file, "copy", &e))?;
+    }
+    // The candidates of the folds predict the sentences they did not see.
+    let after_predictions = match judge {
+        Judge::CrossValidation(folds) => {
+            cross_validate(job, &types, &replay, folds, &device, cancel, progress)?
+        }
+        _ => {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FinetuneError::Cancelled);
+            }
+            progress(FinetuneProgress::Scoring { sentences: judged.len() });
+            predictions(&job.work_dir, &judged, &device)?
+        }
+    };
+    let before_predictions = predictions(&job.base, &judged, &device)?;
+    let before = score(&judged, &before_predictions, &types)?;
+    let after = score(&judged, &after_predictions, &types)?;
+    let forgetting = (
+        score(forgetting, &predictions(&job.base, forgetting, &device)?, &model_types)?,
+        score(forgetting, &predictions(&job.work_dir, forgetting, &device)?, &model_types)?,
+    );
+    let changed = judged
+        .iter()
+        .zip(before_predictions.iter().zip(&after_predictions))
+        .filter(|(_, (b, a))| b != a)
+        .map(|(gold, (b, a))| ChangedSentence {
+            text: gold.tokens.join(" "),
+            gold: describe_annotations(gold),
+            before: describe_annotations(b),
+            after: describe_annotations(a),
+        })
+        .collect();
+    let (not_worse, verdict) = decide(judge, &before, &after, &forgetting, cfg, job.reviewed.len());
+    let outcome = FinetuneOutcome {
+        candidate: job.work_dir.clone(),
+        before,
+        after,
+        not_worse,
+        trained_on,
+        replayed: replay.len(),
+        held_out: judged.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        training,
+        judged_by: judge,
+        forgetting,
+        changed,
+        grown,
+        verdict,
+    };
+    write_report(job, &outcome)?;
+    Ok(outcome)
+}
+
+/// Whether the candidate is kept without asking, and why in one sentence.
+fn decide(
+    judge: Judge,
+    before: &Scores,
+    after: &Scores,
+    forgetting: &(Scores, Scores),
+    cfg: &FinetuneConfig,
+    reviewed: usize,
+) -> (bool, String) {
+    let on = match judge {
+        Judge::TooFew => {
+            return (false, format!("too few reviewed sentences to judge ({reviewed})"))
+        }
+        Judge::HeldOut => format!("{} held-out reviewed sentences", after.sentences),
+        Judge::CrossValidation(k) => {
+            format!("{} reviewed sentences by {k}-fold cross-validation", after.sentences)
+        }
+    };
+    if !is_not_worse(after, before) {
+        return (false, format!("scored worse on {on}"));
+    }
+    let (old, new) = forgetting;
+    let lost = |a: f64, b: f64| a - b > cfg.max_forgetting;
+    if old.sentences > 0
+        && (lost(old.relations.f1, new.relations.f1) || lost(old.entities.f1, new.entities.f1))
+    {
+        return (
+            false,
+            format!(
+                "not worse on {on}, but forgot on {} original sentences: relations F1 {:.1} -> \
+                 {:.1}, entities F1 {:.1} -> {:.1}",
+                old.sentences, old.relations.f1, new.relations.f1, old.entities.f1, new.entities.f1
+            ),
+        );
+    }
+    (true, format!("not worse on {on}"))
+}
+
+/// The model's types followed by those of the expert's types file that reviewed sentences use
+/// and the model lacks, in the types file's order: the types of a grown model.
+pub fn grown_types(model: &Types, reviewed: &[Sentence], schema: Option<&Types>) -> Types {
+    let mut types = model.clone();
+    let Some(schema) = schema else { return types };
+    let used_entity =
+        |name: &str| reviewed.iter().any(|s| s.entities.iter().any(|e| e.entity_type == name));
+    let used_relation =
+        |name: &str| reviewed.iter().any(|s| s.relations.iter().any(|r| r.relation_type == name));
+    for t in &schema.entities {
+        if types.entity_index(&t.name).is_none() && used_entity(&t.name) {
+            types.entities.push(t.clone());
+        }
+    }
+    for t in &schema.relations {
+        if types.relation_index(&t.name).is_none() && used_relation(&t.name) {
+            types.relations.push(t.clone());
+        }
+    }
+    types
+}
+
+/// Trains a copy of the base, grown by the types it lacks, on `train` and `replay` into
+/// `out`; a grown type is predicted once `train` has [`FinetuneConfig::propose_after`]
+/// examples of it. Returns the training report and the grown types with that choice.
+#[allow(clippy::too_many_arguments)]
+fn train_candidate(
+    job: &FinetuneJob,
+    types: &Types,
+    train: &[Sentence],
+    replay: &[Sentence],
+    device: &Device,
+    out: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FinetuneProgress),
+) -> Result<(TrainReport, Vec<(String, bool)>), FinetuneError> {
+    let cfg = &job.config;
+    let (trainable, model_types) = checkpoint::load_trainable(&job.base, device, DType::F32)?;
+    let new_entities: Vec<String> =
+        types.entities[model_types.entities.len()..].iter().map(|t| t.name.clone()).collect();
+    let new_relations: Vec<(String, bool)> = types.relations[model_types.relations.len()..]
+        .iter()
+        .map(|t| (t.name.clone(), t.symmetric))
+        .collect();
+    let mut trainable = checkpoint::grow(trainable, &new_entities, &new_relations, cfg.seed)?;
+    let count_entities = |name: &str| {
+        train.iter().flat_map(|s| &s.entities).filter(|e| e.entity_type == name).count()
+    };
+    let count_relations = |name: &str| {
+        train.iter().flat_map(|s| &s.relations).filter(|r| r.relation_type == name).count()
+    };
+    let mut grown = Vec::new();
+    let config = &mut trainable.config;
+    config.learning_entity_types.retain(|t| {
+        let predicted = count_entities(t) >= cfg.propose_after;
+        grown.push((t.clone(), predicted));
+        !predicted
+    });
+    config.learning_relation_types.retain(|t| {
+        let predicted = count_relations(t) >= cfg.propose_after;
+        grown.push((t.clone(), predicted));
+        !predicted
+    });
+    let mut mixed = train.to_vec();
+    mixed.extend(replay.iter().cloned());
     let train_cfg = TrainConfig {
         epochs: cfg.epochs,
         batch_size: cfg.batch_size,
@@ -477,51 +762,176 @@ fn run(
         half: cfg.half,
         ..TrainConfig::default()
     };
-    progress(FinetuneProgress::Started {
-        device: job.device.to_string(),
-        trained_on,
-        replayed: replay.len(),
-        held_out: held_out.len(),
-        epochs: cfg.epochs,
-        total_steps: mixed.len().div_ceil(cfg.batch_size) * cfg.epochs,
-    });
-    if cancel.load(Ordering::Relaxed) {
-        return Err(FinetuneError::Cancelled);
+    let data = TrainData { types, train: &mixed, dev: None };
+    let report = trainer::train(&mut trainable, &data, &train_cfg, out, cancel, &mut |p| {
+        progress(match p {
+            Progress::Step(s) => FinetuneProgress::Step(s),
+            Progress::Epoch(e) => FinetuneProgress::Epoch(e),
+        })
+    })?;
+    Ok((report, grown))
+}
+
+/// Predictions for every reviewed sentence, each by a model trained on the folds it is not
+/// in (folds by position, `i mod folds`). Fold models are written beside the work directory
+/// and removed again.
+fn cross_validate(
+    job: &FinetuneJob,
+    types: &Types,
+    replay: &[Sentence],
+    folds: usize,
+    device: &Device,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FinetuneProgress),
+) -> Result<Vec<Sentence>, FinetuneError> {
+    let mut predicted = vec![Sentence::from_tokens(Vec::new()); job.reviewed.len()];
+    for fold in 0..folds {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FinetuneError::Cancelled);
+        }
+        progress(FinetuneProgress::Fold { fold: fold + 1, folds });
+        let (mut train, mut judged, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, s) in job.reviewed.iter().enumerate() {
+            if i % folds == fold {
+                judged.push(s.clone());
+                positions.push(i);
+            } else {
+                train.push(s.clone());
+            }
+        }
+        let name =
+            job.work_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let out = job.work_dir.with_file_name(format!("{name}.fold-{}", fold + 1));
+        let trained =
+            train_candidate(job, types, &train, replay, device, &out, cancel, &mut |p| match p {
+                FinetuneProgress::Step(_) | FinetuneProgress::Epoch(_) => {}
+                other => progress(other),
+            });
+        let result = trained.and_then(|_| predictions(&out, &judged, device));
+        let _ = std::fs::remove_dir_all(&out);
+        for (position, p) in positions.into_iter().zip(result?) {
+            predicted[position] = p;
+        }
     }
-    let training = {
-        let (mut trainable, _) = checkpoint::load_trainable(&job.base, &device, DType::F32)?;
-        let data = TrainData { types: &types, train: &mixed, dev: None };
-        trainer::train(&mut trainable, &data, &train_cfg, &job.work_dir, cancel, &mut |p| {
-            progress(match p {
-                Progress::Step(s) => FinetuneProgress::Step(s),
-                Progress::Epoch(e) => FinetuneProgress::Epoch(e),
-            })
-        })?
-    };
-    let replay_file = job.base.join(REPLAY_FILE);
-    if replay_file.is_file() {
-        std::fs::copy(&replay_file, job.work_dir.join(REPLAY_FILE))
-            .map_err(|e| DataError::io(&replay_file, "copy", &e))?;
+    progress(FinetuneProgress::Scoring { sentences: job.reviewed.len() });
+    Ok(predicted)
+}
+
+/// The checkpoint in `dir`'s predictions for `sentences`, as sentences (nothing loaded when
+/// there are none).
+fn predictions(
+    dir: &Path,
+    sentences: &[Sentence],
+    device: &Device,
+) -> Result<Vec<Sentence>, FinetuneError> {
+    if sentences.is_empty() {
+        return Ok(Vec::new());
     }
-    if cancel.load(Ordering::Relaxed) {
-        return Err(FinetuneError::Cancelled);
+    let (model, _, pieces, _) = checkpoint::load(dir, device, DType::F32)?;
+    let found = predict(&model, &pieces, sentences, 8, device)?;
+    Ok(sentences.iter().zip(&found).map(|(s, p)| p.to_sentence(&s.tokens)).collect())
+}
+
+/// Micro scores of `predicted` against `gold` (zero scores for no sentences).
+fn score(
+    gold: &[Sentence],
+    predicted: &[Sentence],
+    types: &Types,
+) -> Result<Scores, FinetuneError> {
+    if gold.is_empty() {
+        return Ok(Scores::default());
     }
-    progress(FinetuneProgress::Scoring { sentences: held_out.len() });
-    let before = score_checkpoint(&job.base, &held_out, &device)?;
-    let after = score_checkpoint(&job.work_dir, &held_out, &device)?;
-    let outcome = FinetuneOutcome {
-        candidate: job.work_dir.clone(),
-        before,
-        after,
-        not_worse: is_not_worse(&after, &before),
-        trained_on,
-        replayed: replay.len(),
-        held_out: held_out.len(),
-        seconds: started.elapsed().as_secs_f64(),
-        training,
-    };
-    write_report(job, &outcome)?;
-    Ok(outcome)
+    Ok(scores(&evaluate(gold, predicted, types)?))
+}
+
+/// The one fine-tune -> compare -> keep-or-discard flow, shared by `train --continue-from`
+/// and the workbench: [`FinetuneFlow::job`] prepares a run on a versions folder, [`finetune`]
+/// runs it, and [`FinetuneFlow::keep`] or [`FinetuneFlow::discard`] ends it.
+pub struct FinetuneFlow {
+    /// The versions folder the candidate is kept in.
+    pub versions: Versions,
+    /// The model the versions grew from (the bundled one, or `--model`).
+    pub base: PathBuf,
+    /// The model a run starts from: the current version, unless the caller names another.
+    start: Option<PathBuf>,
+}
+
+impl FinetuneFlow {
+    /// The flow on `versions`, whose base model is `base`, starting from the current version.
+    pub fn new(versions: Versions, base: PathBuf) -> Self {
+        Self { versions, base, start: None }
+    }
+
+    /// The same flow starting from the checkpoint in `dir` (`train --continue-from DIR`).
+    pub fn starting_from(mut self, dir: PathBuf) -> Self {
+        self.start = Some(dir);
+        self
+    }
+
+    /// The model a run starts from: the named one, else the current version (or the base).
+    pub fn start(&self) -> PathBuf {
+        self.start.clone().unwrap_or_else(|| self.versions.current_dir(&self.base))
+    }
+
+    /// A job that fine-tunes the current model on `reviewed`: candidates that crashed runs
+    /// left behind are removed, the work directory is new, and the original data mixed in is
+    /// `replay` or else the current model's own sample ([`replay_sample`]).
+    pub fn job(
+        &self,
+        reviewed: Vec<Sentence>,
+        replay: Option<Vec<Sentence>>,
+        types: Option<Types>,
+        config: FinetuneConfig,
+        device: DeviceSpec,
+    ) -> Result<FinetuneJob, FinetuneError> {
+        for path in self.versions.remove_abandoned_candidates() {
+            tracing::info!("removed an abandoned fine-tuning candidate: {}", path.display());
+        }
+        let base = self.start();
+        let work_dir =
+            self.versions.work_dir().map_err(|e| FinetuneError::Versions(e.to_string()))?;
+        // The forgetting slice comes first, then the sample to mix in.
+        let wanted = config.forgetting + config.replay;
+        let replay = match replay {
+            Some(pool) => pool,
+            None => {
+                let path = base.join(REPLAY_FILE);
+                if path.is_file() {
+                    read_sentences_strict(&path)?
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let replay = if replay.len() > wanted {
+            let (aside, rest) = replay.split_at(config.forgetting.min(replay.len()));
+            let mut kept = aside.to_vec();
+            kept.extend(draw(rest, config.replay, config.seed));
+            kept
+        } else {
+            replay
+        };
+        Ok(FinetuneJob { base, reviewed, replay, config, device, work_dir, types })
+    }
+
+    /// Keeps a finished run's candidate as the next version and makes it current; `forced`
+    /// when the user keeps one that is not [`FinetuneOutcome::not_worse`].
+    pub fn keep(
+        &mut self,
+        outcome: &FinetuneOutcome,
+        forced: bool,
+    ) -> Result<crate::model::versions::Version, FinetuneError> {
+        let parent = self.versions.name_of(&self.start());
+        let record = VersionRecord { forced, ..outcome.record(parent) };
+        self.versions
+            .accept(&outcome.candidate, record)
+            .map_err(|e| FinetuneError::Versions(e.to_string()))
+    }
+
+    /// Throws a finished run's candidate away.
+    pub fn discard(&self, outcome: &FinetuneOutcome) -> Result<(), FinetuneError> {
+        Ok(outcome.discard()?)
+    }
 }
 
 fn check_config(cfg: &FinetuneConfig) -> Result<(), FinetuneError> {
@@ -587,6 +997,11 @@ struct ReportFile<'a> {
     replayed: usize,
     held_out: usize,
     seconds: f64,
+    judged_by: Judge,
+    forgetting: &'a (Scores, Scores),
+    changed: &'a [ChangedSentence],
+    grown: &'a [(String, bool)],
+    verdict: &'a str,
 }
 
 fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), FinetuneError> {
@@ -601,6 +1016,11 @@ fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), Fine
         replayed: outcome.replayed,
         held_out: outcome.held_out,
         seconds: outcome.seconds,
+        judged_by: outcome.judged_by,
+        forgetting: &outcome.forgetting,
+        changed: &outcome.changed,
+        grown: &outcome.grown,
+        verdict: &outcome.verdict,
     };
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| FinetuneError::Config(format!("cannot serialise the report: {e}")))?;

@@ -6,4 +6,5 @@ pub mod finetune;
 pub mod loss;
 pub mod sampling;
 pub mod schedule;
+pub mod settings;
 pub mod trainer;

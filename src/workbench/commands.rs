@@ -7,7 +7,7 @@ use super::annotation::{self, is_reviewed, Item};
 use super::edit::{self, Edited};
 use super::history::Change;
 use super::keymap::Action;
-use super::state::{App, Level, Mode, PickTarget, Picker, Question};
+use super::state::{App, Level, Mode, PickTarget, Picker, Question, RuleEdit};
 use super::update::Effect;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
@@ -44,6 +44,10 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Escape => {
             app.cursor.anchor = None;
             app.cursor.item = None;
+            // Also hides an error shown whole above the bottom rows.
+            if matches!(app.message, Some((Level::Error, _))) {
+                app.message = None;
+            }
         }
         Action::PickType => open_picker(app),
         Action::TypeNumber(n) => return type_number(app, n),
@@ -223,11 +227,64 @@ fn type_target(app: &App) -> PickTarget {
     }
 }
 
+/// The types the picker offers for `target`: those not retired, and for a relation only
+/// those whose rules allow its head's and tail's entity types.
 fn options_for(app: &App, target: PickTarget) -> Vec<String> {
+    let names = |offered: Vec<&str>| offered.into_iter().map(String::from).collect();
     match target {
-        PickTarget::NewEntity { .. } | PickTarget::EntityType(_) => app.entity_types(),
-        PickTarget::NewRelation { .. } | PickTarget::RelationType(_) => app.relation_types(),
+        PickTarget::NewEntity { .. } | PickTarget::EntityType(_) => {
+            names(app.types.offered_entities().iter().map(|t| t.name.as_str()).collect())
+        }
+        PickTarget::NewRelation { head, tail } => relation_options(app, head, tail),
+        PickTarget::RelationType(i) => match app.sentence().and_then(|s| s.relations.get(i)) {
+            Some(r) => relation_options(app, r.head, r.tail),
+            None => Vec::new(),
+        },
         PickTarget::ModelVersion => Vec::new(),
+    }
+}
+
+/// The relation types offered from entity `head` to entity `tail` of the current sentence.
+fn relation_options(app: &App, head: usize, tail: usize) -> Vec<String> {
+    let Some((h, t)) = entity_types_of(app, head, tail) else { return Vec::new() };
+    app.types.offered_relations(&h, &t).iter().map(|r| r.name.clone()).collect()
+}
+
+/// The entity types of entities `head` and `tail` of the current sentence.
+fn entity_types_of(app: &App, head: usize, tail: usize) -> Option<(String, String)> {
+    let s = app.sentence()?;
+    Some((s.entities.get(head)?.entity_type.clone(), s.entities.get(tail)?.entity_type.clone()))
+}
+
+/// The relation rules that `edit` of the current sentence would newly break, in words.
+fn newly_broken(app: &App, edit: impl FnOnce(&Sentence) -> edit::Edited) -> Vec<String> {
+    let Some(s) = app.sentence() else { return Vec::new() };
+    let Ok(after) = edit(s) else { return Vec::new() };
+    let before: Vec<String> = app.types.violations(s).into_iter().map(|v| v.reason).collect();
+    app.types
+        .violations(&after)
+        .into_iter()
+        .map(|v| v.reason)
+        .filter(|r| !before.contains(r))
+        .collect()
+}
+
+/// Asks before an edit that breaks rules; true when it was asked (and not made yet).
+fn ask_before_breaking(app: &mut App, edit: RuleEdit, reasons: Vec<String>) -> bool {
+    if reasons.is_empty() {
+        return false;
+    }
+    app.questions.push_back(Question::BreakRules { edit, reasons });
+    true
+}
+
+/// Makes an edit the reviewer allowed although it breaks rules.
+pub fn apply_rule_edit(app: &mut App, edit: RuleEdit) -> Vec<Effect> {
+    match edit {
+        RuleEdit::Retype { target, ty } => apply_type_unchecked(app, target, &ty),
+        RuleEdit::Flip { relation } => {
+            edit_sentence(app, "flip relation", |s| edit::flip_relation(s, relation))
+        }
     }
 }
 
@@ -235,7 +292,23 @@ fn options_for(app: &App, target: PickTarget) -> Vec<String> {
 pub fn open_picker_for(app: &mut App, target: PickTarget) {
     let options = options_for(app, target);
     if options.is_empty() {
-        app.say(Level::Warning, "no types to choose from: open the documents with --types FILE");
+        let ends = match (target, app.sentence()) {
+            (PickTarget::NewRelation { head, tail }, _) => entity_types_of(app, head, tail),
+            (PickTarget::RelationType(i), Some(s)) => {
+                s.relations.get(i).and_then(|r| entity_types_of(app, r.head, r.tail))
+            }
+            _ => None,
+        };
+        match ends {
+            Some((h, t)) if !app.types.relations.is_empty() => app.say(
+                Level::Warning,
+                format!("no relation type of the types file allows {h} -> {t} (see its rules)"),
+            ),
+            _ => app.say(
+                Level::Warning,
+                "no types to choose from: open the documents with --types FILE",
+            ),
+        }
         return;
     }
     let current = match (target, app.sentence()) {
@@ -269,8 +342,20 @@ fn type_number(app: &mut App, n: u8) -> Vec<Effect> {
     }
 }
 
-/// Gives type `ty` to `target`: creates or retypes an entity or relation.
+/// Gives type `ty` to `target`: creates or retypes an entity or relation. A retype of an
+/// entity that breaks a relation rule asks first.
 pub fn apply_type(app: &mut App, target: PickTarget, ty: &str) -> Vec<Effect> {
+    if let PickTarget::EntityType(i) = target {
+        let reasons = newly_broken(app, |s| edit::set_entity_type(s, i, ty));
+        let edit = RuleEdit::Retype { target, ty: ty.to_string() };
+        if ask_before_breaking(app, edit, reasons) {
+            return Vec::new();
+        }
+    }
+    apply_type_unchecked(app, target, ty)
+}
+
+fn apply_type_unchecked(app: &mut App, target: PickTarget, ty: &str) -> Vec<Effect> {
     let effects = match target {
         PickTarget::NewEntity { start, end } => {
             let effects = edit_sentence(app, "add entity", |s| edit::add_entity(s, start, end, ty));
@@ -392,6 +477,10 @@ pub fn cycle_tail(app: &App, head: usize, tail: usize, forward: bool) -> usize {
 fn flip(app: &mut App) -> Vec<Effect> {
     match app.cursor.item {
         Some(Item::Relation(i)) => {
+            let reasons = newly_broken(app, |s| edit::flip_relation(s, i));
+            if ask_before_breaking(app, RuleEdit::Flip { relation: i }, reasons) {
+                return Vec::new();
+            }
             edit_sentence(app, "flip relation", |s| edit::flip_relation(s, i))
         }
         _ => {

@@ -211,6 +211,30 @@ pub enum Question {
         /// The run's result.
         outcome: Box<FinetuneOutcome>,
     },
+    /// A retype or flip of the current sentence would break relation rules of the types file.
+    BreakRules {
+        /// The edit asked for.
+        edit: RuleEdit,
+        /// Each rule it breaks, in words.
+        reasons: Vec<String>,
+    },
+}
+
+/// An edit of the current sentence that waits for the reviewer to allow breaking a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleEdit {
+    /// Give `target` the type `ty` (as the type picker does).
+    Retype {
+        /// What gets the type.
+        target: PickTarget,
+        /// The type.
+        ty: String,
+    },
+    /// Flip relation `relation`.
+    Flip {
+        /// Its index in the sentence.
+        relation: usize,
+    },
 }
 
 /// The input mode: what keys mean right now.
@@ -467,6 +491,11 @@ impl App {
 
     /// Sets the status message.
     pub fn say(&mut self, level: Level, text: impl Into<String>) {
-        self.message = Some((level, text.into()));
+        let text = text.into();
+        if level == Level::Error {
+            // The log keeps every error whole, as the screen shows it.
+            tracing::error!("{text}");
+        }
+        self.message = Some((level, text));
     }
 }

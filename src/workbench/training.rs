@@ -9,11 +9,11 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::data::Sentence;
+use crate::data::{Sentence, Types};
 use crate::model::device::DeviceSpec;
-use crate::model::versions::{Version, VersionRecord, VersionRef, Versions};
+use crate::model::versions::{Version, VersionRef, Versions};
 use crate::train::finetune::{
-    finetune, replay_sample, FinetuneConfig, FinetuneError, FinetuneJob, FinetuneOutcome,
+    discard_candidate, finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome,
     FinetuneProgress,
 };
 
@@ -49,8 +49,8 @@ pub enum TrainingReply {
 }
 
 enum Request {
-    Start { reviewed: Vec<Sentence> },
-    Accept { candidate: PathBuf, forced: bool, outcome: Box<FinetuneOutcome> },
+    Start { reviewed: Vec<Sentence>, types: Option<Types> },
+    Accept { forced: bool, outcome: Box<FinetuneOutcome> },
     Discard { candidate: PathBuf },
     Switch(VersionRef),
     List,
@@ -75,6 +75,8 @@ pub struct TrainingSetup {
     pub device: DeviceSpec,
     /// Fine-tuning settings.
     pub config: FinetuneConfig,
+    /// The expert's types file, read at the start of each run.
+    pub types_file: Option<PathBuf>,
 }
 
 impl TrainingWorker {
@@ -113,9 +115,15 @@ impl TrainingWorker {
 
     /// Fine-tunes the current model on `reviewed`.
     pub fn start(&self, reviewed: Vec<Sentence>) {
+        self.start_with_types(reviewed, None);
+    }
+
+    /// Fine-tunes the current model on `reviewed`, growing it by the types of the expert's
+    /// types file that they use and the model lacks.
+    pub fn start_with_types(&self, reviewed: Vec<Sentence>, types: Option<Types>) {
         self.cancel.store(false, Ordering::Relaxed);
         self.running.store(true, Ordering::Relaxed);
-        self.send(Request::Start { reviewed });
+        self.send(Request::Start { reviewed, types });
     }
 
     /// Stops a run at its next step; it then reports `Cancelled`.
@@ -125,11 +133,10 @@ impl TrainingWorker {
 
     /// Keeps a finished run's candidate as the next version and makes it current.
     pub fn accept(&self, outcome: FinetuneOutcome, forced: bool) {
-        let candidate = outcome.candidate.clone();
-        self.send(Request::Accept { candidate, forced, outcome: Box::new(outcome) });
+        self.send(Request::Accept { forced, outcome: Box::new(outcome) });
     }
 
-    /// Throws a finished run's candidate away.
+    /// Throws a finished run's candidate away; a failure to remove it is reported.
     pub fn discard(&self, candidate: PathBuf) {
         self.send(Request::Discard { candidate });
     }
@@ -161,8 +168,29 @@ impl Drop for TrainingWorker {
     }
 }
 
+/// An error with its causes, each once: what the reviewer sees and the log keeps.
+fn whole(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    tracing::error!("training worker: {text}");
+    text
+}
+
 fn versions(setup: &TrainingSetup) -> Result<Versions, String> {
     Versions::open(&setup.docs_dir).map_err(|e| e.to_string())
+}
+
+/// The shared fine-tuning flow on the documents' versions folder.
+fn flow(setup: &TrainingSetup) -> Result<FinetuneFlow, String> {
+    Ok(FinetuneFlow::new(versions(setup)?, setup.base.clone()))
 }
 
 fn handle(
@@ -173,58 +201,54 @@ fn handle(
     notify: &dyn Fn(TrainingReply),
 ) -> Option<TrainingReply> {
     match request {
-        Request::Start { reviewed } => {
+        Request::Start { reviewed, types } => {
             running.store(true, Ordering::Relaxed);
-            let versions = match versions(setup) {
-                Ok(v) => v,
+            // The types file as it is now (the label editor may have changed it), else the
+            // types the reviewed sentences use: the model grows by those it lacks.
+            let types = match (types, &setup.types_file) {
+                (Some(t), _) => t,
+                (None, Some(path)) => match Types::read(path) {
+                    Ok(t) => t,
+                    Err(e) => return Some(TrainingReply::Failed(e.to_string())),
+                },
+                (None, None) => Types::infer(&reviewed),
+            };
+            let types = Some(types);
+            let flow = match flow(setup) {
+                Ok(f) => f,
                 Err(e) => return Some(TrainingReply::VersionsFailed(e)),
             };
-            for path in versions.remove_abandoned_candidates() {
-                tracing::info!("removed an abandoned fine-tuning candidate: {}", path.display());
-            }
-            let work_dir = match versions.work_dir() {
-                Ok(d) => d,
-                Err(e) => return Some(TrainingReply::VersionsFailed(e.to_string())),
-            };
-            let replay = match replay_sample(&setup.base, setup.config.replay, setup.config.seed) {
-                Ok(r) => r,
-                Err(e) => return Some(TrainingReply::Failed(format!("replay sample: {e}"))),
-            };
-            let job = FinetuneJob {
-                base: versions.current_dir(&setup.base),
-                reviewed,
-                replay,
-                config: setup.config.clone(),
-                device: setup.device,
-                work_dir,
+            let job = match flow.job(reviewed, None, types, setup.config.clone(), setup.device) {
+                Ok(job) => job,
+                Err(e) => return Some(TrainingReply::Failed(whole(&e))),
             };
             let mut progress = |p: FinetuneProgress| notify(TrainingReply::Progress(p));
             Some(match finetune(&job, cancel, &mut progress) {
                 Ok(outcome) => TrainingReply::Finished(Box::new(outcome)),
                 Err(FinetuneError::Cancelled) => TrainingReply::Cancelled,
-                Err(e) => TrainingReply::Failed(e.to_string()),
+                Err(e) => TrainingReply::Failed(whole(&e)),
             })
         }
-        Request::Accept { candidate, forced, outcome } => {
-            let mut versions = match versions(setup) {
-                Ok(v) => v,
+        Request::Accept { forced, outcome } => {
+            let mut flow = match flow(setup) {
+                Ok(f) => f,
                 Err(e) => return Some(TrainingReply::VersionsFailed(e)),
             };
-            let parent = versions.name_of(&versions.current_dir(&setup.base));
-            let record = VersionRecord { forced, ..outcome.record(parent) };
-            Some(match versions.accept(&candidate, record) {
+            Some(match flow.keep(&outcome, forced) {
                 Ok(version) => TrainingReply::Switched {
-                    dir: versions.current_dir(&setup.base),
+                    dir: flow.start(),
                     name: version.name(),
                     version: Some(version),
                 },
                 Err(e) => TrainingReply::VersionsFailed(e.to_string()),
             })
         }
-        Request::Discard { candidate } => {
-            let _ = std::fs::remove_dir_all(candidate);
-            None
-        }
+        Request::Discard { candidate } => match discard_candidate(&candidate) {
+            Ok(()) => None,
+            Err(e) => Some(TrainingReply::VersionsFailed(format!(
+                "the discarded candidate could not be removed: {e}"
+            ))),
+        },
         Request::Switch(to) => {
             let mut versions = match versions(setup) {
                 Ok(v) => v,

@@ -240,6 +240,9 @@ pub fn answers(question: &Question) -> &'static [(char, &'static str)] {
             ('r', "reload from disk (your edits are kept in .spanscope/conflicts)"),
             ('o', "keep yours; saving overwrites (theirs kept in .spanscope/conflicts)"),
         ],
+        Question::BreakRules { .. } => {
+            &[('y', "make the change anyway"), ('n', "leave the sentence as it is")]
+        }
     }
 }
 
@@ -283,6 +286,11 @@ fn answer(app: &mut App, question: Question, key: KeyEvent) -> Vec<Effect> {
         (Question::KeepModel { outcome }, 'u') => {
             set_phase(app, TrainingPhase::Done("the new model is used (you chose it)".into()));
             vec![Effect::AcceptModel { outcome, forced: true }]
+        }
+        (Question::BreakRules { edit, .. }, 'y') => commands::apply_rule_edit(app, edit),
+        (Question::BreakRules { .. }, _) => {
+            app.say(Level::Info, "left as it was: the change would break a relation rule");
+            Vec::new()
         }
         (Question::KeepModel { outcome }, _) => {
             set_phase(app, TrainingPhase::Done("the current model was kept".into()));
@@ -747,6 +755,10 @@ fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
             t.seconds = (p.elapsed.as_secs_f64(), p.eta.as_secs_f64());
         }
         TrainingReply::Progress(FinetuneProgress::Epoch(_)) => {}
+        TrainingReply::Progress(FinetuneProgress::Fold { fold, folds }) => {
+            t.phase = TrainingPhase::Scoring;
+            app.say(Level::Info, format!("judging by cross-validation: fold {fold} of {folds}"));
+        }
         TrainingReply::Progress(FinetuneProgress::Scoring { .. }) => {
             t.phase = TrainingPhase::Scoring
         }
@@ -760,7 +772,10 @@ fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
                 ));
                 app.say(
                     Level::Info,
-                    format!("the fine-tuned model is not worse ({b:.1} → {a:.1}); switching to it"),
+                    format!(
+                        "the fine-tuned model is {} ({b:.1} → {a:.1}); switching to it",
+                        outcome.verdict
+                    ),
                 );
                 return vec![Effect::AcceptModel { outcome, forced: false }];
             }

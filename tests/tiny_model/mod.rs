@@ -38,12 +38,18 @@ pub fn encoder_config() -> BertConfig {
 }
 
 pub fn types() -> Types {
-    let entity = |n: &str| EntityType { name: n.into(), short: n.into(), verbose: n.into() };
+    let entity = |n: &str| EntityType {
+        name: n.into(),
+        short: n.into(),
+        verbose: n.into(),
+        ..EntityType::default()
+    };
     let relation = |n: &str, symmetric| RelationType {
         name: n.into(),
         short: n.into(),
         verbose: format!("{n} (verbose)"),
         symmetric,
+        ..RelationType::default()
     };
     Types {
         entities: vec![entity("Peop"), entity("Loc"), entity("Org")],

@@ -15,12 +15,18 @@ use spanscope::workbench::update::{self, Effect, Msg};
 
 /// CoNLL04-like types: Peop, Org, Loc; Work_For, Located_In (symmetric: none).
 pub fn types() -> Types {
-    let entity = |n: &str| EntityType { name: n.into(), short: n.into(), verbose: n.into() };
+    let entity = |n: &str| EntityType {
+        name: n.into(),
+        short: n.into(),
+        verbose: n.into(),
+        ..EntityType::default()
+    };
     let relation = |n: &str| RelationType {
         name: n.into(),
         short: n.into(),
         verbose: n.into(),
         symmetric: false,
+        ..RelationType::default()
     };
     Types {
         entities: vec![entity("Peop"), entity("Org"), entity("Loc")],

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::store::files::utc_stamp;
 use crate::workbench::keymap::{keys_label, Binding, DIGIT_HELP, LINK, NORMAL, PICKER};
-use crate::workbench::state::{App, Mode, PickTarget, Picker, Question};
+use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
 
@@ -20,7 +20,34 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         Mode::Help { scroll } => help(buf, area, app, *scroll, theme),
         Mode::Pick(picker) => picker_box(buf, area, app, picker, theme),
         Mode::Confirm(question) => confirm(buf, area, app, question, theme),
-        _ => {}
+        _ => error_box(buf, area, app, theme),
+    }
+}
+
+/// An error too long for the bottom row, shown whole: wrapped in a box above the two bottom
+/// rows, until the next message (Esc hides it).
+fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+    let Some((Level::Error, text)) = &app.message else { return };
+    // The bottom row gives an error two thirds of its width (see `status::draw_hints`).
+    if width(text) + 2 <= usize::from(area.width) * 2 / 3 || area.height < 6 {
+        return;
+    }
+    let w = area.width.saturating_sub(2);
+    let lines = wrap_text(text, usize::from(w.saturating_sub(4)));
+    let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(3));
+    let outer = Rect::new(area.x + 1, area.bottom().saturating_sub(2 + h), w, h);
+    Clear.render(outer, buf);
+    buf.set_style(outer, theme.base);
+    Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(theme.level(Level::Error))
+        .title(Span::styled(" error ", theme.level(Level::Error).add_modifier(Modifier::BOLD)))
+        .title_bottom(Line::from(Span::styled(" Esc hides ", theme.dim)).right_aligned())
+        .render(outer, buf);
+    let inner =
+        Rect::new(outer.x + 2, outer.y + 1, outer.width.saturating_sub(4), h.saturating_sub(2));
+    for (y, line) in (inner.y..inner.bottom()).zip(&lines) {
+        put(buf, inner, inner.x, y, line, theme.base);
     }
 }
 
@@ -319,16 +346,12 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
             );
             ("Recover unsaved edits?".into(), text)
         }
-        Question::KeepModel { outcome } => (
-            "The fine-tuned model scored worse".into(),
-            format!(
-                "On {} held-out reviewed sentences: relations F1 {:.1} now, {:.1} fine-tuned; entities F1 {:.1} now, {:.1} fine-tuned.",
-                outcome.held_out,
-                outcome.before.relations.f1,
-                outcome.after.relations.f1,
-                outcome.before.entities.f1,
-                outcome.after.entities.f1
-            ),
+        Question::KeepModel { outcome } => {
+            ("Keep the fine-tuned model?".into(), keep_model_text(outcome))
+        }
+        Question::BreakRules { reasons, .. } => (
+            "Break a relation rule?".into(),
+            format!("The types file's rules say: {}.", reasons.join("; ")),
         ),
         Question::DiskChanged { doc } => (
             "Changed on disk".into(),
@@ -366,4 +389,42 @@ fn confirm(buf: &mut Buffer, area: Rect, app: &App, question: &Question, theme: 
             y += 1;
         }
     }
+}
+
+/// The decision after fine-tuning: why it is asked, both models' scores, what they forgot,
+/// and the judged sentences that changed, before and after (the first three; all of them are
+/// in the candidate's finetune.json).
+fn keep_model_text(outcome: &crate::train::finetune::FinetuneOutcome) -> String {
+    let mut text = format!("{}.", capitalised(&outcome.verdict));
+    if outcome.after.sentences > 0 {
+        text.push_str(&format!(
+            " Relations F1 {:.1} now, {:.1} fine-tuned; entities F1 {:.1} now, {:.1} fine-tuned.",
+            outcome.before.relations.f1,
+            outcome.after.relations.f1,
+            outcome.before.entities.f1,
+            outcome.after.entities.f1
+        ));
+    }
+    let (old, new) = &outcome.forgetting;
+    if old.sentences > 0 {
+        text.push_str(&format!(
+            " On {} original sentences: relations F1 {:.1} → {:.1}.",
+            old.sentences, old.relations.f1, new.relations.f1
+        ));
+    }
+    for c in outcome.changed.iter().take(3) {
+        text.push_str(&format!(" «{}»: before {}; after {}.", c.text, c.before, c.after));
+    }
+    if outcome.changed.len() > 3 {
+        text.push_str(&format!(
+            " {} more changed sentences in finetune.json.",
+            outcome.changed.len() - 3
+        ));
+    }
+    text
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
 }
