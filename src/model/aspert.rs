@@ -15,9 +15,11 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
+use super::calibration::Calibration;
 use super::config::BertConfig;
 use super::encoder::{dense, BertEncoder};
 use super::graphs;
+use super::overlap::EntityDecoding;
 use super::pooling::RangeMax;
 use crate::data::types::Types;
 use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
@@ -70,6 +72,14 @@ pub struct ModelConfig {
     pub max_pairs: usize,
     /// Longest word-piece sequence fed to the encoder; words beyond it are not seen.
     pub max_pieces: usize,
+    /// Whether overlapping predicted spans all stay or only the best of them; `spanscope
+    /// train` picks it from the training data (older checkpoints: nested).
+    #[serde(default)]
+    pub decoding: EntityDecoding,
+    /// Temperatures of the reported scores, fitted on dev (`spanscope calibrate`); absent
+    /// means uncalibrated.
+    #[serde(default, skip_serializing_if = "Calibration::is_identity")]
+    pub calibration: Calibration,
 }
 
 impl ModelConfig {
@@ -93,6 +103,8 @@ impl ModelConfig {
             relation_threshold: 0.4,
             max_pairs: 1000,
             max_pieces,
+            decoding: EntityDecoding::Nested,
+            calibration: Calibration::default(),
         }
     }
 
@@ -366,6 +378,12 @@ impl Aspert {
     /// The model's configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
+    }
+
+    /// Replaces how predictions are decoded and scored; the weights and their shapes stay.
+    pub fn set_decoding(&mut self, decoding: EntityDecoding, calibration: Calibration) {
+        self.cfg.decoding = decoding;
+        self.cfg.calibration = calibration;
     }
 
     /// Restarts the dropout masks of the encoder and the heads from `seed`: training runs

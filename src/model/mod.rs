@@ -3,6 +3,7 @@
 
 pub mod aspert;
 pub mod batch;
+pub mod calibration;
 pub mod candidates;
 pub mod checkpoint;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod encoder;
 pub mod fused;
 pub mod graphs;
 mod layer_node;
+pub mod overlap;
 pub mod pooling;
 pub mod source;
 pub mod versions;
