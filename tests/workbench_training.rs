@@ -36,6 +36,7 @@ fn outcome(before: f64, after: f64) -> Box<FinetuneOutcome> {
         training: TrainReport {
             epochs: Vec::new(),
             best_epoch: None,
+            averaged: None,
             losses: Vec::new(),
             seconds: 3.0,
         },

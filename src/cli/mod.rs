@@ -4,6 +4,7 @@ mod annotate;
 mod bench;
 mod bench_finetune;
 mod bench_ui;
+mod calibrate;
 mod encode;
 mod eval;
 mod fetch_model;
@@ -76,6 +77,9 @@ pub enum Command {
     Init(init::Args),
     /// Train a model: a pretrained encoder with new heads, fine-tuned on SpERT data.
     Train(train::Args),
+    /// Fit the temperatures of a model's entity and relation scores on dev, so that a score
+    /// of 0.7 is right about 70 % of the time, and store them in the model.
+    Calibrate(calibrate::Args),
     /// Score a model on a gold dataset (SpERT protocol: entities, relations strict and boundaries-only)
     Eval(eval::Args),
     /// Download a BERT-family encoder from the Hugging Face hub into the local cache.
@@ -102,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),
+        Some(Command::Calibrate(args)) => calibrate::run(args, cli.device),
         Some(Command::Eval(args)) => eval::run(args, cli.device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),

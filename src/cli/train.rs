@@ -17,8 +17,10 @@ use spanscope::data::io::{read_sentences, read_sentences_strict};
 use spanscope::data::types::Types;
 use spanscope::data::validate::validate_file;
 use spanscope::data::Sentence;
+use spanscope::model::aspert::ModelConfig;
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
+use spanscope::model::overlap::EntityDecoding;
 use spanscope::model::versions::{VersionRef, Versions};
 use spanscope::store::files::DocumentSource;
 use spanscope::train::finetune::{
@@ -26,11 +28,12 @@ use spanscope::train::finetune::{
 };
 use spanscope::train::trainer::{self, EpochRecord, Progress, TrainConfig, TrainData, REPORT_FILE};
 
+use super::calibrate::{calibrate, summary};
 use super::model_arg::is_checkpoint;
 use super::variant::VariantArgs;
 
 /// Flags of a fresh training run, which fine-tuning (`--continue-from`) does not take.
-const FRESH_ONLY: [&str; 9] = [
+const FRESH_ONLY: [&str; 13] = [
     "train",
     "dev",
     "encoder",
@@ -40,6 +43,10 @@ const FRESH_ONLY: [&str; 9] = [
     "linear_span_classifier",
     "fusion",
     "threshold",
+    "max_span_width",
+    "average_last",
+    "decoding",
+    "no_calibration",
 ];
 
 /// Arguments of `spanscope train`; defaults are the paper's Table 3, CoNLL04 column, or, with
@@ -107,6 +114,27 @@ pub struct Args {
     /// Store the checkpoint in half precision (f16).
     #[arg(long)]
     half: bool,
+
+    /// Widest span, in words, that the model samples as a negative and classifies.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    max_span_width: usize,
+
+    /// Keep the mean of the weights at the end of the last N epochs (1: the last epoch)
+    /// instead of the epoch with the best dev score; dev is then only scored, so the score
+    /// does not flatter the model.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    average_last: usize,
+
+    /// How overlapping predicted entities are decoded: flat keeps only the best of spans
+    /// that share a word, nested keeps all; auto is flat unless the training data has
+    /// entities that share a word.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "flat", "nested"])]
+    decoding: String,
+
+    /// Leave the scores uncalibrated (by default the temperatures of the entity and relation
+    /// scores are fitted on --dev at the end, as `spanscope calibrate` does).
+    #[arg(long)]
+    no_calibration: bool,
 
     #[command(flatten)]
     finetune: FinetuneArgs,
@@ -209,10 +237,19 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let types = Types::read(types)?;
     let train = load_checked(train, &types)?;
     let dev = args.dev.as_deref().map(|path| load_checked(path, &types)).transpose()?;
+    let decoding = match args.decoding.as_str() {
+        "flat" => EntityDecoding::Flat,
+        "nested" => EntityDecoding::Nested,
+        _ => EntityDecoding::for_training_data(&train),
+    };
     let device = device.open()?;
     let mut trainable = checkpoint::init_from_encoder(
         encoder,
-        |encoder| args.variant.model_config(encoder, &types),
+        |encoder| ModelConfig {
+            max_span_width: args.max_span_width,
+            decoding,
+            ..args.variant.model_config(encoder, &types)
+        },
         &device,
         DType::F32,
         args.seed,
@@ -228,11 +265,13 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         lambda: args.lambda,
         seed: args.seed,
         half: args.half,
+        average_last: args.average_last,
         ..TrainConfig::default()
     };
     eprintln!(
-        "training {} on {} sentence(s){} for {} epoch(s), batch size {}, on {}",
+        "training {} ({:?} decoding) on {} sentence(s){} for {} epoch(s), batch size {}, on {}",
         trainable.config,
+        trainable.config.decoding,
         train.len(),
         dev.as_ref().map_or(String::new(), |d| format!(", dev {}", d.len())),
         cfg.epochs,
@@ -262,6 +301,11 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         report.seconds,
         out.join(REPORT_FILE).display()
     );
+    if let (Some(dev), false) = (&dev, args.no_calibration) {
+        let (mut model, _, pieces, _) = checkpoint::load(out, &device, DType::F32)?;
+        let report = calibrate(out, &mut model, &pieces, dev, &device, true)?;
+        eprint!("calibrated on dev: {}", summary(&report));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

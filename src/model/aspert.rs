@@ -15,9 +15,11 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
+use super::calibration::Calibration;
 use super::config::BertConfig;
 use super::encoder::{dense, BertEncoder};
 use super::graphs;
+use super::overlap::EntityDecoding;
 use super::pooling::RangeMax;
 use crate::data::types::Types;
 use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
@@ -78,6 +80,14 @@ pub struct ModelConfig {
     /// Relation types not predicted yet, as [`ModelConfig::learning_entity_types`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learning_relation_types: Vec<String>,
+    /// Whether overlapping predicted spans all stay or only the best of them; `spanscope
+    /// train` picks it from the training data (older checkpoints: nested).
+    #[serde(default)]
+    pub decoding: EntityDecoding,
+    /// Temperatures of the reported scores, fitted on dev (`spanscope calibrate`); absent
+    /// means uncalibrated.
+    #[serde(default, skip_serializing_if = "Calibration::is_identity")]
+    pub calibration: Calibration,
 }
 
 impl ModelConfig {
@@ -103,6 +113,8 @@ impl ModelConfig {
             max_pieces,
             learning_entity_types: Vec::new(),
             learning_relation_types: Vec::new(),
+            decoding: EntityDecoding::Nested,
+            calibration: Calibration::default(),
         }
     }
 
@@ -428,6 +440,12 @@ impl Aspert {
     /// The model's configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
+    }
+
+    /// Replaces how predictions are decoded and scored; the weights and their shapes stay.
+    pub fn set_decoding(&mut self, decoding: EntityDecoding, calibration: Calibration) {
+        self.cfg.decoding = decoding;
+        self.cfg.calibration = calibration;
     }
 
     /// Restarts the dropout masks of the encoder and the heads from `seed`: training runs

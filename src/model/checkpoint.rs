@@ -254,6 +254,22 @@ pub fn read_manifest(dir: &Path) -> Result<(ModelConfig, Types), CheckpointError
     Ok((manifest.model, types))
 }
 
+/// Replaces the decoding and scoring settings in a checkpoint's `spanscope.json` (flat or
+/// nested decoding, calibration), atomically; the weights and everything else stay.
+pub fn write_decoding(dir: &Path, config: &ModelConfig) -> Result<(), CheckpointError> {
+    let (mut stored, _) = read_manifest(dir)?;
+    stored.decoding = config.decoding;
+    stored.calibration = config.calibration;
+    let path = dir.join(CONFIG_FILE);
+    let bad = |reason: String| CheckpointError::BadConfig { path: path.clone(), reason };
+    let text = std::fs::read_to_string(&path).map_err(io_error("read", &path))?;
+    let mut manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    manifest.model = stored;
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| bad(e.to_string()))?;
+    crate::data::io::write_atomic(&path, text.as_bytes())?;
+    Ok(())
+}
+
 fn weights_path(dir: &Path) -> Result<PathBuf, CheckpointError> {
     let path = dir.join(WEIGHTS_FILE);
     if path.is_file() {

@@ -11,6 +11,7 @@ use super::aspert::{encoding_contribution, Aspert, Encoding};
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::candidates::{span_candidates, span_pieces, SpanCandidate};
 use super::encoder::{pad_batch, BertEncoder};
+use super::overlap::{keep_best_of_overlaps, EntityDecoding};
 use crate::data::wordpiece::{EncodedSentence, WordPieces};
 use crate::data::{Entity, Relation, Sentence};
 use crate::explain::{span_contribution, Contribution, Fusion};
@@ -49,7 +50,8 @@ pub struct PredictedRelation {
 /// What the model predicts for one sentence.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SentencePrediction {
-    /// Entities ordered by start, then end; overlapping and nested spans are allowed.
+    /// Entities ordered by start, then end; overlapping and nested spans are allowed unless the
+    /// model decodes flat ([`EntityDecoding::Flat`]).
     pub entities: Vec<PredictedEntity>,
     /// Relations ordered by head, tail, then type.
     pub relations: Vec<PredictedRelation>,
@@ -323,12 +325,17 @@ impl QueuedBatch {
         for (b, cands) in self.candidates.iter().enumerate() {
             let own = &probs[b * rows * classes..][..cands.len() * classes];
             let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
-            let found = match annotated {
+            let mut found = match annotated {
                 None => decode_entities(cands, &rows, &cfg.entity_types),
                 Some(sentences) => {
                     annotated_entities(cands, &rows, &cfg.entity_types, sentences[b])
                 }
             };
+            // Flat decoding ranks the raw scores, so calibration never changes which span stays.
+            if annotated.is_none() && cfg.decoding == EntityDecoding::Flat {
+                found = keep_best_of_overlaps(found);
+            }
+            cfg.calibration.apply_to_entities(&mut found, &cfg.entity_types);
             chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
             let entities = found.into_iter().map(|(_, e)| e).collect();
             predictions.push(SentencePrediction { entities, relations: Vec::new() });
@@ -389,6 +396,10 @@ fn relate(
             &cfg.symmetric_relations,
             cfg.relation_threshold,
         );
+        // α applies to the raw sigmoid (module calibration): only the reported score changes.
+        for relation in &mut prediction.relations {
+            relation.score = cfg.calibration.relation_score(relation.score);
+        }
     }
     Ok(())
 }
@@ -471,8 +482,8 @@ pub fn span_probabilities(model: &Aspert, batch: &PieceBatch, spans: &SpanBatch)
 pub struct SpanInspection {
     /// f_a of the span, with the model's own θ and fusion (as [`explain_span`] gives it).
     pub contribution: Contribution,
-    /// Softmax of the span classifier: index 0 is `none`, then the model's entity types in
-    /// configuration order (as [`span_probabilities`] gives them).
+    /// Softmax of the span classifier, calibrated by the model's entity temperature: index 0
+    /// is `none`, then the model's entity types in configuration order.
     pub probabilities: Vec<f32>,
 }
 
@@ -502,5 +513,6 @@ pub fn inspect_span(
         .to_dtype(DType::F32)?
         .flatten_all()?
         .to_vec1::<f32>()?;
+    let probabilities = cfg.calibration.entity_probabilities(&probabilities);
     Ok(SpanInspection { contribution, probabilities })
 }

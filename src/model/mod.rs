@@ -3,6 +3,7 @@
 
 pub mod aspert;
 pub mod batch;
+pub mod calibration;
 pub mod candidates;
 pub mod checkpoint;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod decode;
 pub mod device;
 pub mod encoder;
 pub mod fused;
+pub mod overlap;
 pub mod pooling;
 pub mod source;
 pub mod versions;

@@ -61,6 +61,10 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Store checkpoints in f16.
     pub half: bool,
+    /// When above 0, the model kept is the mean of the weights at the end of the last this
+    /// many epochs (1: the last epoch), with no epoch chosen on dev; dev is only scored.
+    #[serde(default)]
+    pub average_last: usize,
 }
 
 impl Default for TrainConfig {
@@ -79,6 +83,7 @@ impl Default for TrainConfig {
             eval_every_epoch: true,
             eval_batch_size: 8,
             half: false,
+            average_last: 0,
         }
     }
 }
@@ -175,8 +180,10 @@ pub enum Progress {
 pub struct TrainReport {
     /// Every epoch.
     pub epochs: Vec<EpochRecord>,
-    /// The epoch whose weights are in the output directory.
+    /// The epoch whose weights are in the output directory (with weight averaging, the last).
     pub best_epoch: Option<usize>,
+    /// Dev scores of the averaged weights, when [`TrainConfig::average_last`] is on.
+    pub averaged: Option<DevScores>,
     /// Loss of every optimiser step, in order (batches with nothing to classify are skipped).
     #[serde(skip)]
     pub losses: Vec<f32>,
@@ -308,8 +315,14 @@ pub fn train(
     let relation_types = model_cfg.relation_types.len();
     let pad_id = trainable.pieces.pad_id;
 
-    let mut report =
-        TrainReport { epochs: Vec::new(), best_epoch: None, losses: Vec::new(), seconds: 0.0 };
+    let mut report = TrainReport {
+        epochs: Vec::new(),
+        best_epoch: None,
+        averaged: None,
+        losses: Vec::new(),
+        seconds: 0.0,
+    };
+    let mut average = WeightAverage::default();
     let mut best: Option<(f64, f64)> = None;
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     for epoch in 1..=cfg.epochs {
@@ -381,7 +394,11 @@ pub fn train(
             dev: None,
             saved: false,
         };
-        let save_now = match (data.dev, cfg.eval_every_epoch) {
+        let averaging = cfg.average_last > 0;
+        if averaging && epoch + cfg.average_last > cfg.epochs {
+            average.add(trainable)?;
+        }
+        let save_now = match (data.dev, cfg.eval_every_epoch && !averaging) {
             (Some(dev), true) => {
                 let eval_started = Instant::now();
                 let scores = dev_scores(trainable, dev, data.types, cfg.eval_batch_size, &device)?;
@@ -396,6 +413,16 @@ pub fn train(
             }
             _ => epoch == cfg.epochs,
         };
+        if averaging && epoch == cfg.epochs {
+            average.install(trainable)?;
+            if let Some(dev) = data.dev {
+                let eval_started = Instant::now();
+                let scores = dev_scores(trainable, dev, data.types, cfg.eval_batch_size, &device)?;
+                record.eval_seconds = eval_started.elapsed().as_secs_f64();
+                record.dev = Some(scores);
+                report.averaged = Some(scores);
+            }
+        }
         if save_now {
             if !weights_finite(trainable)? {
                 return Err(TrainError::NonFiniteWeights { epoch });
@@ -428,6 +455,55 @@ pub fn train(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The running sum of the weights at the ends of epochs, for [`TrainConfig::average_last`]
+/// (averaged weights generalise better than the last ones: Izmailov et al., 2018, "Averaging
+/// Weights Leads to Wider Optima").
+#[derive(Default)]
+struct WeightAverage {
+    sums: std::collections::HashMap<String, Tensor>,
+    count: usize,
+}
+
+impl WeightAverage {
+    fn add(&mut self, trainable: &Trainable) -> candle_core::Result<()> {
+        let data = trainable
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("the weights' lock is poisoned".into()))?;
+        for (name, var) in data.iter() {
+            // An f32 copy: the optimiser updates the variable's storage in place.
+            let value = var.as_tensor().to_dtype(DType::F32)?.copy()?;
+            let sum = match self.sums.remove(name) {
+                Some(sum) => (sum + value)?,
+                None => value,
+            };
+            self.sums.insert(name.clone(), sum);
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Replaces every weight by its mean over the epochs added.
+    fn install(&self, trainable: &Trainable) -> candle_core::Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let data = trainable
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("the weights' lock is poisoned".into()))?;
+        for (name, var) in data.iter() {
+            if let Some(sum) = self.sums.get(name) {
+                let mean = (sum / self.count as f64)?.to_dtype(var.dtype())?;
+                var.set(&mean)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The fused nodes hand their weights' gradients over directly while a run lasts
