@@ -109,7 +109,8 @@ fn proposals_are_accepted_and_rejected_one_by_one_or_all_at_once() {
     press(&mut app, "<Tab>a");
     assert_eq!(entities(&app, 0)[0].3, some("accepted"));
     assert!(sent(&app, 0).entities[0].extra.contains_key("score"), "the score is kept");
-    press(&mut app, "<Tab>x");
+    assert_eq!(app.cursor.item, Some(Item::Entity(2)), "the next open proposal, Org, is selected");
+    press(&mut app, "x");
     assert_eq!(entities(&app, 0).len(), 2, "rejected Org");
     assert!(relations(&app, 0).is_empty(), "its relation went with it");
     press(&mut app, "uu");
@@ -251,7 +252,7 @@ fn predictions_fill_only_unannotated_sentences_and_are_not_edits() {
     let Some(Effect::Predict { sentences, .. }) = effects.first() else { panic!("{effects:?}") };
     assert_eq!(sentences.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2]);
 
-    press(&mut app, "jj1");
+    press(&mut app, "jjv1");
     for i in [0, 1, 2] {
         let annotation = proposed();
         update(

@@ -611,9 +611,10 @@ impl Keymap {
             KeyTable::Picker => (&mut self.picker, names(PICKER)),
             KeyTable::Link => (&mut self.link, names(LINK)),
         };
-        let i = row_names.iter().position(|n| n == name).ok_or_else(|| {
-            KeymapError::UnknownAction { section, name: name.into() }
-        })?;
+        let i = row_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| KeymapError::UnknownAction { section, name: name.into() })?;
         rows[i] = parsed;
         Ok(())
     }
@@ -624,7 +625,11 @@ impl Keymap {
             table: &[Binding<A>],
             keys: &[Vec<Key>],
         ) -> Vec<(String, &'static str, Vec<Key>)> {
-            table.iter().zip(keys).map(|(b, k)| (action_name(b.action), b.help, k.clone())).collect()
+            table
+                .iter()
+                .zip(keys)
+                .map(|(b, k)| (action_name(b.action), b.help, k.clone()))
+                .collect()
         }
         match table {
             KeyTable::Normal => {
