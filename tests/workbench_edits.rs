@@ -109,7 +109,8 @@ fn proposals_are_accepted_and_rejected_one_by_one_or_all_at_once() {
     press(&mut app, "<Tab>a");
     assert_eq!(entities(&app, 0)[0].3, some("accepted"));
     assert!(sent(&app, 0).entities[0].extra.contains_key("score"), "the score is kept");
-    press(&mut app, "<Tab>x");
+    assert_eq!(app.cursor.item, Some(Item::Entity(2)), "the next open proposal, Org, is selected");
+    press(&mut app, "x");
     assert_eq!(entities(&app, 0).len(), 2, "rejected Org");
     assert!(relations(&app, 0).is_empty(), "its relation went with it");
     press(&mut app, "uu");
@@ -152,9 +153,11 @@ fn a_relation_is_drawn_by_picking_head_tail_and_type_then_flipped_and_retyped() 
 }
 
 #[test]
-fn reviewing_marks_the_sentence_accepts_what_is_left_and_moves_on() {
+fn reviewing_marks_the_sentence_once_its_proposals_are_settled_and_moves_on() {
     let mut app = app_with(vec![proposed(), plain(), gold()]);
     press(&mut app, "<Enter>");
+    assert!(!sent(&app, 0).extra.contains_key("reviewed"), "proposals are still open");
+    press(&mut app, "A<Enter>");
     assert_eq!(sent(&app, 0).extra.get("reviewed"), Some(&json!(true)));
     assert!(entities(&app, 0).iter().all(|e| e.3 == some("accepted")));
     assert_eq!(app.cursor.sentence, 1);
@@ -165,17 +168,22 @@ fn reviewing_marks_the_sentence_accepts_what_is_left_and_moves_on() {
     press(&mut app, "k");
     press(&mut app, "r");
     assert!(!sent(&app, 1).extra.contains_key("reviewed"), "unmarking removes the key");
-    press(&mut app, "uuuu");
+    press(&mut app, "uuuuu");
     assert_eq!(app.docs[0].sentences, vec![proposed(), plain(), gold()]);
 }
 
 #[test]
 fn search_and_low_confidence_jump_to_their_targets() {
     let mut app = app_with(vec![plain(), gold(), proposed()]);
-    press(&mut app, "/acme<Enter>");
-    assert_eq!((app.cursor.sentence, app.cursor.token), (1, 4));
+    press(&mut app, "/ACMÉ<Enter>");
+    assert_eq!((app.cursor.sentence, app.cursor.token), (0, 4), "case and accents fold");
     press(&mut app, "n");
-    assert_eq!((app.cursor.sentence, app.cursor.token), (2, 4));
+    assert_eq!((app.cursor.sentence, app.cursor.token), (1, 4));
+    assert!(app.message.as_ref().unwrap().1.contains("match 2 of 3"));
+    press(&mut app, "nn");
+    assert_eq!((app.cursor.sentence, app.cursor.token), (0, 4), "wraps round forward");
+    press(&mut app, "N");
+    assert_eq!((app.cursor.sentence, app.cursor.token), (2, 4), "and back");
     press(&mut app, "g!");
     assert_eq!(app.cursor.sentence, 2);
     assert_eq!(app.cursor.item, Some(Item::Entity(1)), "Loc .40 is the weak one");
@@ -187,7 +195,7 @@ fn search_and_low_confidence_jump_to_their_targets() {
 fn saving_sends_the_sentences_and_a_successful_save_leaves_nothing_unsaved() {
     let mut app = app_with(vec![plain()]);
     assert!(press(&mut app, "<C-s>").is_empty(), "an unchanged document is not written");
-    press(&mut app, "1");
+    press(&mut app, "v1");
     let effects = press(&mut app, "<C-s>");
     let Some(Effect::Store(StoreRequest::Save { sentences, expected, force, .. })) =
         effects.first()
@@ -205,7 +213,7 @@ fn saving_sends_the_sentences_and_a_successful_save_leaves_nothing_unsaved() {
 #[test]
 fn a_failed_save_keeps_the_edits_and_a_conflict_asks() {
     let mut app = app_with(vec![plain()]);
-    press(&mut app, "1<C-s>");
+    press(&mut app, "v1<C-s>");
     let error = SaveError::Conflict { path: "/nowhere/doc.json".into(), disk: None };
     update(&mut app, Msg::Store(StoreReply::Saved { doc: 1, result: Err(error) }));
     assert!(app.docs[0].is_dirty());
@@ -218,7 +226,7 @@ fn a_failed_save_keeps_the_edits_and_a_conflict_asks() {
 #[test]
 fn quitting_asks_only_when_edits_are_unsaved() {
     let mut app = app_with(vec![plain()]);
-    press(&mut app, "1q");
+    press(&mut app, "v1q");
     assert!(matches!(app.mode, Mode::Confirm(Question::Quit)) && !app.quit);
     press(&mut app, "n");
     assert!(!app.quit && matches!(app.mode, Mode::Normal));
@@ -226,7 +234,7 @@ fn quitting_asks_only_when_edits_are_unsaved() {
     assert!(app.quit, "Ctrl-c asks the same question");
 
     let mut app = app_with(vec![plain()]);
-    press(&mut app, "1qs");
+    press(&mut app, "v1qs");
     assert!(!app.quit, "waits for the save");
     update(&mut app, Msg::Store(StoreReply::Saved { doc: 1, result: Ok(base()) }));
     assert!(app.quit);
@@ -244,7 +252,7 @@ fn predictions_fill_only_unannotated_sentences_and_are_not_edits() {
     let Some(Effect::Predict { sentences, .. }) = effects.first() else { panic!("{effects:?}") };
     assert_eq!(sentences.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2]);
 
-    press(&mut app, "jj1");
+    press(&mut app, "jjv1");
     for i in [0, 1, 2] {
         let annotation = proposed();
         update(
@@ -317,7 +325,7 @@ fn a_file_changed_on_disk_reloads_when_clean_and_asks_when_edited() {
     assert!(effects.iter().any(|e| matches!(e, Effect::Store(StoreRequest::Load { .. }))));
 
     let mut app = app_with(vec![plain()]);
-    press(&mut app, "1");
+    press(&mut app, "v1");
     let same = Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(Some(base())) });
     assert!(update(&mut app, same).is_empty(), "our own save is not a change");
     let changed =
@@ -331,7 +339,7 @@ fn a_file_changed_on_disk_reloads_when_clean_and_asks_when_edited() {
     assert!(matches!(effects.last(), Some(Effect::Store(StoreRequest::Load { .. }))));
 
     let mut app = app_with(vec![plain()]);
-    press(&mut app, "1");
+    press(&mut app, "v1");
     update(&mut app, Msg::Store(StoreReply::Checked { doc: 1, disk: Ok(None) }));
     assert_eq!(app.docs[0].disk, Disk::Removed);
     let effects = press(&mut app, "<C-s>");

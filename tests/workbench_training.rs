@@ -74,6 +74,8 @@ fn trainable_app() -> spanscope::workbench::state::App {
     let mut app = app_with(vec![proposed(), gold(), proposed(), plain()]);
     app.model = ModelStatus::Ready(info("base", 1));
     app.can_train = true;
+    // Marking reviewed accepts the open proposals, as the config file can ask.
+    app.review_accepts = true;
     app
 }
 

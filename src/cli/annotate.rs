@@ -15,6 +15,7 @@ use spanscope::store::watch::canonical_form;
 use spanscope::train::finetune::FinetuneConfig;
 use spanscope::train::settings::apply_config_file;
 use spanscope::workbench::app::{self, Setup};
+use spanscope::workbench::config;
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::theme::Theme;
 use spanscope::workbench::training::TrainingSetup;
@@ -49,9 +50,15 @@ pub struct Args {
     #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
 
-    /// Proposals the model scores below this are "low confidence" (`!` jumps to them).
-    #[arg(long, default_value_t = 0.7, value_name = "P")]
-    pub low_confidence: f32,
+    /// Proposals the model scores below this are "low confidence" (`!` jumps to them; default:
+    /// `review.low_confidence` in the config file, else 0.7).
+    #[arg(long, value_name = "P")]
+    pub low_confidence: Option<f32>,
+
+    /// Settings file: keys, reviewing, theme (default: ~/.config/spanscope/config.toml;
+    /// `spanscope config --default` writes one out).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Start fine-tuning by itself every N newly reviewed sentences (`T` starts it by hand).
     #[arg(long, value_name = "N")]
@@ -97,7 +104,8 @@ impl Args {
             no_model: false,
             types: None,
             theme: None,
-            low_confidence: 0.7,
+            low_confidence: None,
+            config: None,
             auto_train: None,
             replay: None,
             epochs: None,
@@ -168,13 +176,19 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         types_file: types_file.clone(),
     });
     let theme = Theme::resolve(args.theme.as_deref(), config_dir.as_deref())?;
+    let settings = match args.config.clone().or_else(config::default_path) {
+        Some(path) => config::read(&path)?,
+        None => config::Settings::default(),
+    };
 
     let status = match &model {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
         None => ModelStatus::Failed("no model (--no-model)".into()),
     };
     let mut app = App::new(types, types_file.is_some(), status);
-    app.threshold = args.low_confidence;
+    app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
+    app.keymap = settings.keymap;
+    app.review_accepts = settings.accept_open_proposals;
     app.auto_train = args.auto_train.filter(|&n| n > 0);
     // Paths as the folder watcher reports them, so events find their documents.
     let documents: Vec<DocumentSource> = found

@@ -5,6 +5,7 @@ mod bench;
 mod bench_finetune;
 mod bench_ui;
 mod calibrate;
+mod config;
 mod encode;
 mod eval;
 mod fetch_model;
@@ -82,6 +83,9 @@ pub enum Command {
     Calibrate(calibrate::Args),
     /// Score a model on a gold dataset (SpERT protocol: entities, relations strict and boundaries-only)
     Eval(eval::Args),
+    /// The workbench's settings file: print the defaults (every key, remappable), its path, or
+    /// check one.
+    Config(config::Args),
     /// Download a BERT-family encoder from the Hugging Face hub into the local cache.
     FetchModel(fetch_model::Args),
     /// Measure prediction speed (sentences per second).
@@ -109,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Calibrate(args)) => calibrate::run(args, cli.device),
         Some(Command::Eval(args)) => eval::run(args, cli.device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
+        Some(Command::Config(args)) => config::run(args),
         Some(Command::Bench(args)) => bench::run(args, cli.device),
         Some(Command::BenchUi(args)) => bench_ui::run(args, cli.device),
         Some(Command::Encode(args)) => encode::run(args, cli.device),

@@ -150,12 +150,40 @@ pub fn low_confidence(sentence: &Sentence, threshold: f32) -> Option<(Item, f32)
 }
 
 /// An entity or relation of a sentence, by index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Item {
     /// `entities[i]`.
     Entity(usize),
     /// `relations[i]`.
     Relation(usize),
+}
+
+/// Where an item stands in the order the reviewer goes through a sentence: entities by
+/// start, end and index, then relations by index.
+pub type OrderKey = (u8, usize, usize, usize);
+
+/// The [`OrderKey`] of `item`, if the sentence has it.
+pub fn order_key(sentence: &Sentence, item: Item) -> Option<OrderKey> {
+    match item {
+        Item::Entity(i) => sentence.entities.get(i).map(|e| (0, e.start, e.end, i)),
+        Item::Relation(i) => sentence.relations.get(i).map(|_| (1, i, 0, 0)),
+    }
+}
+
+/// The proposals not yet accepted or rejected, in reviewing order.
+pub fn open_items(sentence: &Sentence) -> Vec<(OrderKey, Item)> {
+    let entities = (0..sentence.entities.len())
+        .filter(|&i| entity_source(&sentence.entities[i]) == Source::Model)
+        .map(Item::Entity);
+    let relations = (0..sentence.relations.len())
+        .filter(|&i| relation_source(&sentence.relations[i]) == Source::Model)
+        .map(Item::Relation);
+    let mut open: Vec<(OrderKey, Item)> = entities
+        .chain(relations)
+        .filter_map(|item| order_key(sentence, item).map(|k| (k, item)))
+        .collect();
+    open.sort();
+    open
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use ratatui::prelude::CrosstermBackend;
 use ratatui::{DefaultTerminal, Terminal};
 
 use super::inference::InferenceWorker;
+use super::keymap;
 use super::state::App;
 use super::theme::Theme;
 use super::training::{TrainingSetup, TrainingWorker};
@@ -185,7 +186,9 @@ fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<(
                     Err(_) => break,
                 }
                 let sent = match event::read() {
-                    Ok(TermEvent::Key(key)) => tx.send(Some(Msg::Key(key))),
+                    Ok(TermEvent::Key(key)) => keymap::split_escape(key)
+                        .into_iter()
+                        .try_for_each(|key| tx.send(Some(Msg::Key(key)))),
                     Ok(TermEvent::Resize(..)) => tx.send(None),
                     Ok(_) => Ok(()),
                     Err(_) => break,

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::annotation::{self, is_reviewed, Item};
 use super::edit::{self, Edited};
 use super::history::Change;
-use super::keymap::Action;
+use super::keymap::{Action, Key};
 use super::state::{App, Level, Mode, PickTarget, Picker, Question, RuleEdit};
 use super::update::Effect;
 use crate::data::Sentence;
@@ -53,8 +53,8 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::TypeNumber(n) => return type_number(app, n),
         Action::Accept => return accept(app),
         Action::Delete => return delete(app),
-        Action::AcceptAll => return edit_sentence(app, "accept all proposals", edit::accept_all),
-        Action::RejectAll => return edit_sentence(app, "reject all proposals", edit::reject_all),
+        Action::AcceptAll => return accept_or_reject_all(app, true),
+        Action::RejectAll => return accept_or_reject_all(app, false),
         Action::StartLeft => return move_boundary(app, -1, 0),
         Action::StartRight => return move_boundary(app, 1, 0),
         Action::EndLeft => return move_boundary(app, 0, -1),
@@ -63,19 +63,17 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Flip => return flip(app),
         Action::ToggleReviewed => {
             let reviewed = app.sentence().is_some_and(is_reviewed);
-            let label = if reviewed { "mark not reviewed" } else { "mark reviewed" };
-            let mut effects = edit_sentence(app, label, |s| edit::set_reviewed(s, !reviewed));
-            if !reviewed && !effects.is_empty() {
-                effects.extend(count_reviewed(app));
+            if reviewed {
+                return edit_sentence(app, "mark not reviewed", |s| edit::set_reviewed(s, false));
             }
-            return effects;
+            return mark_reviewed(app).unwrap_or_default();
         }
         Action::ReviewAndNext => {
             let mut effects = Vec::new();
             if !app.sentence().is_some_and(is_reviewed) {
-                effects = edit_sentence(app, "mark reviewed", |s| edit::set_reviewed(s, true));
-                if !effects.is_empty() {
-                    effects.extend(count_reviewed(app));
+                match mark_reviewed(app) {
+                    Some(marked) => effects = marked,
+                    None => return Vec::new(),
                 }
             }
             next_unreviewed(app);
@@ -331,6 +329,20 @@ fn open_picker(app: &mut App) {
 }
 
 fn type_number(app: &mut App, n: u8) -> Vec<Effect> {
+    if app.cursor.anchor.is_none() && app.cursor.item.is_none() {
+        // A stray digit must not create an entity: words are chosen first, on purpose.
+        let range = app.keymap.normal_keys(Action::ToggleRange).first().map(|k| k.label());
+        let entity = app.keymap.normal_keys(Action::NextEntity).first().map(|k| k.label());
+        app.say(
+            Level::Info,
+            format!(
+                "nothing selected for type {n}: choose words ({} or drag) or an entity ({}) first",
+                range.unwrap_or_default(),
+                entity.unwrap_or_default()
+            ),
+        );
+        return Vec::new();
+    }
     let target = type_target(app);
     let options = options_for(app, target);
     match options.get(usize::from(n) - 1) {
@@ -392,19 +404,106 @@ fn apply_type_unchecked(app: &mut App, target: PickTarget, ty: &str) -> Vec<Effe
 }
 
 fn accept(app: &mut App) -> Vec<Effect> {
-    match app.cursor.item {
-        Some(Item::Entity(i)) => edit_sentence(app, "accept entity", |s| edit::accept_entity(s, i)),
-        Some(Item::Relation(i)) => {
-            edit_sentence(app, "accept relation", |s| edit::accept_relation(s, i))
+    let Some(item) = app.cursor.item else {
+        app.say(Level::Info, "select a proposal first (Tab: entities, ]: relations)");
+        return Vec::new();
+    };
+    let from = app.sentence().and_then(|s| annotation::order_key(s, item));
+    let effects = match item {
+        Item::Entity(i) => edit_sentence(app, "accept entity", |s| edit::accept_entity(s, i)),
+        Item::Relation(i) => edit_sentence(app, "accept relation", |s| edit::accept_relation(s, i)),
+    };
+    if let (false, Some(from)) = (effects.is_empty(), from) {
+        select_next_open(app, from, false);
+    }
+    effects
+}
+
+/// After an accept or reject: selects the sentence's next open proposal after `from` (in
+/// reading order, wrapping round), so the reviewer never has to look for it; says what is left.
+fn select_next_open(app: &mut App, from: annotation::OrderKey, inclusive: bool) {
+    let Some(s) = app.sentence() else { return };
+    let open = annotation::open_items(s);
+    let next = open
+        .iter()
+        .find(|(key, _)| if inclusive { *key >= from } else { *key > from })
+        .or(open.first())
+        .map(|&(_, item)| item);
+    let done = app.message.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+    match next {
+        Some(item) => {
+            select_item(app, item);
+            app.say(Level::Info, format!("{done}; {} open left, next selected", open.len()));
         }
         None => {
-            app.say(Level::Info, "select a proposal first (Tab: entities, ]: relations)");
-            Vec::new()
+            app.cursor.item = None;
+            let review = app.keymap.normal_keys(Action::ReviewAndNext).first().map(|k| k.label());
+            app.say(
+                Level::Info,
+                format!(
+                    "{done}; no open proposal left ({} marks the sentence reviewed)",
+                    review.unwrap_or_default()
+                ),
+            );
         }
     }
 }
 
+/// `A` / `X`: every open proposal of the sentence at once, saying how many.
+fn accept_or_reject_all(app: &mut App, accept: bool) -> Vec<Effect> {
+    let open = app.sentence().map_or(0, |s| annotation::open_items(s).len());
+    let (label, f): (String, fn(&Sentence) -> edit::Edited) = if accept {
+        (format!("accepted {open} open proposal(s)"), edit::accept_all)
+    } else {
+        (format!("rejected {open} open proposal(s)"), edit::reject_all)
+    };
+    if open == 0 {
+        app.say(Level::Info, "no open proposal in this sentence");
+        return Vec::new();
+    }
+    let effects = edit_sentence(app, &label, f);
+    if !effects.is_empty() {
+        app.cursor.item = None;
+    }
+    effects
+}
+
+/// Marks the cursor's sentence reviewed. While proposals are open (neither accepted nor
+/// rejected) it refuses, selects the first and says how to settle them, unless the config
+/// lets review accept them. `None` when it refused or could not.
+fn mark_reviewed(app: &mut App) -> Option<Vec<Effect>> {
+    let open = app.sentence().map_or(0, |s| annotation::open_items(s).len());
+    if open > 0 && !app.review_accepts {
+        let first = app.sentence().and_then(|s| annotation::open_items(s).first().map(|o| o.1));
+        if let Some(item) = first {
+            select_item(app, item);
+        }
+        let key = |a: Action| app.keymap.normal_keys(a).first().map_or(String::new(), Key::label);
+        let text = format!(
+            "{open} proposal(s) still open: {} accepts, {} rejects, {} accepts all {open}; \
+             then mark reviewed",
+            key(Action::Accept),
+            key(Action::Delete),
+            key(Action::AcceptAll)
+        );
+        app.say(Level::Warning, text);
+        return None;
+    }
+    let label = if open > 0 {
+        format!("mark reviewed (accepted {open} open proposal(s))")
+    } else {
+        "mark reviewed".to_string()
+    };
+    let mut effects = edit_sentence(app, &label, |s| edit::set_reviewed(s, true));
+    if effects.is_empty() {
+        return None;
+    }
+    effects.extend(count_reviewed(app));
+    Some(effects)
+}
+
 fn delete(app: &mut App) -> Vec<Effect> {
+    let from = app.cursor.item.and_then(|item| annotation::order_key(app.sentence()?, item));
     let effects = match app.cursor.item {
         Some(Item::Entity(i)) => {
             let proposal =
@@ -427,6 +526,9 @@ fn delete(app: &mut App) -> Vec<Effect> {
     };
     if !effects.is_empty() {
         app.cursor.item = None;
+        if let Some(from) = from {
+            select_next_open(app, from, true);
+        }
     }
     effects
 }
@@ -531,28 +633,46 @@ fn select_item(app: &mut App, item: Item) {
     app.cursor.anchor = None;
 }
 
-/// Runs the search in `app.search` from the cursor, forward or back, across documents.
+/// Runs the search in `app.search` from the cursor, forward or back, across documents, and
+/// says which match of how many it went to.
 pub fn search(app: &mut App, forward: bool) {
-    let query = app.search.to_lowercase();
+    let query = super::search::fold(&app.search);
     if query.is_empty() {
         app.say(Level::Info, "no search yet: / to search");
         return;
     }
-    let hit = |s: &Sentence| -> Option<usize> {
-        let words: Vec<String> = s.tokens.iter().map(|t| t.to_lowercase()).collect();
-        (0..words.len()).find(|&i| {
-            let rest = words[i..].join(" ");
-            rest.starts_with(&query) || words[i].contains(&query)
+    let all: Vec<(usize, usize, usize)> = app
+        .docs
+        .iter()
+        .enumerate()
+        .flat_map(|(d, doc)| {
+            let query = &query;
+            doc.sentences.iter().enumerate().flat_map(move |(s, sentence)| {
+                super::search::matches_in(sentence, query).into_iter().map(move |w| (d, s, w))
+            })
         })
+        .collect();
+    let here = (app.cursor.doc, app.cursor.sentence, app.cursor.token);
+    let found = if forward {
+        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
+    } else {
+        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
     };
-    let found = positions_after(app, forward)
-        .into_iter()
-        .find_map(|(d, s)| hit(&app.docs[d].sentences[s]).map(|w| (d, s, w)));
     match found {
-        Some((d, s, w)) => {
+        Some(k) => {
+            let (d, s, w) = all[k];
             goto(app, d, s);
             app.cursor.token = w;
-            app.say(Level::Info, format!("found \"{}\" in {}", app.search, app.docs[d].name()));
+            app.say(
+                Level::Info,
+                format!(
+                    "\"{}\": match {} of {} ({})",
+                    app.search,
+                    k + 1,
+                    all.len(),
+                    app.docs[d].name()
+                ),
+            );
         }
         None => app.say(Level::Warning, format!("\"{}\" is in no document", app.search)),
     }

@@ -8,10 +8,12 @@
 pub mod annotation;
 pub mod app;
 pub mod commands;
+pub mod config;
 pub mod edit;
 pub mod history;
 pub mod inference;
 pub mod keymap;
+pub mod search;
 pub mod state;
 pub mod theme;
 pub mod training;

@@ -11,6 +11,7 @@ use crate::store::journal::Recovered;
 use super::annotation::Item;
 use super::history::History;
 use super::inference::{Inspection, ModelInfo};
+use super::keymap::Keymap;
 use crate::model::versions::Scores;
 use crate::train::finetune::FinetuneOutcome;
 
@@ -428,6 +429,11 @@ pub struct App {
     pub can_train: bool,
     /// Set when another model became current: once it is loaded, proposals are renewed.
     pub repredict_on_ready: bool,
+    /// The keys in force (the defaults, remapped by the config file).
+    pub keymap: Keymap,
+    /// Whether marking a sentence reviewed accepts its open proposals (config
+    /// `review.accept_open_proposals`); when not, it refuses while proposals are open.
+    pub review_accepts: bool,
 }
 
 impl App {
@@ -456,6 +462,8 @@ impl App {
             reviewed_since_training: 0,
             can_train: false,
             repredict_on_ready: false,
+            keymap: Keymap::default(),
+            review_accepts: false,
         }
     }
 

@@ -134,13 +134,11 @@ fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return commands::run(app, keymap::Action::Quit);
     }
     match app.mode.clone() {
-        Mode::Normal => match keymap::normal_action(&key) {
+        Mode::Normal => match app.keymap.normal_action(&key) {
             Some(action) => commands::run(app, action),
             None => Vec::new(),
         },
-        Mode::Pick(mut picker) => match keymap::lookup(keymap::PICKER, &key)
-            .or(keymap::digit(&key).map(PickAction::Number))
-        {
+        Mode::Pick(mut picker) => match app.keymap.picker_action(&key) {
             Some(PickAction::Down) => {
                 picker.index = (picker.index + 1) % picker.options.len();
                 app.mode = Mode::Pick(picker);
@@ -169,7 +167,7 @@ fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             None => Vec::new(),
         },
         Mode::Link { head, tail } => {
-            match keymap::lookup(keymap::LINK, &key) {
+            match app.keymap.link_action(&key) {
                 Some(LinkAction::Next) => {
                     app.mode = Mode::Link { head, tail: cycle_tail(app, head, tail, true) }
                 }

@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::store::files::utc_stamp;
-use crate::workbench::keymap::{keys_label, Binding, DIGIT_HELP, LINK, NORMAL, PICKER};
+use crate::workbench::keymap::{
+    keys_label, Binding, Key, KeyTable, Keymap, DIGIT_HELP, LINK, NORMAL, PICKER,
+};
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
@@ -92,9 +94,14 @@ enum HelpRow {
     Blank,
 }
 
-fn table<A>(rows: &mut Vec<HelpRow>, bindings: &[Binding<A>]) {
+/// How help writes keys: `j / ↓`.
+fn keys_label(keys: &[Key]) -> String {
+    keys.iter().map(Key::label).collect::<Vec<_>>().join(" / ")
+}
+
+fn table<A>(rows: &mut Vec<HelpRow>, keymap: &Keymap, kind: KeyTable, bindings: &[Binding<A>]) {
     let mut group = "";
-    for b in bindings {
+    for (i, b) in bindings.iter().enumerate() {
         if b.group != group {
             if !group.is_empty() {
                 rows.push(HelpRow::Blank);
@@ -102,7 +109,7 @@ fn table<A>(rows: &mut Vec<HelpRow>, bindings: &[Binding<A>]) {
             group = b.group;
             rows.push(HelpRow::Heading(group.into()));
         }
-        rows.push(HelpRow::Key(keys_label(b), b.help.into()));
+        rows.push(HelpRow::Key(keys_label(keymap.row_keys(kind, i)), b.help.into()));
     }
 }
 
@@ -118,18 +125,19 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     }
     for group in groups {
         rows.push(HelpRow::Heading(group.into()));
-        for b in NORMAL.iter().filter(|b| b.group == group) {
-            rows.push(HelpRow::Key(keys_label(b), b.help.into()));
+        for (i, b) in NORMAL.iter().enumerate().filter(|(_, b)| b.group == group) {
+            let keys = keys_label(app.keymap.row_keys(KeyTable::Normal, i));
+            rows.push(HelpRow::Key(keys, b.help.into()));
         }
         if group == DIGIT_HELP.0 {
-            rows.push(HelpRow::Key(DIGIT_HELP.1.into(), DIGIT_HELP.2.into()));
+            rows.push(HelpRow::Key(app.keymap.digits_label(), DIGIT_HELP.2.into()));
         }
         rows.push(HelpRow::Blank);
     }
-    table(&mut rows, PICKER);
-    rows.push(HelpRow::Key("1-9".into(), "choose type n".into()));
+    table(&mut rows, &app.keymap, KeyTable::Picker, PICKER);
+    rows.push(HelpRow::Key(app.keymap.digits_label(), "choose type n".into()));
     rows.push(HelpRow::Blank);
-    table(&mut rows, LINK);
+    table(&mut rows, &app.keymap, KeyTable::Link, LINK);
     rows.push(HelpRow::Blank);
     let types = app.entity_types();
     if !types.is_empty() {
@@ -139,6 +147,7 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
         }
         rows.push(HelpRow::Blank);
     }
+    legend(&mut rows);
     rows.push(HelpRow::Heading("Search".into()));
     rows.push(HelpRow::Key("type".into(), "the words to find, in every document".into()));
     rows.push(HelpRow::Key("Enter / Esc".into(), "search / cancel; then n and N go on".into()));
@@ -147,6 +156,32 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     rows.push(HelpRow::Key("key shown".into(), "answers; Esc closes the quit question".into()));
     rows.push(HelpRow::Key("Ctrl-c".into(), "quit, asking first when edits are unsaved".into()));
     rows
+}
+
+/// What every mark on the screen means.
+fn legend(rows: &mut Vec<HelpRow>) {
+    const MARKS: &[(&str, &str)] = &[
+        ("└─Peop─┘", "an entity: gold, accepted, corrected or added by hand"),
+        ("└╌Loc? .93╌┘", "a proposal of the model, with its score: accept or reject it"),
+        ("┗━Org━┛ ┗╍Loc?╍┛", "the selected entity or proposal (heavy, reversed label)"),
+        ("└── / ──┘", "an entity that goes on to the next line / came from the last"),
+        ("A → B", "a relation from head A to tail B"),
+        ("A ⇢ B  Kind?", "a proposed relation, with its score"),
+        ("A ↔ B", "a symmetric relation (no direction)"),
+        ("model / accepted", "where an item came from: model (open proposal), accepted,"),
+        ("corrected / manual", "corrected by you, added by you; gold has no mark"),
+        ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
+        ("●", "unsaved edits (sentence title, document list)"),
+        ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
+        ("heatmap", "f_a per layer (rows) and head (columns), darker is larger;"),
+        ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
+        ("P(type)", "the model's probability of each type for the span"),
+    ];
+    rows.push(HelpRow::Heading("What the marks mean".into()));
+    for (mark, meaning) in MARKS {
+        rows.push(HelpRow::Key((*mark).into(), (*meaning).into()));
+    }
+    rows.push(HelpRow::Blank);
 }
 
 fn help(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {

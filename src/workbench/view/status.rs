@@ -10,7 +10,7 @@ use ratatui::text::Span;
 use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
-    Action, Binding, LinkAction, PickAction, DIGIT_HELP, LINK, NORMAL, PICKER,
+    Action, Binding, KeyTable, Keymap, LinkAction, PickAction, LINK, PICKER,
 };
 use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
@@ -22,26 +22,33 @@ struct Hint {
     what: String,
 }
 
-/// The hint for `actions` of the normal table (their first keys, run together), if bound.
-fn normal(actions: &[Action], what: &str) -> Option<Hint> {
-    let keys: Option<Vec<String>> = actions
-        .iter()
-        .map(|a| NORMAL.iter().find(|b| b.action == *a).map(|b| b.keys[0].label()))
-        .collect();
+/// The hint for normal-mode `actions` (their first keys, run together), if bound.
+fn normal(keymap: &Keymap, actions: &[Action], what: &str) -> Option<Hint> {
+    let keys: Option<Vec<String>> =
+        actions.iter().map(|a| keymap.normal_keys(*a).first().map(|k| k.label())).collect();
     keys.map(|k| Hint { keys: k.concat(), what: what.into() })
 }
 
 /// The hints for `actions` of `table`, in that order: first key and help text of each.
-fn table<A: PartialEq + Copy>(table: &[Binding<A>], actions: &[A]) -> Vec<Hint> {
+fn table<A: PartialEq + Copy>(
+    keymap: &Keymap,
+    kind: KeyTable,
+    table: &[Binding<A>],
+    actions: &[A],
+) -> Vec<Hint> {
     actions
         .iter()
-        .filter_map(|a| table.iter().find(|b| b.action == *a))
-        .map(|b| Hint { keys: b.keys[0].label(), what: b.help.into() })
+        .filter_map(|a| table.iter().position(|b| b.action == *a))
+        .filter_map(|i| {
+            let key = keymap.row_keys(kind, i).first()?;
+            Some(Hint { keys: key.label(), what: table[i].help.into() })
+        })
         .collect()
 }
 
 /// The hints for normal mode, for what is selected; the last one is kept when cutting.
 fn normal_hints(app: &App) -> Vec<Hint> {
+    let km = &app.keymap;
     let s = app.sentence();
     let proposal = match (app.cursor.item, s) {
         (Some(Item::Entity(i)), Some(s)) => {
@@ -53,66 +60,75 @@ fn normal_hints(app: &App) -> Vec<Hint> {
         _ => false,
     };
     let delete = if proposal { "reject" } else { "delete" };
-    let accept = proposal.then(|| normal(&[Action::Accept], "accept")).flatten();
-    let digits = Some(Hint { keys: DIGIT_HELP.1.into(), what: "type n".into() });
+    let accept = proposal.then(|| normal(km, &[Action::Accept], "accept")).flatten();
+    let digits = Some(Hint { keys: km.digits_label(), what: "type n".into() });
     let mut hints: Vec<Option<Hint>> = match (app.cursor.anchor, app.cursor.item) {
         (Some(_), _) => vec![
-            normal(&[Action::ToggleRange], "end range"),
-            normal(&[Action::PickType], "type"),
+            normal(km, &[Action::ToggleRange], "end range"),
+            normal(km, &[Action::PickType], "type"),
             digits,
-            normal(&[Action::Escape], "clear"),
+            normal(km, &[Action::Escape], "clear"),
         ],
         (None, Some(Item::Entity(_))) => vec![
             accept,
-            normal(&[Action::Delete], delete),
-            normal(&[Action::PickType], "retype"),
+            normal(km, &[Action::Delete], delete),
+            normal(km, &[Action::PickType], "retype"),
             normal(
+                km,
                 &[Action::StartLeft, Action::StartRight, Action::EndLeft, Action::EndRight],
                 "bounds",
             ),
-            normal(&[Action::AddRelation], "relate"),
-            normal(&[Action::NextEntity], "next"),
-            normal(&[Action::Escape], "clear"),
+            normal(km, &[Action::AddRelation], "relate"),
+            normal(km, &[Action::NextEntity], "next"),
+            normal(km, &[Action::Escape], "clear"),
         ],
         (None, Some(Item::Relation(_))) => vec![
             accept,
-            normal(&[Action::Delete], delete),
-            normal(&[Action::Flip], "flip"),
-            normal(&[Action::PickType], "retype"),
-            normal(&[Action::NextRelation], "next"),
-            normal(&[Action::Escape], "clear"),
+            normal(km, &[Action::Delete], delete),
+            normal(km, &[Action::Flip], "flip"),
+            normal(km, &[Action::PickType], "retype"),
+            normal(km, &[Action::NextRelation], "next"),
+            normal(km, &[Action::Escape], "clear"),
         ],
         (None, None) => vec![
-            normal(&[Action::NextEntity], "entity"),
-            normal(&[Action::NextRelation], "relation"),
-            normal(&[Action::ToggleRange], "range"),
-            normal(&[Action::PickType], "type"),
-            normal(&[Action::ReviewAndNext], "reviewed"),
-            normal(&[Action::NextUnreviewed], "unreviewed"),
+            normal(km, &[Action::NextEntity], "entity"),
+            normal(km, &[Action::NextRelation], "relation"),
+            normal(km, &[Action::ToggleRange], "range"),
+            normal(km, &[Action::PickType], "type"),
+            normal(km, &[Action::ReviewAndNext], "reviewed"),
+            normal(km, &[Action::NextUnreviewed], "unreviewed"),
         ],
     };
     hints.extend([
-        normal(&[Action::Undo], "undo"),
-        normal(&[Action::Save], "save"),
-        normal(&[Action::Search], "search"),
-        normal(&[Action::Quit], "quit"),
-        normal(&[Action::Help], "help"),
+        normal(km, &[Action::Undo], "undo"),
+        normal(km, &[Action::Save], "save"),
+        normal(km, &[Action::Search], "search"),
+        normal(km, &[Action::Quit], "quit"),
+        normal(km, &[Action::Help], "help"),
     ]);
     hints.into_iter().flatten().collect()
 }
 
 /// The hints for the current mode; the last one is kept when the row is too narrow.
 fn hints(app: &App) -> Vec<Hint> {
+    let km = &app.keymap;
     match &app.mode {
         Mode::Normal => normal_hints(app),
         // The most useful first, as the row is cut from the end (the last one stays).
         Mode::Pick(_) => {
-            let mut hints = table(PICKER, &[PickAction::Choose]);
-            hints.push(Hint { keys: "1-9".into(), what: "choose type n".into() });
-            hints.extend(table(PICKER, &[PickAction::Down, PickAction::Up, PickAction::Cancel]));
+            let mut hints = table(km, KeyTable::Picker, PICKER, &[PickAction::Choose]);
+            hints.push(Hint { keys: km.digits_label(), what: "choose type n".into() });
+            hints.extend(table(
+                km,
+                KeyTable::Picker,
+                PICKER,
+                &[PickAction::Down, PickAction::Up, PickAction::Cancel],
+            ));
             hints
         }
         Mode::Link { .. } => table(
+            km,
+            KeyTable::Link,
             LINK,
             &[LinkAction::Choose, LinkAction::Next, LinkAction::Prev, LinkAction::Cancel],
         ),

@@ -1,0 +1,134 @@
+//! The safe keys and the config file in the real binary in tmux: a stray digit creates
+//! nothing, `Esc 0` typed at once (which the terminal sends as the bytes of Alt-0) still drops
+//! the selection, and a key remapped in the config file is the one that works.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// A tmux server of our own with one pane running a command.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str, width: u16, height: u16) -> Tmux {
+        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let tmux = Tmux { socket: format!("spanscope-keys-{}-{n}", std::process::id()) };
+        let (w, h) = (width.to_string(), height.to_string());
+        let out = tmux.run(&["new-session", "-d", "-x", &w, "-y", &h, command]);
+        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux runs (scripts/setup.sh installs it)")
+    }
+
+    /// Sends keys in one send-keys call, so they reach the program in one write.
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "waited 60 s for {text:?}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        let screen = tmux.screen();
+        assert!(Instant::now() < deadline, "spanscope did not exit; the screen:\n{screen}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A folder with doc.json (one sentence, Acme gold Org), the CoNLL04 types and a config file
+/// that moves quit from `q` to `Q`.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!([
+        {"tokens": ["John", "Smith", "works", "for", "Acme", "in", "Paris", "."],
+         "entities": [{"type": "Org", "start": 4, "end": 5}], "relations": [], "orig_id": "s1"}
+    ]);
+    std::fs::write(dir.path().join("doc.json"), doc.to_string()).unwrap();
+    std::fs::copy("sample_docs/types.json", dir.path().join("types.json")).unwrap();
+    let config = dir.path().join(".config/spanscope");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[keys]\nquit = \"Q\"\n").unwrap();
+    dir
+}
+
+fn command(dir: &Path) -> String {
+    let bin = env!("CARGO_BIN_EXE_spanscope");
+    let d = dir.display();
+    format!(
+        "cd {d} && env -u SPANSCOPE_MODEL -u NO_COLOR -u XDG_CONFIG_HOME HOME={d} {bin} annotate \
+         --no-model {d}/doc.json; echo $? > {d}/exit.txt.tmp; mv {d}/exit.txt.tmp {d}/exit.txt; \
+         sleep 30"
+    )
+}
+
+#[test]
+fn stray_digits_and_a_quick_escape_change_nothing_and_the_config_remaps_quit() {
+    let dir = workspace();
+    let tmux = Tmux::start(&command(dir.path()), 200, 30);
+    tmux.wait_for("doc.json");
+
+    tmux.keys(&["l", "l", "3"]);
+    tmux.wait_for("nothing selected for type 3");
+
+    // Select Acme, then Escape and 0 in one write: the bytes of Alt-0. Were the Escape lost,
+    // Acme would stay selected and x would delete it.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("relate");
+    tmux.keys(&["Escape", "0"]);
+    tmux.keys(&["x"]);
+    tmux.wait_for("select an entity (Tab) or a relation (]) first");
+
+    tmux.keys(&["q"]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("nothing to save");
+    assert!(!dir.path().join("exit.txt").exists(), "q no longer quits");
+    tmux.keys(&["Q"]);
+    let exit = wait_for_file(&dir.path().join("exit.txt"), &tmux);
+    assert_eq!(exit.trim(), "0");
+
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("doc.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc[0]["entities"].as_array().unwrap().len(), 1, "Acme is still there");
+}
