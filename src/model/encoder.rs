@@ -405,8 +405,20 @@ impl Layer {
                 return Ok(out);
             }
         }
-        let (b, t, h) = x.dims3()?;
-        let dtype = x.dtype();
+        self.forward_composed(x, mask, train, None)
+    }
+
+    /// The layer in composed ops; `gate` `[B, heads]` scales each head's context before the
+    /// output projection (the explanation path: ξ_h of Michel et al. 2019). Gated, the softmax
+    /// is the fused node with a backward pass, so ∂/∂ξ flows through every later layer.
+    fn forward_composed(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        gate: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t, _) = x.dims3()?;
         let (probs, v) = match &self.qkv {
             Qkv::Fused(lin) => {
                 // [B, T, 3, heads, d] -> [3, B, heads, T, d]
@@ -416,6 +428,11 @@ impl Layer {
                     .permute((2, 0, 3, 1, 4))?
                     .contiguous()?;
                 let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+                if gate.is_some() {
+                    // Query rows carry 1/√d already.
+                    let probs = fused::attention_probs(&q, &k, &mask.reshape((b, t))?, 1.0)?;
+                    return self.finish(x, probs, &v, train, gate);
+                }
                 let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(mask)?;
                 (candle_nn::ops::softmax_last_dim(&scores)?, v)
             }
@@ -428,10 +445,30 @@ impl Layer {
                 (fused::attention_probs(&q, &k, &mask.reshape((b, t))?, scale)?, v)
             }
         };
+        self.finish(x, probs, &v, train, gate)
+    }
+
+    /// The layer from its attention probabilities and values on: the heads' contexts (each
+    /// scaled by its gate), the output projection, the feed-forward block.
+    fn finish(
+        &self,
+        x: &Tensor,
+        probs: Tensor,
+        v: &Tensor,
+        train: bool,
+        gate: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t, h) = x.dims3()?;
+        let dtype = x.dtype();
         let stream = &self.stream;
         let mix =
             maybe_dropout(probs.clone(), self.attn_dropout, train, stream)?.to_dtype(dtype)?;
-        let context = mix.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
+        let heads = mix.matmul(v)?;
+        let heads = match gate {
+            Some(g) => heads.broadcast_mul(&g.to_dtype(dtype)?.reshape((b, self.heads, 1, 1))?)?,
+            None => heads,
+        };
+        let context = heads.transpose(1, 2)?.reshape((b, t, h))?;
         let attended = maybe_dropout(
             dense(&self.attn_out, &context, &self.sink)?,
             self.hidden_dropout,
@@ -593,6 +630,45 @@ impl BertEncoder {
         let mut attentions = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let (next, probs) = layer.forward(&x, &mask, train)?;
+            x = next;
+            attentions.push(probs);
+        }
+        Ok(EncoderOutput { hidden: x, attentions: Tensor::stack(&attentions, 1)? })
+    }
+
+    /// The encoder with a gate ξ on every head's output, `gate` `[B, layers, heads]` (any
+    /// float dtype; 1 keeps a head, 0 masks it, a `Var` gives ∂/∂ξ). The explanation path:
+    /// composed ops without dropout, no fused inference kernels, no training graph nodes.
+    pub fn forward_gated(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        gate: &Tensor,
+    ) -> candle_core::Result<EncoderOutput> {
+        let (b, t) = input_ids.dims2()?;
+        let (layers, heads) = (self.cfg.num_hidden_layers, self.cfg.num_attention_heads);
+        if attention_mask.dims() != [b, t] || gate.dims() != [b, layers, heads] {
+            candle_core::bail!(
+                "gate {:?} and attention mask {:?} for input ids [{b}, {t}] and {layers} x {heads} heads",
+                gate.dims(),
+                attention_mask.dims()
+            );
+        }
+        if t > self.cfg.max_position_embeddings {
+            candle_core::bail!(
+                "sequence of {t} word pieces is longer than the encoder's {} positions",
+                self.cfg.max_position_embeddings
+            );
+        }
+        let mask = attention_mask
+            .to_dtype(DType::F32)?
+            .affine(f32::MAX as f64, f32::MIN as f64)?
+            .reshape((b, 1, 1, t))?;
+        let mut x = self.embeddings.forward(input_ids, false)?;
+        let mut attentions = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let g = gate.narrow(1, i, 1)?.reshape((b, heads))?;
+            let (next, probs) = layer.forward_composed(&x, &mask, false, Some(&g))?;
             x = next;
             attentions.push(probs);
         }
