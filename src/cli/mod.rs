@@ -6,6 +6,7 @@ mod bench_finetune;
 mod bench_ui;
 mod calibrate;
 mod config;
+mod convert;
 mod encode;
 mod eval;
 mod fetch_model;
@@ -70,6 +71,9 @@ pub enum Command {
     Predict(predict::Args),
     /// Show the attention contribution f_a of one span over every layer and head.
     Heads(heads::Args),
+    /// Convert a dataset between SpERT and brat, DyGIE, CoNLL, doccano, Label Studio or
+    /// spaCy/Prodigy, reporting what the target cannot hold.
+    Convert(convert::Args),
     /// Check datasets (and a types file) for everything that can be wrong in them.
     Validate(validate::Args),
     /// Edit a types file: add, rename or retire a type, set or learn relation rules.
@@ -106,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Annotate(args)) => annotate::run(args, cli.device),
         Some(Command::Predict(args)) => predict::run(args, cli.device),
         Some(Command::Heads(args)) => heads::run(args, cli.device),
+        Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),

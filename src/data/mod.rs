@@ -4,6 +4,7 @@
 //! Everything here is pure data handling; nothing knows about the model or the terminal.
 
 pub mod document;
+pub mod formats;
 pub mod io;
 mod record;
 pub mod text;
