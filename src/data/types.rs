@@ -57,7 +57,7 @@ impl Types {
 
     /// Reads a types file, reporting every problem found (never an empty list on `Err`).
     pub fn read_all_problems(path: &Path) -> Result<Types, Vec<DataError>> {
-        let bytes = std::fs::read(path).map_err(|e| vec![DataError::io(path, "read", &e)])?;
+        let bytes = super::io::read_file(path).map_err(|e| vec![e])?;
         let text = utf8_text(path, &bytes).map_err(|e| vec![e])?;
         Self::parse(text, path)
     }
