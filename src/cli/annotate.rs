@@ -132,19 +132,27 @@ fn sample_docs() -> anyhow::Result<PathBuf> {
 
 /// Opens the workbench.
 pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        bail!(
-            "the workbench needs a terminal; for scripts use `spanscope predict`, `eval` or \
-             `validate`"
-        );
-    }
+    // The inputs are checked first, so a wrong path is reported even without a terminal.
     let inputs = if args.inputs.is_empty() { vec![sample_docs()?] } else { args.inputs.clone() };
     let found = discover(&inputs)?;
     for (path, why) in &found.skipped {
         tracing::warn!("skipped {}: {why}", path.display());
     }
     if found.documents.is_empty() {
+        if let Some(types) = &found.types {
+            bail!(
+                "{}: a types file (its top level is a JSON object), not documents; documents \
+                 are JSON arrays of records, JSON Lines or text: name them too",
+                types.display()
+            );
+        }
         bail!("no .json, .jsonl or .txt documents in {}", describe(&inputs));
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            "the workbench needs a terminal; for scripts use `spanscope predict`, `eval` or \
+             `validate`"
+        );
     }
     let types_file = args.types.clone().or(found.types.clone());
     let types = match &types_file {

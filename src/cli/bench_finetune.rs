@@ -56,7 +56,13 @@ pub fn run(
     let source =
         DocumentSource::for_path(&scratch.join("reviewed.json")).context("a .json path")?;
     update::open(&mut app, vec![source.clone()]);
-    let loaded = LoadedDocument { source, sentences, problems: Vec::new(), fingerprint: None };
+    let loaded = LoadedDocument {
+        source,
+        sentences,
+        problems: Vec::new(),
+        fingerprint: None,
+        read_only: None,
+    };
     let _ = update::update(
         &mut app,
         Msg::Store(StoreReply::Loaded { doc: 1, result: Ok(loaded), recovery: None }),

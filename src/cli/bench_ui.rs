@@ -17,7 +17,7 @@ use spanscope::data::types::Types;
 use spanscope::data::Sentence;
 use spanscope::model::device::DeviceSpec;
 use spanscope::store::files::{discover, load};
-use spanscope::store::worker::StoreReply;
+use spanscope::store::worker::{StoreReply, StoreRequest, StoreWorker};
 use spanscope::train::finetune::{FinetuneConfig, FinetuneProgress, REVIEWED_KEY};
 use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
 use spanscope::workbench::state::{App, ModelStatus};
@@ -185,6 +185,31 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
     idle.report("key -> frame, model idle");
 
+    // The same keys with their edits journaled as the workbench does: each frame waits until
+    // the journal lines of the edits it shows are synced (into a scratch folder, not the
+    // documents' own).
+    let journals = std::env::temp_dir().join(format!("spanscope-bench-ui-{}", std::process::id()));
+    std::fs::create_dir_all(&journals)
+        .with_context(|| format!("creating {}", journals.display()))?;
+    let store = StoreWorker::spawn(|_| {});
+    let mut durable = Samples::default();
+    for i in 0..args.keys {
+        let start = Instant::now();
+        for effect in update::update(&mut app, Msg::Key(key(i))) {
+            if let Some(request) = effect_request(effect).and_then(|r| into_scratch(r, &journals)) {
+                store.send(request);
+            }
+        }
+        if !store.wait_for_journal(Duration::from_secs(1)) {
+            bail!("a journal write took over a second");
+        }
+        draw(&app)?;
+        durable.0.push(start.elapsed());
+    }
+    durable.report("key -> frame, edits journaled (synced)");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&journals);
+
     // Phase 2: the model predicts every sentence again and again while keys arrive every
     // 20 ms through the same channel as its replies; the latency runs from the moment the key
     // is sent to the end of the frame that shows it.
@@ -320,6 +345,28 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     drop(trainer);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A journal request with its file moved into `scratch`; `None` for other requests (nothing of
+/// the benchmark's documents is saved).
+fn effect_request(effect: Effect) -> Option<StoreRequest> {
+    match effect {
+        Effect::Store(request) => Some(request),
+        _ => None,
+    }
+}
+
+fn into_scratch(request: StoreRequest, scratch: &Path) -> Option<StoreRequest> {
+    let moved = |path: &Path| scratch.join(path.file_name().unwrap_or_default());
+    match request {
+        StoreRequest::Journal { doc, save_path, entry } => {
+            Some(StoreRequest::Journal { doc, save_path: moved(&save_path), entry })
+        }
+        StoreRequest::StartJournal { doc, save_path, base } => {
+            Some(StoreRequest::StartJournal { doc, save_path: moved(&save_path), base })
+        }
+        _ => None,
+    }
 }
 
 /// A document's sentences for the model: its id and (index, words) of each.

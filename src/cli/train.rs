@@ -82,16 +82,16 @@ pub struct Args {
     variant: VariantArgs,
 
     /// Passes over the training set [default: 20; with --continue-from 5].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     epochs: Option<usize>,
 
     /// Sentences per optimiser step.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = at_least_one)]
     batch_size: usize,
 
     /// Peak learning rate (linear warm-up over 10% of the steps, then linear decay)
     /// [default: 5e-5; with --continue-from 3e-5].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", value_parser = positive_number)]
     lr: Option<f64>,
 
     /// Seed of the heads' initialisation, the shuffling, the negative sampling and the dropout
@@ -108,7 +108,7 @@ pub struct Args {
     neg_relations: usize,
 
     /// Weight λ of the span loss against the relation loss.
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    #[arg(long, default_value_t = 1.0, value_name = "X", value_parser = positive_number)]
     lambda: f64,
 
     /// Store the checkpoint in half precision (f16).
@@ -138,6 +138,24 @@ pub struct Args {
 
     #[command(flatten)]
     finetune: FinetuneArgs,
+}
+
+/// A count that must be at least 1 (a batch of 0 sentences would divide by zero).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A finite number above 0 (a NaN or negative rate or weight trains nothing useful).
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(_) => Err("must be a finite number above 0".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The flags of fine-tuning on reviewed sentences.
@@ -235,8 +253,15 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         bail!("{} exists and is not a spanscope checkpoint: choose a new directory", out.display());
     }
     let types = Types::read(types)?;
-    let train = load_checked(train, &types)?;
+    let train_file = train;
+    let train = load_checked(train_file, &types)?;
     let dev = args.dev.as_deref().map(|path| load_checked(path, &types)).transpose()?;
+    if train.is_empty() {
+        bail!("{}: no sentences to train on", train_file.display());
+    }
+    if let (Some(path), Some([])) = (&args.dev, dev.as_deref()) {
+        bail!("{}: no sentences: an empty dev set cannot choose the best epoch", path.display());
+    }
     let decoding = match args.decoding.as_str() {
         "flat" => EntityDecoding::Flat,
         "nested" => EntityDecoding::Nested,

@@ -26,8 +26,18 @@ pub struct VariantArgs {
     fusion: Fusion,
 
     /// Contribution threshold θ: attention at or below it counts as zero.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = threshold)]
     threshold: f32,
+}
+
+/// θ compares with attention weights, which lie in [0, 1]: at 1 or above nothing would be kept.
+fn threshold(text: &str) -> Result<f32, String> {
+    let theta: f32 = text.parse().map_err(|e: std::num::ParseFloatError| e.to_string())?;
+    if (0.0..1.0).contains(&theta) {
+        Ok(theta)
+    } else {
+        Err(format!("{text} is not in [0, 1): attention weights lie in [0, 1]"))
+    }
 }
 
 impl VariantArgs {

@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -215,8 +215,86 @@ pub struct Loaded {
 /// [`Loaded::problems`] and skipped; every other record loads.
 pub fn read_sentences(path: &Path) -> Result<Loaded, DataError> {
     let format = Format::of(path)?;
-    let bytes = fs::read(path).map_err(|e| DataError::io(path, "read", &e))?;
+    let bytes = read_file(path)?;
     read_bytes(path, &bytes, format)
+}
+
+/// The largest file we read whole (4 GiB): anything bigger is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Opens `path` for reading if it is a regular file (a symbolic link to one is fine).
+///
+/// The open does not block (a FIFO has no writer to wait for) and anything but a regular file
+/// is refused with its kind named: a FIFO, device or socket would block or never end.
+pub fn open_regular(path: &Path) -> Result<File, DataError> {
+    let refuse = |kind: &fs::FileType| {
+        let reason = format!("{}; only regular files are read", special_kind(kind));
+        DataError::new(path, Place::File, ErrorKind::Io, reason)
+    };
+    // A socket cannot even be opened: say what it is before trying.
+    if let Ok(meta) = fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(refuse(&meta.file_type()));
+        }
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| DataError::io(path, "read", &e))?;
+    // Checked again on what was opened: the path may have been replaced in between.
+    let meta = file.metadata().map_err(|e| DataError::io(path, "read", &e))?;
+    if !meta.is_file() {
+        return Err(refuse(&meta.file_type()));
+    }
+    Ok(file)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn special_kind(kind: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a named pipe (FIFO), not a file";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device, not a file";
+        }
+        if kind.is_socket() {
+            return "a socket, not a file";
+        }
+    }
+    if kind.is_dir() {
+        "a folder, not a file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The bytes of the regular file `path` (see [`open_regular`]), at most [`MAX_FILE_BYTES`].
+pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    let file = open_regular(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let too_big = || {
+        let reason = format!(
+            "the file is larger than {} GiB; split it into smaller files",
+            MAX_FILE_BYTES >> 30
+        );
+        DataError::new(path, Place::File, ErrorKind::Io, reason)
+    };
+    if len > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // `take` also bounds a file that keeps growing while we read it.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| DataError::io(path, "read", &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Reads a dataset strictly: the first problem is the error.
@@ -280,19 +358,55 @@ pub(crate) fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, Dat
 
 /// Parses a whole file that must be a JSON array; returns its elements.
 pub(crate) fn parse_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<RawRecord>, DataError> {
+    let mut records = Vec::new();
+    each_json_array_record(path, bytes, |record| records.push(record))?;
+    Ok(records)
+}
+
+/// Hands each element of a file that must be a JSON array to `each`, in order, one at a time:
+/// only one record's JSON is in memory at once, whatever the file's size.
+pub(crate) fn each_json_array_record(
+    path: &Path,
+    bytes: &[u8],
+    mut each: impl FnMut(RawRecord),
+) -> Result<(), DataError> {
     let text = utf8_text(path, bytes)?;
-    match serde_json::from_str::<Value>(text).map_err(|e| DataError::syntax(path, &e))? {
-        Value::Array(records) => Ok(records
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| RawRecord { index, line: None, value })
-            .collect()),
-        other => Err(DataError::new(
+    if !text.trim_start().starts_with('[') {
+        // Not an array: parse it whole for the message that says what it is instead.
+        let value = serde_json::from_str::<Value>(text).map_err(|e| DataError::syntax(path, &e))?;
+        return Err(DataError::new(
             path,
             Place::File,
             ErrorKind::Structure,
-            format!("the top level must be a JSON array of records, found {}", kind_of(&other)),
-        )),
+            format!("the top level must be a JSON array of records, found {}", kind_of(&value)),
+        ));
+    }
+    let mut index = 0;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let visitor = EachRecord(&mut |value: Value| {
+        each(RawRecord { index, line: None, value });
+        index += 1;
+    });
+    serde::Deserializer::deserialize_seq(&mut deserializer, visitor)
+        .and_then(|()| deserializer.end())
+        .map_err(|e| DataError::syntax(path, &e))
+}
+
+/// A serde visitor that hands each element of a JSON array to a closure.
+struct EachRecord<'a>(&'a mut dyn FnMut(Value));
+
+impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<Value>()? {
+            (self.0)(value);
+        }
+        Ok(())
     }
 }
 
@@ -305,6 +419,17 @@ pub(crate) fn parse_json_lines(
     problems: &mut Vec<DataError>,
 ) -> Vec<RawRecord> {
     let mut records = Vec::new();
+    each_json_line(path, bytes, problems, |record| records.push(record));
+    records
+}
+
+/// [`parse_json_lines`], handing each record to `each` as it is parsed instead of collecting.
+pub(crate) fn each_json_line(
+    path: &Path,
+    bytes: &[u8],
+    problems: &mut Vec<DataError>,
+    mut each: impl FnMut(RawRecord),
+) {
     let mut index = 0;
     let mut offset = 0;
     for (line_index, line) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -326,16 +451,13 @@ pub(crate) fn parse_json_lines(
             continue; // only a byte-order mark or Unicode spaces
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => {
-                records.push(RawRecord { index: index - 1, line: Some(line_index + 1), value })
-            }
+            Ok(value) => each(RawRecord { index: index - 1, line: Some(line_index + 1), value }),
             Err(e) => {
                 let place = Place::Line { line: line_index + 1, column: e.column() };
                 problems.push(DataError::new(path, place, ErrorKind::Syntax, syntax_reason(&e)));
             }
         }
     }
-    records
 }
 
 /// A JSON value's kind, for messages ("found string \"3\"").
@@ -429,6 +551,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     }
     result?;
     sync_dir(&dir).map_err(|e| DataError::io(path, "sync the directory of", &e))
+}
+
+/// Removes the temporary files [`write_atomic`] left in `dir` when its process was killed
+/// between creating and renaming them; returns them. A file of a process still running is left
+/// alone: it may be writing it right now.
+pub fn remove_abandoned_temps(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else { continue };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && !process_is_running(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// The process id in a temporary file name `.{name}.{pid}.{n}.tmp`, if it is one.
+fn temp_owner(file_name: &str) -> Option<u32> {
+    let inner = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(3, '.');
+    let (counter, pid, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(counter) && !name.is_empty()).then_some(())?;
+    digits(pid).then(|| pid.parse().ok()).flatten()
+}
+
+#[cfg(unix)]
+fn process_is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // Signal 0 only checks; EPERM means it runs under another user.
+    // SAFETY: kill with signal 0 sends nothing and touches no memory.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_is_running(_pid: u32) -> bool {
+    true // we cannot tell, so we never remove
 }
 
 fn write_then_rename(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), DataError> {
@@ -629,6 +792,48 @@ mod tests {
                 let _ = read_bytes(Path::new("p"), candidate.as_bytes(), Format::JsonLines);
             }
         }
+    }
+
+    #[test]
+    fn temporary_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 0x7fff_fffe: beyond the kernel's pid_max, so never a running process.
+        let dead = dir.path().join(".d.json.2147483646.0.tmp");
+        let ours = dir.path().join(format!(".d.json.{}.3.tmp", std::process::id()));
+        let other = dir.path().join(".d.json.tmp");
+        for path in [&dead, &ours, &other] {
+            fs::write(path, "x").unwrap();
+        }
+        assert_eq!(remove_abandoned_temps(dir.path()), vec![dead.clone()]);
+        assert!(!dead.exists() && ours.exists() && other.exists());
+        assert_eq!(temp_owner(".a.b.json.12.7.tmp"), Some(12));
+        assert_eq!(temp_owner(".json.12.tmp"), None);
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("new.json");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        let err = read_sentences(&fifo).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: a named pipe (FIFO), not a file; only regular files are read",
+                fifo.display()
+            )
+        );
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = read_sentences(&zero).unwrap_err();
+        assert!(
+            err.to_string().ends_with("a device, not a file; only regular files are read"),
+            "{err}"
+        );
+        let folder = dir.path().join("folder.json");
+        fs::create_dir(&folder).unwrap();
+        assert!(read_sentences(&folder).is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Types {
     /// When no relation type has a rule and brat's `annotation.conf` lies beside the file,
     /// the rules are read from there.
     pub fn read_all_problems(path: &Path) -> Result<Types, Vec<DataError>> {
-        let bytes = std::fs::read(path).map_err(|e| vec![DataError::io(path, "read", &e)])?;
+        let bytes = super::io::read_file(path).map_err(|e| vec![e])?;
         let text = utf8_text(path, &bytes).map_err(|e| vec![e])?;
         let mut types = Self::parse(text, path)?;
         let conf = path.with_file_name(ANNOTATION_CONF);

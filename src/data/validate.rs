@@ -61,7 +61,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::document::Sentence;
-use super::io::{parse_json_array, parse_json_lines, DataError, ErrorKind, Format, Part};
+use super::io::{each_json_array_record, each_json_line, DataError, ErrorKind, Format, Part};
 use super::record::parse_record;
 use super::types::Types;
 
@@ -76,26 +76,30 @@ pub fn validate_file(path: &Path, types: Option<&Types>) -> Vec<Problem> {
         Ok(format) => format,
         Err(e) => return vec![e],
     };
-    let bytes = match std::fs::read(path) {
+    let bytes = match super::io::read_file(path) {
         Ok(bytes) => bytes,
-        Err(e) => return vec![DataError::io(path, "read", &e)],
+        Err(e) => return vec![e],
     };
-    let records = match format {
-        Format::Json => match parse_json_array(path, &bytes) {
-            Ok(records) => records,
-            Err(e) => return vec![e],
-        },
-        Format::JsonLines => parse_json_lines(path, &bytes, &mut problems),
+    // Records are checked as they are parsed, so memory stays that of the file's bytes.
+    let mut record_problems = Vec::new();
+    let mut check = |record: super::io::RawRecord| {
+        let found = validate_record(path, record.index, &record.value, types);
+        record_problems.extend(record.locate(found));
+    };
+    match format {
+        Format::Json => {
+            if let Err(e) = each_json_array_record(path, &bytes, &mut check) {
+                return vec![e]; // as if nothing was read: the file is not a JSON array
+            }
+        }
+        Format::JsonLines => each_json_line(path, &bytes, &mut problems, &mut check),
         Format::Text => {
             if let Err(e) = super::io::utf8_text(path, &bytes) {
                 problems.push(e);
             }
-            Vec::new()
         }
-    };
-    for record in &records {
-        problems.extend(record.locate(validate_record(path, record.index, &record.value, types)));
     }
+    problems.extend(record_problems);
     problems
 }
 
@@ -161,10 +165,14 @@ fn content(file: &Path, index: usize, part: Option<Part>, reason: String) -> Dat
 pub fn check_content(file: &Path, index: usize, sentence: &Sentence) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (i, token) in sentence.tokens.iter().enumerate() {
-        if token.is_empty() {
-            let reason = "the token is an empty string".to_string();
-            problems.push(content(file, index, Some(Part::Token(i)), reason));
-        }
+        let reason = if token.is_empty() {
+            "the token is an empty string"
+        } else if token.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+            "the token has no visible character (only spaces or zero-width characters)"
+        } else {
+            continue;
+        };
+        problems.push(content(file, index, Some(Part::Token(i)), reason.to_string()));
     }
     let mut seen: HashMap<(&str, usize, usize), usize> = HashMap::new();
     for (i, e) in sentence.entities.iter().enumerate() {
@@ -180,14 +188,36 @@ pub fn check_content(file: &Path, index: usize, sentence: &Sentence) -> Vec<Prob
             problems.push(content(file, index, part, reason));
         }
     }
+    for (i, e) in sentence.entities.iter().enumerate() {
+        if e.entity_type.trim().is_empty() {
+            let reason = "the entity type is an empty name".to_string();
+            problems.push(content(file, index, Some(Part::Entity(i)), reason));
+        }
+    }
+    let mut seen: HashMap<(&str, usize, usize), usize> = HashMap::new();
     for (i, r) in sentence.relations.iter().enumerate() {
         let part = Some(Part::Relation(i));
+        if r.relation_type.trim().is_empty() {
+            let reason = "the relation type is an empty name".to_string();
+            problems.push(content(file, index, part, reason));
+        }
+        if let Some(&first) = seen.get(&(r.relation_type.as_str(), r.head, r.tail)) {
+            let reason = format!("same type and entities as relation {first}");
+            problems.push(content(file, index, part, reason));
+        } else {
+            seen.insert((r.relation_type.as_str(), r.head, r.tail), i);
+        }
         if r.head == r.tail {
             let reason = format!("head and tail are the same entity ({})", r.head);
             problems.push(content(file, index, part, reason));
         }
     }
     problems
+}
+
+/// Characters that take no room on screen: a token made of them looks like no token at all.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}')
 }
 
 /// Entity and relation types the types file does not declare. Read from the raw record, so
@@ -246,6 +276,33 @@ mod tests {
         assert_eq!(
             m,
             vec!["F.json: record 7: relation 0: Kill from Peop to Org breaks its rule (Peop -> Peop)"]
+        );
+    }
+
+    #[test]
+    fn invisible_tokens_empty_type_names_and_duplicate_relations_are_reported() {
+        let record = json!({
+            "tokens": ["a", "  ", "\u{200b}", "b"],
+            "entities": [
+                {"type": "", "start": 0, "end": 1},
+                {"type": "Peop", "start": 3, "end": 4}
+            ],
+            "relations": [
+                {"type": "Kill", "head": 0, "tail": 1},
+                {"type": "Kill", "head": 0, "tail": 1},
+                {"type": " ", "head": 1, "tail": 0}
+            ]
+        });
+        let no_glyph = "the token has no visible character (only spaces or zero-width characters)";
+        assert_eq!(
+            messages(record, None),
+            vec![
+                format!("F.json: record 7: token 1: {no_glyph}"),
+                format!("F.json: record 7: token 2: {no_glyph}"),
+                "F.json: record 7: entity 0: the entity type is an empty name".to_string(),
+                "F.json: record 7: relation 1: same type and entities as relation 0".to_string(),
+                "F.json: record 7: relation 2: the relation type is an empty name".to_string(),
+            ]
         );
     }
 

@@ -203,6 +203,18 @@ fn predict_over(
     let max_pieces = model.config().max_pieces;
     let encoded: Vec<EncodedSentence> =
         sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect();
+    for (i, (s, e)) in sentences.iter().zip(&encoded).enumerate() {
+        if e.words_kept < s.tokens.len() {
+            // Never silent: the words past the encoder's budget get no predictions.
+            tracing::warn!(
+                "sentence {i}: only its first {} of {} words fit in the encoder's {max_pieces} \
+                 word pieces; words {}.. get no predictions (split the sentence)",
+                e.words_kept,
+                s.tokens.len(),
+                e.words_kept
+            );
+        }
+    }
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     // Stable: equal lengths keep the input order.
     order.sort_by_key(|&i| encoded[i].ids.len());

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::document::Sentence;
-use crate::data::io::{encode_sentences, read_bytes, write_atomic, DataError, Format};
+use crate::data::io::{
+    encode_sentences, open_regular, read_bytes, read_file, write_atomic, DataError, Format,
+};
 
 /// Where a document is read from and where its annotations are saved.
 ///
@@ -95,6 +97,9 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovered, DataError> {
             files.extend(folder_files(input)?);
         } else {
             Format::of(input)?;
+            if !meta.is_file() {
+                open_regular(input)?; // says what it is instead, without waiting on it
+            }
             files.push(input.clone());
         }
     }
@@ -156,8 +161,9 @@ fn is_types_file(path: &Path) -> Result<bool, DataError> {
         return Ok(false);
     }
     let mut head = Vec::with_capacity(4096);
-    fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
+    open_regular(path)?
+        .take(4096)
+        .read_to_end(&mut head)
         .map_err(|e| DataError::io(path, "read", &e))?;
     let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&head);
     Ok(head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
@@ -191,10 +197,9 @@ pub fn fingerprint(path: &Path) -> Result<Option<Fingerprint>, DataError> {
 
 /// The bytes of `path`, or `None` when it does not exist.
 fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, DataError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
+    match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DataError::io(path, "read", &e)),
+        _ => read_file(path).map(Some),
     }
 }
 
@@ -211,12 +216,15 @@ pub struct LoadedDocument {
     /// The fingerprint of `save_path` as read; `None` for a `.txt` whose annotations were never
     /// saved (a save then expects no file at `save_path`).
     pub fingerprint: Option<Fingerprint>,
+    /// Why it must not be edited here, when it must not (another workbench holds its folder,
+    /// see [`super::lock`]).
+    pub read_only: Option<String>,
 }
 
 /// Loads a document; the fingerprint is of exactly the bytes parsed.
 pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
     let path = &source.read_path;
-    let bytes = fs::read(path).map_err(|e| DataError::io(path, "read", &e))?;
+    let bytes = read_file(path)?;
     let loaded = read_bytes(path, &bytes, source.read_format)?;
     // A .txt read is not the file a save replaces: we expect none there yet.
     let fingerprint = (source.read_path == source.save_path).then(|| Fingerprint::of(&bytes));
@@ -225,6 +233,7 @@ pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
         sentences: loaded.sentences,
         problems: loaded.problems,
         fingerprint,
+        read_only: None,
     })
 }
 

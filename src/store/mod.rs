@@ -11,5 +11,6 @@
 
 pub mod files;
 pub mod journal;
+pub mod lock;
 pub mod watch;
 pub mod worker;

@@ -18,11 +18,15 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
-use super::journal::{Journal, JournalEntry, Recovered};
+use super::journal::{Journal, JournalEntry, JournalError, Recovered};
+use super::lock::{FolderLock, Lock};
 use crate::data::document::Sentence;
 use crate::data::io::{DataError, ErrorKind, Place};
 
@@ -155,15 +159,28 @@ pub enum StoreReply {
 pub struct StoreWorker {
     sender: Option<Sender<StoreRequest>>,
     thread: Option<JoinHandle<()>>,
+    /// Journal requests sent, and how many the worker has finished.
+    journal_sent: AtomicU64,
+    journal_done: Arc<(Mutex<u64>, Condvar)>,
+}
+
+impl StoreRequest {
+    /// Whether this request writes a journal (what [`StoreWorker::wait_for_journal`] waits on).
+    fn writes_journal(&self) -> bool {
+        matches!(self, StoreRequest::Journal { .. } | StoreRequest::StartJournal { .. })
+    }
 }
 
 impl StoreWorker {
     /// Starts the worker thread; `notify` receives every reply, on that thread.
     pub fn spawn(notify: impl Fn(StoreReply) + Send + 'static) -> StoreWorker {
         let (sender, receiver) = mpsc::channel::<StoreRequest>();
+        let journal_done = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let done = journal_done.clone();
         let thread = std::thread::Builder::new().name("spanscope-store".into()).spawn(move || {
             let mut state = State::default();
             for request in receiver {
+                let journal = request.writes_journal();
                 let failure = Failure::of(&request);
                 let replies = catch_unwind(AssertUnwindSafe(|| state.handle(request)))
                     .unwrap_or_else(|panic| {
@@ -171,24 +188,56 @@ impl StoreWorker {
                         state.journals.clear();
                         vec![failure.reply(panic_message(panic.as_ref()))]
                     });
+                if journal {
+                    let (count, changed) = &*done;
+                    *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                    changed.notify_all();
+                }
                 replies.into_iter().for_each(&notify);
             }
         });
+        let journal_sent = AtomicU64::new(0);
         match thread {
-            Ok(thread) => StoreWorker { sender: Some(sender), thread: Some(thread) },
+            Ok(thread) => StoreWorker {
+                sender: Some(sender),
+                thread: Some(thread),
+                journal_sent,
+                journal_done,
+            },
             Err(err) => {
                 tracing::error!("could not start the store worker: {err}");
-                StoreWorker { sender: None, thread: None }
+                StoreWorker { sender: None, thread: None, journal_sent, journal_done }
             }
         }
     }
 
     /// Queues a request; it is handled after every request sent before it.
     pub fn send(&self, request: StoreRequest) {
+        let journal = request.writes_journal();
         let sent = self.sender.as_ref().is_some_and(|s| s.send(request).is_ok());
         if !sent {
             tracing::error!("the store worker has stopped; a request was dropped");
+        } else if journal {
+            self.journal_sent.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// Waits until every journal write sent so far is on disk (or has failed and been
+    /// replied), at most `timeout`; returns whether it got there. The workbench draws an edit
+    /// only after this, so an edit on screen survives a kill.
+    pub fn wait_for_journal(&self, timeout: Duration) -> bool {
+        let wanted = self.journal_sent.load(Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        let (count, changed) = &*self.journal_done;
+        let mut done = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *done < wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            done = changed.wait_timeout(done, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
     }
 }
 
@@ -210,10 +259,15 @@ struct State {
     journals: HashMap<PathBuf, Journal>,
     /// The fingerprint last loaded or saved, by save path: the base of a journal started lazily.
     bases: HashMap<PathBuf, Option<Fingerprint>>,
+    /// The lock of each folder a document was loaded from, by lock file (see [`super::lock`]).
+    locks: HashMap<PathBuf, Lock>,
 }
 
 impl State {
     fn handle(&mut self, request: StoreRequest) -> Vec<StoreReply> {
+        if let Some(refused) = self.refuse_if_locked(&request) {
+            return vec![refused];
+        }
         match request {
             StoreRequest::Load { doc, source } => self.load(doc, &source),
             StoreRequest::Save { doc, source, sentences, expected, force } => {
@@ -250,15 +304,70 @@ impl State {
         }
     }
 
+    /// Takes the lock of `save_path`'s folder if nobody has it; returns why this workbench must
+    /// not write there when another one holds it.
+    fn taken_by_another(&mut self, save_path: &std::path::Path) -> Option<String> {
+        let lock = self.locks.entry(FolderLock::path_for(save_path)).or_insert_with(|| {
+            let lock = FolderLock::take(save_path);
+            if let Lock::Unavailable(why) = &lock {
+                tracing::warn!("{why}; saves and journals there will report their own errors");
+            }
+            lock
+        });
+        match lock {
+            Lock::Taken(why) => Some(why.clone()),
+            Lock::Held(_) | Lock::Unavailable(_) => None,
+        }
+    }
+
+    /// The reply refusing a write to a folder another workbench holds, if `request` is one.
+    fn refuse_if_locked(&mut self, request: &StoreRequest) -> Option<StoreReply> {
+        match request {
+            StoreRequest::Save { doc, source, .. } => {
+                let why = self.taken_by_another(&source.save_path)?;
+                let error = DataError::new(&source.save_path, Place::File, ErrorKind::Io, why);
+                Some(StoreReply::Saved { doc: *doc, result: Err(SaveError::Data(error)) })
+            }
+            StoreRequest::StartJournal { doc, save_path, .. }
+            | StoreRequest::Journal { doc, save_path, .. }
+            | StoreRequest::SetAsideJournal { doc, save_path, .. } => {
+                let why = self.taken_by_another(save_path)?;
+                Some(journal_failed(doc.to_owned(), format!("{}: {why}", save_path.display())))
+            }
+            _ => None,
+        }
+    }
+
     fn load(&mut self, doc: DocId, source: &DocumentSource) -> Vec<StoreReply> {
         let save_path = &source.save_path;
         self.journals.remove(save_path);
-        let result = files::load(source);
+        let mut result = files::load(source);
+        if let Some(why) = self.taken_by_another(save_path) {
+            // The journal there is the other workbench's, live: neither offer nor touch it.
+            if let Ok(loaded) = &mut result {
+                loaded.read_only = Some(why);
+            }
+            return vec![StoreReply::Loaded { doc, result, recovery: None }];
+        }
         if let Ok(loaded) = &result {
             self.bases.insert(save_path.clone(), loaded.fingerprint);
         }
         let (recovery, problem) = match Journal::read(save_path) {
+            Ok(Some(found)) if already_saved(&found, &result) => {
+                // Killed between a save's rename and the journal's removal: nothing to recover.
+                let removed = Journal::discard(save_path).err().map(|e| journal_failed(doc, e));
+                (None, removed)
+            }
             Ok(found) => (found.filter(|r| !r.entries.is_empty()), None),
+            Err(e @ JournalError::Corrupt { .. }) => {
+                // A damaged journal still holds edits: keep it out of the way of the new one.
+                let aside = match Journal::set_aside(save_path, "damaged") {
+                    Ok(Some(to)) => format!("; it is kept as {}", to.display()),
+                    Ok(None) => String::new(),
+                    Err(e) => format!("; and could not be set aside: {e}"),
+                };
+                (None, Some(journal_failed(doc, format!("{e}{aside}"))))
+            }
             Err(e) => (None, Some(journal_failed(doc, e))),
         };
         let mut replies = vec![StoreReply::Loaded { doc, result, recovery }];
@@ -317,6 +426,17 @@ impl State {
             }
         }
     }
+}
+
+/// Whether every edit `journal` holds is already in the file as loaded (its base is an older
+/// version, but replaying it changes nothing).
+fn already_saved(journal: &Recovered, loaded: &Result<LoadedDocument, DataError>) -> bool {
+    let Ok(loaded) = loaded else { return false };
+    if journal.entries.is_empty() || journal.base == loaded.fingerprint {
+        return false;
+    }
+    let mut replayed = loaded.sentences.clone();
+    super::journal::replay(&mut replayed, &journal.entries).is_ok() && replayed == loaded.sentences
 }
 
 fn journal_failed(doc: DocId, error: impl ToString) -> StoreReply {

@@ -48,6 +48,9 @@ pub struct Setup {
     pub training: Option<TrainingSetup>,
 }
 
+/// How long a frame waits for the journal writes of the edits it shows.
+const JOURNAL_WAIT: Duration = Duration::from_millis(100);
+
 /// What reaches the UI thread: something for `update`, or `None` when the terminal was
 /// resized and only needs drawing again.
 type Event = Option<Msg>;
@@ -131,13 +134,71 @@ pub fn run(setup: Setup) -> io::Result<()> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let input = spawn_input(tx.clone(), stop.clone());
-    let result = event_loop(&mut terminal, &mut app, &theme, &rx, &workers);
+    let signals = Signals::new(tx.clone());
+    let result = event_loop(&mut terminal, &mut app, &theme, &rx, &workers, &signals);
     leave_terminal();
     stop.store(true, Ordering::Relaxed);
     let _ = input.join();
     // Dropping the workers finishes pending saves and journal writes before we return.
     drop(workers);
+    signals.die_of_the_signal();
     result
+}
+
+/// The signals that end a terminal program (kill, a closed terminal, Ctrl-c or Ctrl-\ sent from
+/// outside raw mode). They stop the event loop like `q` does, so the terminal is restored and
+/// the journal writes already queued finish; then the process dies of the signal as usual.
+struct Signals {
+    received: Arc<std::sync::atomic::AtomicI32>,
+    handle: Option<signal_hook::iterator::Handle>,
+}
+
+impl Signals {
+    const ENDING: [i32; 4] = [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGQUIT,
+    ];
+
+    fn new(tx: Sender<Event>) -> Signals {
+        let received = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let mut signals = match signal_hook::iterator::Signals::new(Self::ENDING) {
+            Ok(signals) => signals,
+            Err(err) => {
+                tracing::warn!("could not watch for signals: {err}");
+                return Signals { received, handle: None };
+            }
+        };
+        let handle = signals.handle();
+        let seen = received.clone();
+        let watching = thread::Builder::new().name("signals".into()).spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                seen.store(signal, Ordering::SeqCst);
+                let _ = tx.send(None); // wakes the event loop
+            }
+        });
+        if let Err(err) = watching {
+            tracing::warn!("could not watch for signals: {err}");
+        }
+        Signals { received, handle: Some(handle) }
+    }
+
+    /// The signal that asked us to stop, if one did.
+    fn received(&self) -> Option<i32> {
+        Some(self.received.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+
+    /// After cleaning up: ends the process as the signal would have, so the parent sees it.
+    fn die_of_the_signal(self) {
+        if let Some(handle) = &self.handle {
+            handle.close();
+        }
+        if let Some(signal) = self.received() {
+            tracing::warn!("stopped by signal {signal}; unsaved edits are in the recovery journal");
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    }
 }
 
 fn spawn_workers(
@@ -207,9 +268,13 @@ fn event_loop(
     theme: &Theme,
     rx: &Receiver<Event>,
     workers: &Workers,
+    signals: &Signals,
 ) -> io::Result<()> {
     terminal.draw(|frame| view::draw(frame, app, theme))?;
     while let Ok(first) = rx.recv() {
+        if signals.received().is_some() {
+            return Ok(());
+        }
         // Apply everything already waiting before drawing once: a burst of predictions or
         // of typed keys costs one frame, not one each.
         let mut next = Some(first);
@@ -222,6 +287,11 @@ fn event_loop(
                 return Ok(());
             }
             next = rx.try_recv().ok();
+        }
+        // An edit is shown once its journal line is on disk, so what the reviewer saw survives
+        // a kill; a disk slower than this is shown anyway rather than freezing the screen.
+        if !workers.store.wait_for_journal(JOURNAL_WAIT) {
+            tracing::warn!("the recovery journal is slow: an edit is shown before it is on disk");
         }
         terminal.draw(|frame| view::draw(frame, app, theme))?;
     }

@@ -63,6 +63,11 @@ pub struct Document {
     pub saving: Option<Vec<Sentence>>,
     /// Whether this document's recovery journal has been started since the last load or save.
     pub journal_started: bool,
+    /// Why the last journal write failed, until a save succeeds: unsaved edits are then not
+    /// recoverable, and quitting must say so.
+    pub journal_failed: Option<String>,
+    /// Why it must not be edited here (another workbench holds its folder), if so.
+    pub locked: Option<String>,
     /// Sentences sent to the model and not yet answered.
     pub predicting: BTreeSet<usize>,
 }
@@ -82,6 +87,8 @@ impl Document {
             disk: Disk::InSync,
             saving: None,
             journal_started: false,
+            journal_failed: None,
+            locked: None,
             predicting: BTreeSet::new(),
         }
     }
@@ -101,6 +108,7 @@ impl Document {
         match &self.load {
             LoadState::Loading => Some("still loading".into()),
             LoadState::Failed(why) => Some(why.clone()),
+            LoadState::Loaded if self.locked.is_some() => self.locked.clone(),
             LoadState::Loaded if !self.problems.is_empty() => Some(format!(
                 "{} record(s) could not be read; saving would drop them (see `spanscope validate`)",
                 self.problems.len()

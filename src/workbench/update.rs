@@ -224,7 +224,7 @@ pub fn answers(question: &Question) -> &'static [(char, &'static str)] {
     match question {
         Question::Quit => &[
             ('s', "save everything, then quit"),
-            ('y', "quit without saving (edits stay in the recovery journal)"),
+            ('y', "quit without saving (see above where the edits stay)"),
             ('n', "stay"),
         ],
         Question::Recover { .. } => {
@@ -399,6 +399,7 @@ fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
                     d.fingerprint = Some(fingerprint);
                     d.disk = Disk::InSync;
                     d.journal_started = true;
+                    d.journal_failed = None;
                     d.source.read_path = d.source.save_path.clone();
                     d.source.read_format = d.source.save_format;
                     d.edited.clear();
@@ -420,7 +421,10 @@ fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
             finish_quit_after_save(app);
             Vec::new()
         }
-        StoreReply::JournalFailed { error, .. } => {
+        StoreReply::JournalFailed { doc, error } => {
+            if let Some(i) = app.doc_index(doc) {
+                app.docs[i].journal_failed = Some(error.clone());
+            }
             app.say(Level::Error, format!("recovery journal: {error}"));
             Vec::new()
         }
@@ -463,6 +467,7 @@ fn loaded(
     d.edited.clear();
     d.problems = loaded.problems.iter().map(ToString::to_string).collect();
     d.fingerprint = loaded.fingerprint;
+    d.locked = loaded.read_only;
     d.disk = Disk::InSync;
     d.journal_started = false;
     d.saving = None;
@@ -804,6 +809,10 @@ fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
             return vec![Effect::ReloadModel { dir }];
         }
         TrainingReply::VersionsFailed(why) => {
+            // A run that could not even set up its versions folder is over.
+            if t.phase == TrainingPhase::Preparing {
+                t.phase = TrainingPhase::Failed(format!("model versions: {why}"));
+            }
             app.say(Level::Error, format!("model versions: {why}"))
         }
         TrainingReply::Listed { versions, current } => {

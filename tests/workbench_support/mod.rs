@@ -87,6 +87,7 @@ pub fn loaded(sentences: Vec<Sentence>) -> Msg {
             sentences,
             problems: Vec::new(),
             fingerprint: Some(base()),
+            read_only: None,
         }),
         recovery: None,
     })

@@ -364,11 +364,24 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
             let dirty: Vec<String> = app.dirty_docs().map(|d| d.name()).collect();
             let n = dirty.len();
             let verb = if n == 1 { "has" } else { "have" };
-            let text = format!(
+            let mut text = format!(
                 "{} {verb} unsaved edits: {}.",
                 count(n, "document", "documents"),
                 dirty.join(", ")
             );
+            // Only promise the journal when every write to it succeeded.
+            let unjournaled: Vec<String> = app
+                .dirty_docs()
+                .filter_map(|d| d.journal_failed.as_ref().map(|why| format!("{} ({why})", d.name())))
+                .collect();
+            if unjournaled.is_empty() {
+                text.push_str(" Quitting without saving keeps them in the recovery journal.");
+            } else {
+                text.push_str(&format!(
+                    " The recovery journal could not be written for {}: quitting without saving LOSES those edits.",
+                    unjournaled.join(", ")
+                ));
+            }
             ("Quit?".into(), text)
         }
         Question::Recover { doc, recovered } => {

@@ -52,7 +52,9 @@ struct Bracket {
     label: Option<(u16, String)>,
     /// The columns the bracket and its label take, for lane assignment.
     span: (u16, u16),
-    lane: usize,
+    /// The row under the words it is drawn on; `None` when every lane the pane can show is
+    /// taken there (thousands of overlapping entities), and it is not drawn.
+    lane: Option<usize>,
 }
 
 /// The words of a sentence laid out in a pane of some width.
@@ -111,7 +113,7 @@ impl Bracket {
             Some((x, text)) => (x0.min(*x), x1.max(x + width(text) as u16)),
             None => (x0, x1),
         };
-        Bracket { entity, line, x0, x1, starts, ends, label, span, lane: 0 }
+        Bracket { entity, line, x0, x1, starts, ends, label, span, lane: None }
     }
 }
 
@@ -168,26 +170,34 @@ fn width_of(token: &str) -> usize {
     width(token).max(1)
 }
 
+/// Lanes under one line of words, at most: no pane shows more, and bounding them bounds the
+/// time to draw any sentence, however many entities overlap (issue 22).
+const MAX_LANES: usize = 40;
+
 /// Gives each bracket the nearest lane to its line of words where it overlaps no other,
-/// narrowest first, so nested entities sit inside the ones that contain them.
+/// narrowest first, so nested entities sit inside the ones that contain them. A bracket that
+/// finds no free lane among [`MAX_LANES`] is left out.
 fn assign_lanes(brackets: &mut [Bracket], lanes: &mut [usize]) {
     let mut order: Vec<usize> = (0..brackets.len()).collect();
     order.sort_by_key(|&i| (brackets[i].span.1 - brackets[i].span.0, brackets[i].x0, i));
-    let mut placed: Vec<usize> = Vec::new();
+    // The spans already placed, by line and lane.
+    let mut taken: Vec<Vec<Vec<(u16, u16)>>> = vec![Vec::new(); lanes.len()];
     for i in order {
         let (line, (a, b)) = (brackets[i].line, brackets[i].span);
-        let lane = (0..)
-            .find(|&lane| {
-                !placed.iter().any(|&j| {
-                    let o = &brackets[j];
-                    // Touching brackets keep one column between them.
-                    o.line == line && o.lane == lane && o.span.0 <= b && a <= o.span.1
-                })
+        let on_line = &mut taken[line];
+        // Touching brackets keep one column between them.
+        let free = |spans: &Vec<(u16, u16)>| !spans.iter().any(|&(x0, x1)| x0 <= b && a <= x1);
+        let lane = on_line.iter().position(free).or_else(|| {
+            (on_line.len() < MAX_LANES).then(|| {
+                on_line.push(Vec::new());
+                on_line.len() - 1
             })
-            .unwrap_or(0);
+        });
+        if let Some(lane) = lane {
+            on_line[lane].push((a, b));
+            lanes[line] = lanes[line].max(lane + 1);
+        }
         brackets[i].lane = lane;
-        lanes[line] = lanes[line].max(lane + 1);
-        placed.push(i);
     }
 }
 
@@ -220,6 +230,11 @@ pub(super) fn rows_wanted(app: &App, width: u16) -> u16 {
         }
         (Some(d), _) => match &d.load {
             LoadState::Failed(why) => 2 + wrap_text(why, usize::from(width)).len() as u16,
+            LoadState::Loaded => {
+                let lines =
+                    d.problems.iter().take(50).map(|p| wrap_text(p, usize::from(width)).len());
+                (1 + lines.sum::<usize>()).min(usize::from(u16::MAX)) as u16
+            }
             _ => 1,
         },
         _ => 1,
@@ -275,7 +290,23 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     }
     let Some(s) = app.sentence() else {
         title_rule(buf, area, &[Span::styled("Sentence 0/0", theme.base)], &[], theme);
-        put(buf, inner, inner.x, inner.y, "this document has no sentences", theme.dim);
+        if doc.problems.is_empty() {
+            put(buf, inner, inner.x, inner.y, "this document has no sentences", theme.dim);
+            return;
+        }
+        // Nothing readable: the reasons are all there is to show.
+        let head = format!("no record of {} could be read:", doc.name());
+        put(buf, inner, inner.x, inner.y, &head, theme.error);
+        let mut y = inner.y + 1;
+        for problem in &doc.problems {
+            for line in wrap_text(problem, usize::from(inner.width)) {
+                if y >= inner.y + inner.height {
+                    return;
+                }
+                put(buf, inner, inner.x, y, &line, theme.base);
+                y += 1;
+            }
+        }
         return;
     };
     let wrapped = Wrapped::of(app, s, inner.width);
@@ -297,20 +328,20 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         rows += b;
         shown += 1;
     }
-    title_rule(
-        buf,
-        area,
-        &title(app, s, theme),
-        &scroll_note(first, shown, blocks.len(), theme),
-        theme,
-    );
+    let mut note = scroll_note(first, shown, blocks.len(), theme);
+    let mut hidden: Vec<usize> =
+        wrapped.brackets.iter().filter(|b| b.lane.is_none()).map(|b| b.entity).collect();
+    hidden.dedup();
+    if !hidden.is_empty() {
+        note.push(Span::styled(format!(" {} overlapping not drawn ", hidden.len()), theme.dim));
+    }
+    title_rule(buf, area, &title(app, s, theme), &note, theme);
     let mut y = inner.y;
     for (line, rows) in blocks.iter().enumerate().skip(first).take(shown) {
         draw_words(buf, inner, y, line, &wrapped, app, s, theme);
-        for lane in 0..wrapped.lanes[line] {
-            let row_y = y + 1 + lane as u16;
-            for b in wrapped.brackets.iter().filter(|b| b.line == line && b.lane == lane) {
-                draw_bracket(buf, inner, row_y, b, app, s, theme);
+        for b in wrapped.brackets.iter().filter(|b| b.line == line) {
+            if let Some(lane) = b.lane {
+                draw_bracket(buf, inner, y + 1 + lane as u16, b, app, s, theme);
             }
         }
         y += *rows as u16;
@@ -348,7 +379,7 @@ fn title<'a>(app: &App, s: &Sentence, theme: &Theme) -> Vec<Span<'a>> {
     if doc.predicting.contains(&app.cursor.sentence) {
         spans.extend([dot(), Span::styled("predicting…", theme.dim)]);
     }
-    if !doc.problems.is_empty() {
+    if !doc.problems.is_empty() || doc.locked.is_some() {
         spans.extend([dot(), Span::styled("read-only", theme.warn)]);
     }
     spans
@@ -497,9 +528,20 @@ mod tests {
         brackets[2].entity = 2;
         let mut lanes = vec![0];
         assign_lanes(&mut brackets, &mut lanes);
-        let got: Vec<usize> = brackets.iter().map(|b| b.lane).collect();
-        assert_eq!(got, vec![1, 0, 0]);
+        let got: Vec<Option<usize>> = brackets.iter().map(|b| b.lane).collect();
+        assert_eq!(got, vec![Some(1), Some(0), Some(0)]);
         assert_eq!(lanes, vec![2]);
+    }
+
+    #[test]
+    fn thousands_of_overlapping_brackets_take_a_bounded_number_of_lanes() {
+        // 10,000 entities over the same words: once froze the workbench for minutes.
+        let mut brackets: Vec<Bracket> = (0..10_000).map(|_| bracket(0, 20, "Org")).collect();
+        let mut lanes = vec![0];
+        assign_lanes(&mut brackets, &mut lanes);
+        assert_eq!(lanes, vec![MAX_LANES]);
+        let drawn = brackets.iter().filter(|b| b.lane.is_some()).count();
+        assert_eq!(drawn, MAX_LANES);
     }
 
     #[test]

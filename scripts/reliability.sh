@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The reliability run of issue 22 (docs/RELIABILITY.md): the real binary against hostile input
+# and kill -9. It is long, so it lives outside the test suite; anyone can run it:
+#
+#   scripts/reliability.sh corpus          # >= 150 malformed and special files: CLI and workbench
+#   scripts/reliability.sh kills [N]       # N kill -9 of workbenches (default 1000)
+#   scripts/reliability.sh memory          # 1,000,000 records: validate and predict under time -v
+#   scripts/reliability.sh all [N]
+#
+# Needs tmux and python3 (scripts/setup.sh installs both). Every result line starts with
+# PASS or FAIL; the last lines are the totals. Exit status 1 when anything failed.
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/target/release/spanscope"
+work="$(mktemp -d "${TMPDIR:-/tmp}/spanscope-reliability.XXXXXX")"
+socket="spanscope-reliability-$$"
+failures=0
+trap 'tmux -L "$socket" kill-server 2>/dev/null; rm -rf "$work"' EXIT
+
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+pass() { [ -n "${VERBOSE:-}" ] && echo "PASS $*"; return 0; }
+
+build() {
+    (cd "$root" && cargo build --release --quiet) || { echo "build failed" >&2; exit 2; }
+}
+
+tmx() { tmux -L "$socket" -f /dev/null "$@"; }
+
+# Starts the workbench on "$@" in a new tmux window named $name; prints its pane's pid.
+start_workbench() {
+    local name="$1"; shift
+    if ! tmx has-session -t main 2>/dev/null; then
+        tmx new-session -d -s main -x 120 -y 40 -n idle "sleep 100000"
+        tmx set-option -g remain-on-exit on
+    fi
+    tmx new-window -d -t main -n "$name" -- "$bin" annotate --no-model "$@"
+    tmx display-message -p -t "main:$name" '#{pane_pid}'
+}
+
+screen() { tmx capture-pane -p -t "main:$1" 2>/dev/null; }
+
+# Waits up to $3 seconds (default 10) until window $1 shows $2.
+wait_for() {
+    local deadline=$((SECONDS + ${3:-10}))
+    while [ $SECONDS -lt $deadline ]; do
+        screen "$1" | grep -qF -- "$2" && return 0
+        sleep 0.02
+    done
+    return 1
+}
+
+close() { tmx kill-window -t "main:$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------------------- corpus
+
+corpus() {
+    local dir="$work/corpus"
+    mkdir -p "$dir"
+    python3 "$root/scripts/reliability_corpus.py" "$dir" > "$work/cases.tsv" || exit 2
+    local n=0 cli_ok=0 wb_ok=0 panics=0 hangs=0
+    while IFS=$'\t' read -r file expect; do
+        n=$((n + 1))
+        local path="$dir/$file" started=$SECONDS
+        timeout 10 "$bin" validate "$path" > "$work/err" 2>&1
+        local rc=$?
+        [ $rc = 101 ] && panics=$((panics + 1))
+        [ $rc = 124 ] && hangs=$((hangs + 1))
+        if [ $rc != 0 ] && [ $rc != 101 ] && [ $rc != 124 ] \
+            && grep -qF -- "$path" "$work/err" && grep -qF -- "$expect" "$work/err"; then
+            cli_ok=$((cli_ok + 1)); pass "validate $file"
+        else
+            fail "validate $file (exit $rc, wanted '$expect'): $(head -c 300 "$work/err")"
+        fi
+        # The workbench: the reason reaches the screen, and q still quits.
+        start_workbench "c$n" "$path" > /dev/null
+        if wait_for "c$n" "$(printf '%s' "$expect" | cut -c1-30)" 10; then
+            wb_ok=$((wb_ok + 1)); pass "workbench $file"
+        else
+            fail "workbench $file: '$expect' not on screen: $(screen "c$n" | grep -v '^$' | head -5 | tr '\n' '|')"
+        fi
+        tmx send-keys -t "main:c$n" q
+        sleep 0.05
+        tmx send-keys -t "main:c$n" y
+        close "c$n"
+        [ $((SECONDS - started)) -gt 20 ] && hangs=$((hangs + 1))
+    done < "$work/cases.tsv"
+    echo "corpus: $n cases; CLI clear errors $cli_ok/$n; workbench reasons shown $wb_ok/$n;" \
+        "panics $panics; hangs $hangs"
+}
+
+# ---------------------------------------------------------------------------- kills
+
+# One document of 20 sentences; each round toggles "reviewed" of one sentence, then kills the
+# workbench (sometimes a second one runs on the folder too, sometimes mid-save), and checks
+# from the disk alone that the edit is in the file or in its journal, and nothing is corrupt.
+kills() {
+    local rounds="${1:-1000}" dir="$work/kills"
+    mkdir -p "$dir"
+    python3 - "$dir/d.json" <<'EOF'
+import json, sys
+records = [{"tokens": ["Sentence", str(i), "of", "the", "test", "."], "entities": [], "relations": []}
+           for i in range(20)]
+with open(sys.argv[1], "w") as f:
+    f.write("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
+EOF
+    local lost=0 corrupt=0 temps=0 done_rounds=0 expected=0
+    for ((round = 1; round <= rounds; round++)); do
+        local pid second="" mode=$((RANDOM % 4))
+        pid="$(start_workbench "k$round" "$dir")"
+        # A journal left by the last kill is offered: take it, so edits keep adding up.
+        if wait_for "k$round" "Recover unsaved edits?" 1; then tmx send-keys -t "main:k$round" y; fi
+        wait_for "k$round" "Sentence 1/20" 10 || { fail "kills: round $round did not start"; close "k$round"; continue; }
+        if [ $mode = 1 ]; then
+            second="$(start_workbench "s$round" "$dir")"
+        fi
+        tmx send-keys -t "main:k$round" r
+        expected=$((1 - expected))
+        local marker="not reviewed"; [ $expected = 1 ] && marker="✓ reviewed"
+        if ! wait_for "k$round" "Sentence 1/20 · $marker" 5; then
+            fail "kills: round $round: the edit never showed"
+            expected=$((1 - expected))
+        fi
+        if [ $mode = 2 ]; then
+            tmx send-keys -t "main:k$round" C-s   # killed mid-save
+            sleep "0.00$((RANDOM % 10))"
+        else
+            sleep "0.000$((RANDOM % 10))"          # within 1 ms of the edit appearing
+        fi
+        kill -9 "$pid" 2>/dev/null
+        [ -n "$second" ] && kill -9 "$second" 2>/dev/null
+        close "k$round"; [ -n "$second" ] && close "s$round"
+        done_rounds=$((done_rounds + 1))
+        # What a next start would see: the file, plus the journal if its base is the file.
+        local verdict
+        verdict="$(python3 "$root/scripts/reliability_state.py" "$dir/d.json")"
+        case "$verdict" in
+            corrupt*) corrupt=$((corrupt + 1)); fail "kills: round $round: $verdict" ;;
+            reviewed=$expected) pass "kills: round $round" ;;
+            *) lost=$((lost + 1)); fail "kills: round $round: wanted reviewed=$expected, disk says $verdict" ;;
+        esac
+    done
+    # The next start removes what killed writers left.
+    pid="$(start_workbench last "$dir")"
+    wait_for last "Sentence 1/20" 10
+    temps=$(find "$dir" -name '*.tmp' | wc -l)
+    kill -9 "$pid"; close last
+    [ "$temps" = 0 ] || fail "kills: $temps temporary files left after the next start"
+    echo "kills: $done_rounds kill -9 (a quarter with two instances, a quarter mid-save);" \
+        "edits lost $lost; corrupt files $corrupt; temporary files left $temps"
+}
+
+# ---------------------------------------------------------------------------- memory
+
+memory() {
+    local file="$work/million.jsonl"
+    python3 - "$file" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1_000_000):
+        f.write(json.dumps({"tokens": ["John", "Smith", "works", "for", "Acme", str(i), "."],
+                            "entities": [{"type": "Peop", "start": 0, "end": 2}],
+                            "relations": [], "orig_id": i}) + "\n")
+EOF
+    echo "memory: $(du -h "$file" | cut -f1) file, 1,000,000 records"
+    for cmd in "validate $file" "predict $file --out $work/million.out.jsonl"; do
+        /usr/bin/time -v "$bin" $cmd > /dev/null 2> "$work/time" || true
+        local rss wall
+        rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$work/time")
+        wall=$(awk -F': ' '/Elapsed/ {print $2}' "$work/time")
+        echo "memory: spanscope ${cmd%% *}: max RSS $((rss / 1024)) MB, wall $wall"
+        [ "${rss:-0}" -lt 512000 ] || fail "memory: ${cmd%% *} used $((rss / 1024)) MB"
+    done
+}
+
+build
+case "${1:-all}" in
+    corpus) corpus ;;
+    kills) kills "${2:-1000}" ;;
+    memory) memory ;;
+    all) corpus; kills "${2:-1000}"; memory ;;
+    *) echo "usage: $0 corpus|kills [N]|memory|all [N]" >&2; exit 2 ;;
+esac
+echo "failures: $failures"
+[ $failures = 0 ]

@@ -1,0 +1,58 @@
+//! The CLI under hostile input: impossible settings, special files, a types file where
+//! documents belong (issue 22, docs/RELIABILITY.md).
+
+mod binary;
+
+use binary::{path, spanscope, stderr};
+
+#[test]
+fn impossible_training_settings_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = path(dir.path());
+    let base = ["train", "--train", d, "--types", d, "--encoder", d, "--out", d];
+    for (flag, value, reason) in [
+        ("--batch-size", "0", "must be at least 1"),
+        ("--epochs", "0", "must be at least 1"),
+        ("--lr", "NaN", "must be a finite number above 0"),
+        ("--lambda", "-1", "must be a finite number above 0"),
+        ("--threshold", "2", "is not in [0, 1)"),
+        ("--threshold", "NaN", "is not in [0, 1)"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        let out = spanscope(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag) && err.contains(reason), "{flag} {value}: {err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_errors_naming_them_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("new.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let zero = dir.path().join("zero.jsonl");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (file, kind) in [(&fifo, "a named pipe (FIFO)"), (&zero, "a device")] {
+        let out = spanscope(&["validate", path(file)]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(&format!("{}: {kind}, not a file", file.display())), "{err}");
+        let out = spanscope(&["annotate", path(file)]);
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{}: {kind}, not a file", file.display())), "{err}");
+    }
+}
+
+#[test]
+fn a_types_file_given_as_documents_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let types = dir.path().join("labels.json");
+    std::fs::write(&types, r#"{"entities": {}, "relations": {}}"#).unwrap();
+    let out = spanscope(&["annotate", path(&types)]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{}: a types file", types.display())), "{err}");
+}
