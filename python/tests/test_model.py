@@ -91,7 +91,7 @@ def test_bad_records_raise_data_error_with_record_and_reason(model):
         (3, "entity 0"),
         (4, None),
     ]
-    assert err.problems[1].reason == "a token must be a string, found number"
+    assert err.problems[1].reason == "a token must be a string, found number 3"
     assert "out of range" in err.problems[2].reason
     assert isinstance(err, spanscope.SpanscopeError)
 
@@ -122,13 +122,14 @@ def test_validate_reports_what_the_cli_prints(tmp_path):
         "not json\n",
         encoding="utf-8",
     )
-    problems = spanscope.validate(bad, CONLL04_DEV)
-    printed = cli("validate", bad, CONLL04_DEV, check=False)
+    problems = spanscope.validate(bad)
+    printed = cli("validate", bad, check=False)
     assert printed.returncode == 1
     assert [str(p) for p in problems] == printed.stdout.splitlines()
-    first = problems[0]
-    assert (first.file, first.record, first.line, first.part) == (str(bad), 0, 1, "entity 0")
-    assert first.kind == "structure"
+    syntax, span = problems
+    assert (syntax.record, syntax.line, syntax.kind) == (None, 3, "syntax")
+    assert (span.file, span.record, span.line, span.part) == (str(bad), 0, 1, "entity 0")
+    assert span.kind == "structure"
     assert spanscope.validate(CONLL04_DEV, types=CONLL04_DEV.with_name("conll04_types.json")) == []
 
 

@@ -161,9 +161,12 @@ pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyA
 
 /// A span given as `(start, end)`, checked against a sentence of `words` words.
 pub fn span(span: &Bound<'_, PyAny>, words: usize) -> PyResult<(usize, usize)> {
-    let (start, end): (usize, usize) = span.extract().map_err(|_| {
-        PyValueError::new_err("span must be (start, end): word indices, end exclusive")
-    })?;
+    let bounds: Vec<usize> = span.extract().unwrap_or_default();
+    let [start, end] = bounds[..] else {
+        return Err(PyValueError::new_err(
+            "span must be (start, end): word indices, end exclusive",
+        ));
+    };
     if start >= end {
         return Err(PyValueError::new_err(format!(
             "span ({start}, {end}): start must be less than end (end is exclusive)"
