@@ -10,3 +10,6 @@ pub mod model;
 pub mod store;
 pub mod train;
 pub mod workbench;
+
+#[cfg(feature = "python")]
+mod python;

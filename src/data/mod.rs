@@ -6,7 +6,7 @@
 pub mod document;
 pub mod formats;
 pub mod io;
-mod record;
+pub(crate) mod record;
 pub mod text;
 pub mod types;
 pub mod validate;
