@@ -203,4 +203,21 @@ fn task_formats_report_cancelled_extra_and_multi_label_results() {
         formats::write(&tmp.path().join("out.json"), Interchange::LabelStudio, &[proposal])
             .unwrap();
     assert_eq!(counts(&report), [(LossKind::ExtraKey, 2)]);
+
+    // A reviewed relation whose argument is still a proposal: the annotation must hold the
+    // region it names, so the proposal is written (and read back) as reviewed.
+    let model = json!({"source": "model", "score": 0.9}).as_object().unwrap().clone();
+    let mut mixed = sentence(
+        &["Ann", "met", "Bob"],
+        vec![Entity::new("Per", 0, 1), Entity::new("Per", 2, 3)],
+        vec![Relation::new("Met", 0, 1)],
+    );
+    mixed.entities[1].extra = model;
+    let out = tmp.path().join("mixed.json");
+    let report = formats::write(&out, Interchange::LabelStudio, &[mixed]).unwrap();
+    assert_eq!(counts(&report), [(LossKind::ProposalWrittenAsGold, 1)], "{report}");
+    let (back, report) = read(&out, Interchange::LabelStudio);
+    assert!(report.is_empty(), "{report}");
+    assert_eq!(back[0].relations, [Relation::new("Met", 0, 1)]);
+    assert!(back[0].entities.iter().all(|e| e.extra.is_empty()));
 }

@@ -118,10 +118,13 @@ fn brat_relations_and_everything_else_are_counted() {
     let Some(dir) = interop() else { return };
     let (sentences, report) =
         formats::read(&dir.join("brat/pie-datasets/2.ann"), Interchange::Brat).unwrap();
-    assert_eq!(relation_types(&sentences), map(&[("mayor_of", 1)]));
-    let s = sentences.iter().find(|s| !s.relations.is_empty()).unwrap();
-    let r = &s.relations[0];
-    assert_eq!(words(s, s.entities[r.head].start, s.entities[r.head].end), "JennyDurkan");
+    // "Seattle is a rainy city." and "Jenny Durkan is the city's mayor." are two sentences:
+    // SpERT relations live inside one, so mayor_of is reported, not kept.
+    assert_eq!(sentences.len(), 2);
+    assert_eq!(relation_types(&sentences), map(&[]));
+    assert_eq!(report.count(LossKind::RelationAcrossSentences), 1, "{report}");
+    let s = &sentences[1];
+    assert_eq!(words(s, s.entities[0].start, s.entities[0].end), "JennyDurkan");
     assert_eq!(report.count(LossKind::Attribute), 2);
     assert_eq!(s.extra["doc_key"], "2");
 
@@ -235,8 +238,9 @@ fn doccano_relation_examples_read_in_all_three_shapes() {
     // doccano 1.x: two annotators of the same spans; the first is read, the second named.
     let path = dir.join("doccano/doccano-transformer/labeling.jsonl");
     let (sentences, report) = formats::read(&path, Interchange::Doccano).unwrap();
-    let first = entity_types(&sentences).values().sum::<usize>();
-    assert_eq!(report.count(LossKind::OtherAnnotation), first);
+    // The first record has users 1 and 2 (5 regions each), the second only user 2 (6).
+    assert_eq!(entity_types(&sentences).values().sum::<usize>(), 11);
+    assert_eq!(report.count(LossKind::OtherAnnotation), 5);
 }
 
 #[test]
@@ -281,10 +285,22 @@ fn conll_layouts_read_and_round_trip_as_bilou() {
     {
         let (sentences, report) = formats::read(&base.join(layout), Interchange::Bio).unwrap();
         assert!(report.is_empty(), "{layout}: {report}");
-        let strip = |s: &[Sentence]| {
-            s.iter().map(|s| (s.tokens.clone(), s.entities.clone())).collect::<Vec<_>>()
+        // The token-per-line files have no blank line between their two sentences, so they
+        // are one record; words and entities are the same once the records are laid end to end.
+        let flat = |s: &[Sentence]| {
+            let (mut tokens, mut entities) = (Vec::new(), Vec::new());
+            for s in s {
+                let at = tokens.len();
+                entities.extend(
+                    s.entities.iter().map(|e| (e.entity_type.clone(), e.start + at, e.end + at)),
+                );
+                tokens.extend(s.tokens.iter().cloned());
+            }
+            (tokens, entities)
         };
-        assert_eq!(strip(&sentences), strip(&reference), "{layout}");
+        assert_eq!(flat(&sentences), flat(&reference), "{layout}");
+        let expected = if layout == "ner-sent-per-line.iob" { reference.len() } else { 1 };
+        assert_eq!(sentences.len(), expected, "{layout}");
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.bilou");

@@ -148,7 +148,9 @@ fn a_kill_between_a_save_and_its_journal_removal_recovers_silently() {
     let source = source(dir.path());
     let save_path = source.save_path.clone();
     let print = fingerprint(&save_path).unwrap();
-    let sentence: Sentence = serde_json::from_str(r#"{"tokens":["Ann","sleeps"]}"#).unwrap();
+    // As the workbench journals it: the whole sentence, its extra keys too.
+    let sentence: Sentence =
+        serde_json::from_str(r#"{"tokens":["Ann","sleeps"],"orig_id":1}"#).unwrap();
     let entry = edit(&sentence);
     let mut journal = Journal::start(&save_path, print).unwrap();
     journal.append(&entry).unwrap();
@@ -197,9 +199,9 @@ fn a_fifo_or_device_among_the_inputs_is_an_error_not_a_hang() {
     // In a folder they are not documents; named one by one they are errors naming the file.
     let found = discover(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(found.documents.len(), 1);
-    let err = discover(&[fifo.clone()]).unwrap_err();
+    let err = discover(std::slice::from_ref(&fifo)).unwrap_err();
     assert!(err.to_string().starts_with(&format!("{}: a named pipe", fifo.display())), "{err}");
-    let err = discover(&[zero.clone()]).unwrap_err();
+    let err = discover(std::slice::from_ref(&zero)).unwrap_err();
     assert!(err.to_string().contains("a device, not a file"), "{err}");
 
     // A load of one (it appeared after discovery) does not block the worker.

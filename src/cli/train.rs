@@ -91,7 +91,7 @@ pub struct Args {
 
     /// Peak learning rate (linear warm-up over 10% of the steps, then linear decay)
     /// [default: 5e-5; with --continue-from 3e-5].
-    #[arg(long, value_name = "X", value_parser = positive_number)]
+    #[arg(long, value_name = "X", value_parser = positive_number, allow_negative_numbers = true)]
     lr: Option<f64>,
 
     /// Seed of the heads' initialisation, the shuffling, the negative sampling and the dropout
@@ -108,7 +108,7 @@ pub struct Args {
     neg_relations: usize,
 
     /// Weight λ of the span loss against the relation loss.
-    #[arg(long, default_value_t = 1.0, value_name = "X", value_parser = positive_number)]
+    #[arg(long, default_value_t = 1.0, value_name = "X", value_parser = positive_number, allow_negative_numbers = true)]
     lambda: f64,
 
     /// Store the checkpoint in half precision (f16).

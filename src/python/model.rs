@@ -60,8 +60,8 @@ impl Model {
         }
         let device = open_device(device)?;
         let loaded = py.detach(|| checkpoint::load(&path, &device, DType::F32));
-        let (model, config, pieces, _types) = loaded
-            .map_err(|e| model_error(&format!("loading model {}", path.display()), &e))?;
+        let (model, config, pieces, _types) =
+            loaded.map_err(|e| model_error(&format!("loading model {}", path.display()), &e))?;
         Ok(Self { model, config, pieces, device, path })
     }
 
@@ -111,9 +111,9 @@ impl Model {
     ) -> PyResult<Bound<'py, PyAny>> {
         let words: Vec<String> = match tokens.cast::<PyString>() {
             Ok(text) => words(&text.to_cow()?),
-            Err(_) => tokens.extract().map_err(|_| {
-                PyValueError::new_err("tokens must be a str or a list of str")
-            })?,
+            Err(_) => tokens
+                .extract()
+                .map_err(|_| PyValueError::new_err("tokens must be a str or a list of str"))?,
         };
         if words.is_empty() {
             return Err(PyValueError::new_err("the sentence has no words"));
@@ -121,9 +121,9 @@ impl Model {
         let (start, end) = records::span(span, words.len())?;
         let theta = theta.unwrap_or(self.config.theta);
         let fusion = match fusion {
-            Some(name) => name
-                .parse::<Fusion>()
-                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+            Some(name) => {
+                name.parse::<Fusion>().map_err(|e| PyValueError::new_err(e.to_string()))?
+            }
             None => self.config.fusion,
         };
         let contribution = py
@@ -139,8 +139,8 @@ impl Model {
                 )
             })
             .map_err(|e| model_error("explaining", &e))?;
-        let value = serde_json::to_value(&contribution)
-            .map_err(|e| model_error("explaining", &e))?;
+        let value =
+            serde_json::to_value(&contribution).map_err(|e| model_error("explaining", &e))?;
         to_python(py, &value)
     }
 
@@ -179,7 +179,11 @@ impl Model {
 impl Model {
     /// What `spanscope predict` writes for `sentences`: the prediction, with each input's
     /// extra keys, as JSON.
-    fn annotate(&self, sentences: &[Sentence], batch_size: usize) -> candle_core::Result<Vec<serde_json::Value>> {
+    fn annotate(
+        &self,
+        sentences: &[Sentence],
+        batch_size: usize,
+    ) -> candle_core::Result<Vec<serde_json::Value>> {
         let predictions =
             decode::predict(&self.model, &self.pieces, sentences, batch_size, &self.device)?;
         sentences
@@ -204,9 +208,9 @@ fn open_device(name: &str) -> PyResult<Device> {
         }
         return Ok(Device::Cpu);
     }
-    let spec: DeviceSpec = name.parse().map_err(|e: crate::model::device::BadDevice| {
-        PyValueError::new_err(e.to_string())
-    })?;
+    let spec: DeviceSpec = name
+        .parse()
+        .map_err(|e: crate::model::device::BadDevice| PyValueError::new_err(e.to_string()))?;
     spec.open().map_err(|e| model_error(&format!("opening device {spec}"), &e))
 }
 

@@ -48,7 +48,7 @@ pub enum ConfigError {
 }
 
 /// The settings the workbench reads from the config file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Settings {
     /// The keys.
     pub keymap: Keymap,
@@ -58,12 +58,6 @@ pub struct Settings {
     /// `review.low_confidence`: proposals scoring below this are "low confidence"
     /// (`annotate --low-confidence` wins).
     pub low_confidence: Option<f32>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { keymap: Keymap::default(), accept_open_proposals: false, low_confidence: None }
-    }
 }
 
 /// The config file's usual place: `$XDG_CONFIG_HOME/spanscope/config.toml`, else

@@ -35,7 +35,7 @@ pub fn read(path: &Path, report: &mut LossReport) -> Result<Vec<Sentence>, DataE
             [""] => {}
             [id, entity_type, row, _, pos, word, ..] => {
                 if current.as_ref().is_none_or(|c| c.id != *id) {
-                    sentences.extend(current.take().map(|c| finish(c)));
+                    sentences.extend(current.take().map(finish));
                     current = Some(Reading {
                         id: id.to_string(),
                         sentence: Sentence::default(),

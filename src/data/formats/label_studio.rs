@@ -247,8 +247,19 @@ pub fn write(
             }
             item
         };
-        let proposed: Vec<usize> =
+        let mut proposed: Vec<usize> =
             (0..doc.spans.len()).filter(|s| is_proposal(&doc.spans[*s].extra)).collect();
+        // A reviewed relation names regions of its own annotation only.
+        for link in doc.links.iter().filter(|l| !is_proposal(&l.extra)) {
+            for end in [link.head, link.tail] {
+                if let Some(at) = proposed.iter().position(|&s| s == end) {
+                    proposed.remove(at);
+                    report.note(LossKind::ProposalWrittenAsGold, || {
+                        format!("record {i} entity {end}")
+                    });
+                }
+            }
+        }
         let (mut gold, mut predicted) = (Vec::new(), Vec::new());
         for s in 0..doc.spans.len() {
             if !proposed.contains(&s) {

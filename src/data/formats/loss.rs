@@ -60,6 +60,10 @@ pub enum LossKind {
     OtherAnnotation,
     /// A rejected or ignored record (Prodigy/Label Studio `answer`/`was_cancelled`): skipped.
     Cancelled,
+    /// A model proposal that a reviewed relation uses as an argument (Label Studio): a
+    /// reviewed annotation can only name its own regions, so the proposal is written as
+    /// reviewed.
+    ProposalWrittenAsGold,
 }
 
 impl LossKind {
@@ -97,6 +101,9 @@ impl LossKind {
             LossKind::MultipleLabels => "region with several labels, first kept",
             LossKind::OtherAnnotation => "further annotation of a task, skipped (first read)",
             LossKind::Cancelled => "rejected or cancelled record, skipped",
+            LossKind::ProposalWrittenAsGold => {
+                "model proposal that a reviewed relation uses, written as reviewed"
+            }
         }
     }
 }

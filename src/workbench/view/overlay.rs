@@ -9,9 +9,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::store::files::utc_stamp;
-use crate::workbench::keymap::{
-    keys_label, Binding, Key, KeyTable, Keymap, DIGIT_HELP, LINK, NORMAL, PICKER,
-};
+use crate::workbench::keymap::{Binding, Key, KeyTable, Keymap, DIGIT_HELP, LINK, NORMAL, PICKER};
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
@@ -372,7 +370,9 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
             // Only promise the journal when every write to it succeeded.
             let unjournaled: Vec<String> = app
                 .dirty_docs()
-                .filter_map(|d| d.journal_failed.as_ref().map(|why| format!("{} ({why})", d.name())))
+                .filter_map(|d| {
+                    d.journal_failed.as_ref().map(|why| format!("{} ({why})", d.name()))
+                })
                 .collect();
             if unjournaled.is_empty() {
                 text.push_str(" Quitting without saving keeps them in the recovery journal.");
