@@ -329,7 +329,7 @@ fn heads_works_on_a_plain_encoder_checkpoint() {
 fn unknown_device_is_refused_with_the_accepted_names() {
     let out = spanscope(&["--device", "tpu", "predict", "--input", "x.json"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("expected cpu, cuda or cuda:N"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expected auto, cpu, cuda or cuda:N"), "{}", stderr(&out));
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -152,8 +152,18 @@ proptest! {
                 press(&mut app, "<Esc>");
             }
         }
+        // A picker or prompt left open would take `u` as text: leave it first.
+        for _ in 0..4 {
+            if matches!(app.mode, Mode::Normal) {
+                break;
+            }
+            press(&mut app, "<Esc>");
+        }
+        prop_assert!(matches!(app.mode, Mode::Normal), "Esc leaves every mode");
         while app.history.undo_len() > 0 {
+            let before = app.history.undo_len();
             press(&mut app, "u");
+            prop_assert_eq!(app.history.undo_len() + 1, before, "u undoes one entry");
         }
         prop_assert_eq!(&app.docs[0].sentences, &original);
     }

@@ -63,12 +63,13 @@ fn wait(what: &str, done: impl Fn() -> bool, show: impl Fn() -> String) {
 }
 
 /// Runs the workbench on `dir` in a shell that records its pid, how it ended and the
-/// terminal's settings afterwards.
+/// terminal's settings afterwards. A background job's input is /dev/null unless redirected,
+/// and the workbench refuses to start without a terminal: hence `</dev/tty`.
 fn command(dir: &Path) -> String {
     let bin = env!("CARGO_BIN_EXE_spanscope");
     let d = dir.display();
     format!(
-        "cd {d} && (env -u SPANSCOPE_MODEL HOME={d} {bin} annotate --no-model {d}/doc.json & \
+        "cd {d} && (env -u SPANSCOPE_MODEL HOME={d} {bin} annotate --no-model {d}/doc.json </dev/tty & \
          echo $! > {d}/pid.txt; wait $!; echo $? > {d}/exit.tmp); stty -a > {d}/stty.txt; \
          tput rmcup 2>/dev/null; mv {d}/exit.tmp {d}/exit.txt; sleep 30"
     )

@@ -131,7 +131,7 @@ fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
 
     // The new model renews the proposals of sentences nobody touched: not the two reviewed
     // ones, not gold, not the sentence being edited.
-    press(&mut app, "G1");
+    press(&mut app, "Gv1");
     let effects = update(&mut app, Msg::Model(InferenceReply::Ready(info("v1", 2))));
     let asked: Vec<usize> = effects
         .iter()

@@ -32,14 +32,15 @@ use spanscope::model::device::DeviceSpec;
 ///
 /// With no command, opens the workbench on the sample documents with the bundled model.
 ///
-/// Models run on the CPU, or on an NVIDIA GPU with `--device cuda` in a build made with
-/// `--features cuda`. Every command reads and writes SpERT JSON (`.json`), JSON Lines
+/// Models run on an NVIDIA GPU when this build has CUDA (`--features cuda`) and the machine
+/// a GPU, else on the CPU; `--device` chooses. Every command reads and writes SpERT JSON (`.json`), JSON Lines
 /// (`.jsonl`) or plain text (`.txt`, split into sentences and words on load).
 #[derive(Debug, Parser)]
 #[command(name = "spanscope", version, about, long_about)]
 pub struct Cli {
-    /// Where the model runs: cpu, cuda or cuda:N.
-    #[arg(long, global = true, default_value = "cpu", value_name = "DEVICE")]
+    /// Where the model runs: auto (the first GPU in a CUDA build on a machine with one,
+    /// else the CPU), cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceSpec,
 
     /// On the GPU, run f32 matrix products on TF32 tensor cores: faster for large encoders,

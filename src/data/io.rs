@@ -155,7 +155,7 @@ impl DataError {
 }
 
 /// serde_json's message without its trailing " at line L column C" (we show the place first).
-fn syntax_reason(err: &serde_json::Error) -> String {
+pub(crate) fn syntax_reason(err: &serde_json::Error) -> String {
     let text = err.to_string();
     match text.rfind(" at line ") {
         Some(at) => format!("invalid JSON: {}", &text[..at]),

@@ -3,6 +3,7 @@
 //!
 //! Everything here is pure data handling; nothing knows about the model or the terminal.
 
+pub mod corpus;
 pub mod document;
 pub mod formats;
 pub mod io;

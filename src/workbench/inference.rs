@@ -397,7 +397,7 @@ fn load_checkpoint(
     let info = ModelInfo {
         name,
         dir: dir.to_path_buf(),
-        device: device.to_string(),
+        device: DeviceSpec::name_of(&opened),
         types,
         entity_types: config.entity_types.clone(),
         layers: config.encoder.num_hidden_layers,
