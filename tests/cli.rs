@@ -439,3 +439,164 @@ fn bench_reports_each_batch_size_and_whether_words_were_fresh() {
         }
     }
 }
+
+/// `n` sentences of JSON Lines, each with an `orig_id`, some long enough to span chunks of
+/// different batch shapes.
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let words = ["Ann", "met", "Bob", "in", "Oslo", "on", "Monday", ",", "they", "said", "."];
+    let mut text = String::new();
+    for i in 0..n {
+        let len = 3 + i % 9;
+        let tokens: Vec<&str> = (0..len).map(|k| words[(i + k) % words.len()]).collect();
+        text.push_str(&serde_json::json!({"tokens": tokens, "orig_id": i}).to_string());
+        text.push('\n');
+    }
+    let file = dir.join("corpus.jsonl");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn predict_args<'a>(input: &'a Path, model: &'a Path, output: &'a Path) -> Vec<&'a str> {
+    vec!["predict", "--input", path(input), "--model", path(model), "--output", path(output)]
+}
+
+#[test]
+fn streamed_predictions_equal_whole_file_ones_and_say_where_they_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = corpus(dir.path(), 150);
+    let streamed = dir.path().join("out.jsonl");
+    let out = spanscope(&predict_args(&input, &model, &streamed));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = dir.path().join("out.json");
+    let out = spanscope(&predict_args(&input, &model, &whole));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<Value> = std::fs::read_to_string(&streamed)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let array: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&whole).unwrap()).unwrap();
+    assert_eq!(lines.len(), 150);
+    assert_eq!(lines, array);
+    assert!(lines.iter().any(|s| !s["entities"].as_array().unwrap().is_empty()));
+    assert_eq!(lines[149]["orig_id"], 149);
+    // The completion marker; --device auto in a build without CUDA is the CPU.
+    let done: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.jsonl.done")).unwrap())
+            .unwrap();
+    assert_eq!(done["sentences"], 150);
+    #[cfg(not(feature = "cuda"))]
+    assert_eq!(done["device"], "cpu");
+    assert!(!dir.path().join("out.jsonl.partial").exists());
+
+    // Standard input, JSON Lines in and out.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spanscope"))
+        .args(["predict", "--input", "-", "--model", path(&model)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), std::fs::read_to_string(&streamed).unwrap());
+}
+
+#[test]
+fn shards_and_workers_laid_end_to_end_are_the_unsharded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = corpus(dir.path(), 300);
+    let whole = dir.path().join("all.jsonl");
+    assert!(spanscope(&predict_args(&input, &model, &whole)).status.success());
+    let expected = std::fs::read(&whole).unwrap();
+    let mut joined = Vec::new();
+    for i in 0..3 {
+        let part = dir.path().join(format!("part{i}.jsonl"));
+        let mut args = predict_args(&input, &model, &part);
+        let shard = format!("{i}/3");
+        args.extend(["--shard", &shard]);
+        let out = spanscope(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(dir.path().join(format!("part{i}.jsonl.done")).exists());
+        joined.extend(std::fs::read(&part).unwrap());
+    }
+    assert_eq!(joined, expected, "shards 0/3, 1/3, 2/3 in order");
+
+    let merged = dir.path().join("workers.jsonl");
+    let mut args = predict_args(&input, &model, &merged);
+    args.extend(["--gpus", "cpu,cpu"]);
+    let out = spanscope(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&merged).unwrap(), expected, "two workers, merged");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".worker-"))
+        .collect();
+    assert!(left.is_empty(), "the workers' files are gone: {left:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn resume_after_kill_9_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = corpus(dir.path(), 20_000);
+    let whole = dir.path().join("all.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let partial = dir.path().join("out.jsonl.partial");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spanscope"))
+        .args(predict_args(&input, &model, &output))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few chunks are out, most likely in the middle of writing one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read(&partial).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count()) < 200 {
+        assert!(std::time::Instant::now() < deadline, "no output after 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!output.exists(), "an unfinished output is never at its name");
+
+    let mut args = predict_args(&input, &model, &output);
+    args.push("--resume");
+    let out = spanscope(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kept: usize = stderr(&out)
+        .split("--resume: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the resume says what it kept");
+    assert!(kept >= 192 && kept % 64 == 0, "{kept}");
+    assert!(spanscope(&predict_args(&input, &model, &whole)).status.success());
+    assert_eq!(std::fs::read(&output).unwrap(), std::fs::read(&whole).unwrap());
+    let again = spanscope(&args);
+    assert!(again.status.success());
+    assert!(stderr(&again).contains("already complete"), "{}", stderr(&again));
+}
+
+#[test]
+fn resume_and_shards_need_a_jsonl_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = corpus(dir.path(), 3);
+    let out_json = dir.path().join("out.json");
+    let mut args = predict_args(&input, &model, &out_json);
+    args.extend(["--shard", "0/2"]);
+    let out = spanscope(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("write a .jsonl --output"), "{}", stderr(&out));
+    let out = spanscope(&["predict", "--input", path(&input), "--shard", "2/2"]);
+    assert!(stderr(&out).contains("expected I/N with 0 <= I < N"), "{}", stderr(&out));
+}

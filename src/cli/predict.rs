@@ -37,7 +37,7 @@ pub const CHUNK: usize = 64;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Sentences to annotate: a SpERT .json, .jsonl or plain .txt file, a folder (every such
-    /// file under it, by path), or `-` for standard input (JSON Lines, a JSON array or plain
+    /// file under it, by path, but types.json), or `-` for standard input (JSON Lines, a JSON array or plain
     /// text). Gold annotations in the input are ignored; tokens and extra keys are kept
     /// exactly.
     #[arg(long, value_name = "FILE|DIR|-")]
@@ -63,6 +63,13 @@ pub struct Args {
     /// unsharded output. Needs a .jsonl --output.
     #[arg(long, value_name = "I/N", requires = "output")]
     shard: Option<Shard>,
+
+    /// One worker per device, each predicting its own shard, merged in input order into the
+    /// .jsonl --output: `all` (every GPU of this machine), or a list of GPU ordinals
+    /// (`0,1`; `0,0` runs two workers on GPU 0). `cpu` entries run workers on the CPU, to
+    /// try the path on a machine without a GPU.
+    #[arg(long, value_name = "all|0,1,...", requires = "output", conflicts_with = "shard")]
+    gpus: Option<String>,
 
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -138,8 +145,11 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         Input::Stdin => true,
         Input::Files(files) => args.input.is_dir() || files.iter().all(|f| is_jsonl(f)),
     });
-    if !streamed && (args.resume || args.shard.is_some()) {
-        bail!("--resume and --shard write a .jsonl --output (one file per shard)");
+    if !streamed && (args.resume || args.shard.is_some() || args.gpus.is_some()) {
+        bail!("--resume, --shard and --gpus write a .jsonl --output");
+    }
+    if let Some(list) = &args.gpus {
+        return workers(&args, list);
     }
     if streamed {
         stream(&args, &input, device)
@@ -229,13 +239,21 @@ fn stream(args: &Args, input: &Input, device: DeviceSpec) -> anyhow::Result<Exit
         None => (Sink::Stdout(std::io::stdout().lock()), 0),
         Some(path) => {
             if args.resume && path.exists() && Output::marker(path).exists() {
-                eprintln!("{}: already complete ({}), nothing to resume", path.display(), Output::marker(path).display());
+                eprintln!(
+                    "{}: already complete ({}), nothing to resume",
+                    path.display(),
+                    Output::marker(path).display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
-            let output = if args.resume { Output::resume(path, CHUNK)? } else { Output::create(path)? };
+            let output =
+                if args.resume { Output::resume(path, CHUNK)? } else { Output::create(path)? };
             let resumed = output.resumed;
             if args.resume {
-                eprintln!("--resume: {resumed} sentence(s) already in {}.partial, kept", path.display());
+                eprintln!(
+                    "--resume: {resumed} sentence(s) already in {}.partial, kept",
+                    path.display()
+                );
             }
             (Sink::File(output), resumed)
         }
@@ -330,7 +348,9 @@ fn stream(args: &Args, input: &Input, device: DeviceSpec) -> anyhow::Result<Exit
                 path.display()
             );
         }
-        Sink::Stdout(_) => eprintln!("{done} sentence(s) predicted in {seconds:.1} s ({rate:.0}/s)"),
+        Sink::Stdout(_) => {
+            eprintln!("{done} sentence(s) predicted in {seconds:.1} s ({rate:.0}/s)")
+        }
     }
     Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -339,17 +359,18 @@ fn stream(args: &Args, input: &Input, device: DeviceSpec) -> anyhow::Result<Exit
 /// when their number is known, else over the input's bytes, else a count.
 fn progress_bar(sentences: Option<u64>, bytes: Option<u64>, resumed: u64) -> ProgressBar {
     let (bar, template) = match (sentences, bytes) {
-        (Some(n), _) => (
-            ProgressBar::new(n),
-            "{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}",
-        ),
+        (Some(n), _) => {
+            (ProgressBar::new(n), "{spinner} {pos}/{len} sentences [{bar:30}] {per_sec} eta {eta}")
+        }
         (None, Some(b)) => (
             ProgressBar::new(b),
             "{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} eta {eta}",
         ),
         (None, None) => (ProgressBar::no_length(), "{spinner} {msg}"),
     };
-    bar.set_style(ProgressStyle::with_template(template).expect("static template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template(template).expect("static template").progress_chars("=> "),
+    );
     if sentences.is_some() {
         bar.set_position(resumed);
     }
@@ -368,4 +389,139 @@ fn advance(bar: &ProgressBar, by_sentence: bool, n: usize, bytes: u64) {
     let done = done + n as u64;
     let rate = done as f64 / bar.elapsed().as_secs_f64().max(1e-9);
     bar.set_message(format!("{done} sentences, {rate:.0}/s"));
+}
+
+/// The devices `--gpus` names.
+fn worker_devices(list: &str) -> anyhow::Result<Vec<DeviceSpec>> {
+    if list.trim() == "all" {
+        let found: Vec<DeviceSpec> = (0..64)
+            .take_while(|&n| candle_core::utils::cuda_is_available() && Device::new_cuda(n).is_ok())
+            .map(DeviceSpec::Cuda)
+            .collect();
+        if found.is_empty() {
+            bail!(
+                "--gpus all: no GPU found (this build has CUDA: {})",
+                candle_core::utils::cuda_is_available()
+            );
+        }
+        return Ok(found);
+    }
+    list.split(',')
+        .map(|item| match item.trim() {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            n => n.parse::<usize>().map(DeviceSpec::Cuda).map_err(|_| {
+                anyhow::anyhow!(
+                    "--gpus {list}: `{n}` is not a GPU number (expected all or a list like 0,1)"
+                )
+            }),
+        })
+        .collect()
+}
+
+/// This run's command line for a worker: `--gpus`, `--device`, `--output` and `--shard`
+/// replaced by the worker's own, everything else as given.
+fn worker_command(device: DeviceSpec, output: &Path, shard: Shard) -> Vec<String> {
+    let replaced = ["--gpus", "--device", "--output", "--shard"];
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in std::env::args().skip(1) {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if replaced.contains(&arg.as_str()) {
+            skip_value = true;
+        } else if !replaced.iter().any(|r| arg.starts_with(&format!("{r}="))) {
+            out.push(arg);
+        }
+    }
+    out.extend([
+        "--device".to_string(),
+        device.to_string(),
+        "--output".to_string(),
+        output.display().to_string(),
+        "--shard".to_string(),
+        shard.to_string(),
+    ]);
+    out
+}
+
+/// One worker process per device, each on its shard, then the shards laid end to end into
+/// the output. A failed worker leaves its partial file: `--resume` continues every worker.
+fn workers(args: &Args, list: &str) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let devices = worker_devices(list)?;
+    let output = args.output.as_deref().expect("--gpus requires --output");
+    let count = devices.len();
+    let part = |i: usize| {
+        spanscope::data::corpus::beside(output, &format!(".worker-{i}-of-{count}.jsonl"))
+    };
+    if args.resume && output.exists() && Output::marker(output).exists() {
+        eprintln!("{}: already complete, nothing to resume", output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe().context("finding the spanscope binary")?;
+    let started = Instant::now();
+    let mut children = Vec::with_capacity(count);
+    for (i, device) in devices.iter().enumerate() {
+        let shard = Shard { index: i, count };
+        let mut child = Command::new(&exe)
+            .args(worker_command(*device, &part(i), shard))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting worker {i} on {device}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let name = format!("worker {i} ({device})");
+        let echo = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{name}: {line}");
+            }
+        });
+        children.push((child, echo, *device));
+    }
+    let mut failed = Vec::new();
+    let mut unreadable = false;
+    for (i, (mut child, echo, device)) in children.into_iter().enumerate() {
+        let status = child.wait().with_context(|| format!("waiting for worker {i}"))?;
+        let _ = echo.join();
+        match status.code() {
+            Some(0) => {}
+            // Unreadable records: the worker's output is complete without them.
+            Some(1) if Output::marker(&part(i)).exists() => unreadable = true,
+            _ => failed.push(format!("worker {i} on {device}: {status}")),
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{}; the finished shards are kept, rerun with --resume to continue",
+            failed.join("; ")
+        );
+    }
+    let mut merged = Output::create(output)?;
+    let mut total = 0usize;
+    for i in 0..count {
+        let mut file =
+            std::fs::File::open(part(i)).with_context(|| format!("{}", part(i).display()))?;
+        total += merged.append_from(&mut file)?;
+    }
+    merged.finish(&json!({
+        "output": output.display().to_string(),
+        "input": args.input.display().to_string(),
+        "workers": devices.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "sentences": total,
+    }))?;
+    for i in 0..count {
+        let _ = std::fs::remove_file(part(i));
+        let _ = std::fs::remove_file(Output::marker(&part(i)));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{total} sentence(s) written to {} by {count} worker(s) in {seconds:.1} s ({:.0}/s)",
+        output.display(),
+        total as f64 / seconds.max(1e-9)
+    );
+    Ok(if unreadable { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

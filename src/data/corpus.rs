@@ -1,8 +1,8 @@
 //! Corpus-scale input and output, for `spanscope predict` over inputs of any size.
 //!
 //! Input: a file (`.jsonl` and `.txt` read line by line, a `.json` array read whole: use JSON
-//! Lines for large corpora), a directory (every such file under it, by path, hidden ones
-//! skipped), or `-` for standard input (JSON Lines, a JSON array or plain text, told apart by
+//! Lines for large corpora), a directory (every such file under it, by path; hidden ones and
+//! `types.json` skipped), or `-` for standard input (JSON Lines, a JSON array or plain text, told apart by
 //! the first character). Sentences come out one at a time with the input bytes read so far,
 //! so memory does not grow with the corpus.
 //!
@@ -113,13 +113,16 @@ pub enum Item {
     Problem(DataError),
 }
 
-/// Every readable input file under `dir`, hidden files and folders (`.spanscope/`) left out.
+/// Every readable input file under `dir`, hidden files and folders (`.spanscope/`) and
+/// types files (`types.json`) left out.
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
     let entries = fs::read_dir(dir).map_err(|e| DataError::io(dir, "list", &e))?;
     for entry in entries {
         let entry = entry.map_err(|e| DataError::io(dir, "list", &e))?;
         let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A folder's types.json is its types file, not sentences (as `validate` reads folders).
+        if name.starts_with('.') || name == "types.json" {
             continue;
         }
         let kind = entry.file_type().map_err(|e| DataError::io(&path, "inspect", &e))?;
@@ -214,9 +217,8 @@ fn read_one(
                 line.clear();
                 let n = reader.read_until(b'\n', &mut line).map_err(io_error)?;
                 *done += n as u64;
-                let text = std::str::from_utf8(&line).map_err(|e| {
-                    DataError::utf8(path, (*done as usize - n) + e.valid_up_to())
-                })?;
+                let text = std::str::from_utf8(&line)
+                    .map_err(|e| DataError::utf8(path, (*done as usize - n) + e.valid_up_to()))?;
                 let text = if first { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
                 first = false;
                 let blank = text.trim().is_empty();
@@ -368,7 +370,9 @@ impl Output {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(|e| DataError::io(&partial, "read", &e))?;
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| DataError::io(&partial, "read", &e))?;
             if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
@@ -392,10 +396,30 @@ impl Output {
     pub fn write_chunk(&mut self, sentences: &[Sentence]) -> Result<(), DataError> {
         let fail = |e: io::Error| DataError::io(&self.partial, "write", &e);
         for sentence in sentences {
-            serde_json::to_writer(&mut self.file, sentence).map_err(io::Error::from).map_err(fail)?;
+            serde_json::to_writer(&mut self.file, sentence)
+                .map_err(io::Error::from)
+                .map_err(fail)?;
             self.file.write_all(b"\n").map_err(fail)?;
         }
         self.file.flush().map_err(fail)
+    }
+
+    /// Appends a finished JSON Lines file (a worker's shard) as it is; returns its lines.
+    pub fn append_from(&mut self, file: &mut File) -> Result<usize, DataError> {
+        let fail = |e: io::Error| DataError::io(&self.partial, "write", &e);
+        let mut lines = 0usize;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        loop {
+            let buf = reader.fill_buf().map_err(fail)?;
+            if buf.is_empty() {
+                break;
+            }
+            lines += buf.iter().filter(|&&b| b == b'\n').count();
+            self.file.write_all(buf).map_err(fail)?;
+            let n = buf.len();
+            reader.consume(n);
+        }
+        Ok(lines)
     }
 
     /// Syncs and renames the partial file to the output, then writes the completion marker
@@ -441,9 +465,11 @@ mod tests {
     fn streamed_files_read_as_whole_files_do() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("a.txt");
-        fs::write(&text, "\u{feff}Dr. Ann Lee met Bob.  He left\nearly.\n\n\nNext one!\nLast").unwrap();
+        fs::write(&text, "\u{feff}Dr. Ann Lee met Bob.  He left\nearly.\n\n\nNext one!\nLast")
+            .unwrap();
         let lines = dir.path().join("b.jsonl");
-        fs::write(&lines, "{\"tokens\":[\"x\"],\"orig_id\":7}\n\n{\"tokens\":[\"y\",\"z\"]}\n").unwrap();
+        fs::write(&lines, "{\"tokens\":[\"x\"],\"orig_id\":7}\n\n{\"tokens\":[\"y\",\"z\"]}\n")
+            .unwrap();
         let array = dir.path().join("c.json");
         fs::write(&array, "[{\"tokens\":[\"q\"]}]").unwrap();
         for file in [&text, &lines, &array] {
@@ -453,6 +479,7 @@ mod tests {
         // A folder: its files by name, hidden ones and unknown extensions left out.
         fs::write(dir.path().join(".hidden.jsonl"), "{\"tokens\":[\"h\"]}\n").unwrap();
         fs::write(dir.path().join("notes.md"), "# no").unwrap();
+        fs::write(dir.path().join("types.json"), "{\"entities\": {}}").unwrap();
         let all = Input::open(dir.path()).unwrap();
         assert_eq!(all, Input::Files(vec![text.clone(), lines.clone(), array.clone()]));
         let expected: Vec<Sentence> = [&text, &lines, &array]
@@ -467,16 +494,19 @@ mod tests {
     fn a_bad_line_is_a_problem_naming_its_line_and_the_rest_reads() {
         let dir = tempfile::tempdir().unwrap();
         let lines = dir.path().join("b.jsonl");
-        fs::write(&lines, "{\"tokens\":[\"x\"]}\n{\"tokens\": 3}\n{oops\n{\"tokens\":[\"y\"]}\n").unwrap();
+        fs::write(&lines, "{\"tokens\":[\"x\"]}\n{\"tokens\": 3}\n{oops\n{\"tokens\":[\"y\"]}\n")
+            .unwrap();
         let mut items = Vec::new();
-        Input::open(&lines).unwrap().read_each(|item, _| {
-            items.push(match item {
-                Item::Sentence(s) => s.tokens.join(" "),
-                Item::Problem(p) => format!("problem: {p}"),
-            });
-            true
-        })
-        .unwrap();
+        Input::open(&lines)
+            .unwrap()
+            .read_each(|item, _| {
+                items.push(match item {
+                    Item::Sentence(s) => s.tokens.join(" "),
+                    Item::Problem(p) => format!("problem: {p}"),
+                });
+                true
+            })
+            .unwrap();
         assert_eq!(items.len(), 4);
         assert_eq!((items[0].as_str(), items[3].as_str()), ("x", "y"));
         assert!(items[1].contains("b.jsonl") && items[1].contains("line 2"), "{}", items[1]);
@@ -487,9 +517,8 @@ mod tests {
     fn shards_cover_the_input_in_whole_chunks_in_order() {
         for total in [0, 1, 63, 64, 65, 1000] {
             for count in 1..6 {
-                let ranges: Vec<_> = (0..count)
-                    .map(|index| Shard { index, count }.range(total, 64))
-                    .collect();
+                let ranges: Vec<_> =
+                    (0..count).map(|index| Shard { index, count }.range(total, 64)).collect();
                 assert_eq!(ranges[0].start, 0);
                 assert_eq!(ranges[count - 1].end, total);
                 for pair in ranges.windows(2) {
