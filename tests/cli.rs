@@ -600,3 +600,48 @@ fn resume_and_shards_need_a_jsonl_output() {
     let out = spanscope(&["predict", "--input", path(&input), "--shard", "2/2"]);
     assert!(stderr(&out).contains("expected I/N with 0 <= I < N"), "{}", stderr(&out));
 }
+
+#[cfg(unix)]
+#[test]
+fn the_scale_recipes_give_the_unsharded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = corpus(dir.path(), 200);
+    let whole = dir.path().join("all.jsonl");
+    assert!(spanscope(&predict_args(&input, &model, &whole)).status.success());
+    let expected = std::fs::read(&whole).unwrap();
+    let bin = env!("CARGO_BIN_EXE_spanscope");
+    let run = |script: &str, args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("SPANSCOPE", bin)
+            .env_remove("SPANSCOPE_MODEL")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+    };
+    let slurm = dir.path().join("slurm");
+    let merge = ["scripts/scale/merge.sh", path(&slurm), "2"];
+    // The merge refuses while a shard is unfinished.
+    let out = Command::new("bash").args(merge).output().unwrap();
+    assert!(!out.status.success());
+    for task in ["0", "1"] {
+        let env = [("SLURM_ARRAY_TASK_COUNT", "2"), ("SLURM_ARRAY_TASK_ID", task)];
+        let args = [path(&input), path(&slurm), "--model", path(&model)];
+        run("scripts/scale/slurm.sbatch", &args, &env);
+    }
+    run(merge[0], &merge[1..], &[]);
+    assert_eq!(std::fs::read(slurm.join("all.jsonl")).unwrap(), expected, "slurm");
+
+    if Command::new("parallel").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let out = dir.path().join("parallel");
+        run(
+            "scripts/scale/parallel.sh",
+            &[path(&input), path(&out), "3", "--model", path(&model)],
+            &[],
+        );
+        assert_eq!(std::fs::read(out.join("all.jsonl")).unwrap(), expected, "parallel");
+    }
+}
