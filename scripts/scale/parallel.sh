@@ -11,10 +11,5 @@ mkdir -p "$out"
 # {} is the shard index 0..N-1; --resume continues a shard's .partial, or says it is done.
 seq 0 $((n - 1)) | parallel --will-cite --halt now,fail=1 \
     "$bin" predict --input "$input" --output "$out/shard-{}.jsonl" --shard "{}/$n" --resume "$@"
-# Every shard has its marker before the merge: a shard without one is not finished.
-for i in $(seq 0 $((n - 1))); do
-    [ -e "$out/shard-$i.jsonl.done" ] || { echo "shard $i unfinished" >&2; exit 1; }
-done
-for i in $(seq 0 $((n - 1))); do cat "$out/shard-$i.jsonl"; done > "$out/.all.jsonl.tmp"
-mv "$out/.all.jsonl.tmp" "$out/all.jsonl"
-echo "$out/all.jsonl: $(wc -l < "$out/all.jsonl") sentences from $n shards"
+# Every shard has its marker, then they are laid end to end.
+exec "$(dirname "$0")/merge.sh" "$out" "$n"
