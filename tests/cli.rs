@@ -578,7 +578,7 @@ fn resume_after_kill_9_loses_and_duplicates_nothing() {
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
         .expect("the resume says what it kept");
-    assert!(kept >= 192 && kept % 64 == 0, "{kept}");
+    assert!(kept >= 192 && kept.is_multiple_of(64), "{kept}");
     assert!(spanscope(&predict_args(&input, &model, &whole)).status.success());
     assert_eq!(std::fs::read(&output).unwrap(), std::fs::read(&whole).unwrap());
     let again = spanscope(&args);

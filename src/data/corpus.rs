@@ -378,7 +378,7 @@ impl Output {
             }
             at += n as u64;
             lines += 1;
-            if lines % chunk == 0 {
+            if lines.is_multiple_of(chunk) {
                 keep = at;
             }
         }
@@ -523,7 +523,7 @@ mod tests {
                 assert_eq!(ranges[count - 1].end, total);
                 for pair in ranges.windows(2) {
                     assert_eq!(pair[0].end, pair[1].start);
-                    assert!(pair[0].end % 64 == 0 || pair[0].end == total);
+                    assert!(pair[0].end.is_multiple_of(64) || pair[0].end == total);
                 }
             }
         }
