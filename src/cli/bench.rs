@@ -194,7 +194,7 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
         };
         let measurement = Measurement {
             model: name.clone(),
-            device: device_spec.to_string(),
+            device: device_spec.resolve().0.to_string(),
             dtype: format!(
                 "{}{}{}",
                 args.dtype,

@@ -579,7 +579,7 @@ fn run(
     let device =
         job.device.open().map_err(|source| FinetuneError::Device { device: job.device, source })?;
     progress(FinetuneProgress::Started {
-        device: job.device.to_string(),
+        device: crate::model::device::DeviceSpec::name_of(&device),
         trained_on,
         replayed: replay.len(),
         held_out: judged.len(),
@@ -1007,7 +1007,7 @@ struct ReportFile<'a> {
 fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), FinetuneError> {
     let report = ReportFile {
         base: &job.base,
-        device: job.device.to_string(),
+        device: job.device.resolve().0.to_string(),
         config: &job.config,
         before: &outcome.before,
         after: &outcome.after,
