@@ -23,11 +23,10 @@ use spanscope::data::wordpiece::WordPieces;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::Aspert;
 use spanscope::model::checkpoint;
-use spanscope::model::decode::predict;
 use spanscope::model::device::DeviceSpec;
 
 use super::model_arg::checkpoint_dir;
-use super::prediction::{output_format, predict_all};
+use super::prediction::{output_format, predict_all, predict_chunk};
 
 /// Sentences predicted and written together: the unit of progress, of `--resume` and of
 /// `--shard`. Fixed, so that every run cuts the input into the same batches.
@@ -113,16 +112,10 @@ impl Predictor {
 
     /// One chunk's predictions, each keeping its input's tokens and extra keys.
     fn chunk(&mut self, sentences: &[Sentence]) -> anyhow::Result<Vec<Sentence>> {
-        let predictions =
-            predict(&self.model, &self.pieces, sentences, self.batch_size, &self.device)?;
-        let mut out = Vec::with_capacity(sentences.len());
-        for (sentence, prediction) in sentences.iter().zip(predictions) {
-            let mut predicted = prediction.to_sentence(&sentence.tokens);
-            predicted.extra = sentence.extra.clone();
-            if let Some(rules) = &self.rules {
-                self.dropped += rules.drop_violations(&mut predicted);
-            }
-            out.push(predicted);
+        let mut out =
+            predict_chunk(&self.model, &self.pieces, sentences, self.batch_size, &self.device)?;
+        if let Some(rules) = &self.rules {
+            self.dropped += out.iter_mut().map(|s| rules.drop_violations(s)).sum::<usize>();
         }
         Ok(out)
     }
@@ -317,7 +310,7 @@ fn stream(args: &Args, input: &Input, device: DeviceSpec) -> anyhow::Result<Exit
                     let annotated = predictor.chunk(&sentences)?;
                     sink.write(&annotated)?;
                     done += annotated.len();
-                    advance(&bar, share.is_some(), annotated.len(), bytes);
+                    advance(&bar, share.is_some(), done, annotated.len(), bytes);
                 }
             }
         }
@@ -377,7 +370,7 @@ fn progress_bar(sentences: Option<u64>, bytes: Option<u64>, resumed: u64) -> Pro
     bar
 }
 
-fn advance(bar: &ProgressBar, by_sentence: bool, n: usize, bytes: u64) {
+fn advance(bar: &ProgressBar, by_sentence: bool, done: usize, n: usize, bytes: u64) {
     if by_sentence {
         bar.inc(n as u64);
         return;
@@ -385,8 +378,6 @@ fn advance(bar: &ProgressBar, by_sentence: bool, n: usize, bytes: u64) {
     if bytes != u64::MAX {
         bar.set_position(bytes);
     }
-    let done = bar.message().split(' ').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    let done = done + n as u64;
     let rate = done as f64 / bar.elapsed().as_secs_f64().max(1e-9);
     bar.set_message(format!("{done} sentences, {rate:.0}/s"));
 }

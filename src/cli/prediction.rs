@@ -26,16 +26,31 @@ pub fn predict_all(
     let bar = progress_bar(sentences.len() as u64);
     let mut annotated = Vec::with_capacity(sentences.len());
     for chunk in sentences.chunks(CHUNK) {
-        let predictions = predict(model, pieces, chunk, batch_size.max(1), device)?;
-        for (sentence, prediction) in chunk.iter().zip(predictions) {
-            let mut predicted = prediction.to_sentence(&sentence.tokens);
-            predicted.extra = sentence.extra.clone();
-            annotated.push(predicted);
-        }
+        annotated.extend(predict_chunk(model, pieces, chunk, batch_size, device)?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     Ok(annotated)
+}
+
+/// The model's predictions for `sentences`, each keeping its input's tokens and extra keys.
+pub fn predict_chunk(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    device: &Device,
+) -> anyhow::Result<Vec<Sentence>> {
+    let predictions = predict(model, pieces, sentences, batch_size.max(1), device)?;
+    Ok(sentences
+        .iter()
+        .zip(predictions)
+        .map(|(sentence, prediction)| {
+            let mut predicted = prediction.to_sentence(&sentence.tokens);
+            predicted.extra = sentence.extra.clone();
+            predicted
+        })
+        .collect())
 }
 
 /// How to write predictions to `path`: JSON Lines for `.jsonl`, else a SpERT JSON array.
