@@ -70,6 +70,8 @@ pub struct WordPieces {
     pub pad_id: u32,
     /// Id of `[UNK]`, also given to words that yield no pieces.
     pub unk_id: u32,
+    /// Id of `[MASK]`, for word masking in explanations; `None` when the vocabulary has none.
+    pub mask_id: Option<u32>,
     memory: WordMemory,
     /// BERT's own normaliser and pre-tokenizer, for words of printable ASCII.
     ascii: Option<AsciiWords>,
@@ -210,6 +212,7 @@ impl WordPieces {
             sep_id: id(&names.sep)?,
             pad_id: id(&names.pad)?,
             unk_id: id(&names.unk)?,
+            mask_id: tokenizer.token_to_id(&names.mask),
             ascii: AsciiWords::of(&tokenizer),
             tokenizer,
             files,

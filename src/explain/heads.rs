@@ -119,6 +119,19 @@ pub fn ablate(
     sets: &[Vec<Head>],
     score: impl Fn(&EncoderOutput) -> Result<Tensor>,
 ) -> Result<Vec<f32>> {
+    ablate_with(encoder, input_ids, attention_mask, sets, |out| {
+        score(out)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+    })
+}
+
+/// [`ablate`] with any reading of each row: `rows` maps the batched pass to one `T` per set.
+pub fn ablate_with<T>(
+    encoder: &BertEncoder,
+    input_ids: &Tensor,
+    attention_mask: &Tensor,
+    sets: &[Vec<Head>],
+    rows: impl Fn(&EncoderOutput) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
     let t = one_sentence(input_ids, attention_mask)?;
     if sets.is_empty() {
         return Ok(Vec::new());
@@ -128,11 +141,11 @@ pub fn ablate(
     let ids = input_ids.broadcast_as((n, t))?.contiguous()?;
     let mask = attention_mask.broadcast_as((n, t))?.contiguous()?;
     let out = encoder.forward_gated(&ids, &mask, &gate)?;
-    let scores = score(&out)?.to_dtype(DType::F32)?.flatten_all()?;
-    if scores.elem_count() != n {
-        candle_core::bail!("{} scores for {n} ablations", scores.elem_count());
+    let read = rows(&out)?;
+    if read.len() != n {
+        candle_core::bail!("{} scores for {n} ablations", read.len());
     }
-    scores.to_vec1::<f32>()
+    Ok(read)
 }
 
 /// Every head of the encoder, layer by layer.
@@ -188,9 +201,26 @@ pub fn greedy_flip_set(
     score: impl Fn(&EncoderOutput) -> Result<Tensor>,
     flips: impl Fn(f32) -> bool,
 ) -> Result<FlipSearch> {
+    let run = |sets: &[Vec<Head>]| ablate(encoder, input_ids, attention_mask, sets, &score);
+    let (search, _) = greedy_flip_search(candidates, limits, run, |s: &f32| *s, |s| flips(*s))?;
+    Ok(search)
+}
+
+/// The greedy search of [`greedy_flip_set`] over any way of running sets of masked heads:
+/// `run` gives one reading per set (one batched pass), `score` the number to lower and
+/// `flips` whether a reading is a changed prediction. Returns the search and the reading of
+/// the last set tried (`None` when no pass ran).
+pub fn greedy_flip_search<T>(
+    candidates: &[Head],
+    limits: (usize, usize),
+    mut run: impl FnMut(&[Vec<Head>]) -> Result<Vec<T>>,
+    score: impl Fn(&T) -> f32,
+    flips: impl Fn(&T) -> bool,
+) -> Result<(FlipSearch, Option<T>)> {
     let (max_heads, max_passes) = limits;
     let mut chosen: Vec<Head> = Vec::new();
     let mut passes = 0;
+    let mut last = None;
     while chosen.len() < max_heads && passes < max_passes {
         let rest: Vec<Head> = candidates.iter().copied().filter(|h| !chosen.contains(h)).collect();
         if rest.is_empty() {
@@ -200,18 +230,24 @@ pub fn greedy_flip_set(
             .iter()
             .map(|h| chosen.iter().copied().chain(std::iter::once(*h)).collect())
             .collect();
-        let scores = ablate(encoder, input_ids, attention_mask, &sets, &score)?;
+        let readings = run(&sets)?;
         passes += 1;
-        let (best, best_score) = scores
+        // A set that flips wins outright; else the one that lowers the score most.
+        let pick = readings
             .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, s)| (rest[i], *s))
-            .expect("at least one candidate");
-        chosen.push(best);
-        if flips(best_score) {
-            return Ok(FlipSearch { heads: chosen, flipped: true, passes });
+            .position(&flips)
+            .or_else(|| {
+                (0..readings.len())
+                    .min_by(|&a, &b| score(&readings[a]).total_cmp(&score(&readings[b])))
+            })
+            .ok_or_else(|| candle_core::Error::Msg("no reading for the candidates".into()))?;
+        chosen.push(rest[pick]);
+        let reading = readings.into_iter().nth(pick).expect("picked among the readings");
+        let flipped = flips(&reading);
+        last = Some(reading);
+        if flipped {
+            return Ok((FlipSearch { heads: chosen, flipped: true, passes }, last));
         }
     }
-    Ok(FlipSearch { heads: chosen, flipped: false, passes })
+    Ok((FlipSearch { heads: chosen, flipped: false, passes }, last))
 }

@@ -1,5 +1,6 @@
 //! Explanations: the attention contribution degree f_a of a span over every layer and head,
-//! and causal ones through a gate on every head ([`heads`]: importance and exact ablation).
+//! and causal ones through a gate on every head ([`heads`]: importance and exact ablation),
+//! applied to one ASpERT prediction by [`prediction::Explainer`] (with word attributions).
 //!
 //! [`span_contribution`] computes f_a from one sentence's attentions; to run a model first,
 //! see [`crate::model::decode::explain_span`] (a trained ASpERT, its own θ and fusion) and
@@ -7,6 +8,10 @@
 
 pub mod contribution;
 pub mod heads;
+pub mod prediction;
 
 pub use contribution::{span_contribution, Contribution, Fusion};
 pub use heads::{ablate, greedy_flip_set, head_importance, single_head_sweep, Head, HeadGrid};
+pub use prediction::{
+    Explainer, FlipLimits, FlipSet, Mode, Reading, Target, WordAttributions, Words,
+};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::calibration::Calibration;
 use super::config::BertConfig;
-use super::encoder::{dense, BertEncoder};
+use super::encoder::{dense, BertEncoder, EncoderOutput};
 use super::graphs;
 use super::overlap::EntityDecoding;
 use super::pooling::RangeMax;
@@ -242,6 +242,47 @@ pub struct Encoding {
     hidden_max: RangeMax,
     /// Per-query f_a statistics `[B, T, L * heads]` in the hidden dtype, when f_a is on.
     fa_stats: Option<Tensor>,
+}
+
+impl Encoding {
+    /// `n` copies of item 0, for variants of one sentence's prediction in one pass. With
+    /// `fa_keep` `[n, layers · heads]`, row `r`'s f_a feature of head `i` is multiplied by
+    /// `fa_keep[r, i]` (0 ablates that head on the attention path only, the encoder unchanged).
+    pub fn repeat_first(&self, n: usize, fa_keep: Option<&Tensor>) -> Result<Encoding> {
+        let repeat = |x: &Tensor| -> Result<Tensor> {
+            let mut dims = x.dims().to_vec();
+            dims[0] = n;
+            x.narrow(0, 0, 1)?.broadcast_as(dims)?.contiguous()
+        };
+        let hidden = repeat(&self.hidden)?;
+        let fa_stats = match (&self.fa_stats, fa_keep) {
+            (Some(stats), Some(keep)) => {
+                let (_, t, d) = stats.dims3()?;
+                let keep = keep.to_dtype(stats.dtype())?.reshape((n, 1, d))?;
+                Some(stats.narrow(0, 0, 1)?.broadcast_as((n, t, d))?.broadcast_mul(&keep)?)
+            }
+            (Some(stats), None) => Some(repeat(stats)?),
+            (None, _) => None,
+        };
+        let first = self.lengths.first().copied().unwrap_or(0);
+        Ok(Encoding {
+            hidden_max: RangeMax::new(&hidden)?,
+            hidden,
+            // A view, not a copy: the classifiers do not read the probabilities.
+            attentions: {
+                let mut dims = self.attentions.dims().to_vec();
+                dims[0] = n;
+                self.attentions.narrow(0, 0, 1)?.broadcast_as(dims)?
+            },
+            lengths: vec![first; n],
+            fa_stats,
+        })
+    }
+
+    /// Whether f_a is part of the span representation.
+    pub fn has_attention_contribution(&self) -> bool {
+        self.fa_stats.is_some()
+    }
 }
 
 /// ASpERT (or SpERT, or an ablation, as its [`ModelConfig`] says).
@@ -485,18 +526,35 @@ impl Aspert {
     /// statistics (reads nothing of `batch` on the host but its shape).
     fn encoder_outputs(&self, batch: &PieceBatch, train: bool) -> Result<graphs::EncoderOutputs> {
         let out = self.encoder.forward(&batch.input_ids, &batch.attention_mask, train)?;
-        let fa_stats = if self.cfg.attention_contribution {
-            let stats = query_statistics(
-                &out.attentions,
-                &batch.attention_mask,
-                self.cfg.theta,
-                self.cfg.fusion,
-            )?;
-            Some(stats.to_dtype(out.hidden.dtype())?)
-        } else {
-            None
-        };
+        let fa_stats = self.fa_statistics(&out, batch)?;
         Ok((out.hidden, out.attentions, fa_stats))
+    }
+
+    /// f_a's per-query statistics of an encoder pass, when the model uses f_a.
+    fn fa_statistics(&self, out: &EncoderOutput, batch: &PieceBatch) -> Result<Option<Tensor>> {
+        if !self.cfg.attention_contribution {
+            return Ok(None);
+        }
+        let stats = query_statistics(
+            &out.attentions,
+            &batch.attention_mask,
+            self.cfg.theta,
+            self.cfg.fusion,
+        )?;
+        Ok(Some(stats.to_dtype(out.hidden.dtype())?))
+    }
+
+    /// The [`Encoding`] of an encoder pass run elsewhere: the explanation path
+    /// ([`BertEncoder::forward_explained`]) feeds the classifiers through this.
+    pub fn encoding_of(&self, out: EncoderOutput, batch: &PieceBatch) -> Result<Encoding> {
+        let fa_stats = self.fa_statistics(&out, batch)?;
+        Ok(Encoding {
+            hidden_max: RangeMax::new(&out.hidden)?,
+            hidden: out.hidden,
+            attentions: out.attentions,
+            lengths: batch.lengths.clone(),
+            fa_stats,
+        })
     }
 
     /// E(s) for every span, `[B, S, span_dim]` (eq. 6; eq. 1 without f_a):

@@ -174,9 +174,23 @@ impl Embeddings {
     }
 
     fn forward(&self, input_ids: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_scaled(input_ids, None, train)
+    }
+
+    /// The embeddings with each piece's word embedding multiplied by `word_scale` `[B, T]`
+    /// (positions and token types stay): the input of word attributions, 0 the baseline.
+    fn forward_scaled(
+        &self,
+        input_ids: &Tensor,
+        word_scale: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let h = self.word.dim(1)?;
-        let words = self.word.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, h))?;
+        let mut words = self.word.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, h))?;
+        if let Some(scale) = word_scale {
+            words = words.broadcast_mul(&scale.to_dtype(words.dtype())?.reshape((b, t, 1))?)?;
+        }
         // Same order of additions as transformers: words + token type, then + position.
         let x = words
             .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?
@@ -645,6 +659,19 @@ impl BertEncoder {
         attention_mask: &Tensor,
         gate: &Tensor,
     ) -> candle_core::Result<EncoderOutput> {
+        self.forward_explained(input_ids, attention_mask, gate, None)
+    }
+
+    /// [`BertEncoder::forward_gated`] with each piece's word embedding scaled by
+    /// `word_scale` `[B, T]` (1 keeps it, 0 leaves only position and token type): a `Var`
+    /// gives ∂/∂scale, whose integral over the scale is a piece's integrated gradient.
+    pub fn forward_explained(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        gate: &Tensor,
+        word_scale: Option<&Tensor>,
+    ) -> candle_core::Result<EncoderOutput> {
         let (b, t) = input_ids.dims2()?;
         let (layers, heads) = (self.cfg.num_hidden_layers, self.cfg.num_attention_heads);
         if attention_mask.dims() != [b, t] || gate.dims() != [b, layers, heads] {
@@ -652,6 +679,12 @@ impl BertEncoder {
                 "gate {:?} and attention mask {:?} for input ids [{b}, {t}] and {layers} x {heads} heads",
                 gate.dims(),
                 attention_mask.dims()
+            );
+        }
+        if word_scale.is_some_and(|s| s.dims() != [b, t]) {
+            candle_core::bail!(
+                "word scale {:?} for input ids [{b}, {t}]",
+                word_scale.map(|s| s.dims())
             );
         }
         if t > self.cfg.max_position_embeddings {
@@ -664,7 +697,7 @@ impl BertEncoder {
             .to_dtype(DType::F32)?
             .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
-        let mut x = self.embeddings.forward(input_ids, false)?;
+        let mut x = self.embeddings.forward_scaled(input_ids, word_scale, false)?;
         let mut attentions = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let g = gate.narrow(1, i, 1)?.reshape((b, heads))?;
