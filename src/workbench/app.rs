@@ -83,6 +83,11 @@ impl Workers {
                         model.inspect(request, tokens, start, end);
                     }
                 }
+                Effect::Explain { request, tokens, target, wanted } => {
+                    if let Some(model) = &self.model {
+                        model.explain(request, tokens, target, wanted);
+                    }
+                }
                 Effect::ReloadModel { dir } => {
                     if let Some(model) = &self.model {
                         model.reload(dir);

@@ -95,6 +95,8 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
                 app.say(Level::Info, "no fine-tuning yet: review sentences (r, Enter), then T");
             }
         }
+        Action::Inspect => super::inspection::focus(app),
+        Action::InspectorView => app.inspector.view = app.inspector.view.next(),
         Action::ModelVersions => {
             if !app.can_train {
                 app.say(Level::Warning, "no model versions: fine-tuning needs a model");

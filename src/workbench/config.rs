@@ -117,7 +117,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
             }
             ("keys", toml::Value::Table(keys)) => {
                 read_keys(&mut settings.keymap, KeyTable::Normal, keys, path)?;
-                for (mode, table) in [("picker", KeyTable::Picker), ("link", KeyTable::Link)] {
+                for (mode, table) in [
+                    ("picker", KeyTable::Picker),
+                    ("link", KeyTable::Link),
+                    ("inspector", KeyTable::Inspector),
+                ] {
                     if let Some(value) = keys.get(mode) {
                         let toml::Value::Table(t) = value else {
                             return Err(setting(&format!("keys.{mode}"), "must be a table"));
@@ -141,7 +145,7 @@ fn read_keys(
     path: &Path,
 ) -> Result<(), ConfigError> {
     for (action, value) in keys {
-        if table == KeyTable::Normal && matches!(action.as_str(), "picker" | "link") {
+        if table == KeyTable::Normal && matches!(action.as_str(), "picker" | "link" | "inspector") {
             continue;
         }
         let names: Vec<String> = match value {
@@ -185,7 +189,7 @@ pub fn default_text() -> String {
          # Proposals the model scores below this are low confidence (! jumps to them).\n\
          low_confidence = 0.7\n",
     );
-    for table in [KeyTable::Normal, KeyTable::Picker, KeyTable::Link] {
+    for table in KeyTable::ALL {
         out.push_str(&format!("\n[{}]\n", table.section()));
         if table == KeyTable::Normal {
             out.push_str(

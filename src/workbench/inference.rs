@@ -4,8 +4,8 @@
 //! hears back through the `notify` callback given to [`InferenceWorker::spawn`], one
 //! [`InferenceReply`] at a time. Between two units of work the thread drains its channel: the
 //! newest inspect request supersedes older ones (which get no reply) and is served before any
-//! further prediction; predictions go in small batches ([`CPU_BATCH`], [`CUDA_BATCH`]), so
-//! an inspect waits at most one.
+//! further prediction, and so does the newest explain request, after it; predictions go in
+//! small batches ([`CPU_BATCH`], [`CUDA_BATCH`]), so an inspect waits at most one.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,11 +20,14 @@ use serde_json::Value;
 
 use crate::data::wordpiece::WordPieces;
 use crate::data::{Sentence, Types};
+use crate::explain::prediction::Target;
 use crate::explain::Contribution;
 use crate::model::aspert::Aspert;
 use crate::model::checkpoint;
 use crate::model::decode::{inspect_span, predict};
 use crate::model::device::DeviceSpec;
+
+use super::explanation::{explain, Explanation, Wanted};
 
 /// The loaded model, as the status line and the inspector describe it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +95,13 @@ pub enum InferenceReply {
         /// The inspection, or why there is none.
         result: Result<Inspection, String>,
     },
+    /// The answer to an explain request that was not superseded.
+    Explained {
+        /// The request number, as given.
+        request: u64,
+        /// The parts asked for, or why there are none.
+        result: Result<Explanation, String>,
+    },
     /// The model failed on one sentence; the others go on.
     Failed {
         /// The document asked for.
@@ -109,6 +119,7 @@ pub enum InferenceReply {
 enum Request {
     Predict { doc: u64, sentences: Vec<(usize, Vec<String>)> },
     Inspect(InspectRequest),
+    Explain(ExplainRequest),
     Cancel(u64),
     Reload(PathBuf),
     Stop,
@@ -119,6 +130,13 @@ struct InspectRequest {
     tokens: Vec<String>,
     start: usize,
     end: usize,
+}
+
+struct ExplainRequest {
+    request: u64,
+    tokens: Vec<String>,
+    target: Target,
+    wanted: Wanted,
 }
 
 /// One sentence to predict.
@@ -153,6 +171,7 @@ impl InferenceWorker {
             model: None,
             generation: 0,
             inspect: None,
+            explain: None,
             units: VecDeque::new(),
             stopping: false,
             worked: false,
@@ -185,6 +204,14 @@ impl InferenceWorker {
     pub fn inspect(&self, request: u64, tokens: Vec<String>, start: usize, end: usize) {
         let _ =
             self.requests.send(Request::Inspect(InspectRequest { request, tokens, start, end }));
+    }
+
+    /// Asks for the `wanted` parts of the explanation of `target` in `tokens`, after any
+    /// inspect and ahead of any queued prediction. A later explain request before this one is
+    /// served supersedes it.
+    pub fn explain(&self, request: u64, tokens: Vec<String>, target: Target, wanted: Wanted) {
+        let request = ExplainRequest { request, tokens, target, wanted };
+        let _ = self.requests.send(Request::Explain(request));
     }
 
     /// Drops the queued predictions of `doc` (a batch already running still replies).
@@ -232,6 +259,8 @@ struct Worker {
     generation: u64,
     /// The newest inspect request not yet served.
     inspect: Option<InspectRequest>,
+    /// The newest explain request not yet served.
+    explain: Option<ExplainRequest>,
     units: VecDeque<Unit>,
     stopping: bool,
     /// Whether work was done (or dropped) since the last `Idle`.
@@ -247,6 +276,8 @@ impl Worker {
             }
             if let Some(request) = self.inspect.take() {
                 self.serve_inspect(request);
+            } else if let Some(request) = self.explain.take() {
+                self.serve_explain(request);
             } else if !self.units.is_empty() {
                 self.serve_batch();
             } else {
@@ -285,6 +316,7 @@ impl Worker {
                 }))
             }
             Request::Inspect(request) => self.inspect = Some(request),
+            Request::Explain(request) => self.explain = Some(request),
             Request::Cancel(doc) => {
                 let before = self.units.len();
                 self.units.retain(|u| u.doc != doc);
@@ -321,6 +353,18 @@ impl Worker {
             None => Err(NO_MODEL.to_string()),
         };
         (self.notify)(InferenceReply::Inspected { request, result });
+    }
+
+    fn serve_explain(&mut self, request: ExplainRequest) {
+        self.worked = true;
+        let ExplainRequest { request, tokens, target, wanted } = request;
+        let result = match &self.model {
+            Some(loaded) => {
+                guarded(|| explain(&loaded.model, &loaded.pieces, &tokens, target, &wanted))
+            }
+            None => Err(NO_MODEL.to_string()),
+        };
+        (self.notify)(InferenceReply::Explained { request, result });
     }
 
     /// Predicts the next few sentences; when a batch fails, each sentence is tried alone so

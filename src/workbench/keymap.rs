@@ -92,6 +92,43 @@ pub enum Action {
     TrainingPanel,
     /// Choose the current model among the fine-tuned versions.
     ModelVersions,
+    /// Give the keys to the inspector (its head cursor and ablations).
+    Inspect,
+    /// Show the inspector's next view: f_a, importance, ablation.
+    InspectorView,
+}
+
+/// Actions while the inspector has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectAction {
+    /// Head cursor one head left.
+    Left,
+    /// Head cursor one head right.
+    Right,
+    /// Head cursor one layer up.
+    Up,
+    /// Head cursor one layer down.
+    Down,
+    /// Add the head under the cursor to the set, or take it out.
+    Toggle,
+    /// Empty the set.
+    Clear,
+    /// Mask the set.
+    AblateSet,
+    /// Mask the head under the cursor.
+    AblateHead,
+    /// Mask the whole layer under the cursor.
+    AblateLayer,
+    /// Mask the n most important heads.
+    AblateTop(u8),
+    /// Mask in the encoder or on f_a only.
+    ToggleMode,
+    /// Search the smallest set of heads that flips the prediction.
+    FlipSet,
+    /// The next view.
+    NextView,
+    /// Give the keys back to the sentence.
+    Leave,
 }
 
 /// Actions of the type picker.
@@ -205,6 +242,7 @@ const REVIEW: &str = "Review";
 const EDIT: &str = "Edit";
 const FILE: &str = "Find, save, quit";
 const MODEL: &str = "Model";
+const INSPECTOR: &str = "Inspector (i gives it the keys)";
 
 macro_rules! bind {
     ($group:expr, [$($key:expr),+], $action:expr, $help:expr) => {
@@ -272,6 +310,8 @@ pub const NORMAL: &[Binding<Action>] = &[
     ),
     bind!(MODEL, [plain('P')], Action::TrainingPanel, "show / hide the training panel"),
     bind!(MODEL, [plain('M')], Action::ModelVersions, "model versions: roll back or forward"),
+    bind!(MODEL, [plain('e')], Action::InspectorView, "inspector view: f_a, importance, ablation"),
+    bind!(MODEL, [plain('i')], Action::Inspect, "inspector keys: head cursor, ablations"),
 ];
 
 /// The help line for the digit keys.
@@ -308,6 +348,38 @@ pub const LINK: &[Binding<LinkAction>] = &[
     ),
     bind!("New relation", [code(KeyCode::Esc), plain('q')], LinkAction::Cancel, "cancel"),
 ];
+
+/// The inspector, while it has the keys. Digits ([`InspectAction::AblateTop`]) are handled
+/// beside this table and listed from [`INSPECT_DIGIT_HELP`].
+pub const INSPECT: &[Binding<InspectAction>] = &[
+    bind!(INSPECTOR, [plain('h'), code(KeyCode::Left)], InspectAction::Left, "head cursor left"),
+    bind!(INSPECTOR, [plain('l'), code(KeyCode::Right)], InspectAction::Right, "head cursor right"),
+    bind!(INSPECTOR, [plain('k'), code(KeyCode::Up)], InspectAction::Up, "head cursor up a layer"),
+    bind!(INSPECTOR, [plain('j'), code(KeyCode::Down)], InspectAction::Down, "head cursor down"),
+    bind!(INSPECTOR, [plain(' ')], InspectAction::Toggle, "add / remove the head to the set"),
+    bind!(INSPECTOR, [plain('x')], InspectAction::Clear, "empty the set"),
+    bind!(INSPECTOR, [code(KeyCode::Enter)], InspectAction::AblateSet, "mask the set"),
+    bind!(INSPECTOR, [plain('c')], InspectAction::AblateHead, "mask the head under the cursor"),
+    bind!(INSPECTOR, [plain('L')], InspectAction::AblateLayer, "mask the cursor's whole layer"),
+    bind!(INSPECTOR, [plain('m')], InspectAction::ToggleMode, "mask in the encoder / on f_a only"),
+    bind!(INSPECTOR, [plain('f')], InspectAction::FlipSet, "smallest flip set of heads"),
+    bind!(
+        INSPECTOR,
+        [plain('e'), code(KeyCode::Tab)],
+        InspectAction::NextView,
+        "next view: f_a, importance, ablation"
+    ),
+    bind!(
+        INSPECTOR,
+        [code(KeyCode::Esc), plain('i'), plain('q')],
+        InspectAction::Leave,
+        "give the keys back to the sentence"
+    ),
+];
+
+/// The help line for the inspector's digit keys.
+pub const INSPECT_DIGIT_HELP: (&str, &str, &str) =
+    (INSPECTOR, "1-9", "mask the n most important heads");
 
 /// The first action of `table` one of whose keys matches `event`.
 pub fn lookup<A: Copy>(table: &[Binding<A>], event: &KeyEvent) -> Option<A> {
@@ -347,6 +419,8 @@ pub struct Keymap {
     picker: Vec<Vec<Key>>,
     /// Keys of each row of [`LINK`].
     link: Vec<Vec<Key>>,
+    /// Keys of each row of [`INSPECT`].
+    inspect: Vec<Vec<Key>>,
 }
 
 impl Default for Keymap {
@@ -359,6 +433,7 @@ impl Default for Keymap {
             digits: (1..=9u8).map(|n| vec![plain(char::from(b'0' + n))]).collect(),
             picker: rows(PICKER),
             link: rows(LINK),
+            inspect: rows(INSPECT),
         }
     }
 }
@@ -372,15 +447,22 @@ pub enum KeyTable {
     Picker,
     /// `[keys.link]`: choosing a relation's tail.
     Link,
+    /// `[keys.inspector]`: the inspector, while it has the keys.
+    Inspector,
 }
 
 impl KeyTable {
+    /// Every table, in the config file's order.
+    pub const ALL: [KeyTable; 4] =
+        [KeyTable::Normal, KeyTable::Picker, KeyTable::Link, KeyTable::Inspector];
+
     /// The config file's section.
     pub fn section(self) -> &'static str {
         match self {
             KeyTable::Normal => "keys",
             KeyTable::Picker => "keys.picker",
             KeyTable::Link => "keys.link",
+            KeyTable::Inspector => "keys.inspector",
         }
     }
 }
@@ -550,6 +632,12 @@ impl Keymap {
         find(&self.link, LINK, event)
     }
 
+    /// The inspector's action for a key event (digits mask the top n heads).
+    pub fn inspect_action(&self, event: &KeyEvent) -> Option<InspectAction> {
+        find(&self.inspect, INSPECT, event)
+            .or_else(|| self.digit(event).map(InspectAction::AblateTop))
+    }
+
     /// The keys of normal-mode `action` (empty when it has none).
     pub fn normal_keys(&self, action: Action) -> &[Key] {
         if let Action::TypeNumber(n) = action {
@@ -564,6 +652,7 @@ impl Keymap {
             KeyTable::Normal => &self.normal,
             KeyTable::Picker => &self.picker,
             KeyTable::Link => &self.link,
+            KeyTable::Inspector => &self.inspect,
         };
         rows.get(i).map_or(&[], Vec::as_slice)
     }
@@ -610,6 +699,7 @@ impl Keymap {
             }
             KeyTable::Picker => (&mut self.picker, names(PICKER)),
             KeyTable::Link => (&mut self.link, names(LINK)),
+            KeyTable::Inspector => (&mut self.inspect, names(INSPECT)),
         };
         let i = row_names
             .iter()
@@ -641,12 +731,13 @@ impl Keymap {
             }
             KeyTable::Picker => rows(PICKER, &self.picker),
             KeyTable::Link => rows(LINK, &self.link),
+            KeyTable::Inspector => rows(INSPECT, &self.inspect),
         }
     }
 
     /// Checks that no key of one mode does two things.
     pub fn check(&self) -> Result<(), KeymapError> {
-        for table in [KeyTable::Normal, KeyTable::Picker, KeyTable::Link] {
+        for table in KeyTable::ALL {
             let rows = self.named_rows(table);
             let mut seen: Vec<(Key, &str)> = Vec::new();
             for (name, _, keys) in &rows {
@@ -732,6 +823,7 @@ mod tests {
         check(NORMAL);
         check(PICKER);
         check(LINK);
+        check(INSPECT);
     }
 
     #[test]

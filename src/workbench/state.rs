@@ -5,10 +5,13 @@ use std::collections::{BTreeSet, VecDeque};
 
 use crate::data::types::Types;
 use crate::data::Sentence;
+use crate::explain::prediction::{Mode as MaskMode, Target};
+use crate::explain::Head;
 use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
 use super::annotation::Item;
+use super::explanation::{Ablation, Explanation, Wanted};
 use super::history::History;
 use super::inference::{Inspection, ModelInfo};
 use super::keymap::Keymap;
@@ -270,6 +273,8 @@ pub enum Mode {
     },
     /// A question (quit, recover, reload) waiting for an answer.
     Confirm(Question),
+    /// Keys go to the inspector: its views, its head cursor, ablations.
+    Inspect,
 }
 
 /// The model as the workbench sees it.
@@ -309,15 +314,106 @@ pub struct SpanKey {
     pub tokens: Vec<String>,
 }
 
+/// What the inspector shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InspectorView {
+    /// f_a per layer and head, with P(type).
+    #[default]
+    Contribution,
+    /// |∂score/∂ξ| per layer and head, the top heads and the words' attributions.
+    Importance,
+    /// P(label) with each head masked alone, the flip set and the custom ablation.
+    Ablation,
+}
+
+impl InspectorView {
+    /// The next view, round.
+    pub fn next(self) -> Self {
+        match self {
+            InspectorView::Contribution => InspectorView::Importance,
+            InspectorView::Importance => InspectorView::Ablation,
+            InspectorView::Ablation => InspectorView::Contribution,
+        }
+    }
+
+    /// How the title names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InspectorView::Contribution => "f_a",
+            InspectorView::Importance => "importance",
+            InspectorView::Ablation => "ablation",
+        }
+    }
+}
+
+/// The prediction the causal views explain, in one sentence of one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainKey {
+    /// Document id.
+    pub doc: u64,
+    /// Sentence index.
+    pub sentence: usize,
+    /// The sentence's words when asked.
+    pub tokens: Vec<String>,
+    /// The span, or the relation with its type.
+    pub target: Target,
+}
+
 /// The span inspector: what was asked, and the answer when it came.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Inspector {
-    /// The span asked about last.
+    /// The span asked about last (f_a and P(type); `None` for a relation).
     pub key: Option<SpanKey>,
     /// The id of that request.
     pub request: u64,
     /// The answer, once it arrived.
     pub result: Option<Result<Inspection, String>>,
+    /// The view shown.
+    pub view: InspectorView,
+    /// The prediction explained by the causal views.
+    pub explain_key: Option<ExplainKey>,
+    /// The first explain request for `explain_key`: answers from then on are merged.
+    pub explain_since: u64,
+    /// The newest explain request.
+    pub explain_request: u64,
+    /// What the newest explain request asked, until it is answered.
+    pub asked: Wanted,
+    /// What is known of the prediction, merged from every answer.
+    pub explanation: Option<Explanation>,
+    /// Why the last explain request failed, if it did.
+    pub explain_error: Option<String>,
+    /// The head under the grid's cursor.
+    pub head: Head,
+    /// The heads toggled into the set to mask.
+    pub chosen: BTreeSet<Head>,
+    /// Where ablations mask heads.
+    pub mode: MaskMode,
+    /// The custom ablation asked for, until another target is selected.
+    pub ablation: Option<Ablation>,
+    /// Whether the flip set was asked for outside the ablation view.
+    pub flip: bool,
+}
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Inspector {
+            key: None,
+            request: 0,
+            result: None,
+            view: InspectorView::default(),
+            explain_key: None,
+            explain_since: 0,
+            explain_request: 0,
+            asked: Wanted::default(),
+            explanation: None,
+            explain_error: None,
+            head: Head { layer: 0, head: 0 },
+            chosen: BTreeSet::new(),
+            mode: MaskMode::Encoder,
+            ablation: None,
+            flip: false,
+        }
+    }
 }
 
 /// Where a fine-tuning run is.

@@ -8,7 +8,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::annotation::{self, Item};
 use super::commands::{self, apply_type, cycle_tail, goto, open_picker_for};
+use super::explanation::Wanted;
 use super::inference::InferenceReply;
+use super::inspection;
 use super::keymap::{self, LinkAction, PickAction};
 use super::state::{
     App, Disk, Document, Level, LoadState, Mode, ModelStatus, PickTarget, Picker, Question,
@@ -17,6 +19,7 @@ use super::state::{
 use super::training::TrainingReply;
 use crate::data::types::{EntityType, RelationType, Types};
 use crate::data::Sentence;
+use crate::explain::prediction::Target;
 use crate::model::versions::VersionRef;
 use crate::store::files::DocumentSource;
 use crate::store::journal::replay;
@@ -95,6 +98,17 @@ pub enum Effect {
         /// One past the last word.
         end: usize,
     },
+    /// Explain a prediction for the inspector's causal views.
+    Explain {
+        /// Request id; only the newest is answered.
+        request: u64,
+        /// The sentence's words.
+        tokens: Vec<String>,
+        /// The span or the relation.
+        target: Target,
+        /// The parts still missing.
+        wanted: Wanted,
+    },
 }
 
 /// Opens `sources` as documents (loaded by the store worker).
@@ -125,6 +139,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
     }
     effects.extend(refresh_inspector(app));
+    if matches!(app.model, ModelStatus::Ready(_)) {
+        effects.extend(inspection::refresh_explanation(app));
+    }
     effects
 }
 
@@ -216,6 +233,12 @@ fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         Mode::Confirm(question) => answer(app, question, key),
+        Mode::Inspect => {
+            if let Some(action) = app.keymap.inspect_action(&key) {
+                inspection::run(app, action);
+            }
+            Vec::new()
+        }
     }
 }
 
@@ -636,6 +659,7 @@ fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
             }
             app.model = ModelStatus::Ready(info);
             app.inspector.key = None;
+            app.inspector.explain_key = None;
             if std::mem::take(&mut app.repredict_on_ready) {
                 return repredict(app);
             }
@@ -670,6 +694,9 @@ fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
                 app.inspector.result = Some(result);
             }
         }
+        InferenceReply::Explained { request, result } => {
+            inspection::explained(app, request, result)
+        }
         InferenceReply::Failed { doc, sentence, error } => {
             if let Some(i) = app.doc_index(doc) {
                 app.docs[i].predicting.remove(&sentence);
@@ -684,17 +711,15 @@ fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
     Vec::new()
 }
 
-/// The span the inspector should explain: the selected entity (or a selected relation's
-/// head), else the word range, else the cursor's word.
+/// The span the inspector should explain: the selected entity, else the word range, else
+/// the cursor's word; none while a relation is selected (it is explained as a relation, see
+/// [`inspection::explained_target`]).
 pub fn inspected_span(app: &App) -> Option<SpanKey> {
     let doc = app.doc()?;
     let s = app.sentence()?;
     let (start, end) = match (app.cursor.anchor, app.cursor.item) {
         (None, Some(Item::Entity(i))) => s.entities.get(i).map(|e| (e.start, e.end))?,
-        (None, Some(Item::Relation(i))) => {
-            let head = s.relations.get(i).and_then(|r| s.entities.get(r.head))?;
-            (head.start, head.end)
-        }
+        (None, Some(Item::Relation(_))) => return None,
         _ => app.cursor.range(),
     };
     if start >= end || end > s.tokens.len() {

@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::store::files::utc_stamp;
-use crate::workbench::keymap::{Binding, Key, KeyTable, Keymap, DIGIT_HELP, LINK, NORMAL, PICKER};
+use crate::workbench::keymap::{
+    Binding, Key, KeyTable, Keymap, DIGIT_HELP, INSPECT, INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER,
+};
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
@@ -111,8 +113,8 @@ fn table<A>(rows: &mut Vec<HelpRow>, keymap: &Keymap, kind: KeyTable, bindings: 
     }
 }
 
-/// Every row of the help: the normal keys by group (digits in theirs), the picker's and the
-/// link mode's keys, the entity types the digits give, and notes on search and questions.
+/// Every row of the help: the normal keys by group (digits in theirs), the picker's, the
+/// link mode's and the inspector's keys, the entity types the digits give, and notes on search and questions.
 fn help_rows(app: &App) -> Vec<HelpRow> {
     let mut rows = Vec::new();
     let mut groups: Vec<&str> = Vec::new();
@@ -136,6 +138,9 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     rows.push(HelpRow::Key(app.keymap.digits_label(), "choose type n".into()));
     rows.push(HelpRow::Blank);
     table(&mut rows, &app.keymap, KeyTable::Link, LINK);
+    rows.push(HelpRow::Blank);
+    table(&mut rows, &app.keymap, KeyTable::Inspector, INSPECT);
+    rows.push(HelpRow::Key(app.keymap.digits_label(), INSPECT_DIGIT_HELP.2.into()));
     rows.push(HelpRow::Blank);
     let types = app.entity_types();
     if !types.is_empty() {

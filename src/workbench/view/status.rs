@@ -10,7 +10,7 @@ use ratatui::text::Span;
 use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
-    Action, Binding, KeyTable, Keymap, LinkAction, PickAction, LINK, PICKER,
+    Action, Binding, InspectAction, KeyTable, Keymap, LinkAction, PickAction, INSPECT, LINK, PICKER,
 };
 use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
@@ -100,6 +100,7 @@ fn normal_hints(app: &App) -> Vec<Hint> {
         ],
     };
     hints.extend([
+        normal(km, &[Action::Inspect], "inspect"),
         normal(km, &[Action::Undo], "undo"),
         normal(km, &[Action::Save], "save"),
         normal(km, &[Action::Search], "search"),
@@ -132,6 +133,43 @@ fn hints(app: &App) -> Vec<Hint> {
             LINK,
             &[LinkAction::Choose, LinkAction::Next, LinkAction::Prev, LinkAction::Cancel],
         ),
+        Mode::Inspect => {
+            let mut hints = Vec::new();
+            let keys = |a: InspectAction| {
+                INSPECT
+                    .iter()
+                    .position(|b| b.action == a)
+                    .and_then(|i| km.row_keys(KeyTable::Inspector, i).first())
+                    .map(|k| k.label())
+            };
+            let arrows: Option<Vec<String>> =
+                [InspectAction::Left, InspectAction::Down, InspectAction::Up, InspectAction::Right]
+                    .into_iter()
+                    .map(keys)
+                    .collect();
+            if let Some(arrows) = arrows {
+                hints.push(Hint { keys: arrows.concat(), what: "head".into() });
+            }
+            let short = [
+                (InspectAction::NextView, "view"),
+                (InspectAction::Toggle, "toggle"),
+                (InspectAction::AblateSet, "mask set"),
+                (InspectAction::AblateHead, "mask head"),
+                (InspectAction::AblateLayer, "mask layer"),
+                (InspectAction::ToggleMode, "mode"),
+                (InspectAction::FlipSet, "flip set"),
+            ];
+            for (action, what) in short {
+                if let Some(k) = keys(action) {
+                    hints.push(Hint { keys: k, what: what.into() });
+                }
+            }
+            hints.insert(2, Hint { keys: km.digits_label(), what: "mask top n".into() });
+            if let Some(k) = keys(InspectAction::Leave) {
+                hints.push(Hint { keys: k, what: "back".into() });
+            }
+            hints
+        }
         // The search prompt and help keys are handled in `update` itself, not in a table.
         Mode::Search(_) => Vec::new(),
         Mode::Help { .. } => vec![
@@ -211,6 +249,7 @@ fn mode_name(mode: &Mode) -> &'static str {
         Mode::Search(_) => "SEARCH",
         Mode::Help { .. } => "HELP",
         Mode::Confirm(_) => "ANSWER",
+        Mode::Inspect => "INSPECT",
     }
 }
 
