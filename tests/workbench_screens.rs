@@ -13,15 +13,19 @@ use ratatui::style::Color;
 use ratatui::Terminal;
 use serde_json::{json, Value};
 use spanscope::data::{Entity, EntityType, Relation, RelationType, Sentence, Types};
-use spanscope::explain::Contribution;
+use spanscope::explain::prediction::{
+    FlipSet, Mode as MaskMode, Reading, Target, WordAttribution, Words,
+};
+use spanscope::explain::{Contribution, Head, HeadGrid, WordAttributions};
 use spanscope::store::files::DocumentSource;
 use spanscope::store::journal::{JournalEntry, Recovered};
 use spanscope::workbench::annotation::Item;
+use spanscope::workbench::explanation::{Ablated, Ablation, Explanation, Masked, Sweep};
 use spanscope::workbench::inference::{Inspection, ModelInfo};
 use spanscope::workbench::keymap::{keys_label, NORMAL};
 use spanscope::workbench::state::{
-    App, Cursor, Document, Inspector, Level, LoadState, Mode, ModelStatus, PickTarget, Picker,
-    Question, SpanKey,
+    App, Cursor, Document, ExplainKey, Inspector, InspectorView, Level, LoadState, Mode,
+    ModelStatus, PickTarget, Picker, Question, SpanKey,
 };
 use spanscope::workbench::theme::{Theme, ThemeError};
 use spanscope::workbench::view::draw;
@@ -180,6 +184,7 @@ fn app() -> App {
         key: Some(SpanKey { doc: 1, sentence: 0, start: 15, end: 17, tokens: main.tokens.clone() }),
         request: 1,
         result: Some(Ok(inspection(15, 17, contribution(6, 12, (2, 6))))),
+        ..Inspector::default()
     };
     app.say(Level::Info, "accepted “Chicago” as Loc");
     app
@@ -356,6 +361,148 @@ fn inspection_of_bert_base_at_80x24() {
     let out = screen(&app, 80, 24);
     assert!(out.contains("L10·H4"), "the strongest head is listed:\n{out}");
     assert!(out.contains("L10"), "its layer is in view:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+/// A reading of the explained label at `p`, the model predicting `predicted`.
+fn reading(p: f32, predicted: &str) -> Reading {
+    Reading {
+        score: p.ln(),
+        probability: p,
+        predicted: predicted.into(),
+        probabilities: inspection(15, 17, contribution(6, 12, (2, 6))).probabilities,
+    }
+}
+
+/// "New York" explained: importance peaking at L3·H7, the words, the single-head sweep (L3·H7
+/// alone flips Loc to none), the flip set and the top head masked.
+fn explained(app: &mut App) {
+    let tokens = main_sentence().tokens;
+    let target = Target::Entity { span: Words::new(15, 17) };
+    let importance = contribution(6, 12, (2, 6)).values.iter().map(|v| v * 3.0).collect();
+    let importance = HeadGrid { layers: 6, heads: 12, values: importance };
+    let top = Head { layer: 2, head: 6 };
+    let mut swept: Vec<f32> = vec![0.93; 72];
+    swept[2 * 12 + 6] = 0.09;
+    swept[4 * 12 + 1] = 0.61;
+    let flips: Vec<bool> = swept.iter().map(|p| *p < 0.5).collect();
+    let attribution = |w: usize| match tokens[w].as_str() {
+        "New" => 0.82,
+        "York" => 1.4,
+        "in" => 0.31,
+        "met" => -0.22,
+        "yesterday" => -0.05,
+        _ => 0.01,
+    };
+    let words = WordAttributions {
+        words: (0..tokens.len())
+            .map(|w| WordAttribution {
+                word: w,
+                token: tokens[w].clone(),
+                attribution: attribution(w),
+            })
+            .collect(),
+        baseline_score: -3.0,
+        steps: 16,
+    };
+    let after = reading(0.09, "none");
+    let asked = Ablation { masked: Masked::Top(1), mode: MaskMode::Encoder };
+    app.inspector.explain_key =
+        Some(ExplainKey { doc: 1, sentence: 0, tokens: tokens.clone(), target: target.clone() });
+    app.inspector.ablation = Some(asked.clone());
+    app.inspector.explanation = Some(Explanation {
+        target,
+        label: "Loc".into(),
+        prediction: reading(0.93, "Loc"),
+        contributions: Vec::new(),
+        importance: Some(importance),
+        words: Some(words),
+        sweep: Some(Sweep {
+            mode: MaskMode::Encoder,
+            probability: HeadGrid { layers: 6, heads: 12, values: swept },
+            flips,
+        }),
+        flip: Some(FlipSet {
+            mode: MaskMode::Encoder,
+            heads: vec![top],
+            flipped: true,
+            after: Some(after.clone()),
+            passes: 2,
+            max_heads: 8,
+        }),
+        ablation: Some(Ablated { asked, heads: vec![top], after, flips: true }),
+    });
+}
+
+fn plain_screen(app: &App, w: u16, h: u16) -> String {
+    text(&render(app, &Theme::no_color(), w, h))
+}
+
+#[test]
+fn importance_view() {
+    let mut app = app();
+    explained(&mut app);
+    app.inspector.view = InspectorView::Importance;
+    let out = plain_screen(&app, 100, 32);
+    assert!(out.contains("· importance"), "the title names the view:\n{out}");
+    assert!(out.contains("1 L3·H7"), "the top head is listed:\n{out}");
+    assert!(out.contains("|∂s/∂ξ| 0"), "the scale starts at 0:\n{out}");
+    assert!(out.contains("+York 1.40"), "the top words are signed:\n{out}");
+    assert!(out.contains("P(Loc) .93 → .09 · flips Loc → none"), "before and after:\n{out}");
+    assert!(out.contains("masking L3·H7 flips Loc → none"), "the flip set:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn ablation_view_with_the_keys() {
+    let mut app = app();
+    explained(&mut app);
+    app.inspector.view = InspectorView::Ablation;
+    app.mode = Mode::Inspect;
+    app.inspector.head = Head { layer: 1, head: 2 };
+    app.inspector.chosen = BTreeSet::from([Head { layer: 4, head: 1 }]);
+    let out = plain_screen(&app, 100, 32);
+    assert!(out.contains("P(Loc) masked 0"), "the grid's legend:\n{out}");
+    assert!(out.contains("1 single head flips it"), "the sweep's flipping heads:\n{out}");
+    assert!(out.contains("INSPECT"), "the mode:\n{out}");
+    assert!(out.contains("mask top n"), "the inspector's keys are hinted:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_selected_relation_is_explained_as_one() {
+    let mut app = app();
+    let tokens = main_sentence().tokens;
+    let target = Target::Relation {
+        head: Words::new(0, 2),
+        tail: Words::new(7, 10),
+        relation: Some("Work_For".into()),
+    };
+    app.cursor.item = Some(Item::Relation(0));
+    app.inspector.key = None;
+    app.inspector.explain_key =
+        Some(ExplainKey { doc: 1, sentence: 0, tokens, target: target.clone() });
+    let scores = vec![("Work_For".into(), 0.71), ("Live_In".into(), 0.02)];
+    app.inspector.explanation = Some(Explanation {
+        target,
+        label: "Work_For".into(),
+        prediction: Reading {
+            score: 0.9,
+            probability: 0.71,
+            predicted: "Work_For".into(),
+            probabilities: scores,
+        },
+        contributions: vec![contribution(6, 12, (2, 6)), contribution(6, 12, (4, 9))],
+        importance: None,
+        words: None,
+        sweep: None,
+        flip: None,
+        ablation: None,
+    });
+    let out = plain_screen(&app, 100, 32);
+    assert!(out.contains("relation Work_For"), "the title says a relation:\n{out}");
+    assert!(out.contains("head “John Smith”"), "{out}");
+    assert!(out.contains("model: Work_For .71"), "{out}");
     insta::assert_snapshot!(out);
 }
 

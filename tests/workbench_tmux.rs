@@ -260,3 +260,25 @@ fn quitting_with_unsaved_edits_asks_first() {
         "quit without saving writes nothing"
     );
 }
+
+#[test]
+fn the_inspector_masks_the_most_important_head_and_shows_before_and_after() {
+    let ws = Workspace::new();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    tmux.wait_ready();
+    // "John Smith" as a range, the inspector given the keys, its importance view.
+    tmux.keys(&["v", "l", "i", "e"]);
+    let importance = tmux.wait_for("|∂s/∂ξ| 0");
+    assert!(importance.contains("top heads"), "the top heads are listed:\n{importance}");
+    // Mask the most important head.
+    tmux.keys(&["1"]);
+    let screen = tmux.wait_until("the ablation's result", |s| s.contains("what if · masked L"));
+    eprintln!("{importance}\n{screen}");
+    let line = screen.lines().find(|l| l.contains("what if · masked L")).unwrap();
+    let (before, after) = line.split_once(" → ").expect("before → after");
+    let decimal = |t: &str| t.starts_with('.') || t.starts_with("1.");
+    assert!(before.contains("(encoder): P("), "{line}");
+    assert!(decimal(before.rsplit(' ').next().unwrap()), "{line}");
+    assert!(decimal(after), "{line}");
+    assert!(after.contains("flips") || after.contains("stays"), "{line}");
+}

@@ -1,46 +1,75 @@
-//! The span inspector: why the model sees an entity here.
+//! The inspector: why the model sees an entity here, or a relation between two spans. Three
+//! views, switched by a key: f_a (drawn here), importance and ablation ([`super::explanation`]).
 //!
 //! ```text
-//! ─ Inspector · “New York” · words 16–17 ─────────────── model: Loc .93 ─
+//! ─ Inspector · “New York” · words 16–17 · f_a ───────────── model: Loc .93 ─
 //!    H 1   3   5   7   9   11    top heads     P(type)
 //!   L1                           1 L3·H7 .124   none  ▍        .05
 //!   ...                          2 L5·H2 .101   Loc   ███████▍ .93
-//!  f_a .000 ████████████ .124
+//!  f_a 0 ░░▒▒ .062 ▓▓██ .124
 //! ```
 //!
 //! The heatmap has one row per encoder layer and one cell (two columns when they fit) per
-//! head, coloured by f_a normalised to the span's largest value; the three strongest heads
-//! carry their rank, as in the list beside it. When fewer rows fit than there are layers, the
-//! rows around the strongest head are shown and the title says which.
+//! head, coloured from 0 to the span's largest f_a; the three strongest heads carry their
+//! rank, as in the list beside it. When fewer rows fit than there are layers, the rows around
+//! the strongest head (or the head cursor) are shown and the title says which. A relation
+//! shows the f_a of its head span and of its tail span side by side, on one scale.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::Span;
 
+use super::grid::{self, head_name, layer_window, value, Grid};
 use super::{content, decimal, fit, put, title_rule, type_index, wrap_text};
-use crate::explain::Contribution;
+use crate::explain::prediction::{Reading, Target};
+use crate::explain::{Contribution, Head};
 use crate::workbench::inference::Inspection;
-use crate::workbench::state::{App, ModelStatus};
+use crate::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
 
 /// Heads listed beside the heatmap (and marked in it, up to [`MARKED`]).
-const TOP: usize = 5;
+pub(super) const TOP: usize = 5;
 /// Heads marked with their rank in the heatmap.
-const MARKED: usize = 3;
-/// Columns of the `L12 ` labels.
-const LABEL_W: u16 = 4;
+pub(super) const MARKED: usize = 3;
 
 /// Content rows the inspector would like.
 pub(super) fn rows_wanted(app: &App) -> u16 {
-    match (&app.model, &app.inspector.result) {
-        (ModelStatus::Ready(_), Some(Ok(inspection))) => {
+    let ModelStatus::Ready(info) = &app.model else { return 2 };
+    match (app.inspector.view, &app.inspector.result) {
+        (InspectorView::Contribution, _) if relation(app).is_some() => {
+            let beside = 2 + info.types.relations.len().min(8);
+            (info.layers + 3).max(beside) as u16
+        }
+        (InspectorView::Contribution, Some(Ok(inspection))) => {
             let heatmap = inspection.contribution.layers + 2;
             let beside = 1 + inspection.probabilities.len().max(TOP);
             heatmap.max(beside) as u16
         }
-        _ => 2,
+        (InspectorView::Contribution, _) => 2,
+        // The grid and its legend, the words and the top words, the what-if and flip lines.
+        _ => (info.layers + 6) as u16,
     }
+}
+
+/// The selected relation the inspector explains, if one is: head, tail, type.
+fn relation(app: &App) -> Option<(&[String], (usize, usize), (usize, usize), &str)> {
+    let key = app.inspector.explain_key.as_ref()?;
+    match &key.target {
+        Target::Relation { head, tail, relation } => Some((
+            &key.tokens,
+            (head.start, head.end),
+            (tail.start, tail.end),
+            relation.as_deref().unwrap_or("?"),
+        )),
+        Target::Entity { .. } => None,
+    }
+}
+
+/// The head cursor, shown while the inspector has the keys.
+pub(super) fn cursor(app: &App, layers: usize, heads: usize) -> Option<Head> {
+    let h = app.inspector.head;
+    (matches!(app.mode, Mode::Inspect) && h.layer < layers && h.head < heads).then_some(h)
 }
 
 /// Draws the inspector pane.
@@ -70,27 +99,51 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         }
         ModelStatus::Ready(_) => {}
     }
-    let Some(key) = &app.inspector.key else {
-        plain_title(buf, Vec::new());
-        return say(
-            buf,
-            "no span: put the cursor on a word, select a range (v) or an entity (Tab)",
-            theme.dim,
-        );
+    let max_words = usize::from(area.width / 3).max(8);
+    let quoted = |tokens: &[String], (a, b): (usize, usize)| {
+        let words = tokens.get(a..b).map(|w| w.join(" ")).unwrap_or_default();
+        format!("“{}”", fit(&words, max_words / 2))
     };
-    let words = key.tokens.get(key.start..key.end).map(|w| w.join(" ")).unwrap_or_default();
-    let max_words = usize::from(area.width / 2).max(8);
-    let mut title = vec![
-        Span::styled("Inspector · ", theme.base),
-        Span::styled(
-            format!("“{}”", fit(&words, max_words)),
-            theme.base.add_modifier(Modifier::BOLD),
-        ),
-    ];
-    if key.end - key.start == 1 {
-        title.push(Span::styled(format!(" · word {}", key.start + 1), theme.dim));
+    let view = app.inspector.view;
+    let mut title = if let Some((tokens, head, tail, ty)) = relation(app) {
+        vec![
+            Span::styled("Inspector · relation ", theme.base),
+            Span::styled(ty.to_string(), theme.base.add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!(" · {} → {}", quoted(tokens, head), quoted(tokens, tail)),
+                theme.base,
+            ),
+        ]
     } else {
-        title.push(Span::styled(format!(" · words {}–{}", key.start + 1, key.end), theme.dim));
+        let Some(key) = &app.inspector.key else {
+            plain_title(buf, Vec::new());
+            return say(
+                buf,
+                "no span: put the cursor on a word, select a range (v) or an entity (Tab)",
+                theme.dim,
+            );
+        };
+        let words = key.tokens.get(key.start..key.end).map(|w| w.join(" ")).unwrap_or_default();
+        let mut title = vec![
+            Span::styled("Inspector · ", theme.base),
+            Span::styled(
+                format!("“{}”", fit(&words, usize::from(area.width / 2).max(8))),
+                theme.base.add_modifier(Modifier::BOLD),
+            ),
+        ];
+        if key.end - key.start == 1 {
+            title.push(Span::styled(format!(" · word {}", key.start + 1), theme.dim));
+        } else {
+            title.push(Span::styled(format!(" · words {}–{}", key.start + 1, key.end), theme.dim));
+        }
+        title
+    };
+    title.push(Span::styled(format!(" · {}", view.name()), theme.warn));
+    if view != InspectorView::Contribution {
+        return super::explanation::draw(buf, area, app, title, theme);
+    }
+    if relation(app).is_some() {
+        return relation_contribution(buf, area, app, title, theme);
     }
     let inspection = match &app.inspector.result {
         None => {
@@ -104,45 +157,109 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         Some(Ok(inspection)) => inspection,
     };
     let c = &inspection.contribution;
-    let shown = layer_window(c, inner.height.saturating_sub(2));
+    let keep = cursor(app, c.layers, c.heads).map(|h| h.layer);
+    let hot = keep.unwrap_or_else(|| c.top_heads(1).first().map_or(0, |h| h.0));
+    let shown = layer_window(c.layers, hot, inner.height.saturating_sub(2));
     if shown.len() < c.layers && !shown.is_empty() {
         let note = format!(" · layers {}–{} of {}", shown.start + 1, shown.end, c.layers);
         title.push(Span::styled(note, theme.warn));
     }
-    title_rule(buf, area, &title, &prediction(inspection, theme), theme);
+    title_rule(buf, area, &title, &prediction(&inspection.probabilities, theme), theme);
     if shown.is_empty() {
         return summary(buf, inner, inspection, theme);
     }
     // Two columns a head when the probabilities still fit beside.
-    let cell_w: u16 = if LABEL_W + 2 * c.heads as u16 + 3 + 18 <= inner.width { 2 } else { 1 };
-    let heat_w = LABEL_W + cell_w * c.heads as u16;
+    let cell_w: u16 =
+        if grid::LABEL_W + 2 * c.heads as u16 + 3 + 18 <= inner.width { 2 } else { 1 };
+    let heat_w = grid::LABEL_W + cell_w * c.heads as u16;
     if heat_w > inner.width {
         return summary(buf, inner, inspection, theme);
     }
-    heatmap(buf, inner, c, shown, cell_w, theme);
+    let g = contribution_grid(app, c);
+    let rows = shown.len() as u16;
+    grid::draw(buf, inner, (inner.x, inner.y), &g, shown, cell_w, theme);
+    let steps = (cell_w * c.heads as u16).saturating_sub(16);
+    grid::legend(buf, inner, (inner.x, inner.y + 1 + rows), "f_a", g.top, steps, theme);
     let mut x = inner.x + heat_w + 3;
     let top_w = 14;
     let probs_w = 6 + 3 + 5 + 4;
     if x + top_w + probs_w <= inner.right() || x + probs_w > inner.right() {
-        x = top_heads(buf, inner, x, c, theme) + 2;
+        x = top_heads(buf, inner, x, &ranked(c), theme) + 2;
     }
-    probabilities(buf, inner, x, app, inspection, theme);
+    probabilities(buf, inner, x, app, &inspection.probabilities, "P(type)", theme);
 }
 
-/// The layers that fit in `rows`: all, or a window around the strongest head.
-fn layer_window(c: &Contribution, rows: u16) -> std::ops::Range<usize> {
-    let rows = usize::from(rows);
-    if rows >= c.layers {
-        return 0..c.layers;
+/// f_a as a grid: ranks on the strongest heads, the cursor and the set.
+fn contribution_grid<'a>(app: &'a App, c: &'a Contribution) -> Grid<'a> {
+    let marks = c
+        .top_heads(MARKED)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (layer, head, _))| (Head { layer, head }, char::from(b'1' + rank as u8)))
+        .collect();
+    Grid {
+        heads: c.heads,
+        values: &c.values,
+        top: c.values.iter().copied().fold(0.0, f32::max),
+        marks,
+        cursor: cursor(app, c.layers, c.heads),
+        chosen: &app.inspector.chosen,
     }
-    let hot = c.top_heads(1).first().map_or(0, |h| h.0);
-    let first = hot.saturating_sub(rows / 2).min(c.layers - rows);
-    first..first + rows
+}
+
+/// Heads by value, largest first.
+fn ranked(c: &Contribution) -> Vec<(Head, f32)> {
+    c.top_heads(c.values.len())
+        .into_iter()
+        .map(|(layer, head, v)| (Head { layer, head }, v))
+        .collect()
+}
+
+/// A relation's f_a: of its head span and of its tail span, side by side on one scale.
+fn relation_contribution(
+    buf: &mut Buffer,
+    area: Rect,
+    app: &App,
+    title: Vec<Span<'static>>,
+    theme: &Theme,
+) {
+    let inner = content(area);
+    let i = &app.inspector;
+    let Some(e) = i.explanation.as_ref().filter(|e| e.contributions.len() == 2) else {
+        title_rule(buf, area, &title, &[], theme);
+        let (text, style) = match &i.explain_error {
+            Some(why) => (format!("the model cannot explain this relation: {why}"), theme.error),
+            None => ("computing…".to_string(), theme.dim),
+        };
+        return super::explanation::say(buf, inner, &text, style);
+    };
+    title_rule(buf, area, &title, &reading_title(&e.prediction, &e.label, true, theme), theme);
+    let (head, tail) = (&e.contributions[0], &e.contributions[1]);
+    let cell_w: u16 =
+        if 2 * (grid::LABEL_W + 2 * head.heads as u16) + 2 + 20 <= inner.width { 2 } else { 1 };
+    let top = head.values.iter().chain(&tail.values).copied().fold(0.0, f32::max);
+    let Some((tokens, hs, ts, _)) = relation(app) else { return };
+    let shown = layer_window(head.layers, head.top_heads(1).first().map_or(0, |h| h.0), {
+        inner.height.saturating_sub(3)
+    });
+    let mut x = inner.x;
+    for (c, name, span) in [(head, "head", hs), (tail, "tail", ts)] {
+        let mut g = contribution_grid(app, c);
+        g.top = top;
+        let words = tokens.get(span.0..span.1).map(|w| w.join(" ")).unwrap_or_default();
+        put(buf, inner, x, inner.y, &format!("{name} “{}”", fit(&words, 16)), theme.dim);
+        grid::draw(buf, inner, (x, inner.y + 1), &g, shown.clone(), cell_w, theme);
+        x += g.width(cell_w) + 2;
+    }
+    let y = inner.y + 2 + shown.len() as u16;
+    grid::legend(buf, inner, (inner.x, y), "f_a", top, 8, theme);
+    let scores: Vec<(String, f32)> = e.prediction.probabilities.clone();
+    probabilities(buf, inner, x + 1, app, &scores, "score", theme);
 }
 
 /// `model: Loc .93`: the type the model finds most likely for the span.
-fn prediction<'a>(inspection: &Inspection, theme: &Theme) -> Vec<Span<'a>> {
-    let best = inspection.probabilities.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+pub(super) fn prediction<'a>(probabilities: &[(String, f32)], theme: &Theme) -> Vec<Span<'a>> {
+    let best = probabilities.iter().max_by(|a, b| a.1.total_cmp(&b.1));
     best.map(|(name, p)| {
         vec![
             Span::styled("model: ", theme.dim),
@@ -155,115 +272,74 @@ fn prediction<'a>(inspection: &Inspection, theme: &Theme) -> Vec<Span<'a>> {
     .unwrap_or_default()
 }
 
-/// A compact value: `.124`, `1.20`, `0`.
-fn value(v: f32) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}")
-    } else if v.abs() < 0.001 {
-        format!("{v:.0e}")
-    } else {
-        decimal(v, 3)
-    }
-}
-
-fn heatmap(
-    buf: &mut Buffer,
-    inner: Rect,
-    c: &Contribution,
-    shown: std::ops::Range<usize>,
-    cell_w: u16,
+/// `model: Peop .58`, or for a relation below α `model: none · Work_For .32`.
+pub(super) fn reading_title<'a>(
+    r: &Reading,
+    label: &str,
+    relation: bool,
     theme: &Theme,
-) {
-    let max = c.values.iter().copied().fold(0.0f32, f32::max);
-    let min = c.values.iter().copied().fold(f32::INFINITY, f32::min);
-    let norm = |v: f32| if max > 0.0 { v / max } else { 0.0 };
-    // Head numbers, as many as fit with a space between them.
-    put(buf, inner, inner.x, inner.y, "  H", theme.dim);
-    let step = [1, 2, 4, 5, 10].into_iter().find(|s| s * cell_w as usize >= 3).unwrap_or(10);
-    for h in (0..c.heads).step_by(step) {
-        let x = inner.x + LABEL_W + cell_w * h as u16;
-        put(buf, inner, x, inner.y, &(h + 1).to_string(), theme.dim);
+) -> Vec<Span<'a>> {
+    let bold = theme.base.add_modifier(Modifier::BOLD);
+    if relation && r.predicted != label {
+        return vec![
+            Span::styled("model: ", theme.dim),
+            Span::styled("none", bold),
+            Span::styled(format!(" · {label} {}", decimal(r.probability, 2)), theme.dim),
+        ];
     }
-    let marks: Vec<(usize, usize)> =
-        c.top_heads(MARKED).into_iter().map(|(l, h, _)| (l, h)).collect();
-    let rows = shown.len();
-    for (row, layer) in shown.enumerate() {
-        let y = inner.y + 1 + row as u16;
-        put(buf, inner, inner.x, y, &format!("{:>3}", format!("L{}", layer + 1)), theme.dim);
-        for head in 0..c.heads {
-            let v = norm(c.get(layer, head).unwrap_or(0.0));
-            let x = inner.x + LABEL_W + cell_w * head as u16;
-            let glyph = theme.heat_glyph(v).to_string().repeat(usize::from(cell_w));
-            put(buf, inner, x, y, &glyph, theme.heat(v));
-            if let Some(rank) = marks.iter().position(|&m| m == (layer, head)) {
-                put(
-                    buf,
-                    inner,
-                    x,
-                    y,
-                    &(rank + 1).to_string(),
-                    theme.heat(v).add_modifier(Modifier::BOLD),
-                );
-            }
-        }
-    }
-    // The scale: min, the colours from weakest to strongest, max.
-    let y = inner.y + 1 + rows as u16;
-    let x = put(buf, inner, inner.x, y, "f_a", theme.dim) + 1;
-    let x = put(buf, inner, x, y, &value(if min.is_finite() { min } else { 0.0 }), theme.dim) + 1;
-    let steps = (cell_w * c.heads as u16).saturating_sub(12).clamp(4, 12);
-    let mut at = x;
-    for i in 0..steps {
-        let v = f32::from(i) / f32::from(steps - 1);
-        at = put(buf, inner, at, y, &theme.heat_glyph(v).to_string(), theme.heat(v));
-    }
-    put(buf, inner, at + 1, y, &value(max), theme.dim);
+    vec![
+        Span::styled("model: ", theme.dim),
+        Span::styled(format!("{label} {}", decimal(r.probability, 2)), bold),
+    ]
 }
 
 /// The strongest heads with their values; returns the column after the list.
-fn top_heads(buf: &mut Buffer, inner: Rect, x: u16, c: &Contribution, theme: &Theme) -> u16 {
+pub(super) fn top_heads(
+    buf: &mut Buffer,
+    inner: Rect,
+    x: u16,
+    ranked: &[(Head, f32)],
+    theme: &Theme,
+) -> u16 {
     put(buf, inner, x, inner.y, "top heads", theme.dim);
     let rows = usize::from(inner.height.saturating_sub(1)).min(TOP);
-    let heads = c.top_heads(rows);
-    let names: Vec<String> =
-        heads.iter().map(|(l, h, _)| format!("L{}·H{}", l + 1, h + 1)).collect();
+    let heads = &ranked[..rows.min(ranked.len())];
+    let names: Vec<String> = heads.iter().map(|(h, _)| head_name(*h)).collect();
     let name_w = names.iter().map(|n| super::width(n)).max().unwrap_or(0);
     let mut right = x + 9;
-    for (n, ((_, _, v), name)) in heads.into_iter().zip(&names).enumerate() {
+    for (n, ((_, v), name)) in heads.iter().zip(&names).enumerate() {
         let y = inner.y + 1 + n as u16;
         let rank_style =
             if n < MARKED { theme.warn.add_modifier(Modifier::BOLD) } else { theme.dim };
         let at = put(buf, inner, x, y, &format!("{}", n + 1), rank_style) + 1;
         let at = put(buf, inner, at, y, &format!("{name:<name_w$}"), theme.base);
-        right = right.max(put(buf, inner, at + 1, y, &value(v), theme.dim));
+        right = right.max(put(buf, inner, at + 1, y, &value(*v), theme.dim));
     }
     right.max(x + 14)
 }
 
-/// The model's probability of each type for the span, as bars.
-fn probabilities(
+/// The model's probability of each type (or score of each relation type), as bars.
+pub(super) fn probabilities(
     buf: &mut Buffer,
     inner: Rect,
     x: u16,
     app: &App,
-    inspection: &Inspection,
+    probabilities: &[(String, f32)],
+    heading: &str,
     theme: &Theme,
 ) {
     if x >= inner.right() {
         return;
     }
-    put(buf, inner, x, inner.y, "P(type)", theme.dim);
+    put(buf, inner, x, inner.y, heading, theme.dim);
     let rows = usize::from(inner.height.saturating_sub(1));
-    let mut probs: Vec<(usize, &(String, f32))> =
-        inspection.probabilities.iter().enumerate().collect();
+    let mut probs: Vec<(usize, &(String, f32))> = probabilities.iter().enumerate().collect();
     if probs.len() > rows {
         probs.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
         probs.truncate(rows);
         probs.sort_by_key(|p| p.0);
     }
-    let best = inspection.probabilities.iter().map(|p| p.1).fold(f32::MIN, f32::max);
+    let best = probabilities.iter().map(|p| p.1).fold(f32::MIN, f32::max);
     let name_w = probs.iter().map(|(_, (n, _))| super::width(n)).max().unwrap_or(4).min(10);
     let room = usize::from(inner.right() - x);
     let bar_w = room.saturating_sub(name_w + 6).clamp(3, 12);
@@ -300,7 +376,7 @@ fn summary(buf: &mut Buffer, inner: Rect, inspection: &Inspection, theme: &Theme
         .contribution
         .top_heads(3)
         .into_iter()
-        .map(|(l, h, v)| format!("L{}·H{} {}", l + 1, h + 1, value(v)))
+        .map(|(layer, head, v)| format!("{} {}", head_name(Head { layer, head }), value(v)))
         .collect();
     put(buf, inner, inner.x, inner.y, &format!("top heads {}", heads.join("  ")), theme.base);
 }
@@ -314,16 +390,5 @@ mod tests {
         assert_eq!(bar(1.0, 4), "████");
         assert_eq!(bar(0.0, 3), "   ");
         assert_eq!(bar(0.5, 3), "█▌ ");
-    }
-
-    #[test]
-    fn the_window_holds_the_strongest_layer() {
-        let mut values = vec![0.0; 12 * 12];
-        values[10 * 12 + 3] = 1.0;
-        let c = Contribution { layers: 12, heads: 12, values };
-        assert_eq!(layer_window(&c, 6), 6..12);
-        assert_eq!(layer_window(&c, 20), 0..12);
-        let w = layer_window(&Contribution { layers: 12, heads: 12, values: vec![0.0; 144] }, 4);
-        assert_eq!(w, 0..4);
     }
 }

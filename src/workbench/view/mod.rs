@@ -19,6 +19,8 @@
 //! any size every pane draws what fits and clips the rest, so tiny terminals never panic.
 
 mod documents;
+mod explanation;
+mod grid;
 mod inspector;
 mod overlay;
 mod relations;

@@ -1,0 +1,192 @@
+//! The inspector's keys and requests, driven through `update` with no terminal and no model:
+//! which explain requests each view sends, the head cursor, the set, the ablation keys and
+//! the mode, and a selected relation explained as a relation.
+
+mod workbench_support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use spanscope::explain::prediction::{Mode as MaskMode, Reading, Target, Words};
+use spanscope::explain::Head;
+use spanscope::workbench::explanation::{Ablation, Explanation, Masked, Wanted};
+use spanscope::workbench::inference::{InferenceReply, ModelInfo};
+use spanscope::workbench::state::{App, InspectorView, Mode, ModelStatus};
+use spanscope::workbench::update::{update, Effect, Msg};
+use workbench_support::{app_with, press, proposed, types};
+
+/// A workbench on the proposed sentence with a 6 x 12 model loaded.
+fn ready() -> App {
+    let mut app = app_with(vec![proposed()]);
+    let info = ModelInfo {
+        name: "tiny".into(),
+        dir: PathBuf::from("tiny"),
+        device: "cpu".into(),
+        types: types(),
+        entity_types: vec!["Peop".into(), "Org".into(), "Loc".into()],
+        layers: 6,
+        heads: 12,
+        generation: 1,
+    };
+    update(&mut app, Msg::Model(InferenceReply::Ready(info)));
+    app
+}
+
+/// The explain requests among `effects`: (request, target, wanted).
+fn explains(effects: &[Effect]) -> Vec<(u64, Target, Wanted)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Explain { request, target, wanted, .. } => {
+                Some((*request, target.clone(), wanted.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn reading(p: f32, predicted: &str) -> Reading {
+    Reading { score: p.ln(), probability: p, predicted: predicted.into(), probabilities: vec![] }
+}
+
+/// An answer holding only the prediction.
+fn answer(target: Target) -> Explanation {
+    Explanation {
+        target,
+        label: "Peop".into(),
+        prediction: reading(0.9, "Peop"),
+        contributions: vec![],
+        importance: None,
+        words: None,
+        sweep: None,
+        flip: None,
+        ablation: None,
+    }
+}
+
+#[test]
+fn the_f_a_view_asks_nothing_more_and_the_importance_view_asks_importance_and_words() {
+    let mut app = ready();
+    let effects = press(&mut app, "<Tab>");
+    assert!(explains(&effects).is_empty(), "f_a comes with the inspect request");
+    assert!(effects.iter().any(|e| matches!(e, Effect::Inspect { start: 0, end: 2, .. })));
+    let effects = press(&mut app, "e");
+    assert_eq!(app.inspector.view, InspectorView::Importance);
+    let asked = explains(&effects);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].1, Target::Entity { span: Words::new(0, 2) });
+    assert!(asked[0].2.importance && asked[0].2.words && asked[0].2.sweep.is_none());
+    // Nothing new while that request is in flight.
+    assert!(explains(&update(&mut app, Msg::Model(InferenceReply::Idle))).is_empty());
+}
+
+#[test]
+fn the_ablation_view_asks_the_sweep_and_the_flip_set_in_the_current_mode() {
+    let mut app = ready();
+    press(&mut app, "<Tab>");
+    let asked = explains(&press(&mut app, "ee"));
+    let last = &asked.last().unwrap().2;
+    assert_eq!(last.sweep, Some(MaskMode::Encoder));
+    assert_eq!(last.flip, Some(MaskMode::Encoder));
+    let asked = explains(&press(&mut app, "im"));
+    assert_eq!(app.inspector.mode, MaskMode::AttentionFeature);
+    assert_eq!(asked.last().unwrap().2.sweep, Some(MaskMode::AttentionFeature));
+}
+
+#[test]
+fn the_cursor_moves_within_the_grid_and_toggles_heads_into_the_set() {
+    let mut app = ready();
+    press(&mut app, "<Tab>i");
+    assert!(matches!(app.mode, Mode::Inspect));
+    press(&mut app, "jjl<Right>");
+    assert_eq!(app.inspector.head, Head { layer: 2, head: 2 });
+    press(&mut app, "kkkkkhhhhh");
+    assert_eq!(app.inspector.head, Head { layer: 0, head: 0 });
+    press(&mut app, &"l".repeat(20));
+    assert_eq!(app.inspector.head.head, 11, "the cursor stops at the last head");
+    press(&mut app, " h ");
+    let want = BTreeSet::from([Head { layer: 0, head: 11 }, Head { layer: 0, head: 10 }]);
+    assert_eq!(app.inspector.chosen, want);
+    press(&mut app, "l ");
+    assert_eq!(app.inspector.chosen, BTreeSet::from([Head { layer: 0, head: 10 }]));
+    press(&mut app, "x");
+    assert!(app.inspector.chosen.is_empty());
+    // While the inspector has the keys, j is not "next sentence" and the sentence stays.
+    assert_eq!(app.cursor.sentence, 0);
+    press(&mut app, "<Esc>");
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn each_ablation_key_asks_its_heads_in_the_current_mode() {
+    let mut app = ready();
+    press(&mut app, "<Tab>i");
+    let ablation = |effects: &[Effect]| explains(effects).last().and_then(|e| e.2.ablation.clone());
+    let head = Head { layer: 1, head: 3 };
+    let asked = ablation(&press(&mut app, "jlllc"));
+    assert_eq!(
+        asked,
+        Some(Ablation { masked: Masked::Heads(vec![head]), mode: MaskMode::Encoder })
+    );
+    let asked = ablation(&press(&mut app, "L")).unwrap();
+    assert_eq!(asked.masked, Masked::Heads((0..12).map(|h| Head { layer: 1, head: h }).collect()));
+    let asked = ablation(&press(&mut app, "3")).unwrap();
+    assert_eq!(asked.masked, Masked::Top(3));
+    press(&mut app, "<Enter>");
+    assert!(app.message.as_ref().is_some_and(|m| m.1.contains("the set is empty")));
+    let asked = ablation(&press(&mut app, " l <Enter>")).unwrap();
+    let set = vec![head, Head { layer: 1, head: 4 }];
+    assert_eq!(asked.masked, Masked::Heads(set.clone()));
+    // The mode key asks the same set again, masked on f_a only.
+    let asked = ablation(&press(&mut app, "m")).unwrap();
+    assert_eq!(asked, Ablation { masked: Masked::Heads(set), mode: MaskMode::AttentionFeature });
+    let flip = explains(&press(&mut app, "f"));
+    assert_eq!(flip.last().unwrap().2.flip, Some(MaskMode::AttentionFeature));
+}
+
+#[test]
+fn a_selected_relation_is_explained_as_a_relation_and_answers_are_merged() {
+    let mut app = ready();
+    let effects = press(&mut app, "]");
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Inspect { .. })), "no entity's view");
+    let asked = explains(&effects);
+    let target = Target::Relation {
+        head: Words::new(0, 2),
+        tail: Words::new(4, 5),
+        relation: Some("Work_For".into()),
+    };
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].1, target);
+    assert!(asked[0].2.prediction);
+    let first = asked[0].0;
+    // The importance view asks while the first answer is out; both answers are kept.
+    let second = explains(&press(&mut app, "e"))[0].0;
+    let mut with_importance = answer(target.clone());
+    with_importance.importance =
+        Some(spanscope::explain::HeadGrid { layers: 6, heads: 12, values: vec![0.5; 72] });
+    with_importance.words = Some(spanscope::explain::WordAttributions {
+        words: vec![],
+        baseline_score: 0.0,
+        steps: 16,
+    });
+    update(
+        &mut app,
+        Msg::Model(InferenceReply::Explained { request: second, result: Ok(with_importance) }),
+    );
+    update(
+        &mut app,
+        Msg::Model(InferenceReply::Explained { request: first, result: Ok(answer(target)) }),
+    );
+    let known = app.inspector.explanation.as_ref().unwrap();
+    assert!(known.importance.is_some(), "an older answer does not drop a newer part");
+    assert_eq!(app.inspector.asked, Wanted::default(), "nothing is awaited");
+}
+
+#[test]
+fn without_a_model_the_inspector_does_not_take_the_keys() {
+    let mut app = app_with(vec![proposed()]);
+    assert!(matches!(app.model, ModelStatus::Failed(_)));
+    press(&mut app, "i");
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.message.as_ref().is_some_and(|m| m.1.contains("no model")));
+}
