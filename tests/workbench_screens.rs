@@ -584,7 +584,7 @@ fn the_hottest_head_gets_the_last_scale_colour() {
     let last = *theme.scale.last().unwrap();
     let buf = render(&app(), &theme, 80, 24);
     let out = text(&buf);
-    let legend = out.lines().position(|l| l.contains("f_a")).unwrap() as u16;
+    let legend = out.lines().position(|l| l.trim_start().starts_with("f_a 0")).unwrap() as u16;
     let hottest: Vec<(u16, u16)> = (0..buf.area.height)
         .filter(|&y| y != legend)
         .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))

@@ -247,7 +247,9 @@ fn relation_contribution(
         let mut g = contribution_grid(app, c);
         g.top = top;
         let words = tokens.get(span.0..span.1).map(|w| w.join(" ")).unwrap_or_default();
-        put(buf, inner, x, inner.y, &format!("{name} “{}”", fit(&words, 16)), theme.dim);
+        // The label may run into the gap between the two grids.
+        let room = usize::from(g.width(cell_w) + 2).saturating_sub(name.len() + 3);
+        put(buf, inner, x, inner.y, &format!("{name} “{}”", fit(&words, room)), theme.dim);
         grid::draw(buf, inner, (x, inner.y + 1), &g, shown.clone(), cell_w, theme);
         x += g.width(cell_w) + 2;
     }

@@ -164,7 +164,10 @@ fn hints(app: &App) -> Vec<Hint> {
                     hints.push(Hint { keys: k, what: what.into() });
                 }
             }
-            hints.insert(2, Hint { keys: km.digits_label(), what: "mask top n".into() });
+            hints.insert(
+                hints.len().min(2),
+                Hint { keys: km.digits_label(), what: "mask top n".into() },
+            );
             if let Some(k) = keys(InspectAction::Leave) {
                 hints.push(Hint { keys: k, what: "back".into() });
             }
