@@ -128,6 +128,7 @@ fn each_ablation_key_asks_its_heads_in_the_current_mode() {
         asked,
         Some(Ablation { masked: Masked::Heads(vec![head]), mode: MaskMode::Encoder })
     );
+    assert_eq!(app.inspector.view, InspectorView::Importance, "where the result is shown");
     let asked = ablation(&press(&mut app, "L")).unwrap();
     assert_eq!(asked.masked, Masked::Heads((0..12).map(|h| Head { layer: 1, head: h }).collect()));
     let asked = ablation(&press(&mut app, "3")).unwrap();
@@ -171,11 +172,17 @@ fn a_selected_relation_is_explained_as_a_relation_and_answers_are_merged() {
     });
     update(
         &mut app,
-        Msg::Model(InferenceReply::Explained { request: second, result: Ok(with_importance) }),
+        Msg::Model(InferenceReply::Explained {
+            request: second,
+            result: Ok(Box::new(with_importance)),
+        }),
     );
     update(
         &mut app,
-        Msg::Model(InferenceReply::Explained { request: first, result: Ok(answer(target)) }),
+        Msg::Model(InferenceReply::Explained {
+            request: first,
+            result: Ok(Box::new(answer(target))),
+        }),
     );
     let known = app.inspector.explanation.as_ref().unwrap();
     assert!(known.importance.is_some(), "an older answer does not drop a newer part");

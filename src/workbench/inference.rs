@@ -99,8 +99,9 @@ pub enum InferenceReply {
     Explained {
         /// The request number, as given.
         request: u64,
-        /// The parts asked for, or why there are none.
-        result: Result<Explanation, String>,
+        /// The parts asked for, or why there are none (boxed: it is much larger than the
+        /// other replies).
+        result: Result<Box<Explanation>, String>,
     },
     /// The model failed on one sentence; the others go on.
     Failed {
@@ -361,6 +362,7 @@ impl Worker {
         let result = match &self.model {
             Some(loaded) => {
                 guarded(|| explain(&loaded.model, &loaded.pieces, &tokens, target, &wanted))
+                    .map(Box::new)
             }
             None => Err(NO_MODEL.to_string()),
         };

@@ -92,7 +92,7 @@ pub fn refresh_explanation(app: &mut App) -> Option<Effect> {
 pub fn explained(
     app: &mut App,
     request: u64,
-    result: Result<super::explanation::Explanation, String>,
+    result: Result<Box<super::explanation::Explanation>, String>,
 ) {
     let i = &mut app.inspector;
     if request < i.explain_since {
@@ -101,8 +101,8 @@ pub fn explained(
     let newest = request == i.explain_request;
     match result {
         Ok(found) => match &mut i.explanation {
-            Some(known) => known.merge(found),
-            None => i.explanation = Some(found),
+            Some(known) => known.merge(*found),
+            None => i.explanation = Some(*found),
         },
         Err(why) if newest => i.explain_error = Some(why),
         Err(_) => {}
@@ -165,6 +165,19 @@ pub fn run(app: &mut App, action: InspectAction) {
         InspectAction::FlipSet => i.flip = true,
         InspectAction::NextView => i.view = i.view.next(),
         InspectAction::Leave => app.mode = Mode::Normal,
+    }
+    // f_a has no room for what masking did: the importance view shows it.
+    let masks = matches!(
+        action,
+        InspectAction::AblateSet
+            | InspectAction::AblateHead
+            | InspectAction::AblateLayer
+            | InspectAction::AblateTop(_)
+            | InspectAction::FlipSet
+    );
+    let i = &mut app.inspector;
+    if masks && i.view == InspectorView::Contribution && (i.ablation.is_some() || i.flip) {
+        i.view = InspectorView::Importance;
     }
 }
 

@@ -52,16 +52,24 @@ pub(super) fn rows_wanted(app: &App) -> u16 {
     }
 }
 
-/// The selected relation the inspector explains, if one is: head, tail, type.
-fn relation(app: &App) -> Option<(&[String], (usize, usize), (usize, usize), &str)> {
+/// A selected relation, as the inspector names it.
+struct Shown<'a> {
+    tokens: &'a [String],
+    head: (usize, usize),
+    tail: (usize, usize),
+    relation: &'a str,
+}
+
+/// The selected relation the inspector explains, if one is.
+fn relation(app: &App) -> Option<Shown<'_>> {
     let key = app.inspector.explain_key.as_ref()?;
     match &key.target {
-        Target::Relation { head, tail, relation } => Some((
-            &key.tokens,
-            (head.start, head.end),
-            (tail.start, tail.end),
-            relation.as_deref().unwrap_or("?"),
-        )),
+        Target::Relation { head, tail, relation } => Some(Shown {
+            tokens: &key.tokens,
+            head: (head.start, head.end),
+            tail: (tail.start, tail.end),
+            relation: relation.as_deref().unwrap_or("?"),
+        }),
         Target::Entity { .. } => None,
     }
 }
@@ -105,10 +113,11 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         format!("“{}”", fit(&words, max_words / 2))
     };
     let view = app.inspector.view;
-    let mut title = if let Some((tokens, head, tail, ty)) = relation(app) {
+    let mut title = if let Some(r) = relation(app) {
+        let (tokens, head, tail) = (r.tokens, r.head, r.tail);
         vec![
             Span::styled("Inspector · relation ", theme.base),
-            Span::styled(ty.to_string(), theme.base.add_modifier(Modifier::BOLD)),
+            Span::styled(r.relation.to_string(), theme.base.add_modifier(Modifier::BOLD)),
             Span::styled(
                 format!(" · {} → {}", quoted(tokens, head), quoted(tokens, tail)),
                 theme.base,
@@ -238,7 +247,7 @@ fn relation_contribution(
     let cell_w: u16 =
         if 2 * (grid::LABEL_W + 2 * head.heads as u16) + 2 + 20 <= inner.width { 2 } else { 1 };
     let top = head.values.iter().chain(&tail.values).copied().fold(0.0, f32::max);
-    let Some((tokens, hs, ts, _)) = relation(app) else { return };
+    let Some(Shown { tokens, head: hs, tail: ts, .. }) = relation(app) else { return };
     let shown = layer_window(head.layers, head.top_heads(1).first().map_or(0, |h| h.0), {
         inner.height.saturating_sub(3)
     });

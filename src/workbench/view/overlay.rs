@@ -176,8 +176,12 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
         ("●", "unsaved edits (sentence title, document list)"),
         ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
-        ("heatmap", "f_a per layer (rows) and head (columns), darker is larger;"),
+        ("heatmap", "a value per layer (rows) and head (columns), from 0 (legend);"),
         ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
+        ("! in it", "ablation view: masking that head alone flips the prediction"),
+        ("+  •", "the head cursor; a head in the set to mask"),
+        ("|∂s/∂ξ|", "importance: how much the prediction's score depends on a head"),
+        ("+word −word", "words that pushed the score up (green) / down (red)"),
         ("P(type)", "the model's probability of each type for the span"),
     ];
     rows.push(HelpRow::Heading("What the marks mean".into()));
