@@ -426,6 +426,11 @@ fn explain(
         reading,
     };
     let importance = ex.importance()?;
+    // The heads to ablate are checked before the slow passes, so a bad --ablate fails fast.
+    let ablated_set = match &req.ablate {
+        Some(arg) => Some(ablated_heads(arg, ex.shape(), &importance)?),
+        None => None,
+    };
     let top_heads: Vec<HeadValue> =
         importance.ranked().into_iter().take(req.top).map(|(h, v)| HeadValue::new(h, v)).collect();
 
@@ -466,13 +471,9 @@ fn explain(
             .collect();
     }
 
-    let contribution =
-        if model.config().attention_contribution { Some(ex.contribution()?) } else { None };
-
-    let ablation = match &req.ablate {
+    let ablation = match ablated_set {
         None => None,
-        Some(arg) => {
-            let heads = ablated_heads(arg, ex.shape(), &importance)?;
+        Some(heads) => {
             let mut per = PerMode::default();
             for &mode in &req.modes {
                 let reading = ex.ablate(std::slice::from_ref(&heads), mode)?.remove(0);
@@ -482,6 +483,9 @@ fn explain(
             Some(Ablation { heads, modes: per })
         }
     };
+
+    let contribution =
+        if model.config().attention_contribution { Some(ex.contribution()?) } else { None };
 
     Ok(Explanation {
         model: dir.display().to_string(),

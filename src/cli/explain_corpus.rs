@@ -345,6 +345,10 @@ fn render(c: &Corpus) -> String {
             [("entity", &cmp.changes.entities), ("relation", &cmp.changes.relations)]
         {
             for t in list {
+                if t.changes.iter().all(|h| h.head.value == 0.0) {
+                    let _ = writeln!(out, "  {kind} {}: no head's mean changed", t.type_name);
+                    continue;
+                }
                 let heads: Vec<String> = t
                     .changes
                     .iter()
