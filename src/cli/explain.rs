@@ -137,10 +137,19 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
     let (model, _, pieces, _) = load(&dir)?;
     let target = parse_target(&args, &tokens, &model)?;
+    let ablate = ablation_arg(&args);
+    if let Some(arg) = &ablate {
+        // Checked against the model's shape before any pass: the ranking does not matter yet.
+        let cfg = &model.config().encoder;
+        let shape = (cfg.num_hidden_layers, cfg.num_attention_heads);
+        let flat =
+            HeadGrid { layers: shape.0, heads: shape.1, values: vec![0.0; shape.0 * shape.1] };
+        ablated_heads(arg, shape, &flat)?;
+    }
     let explainer = Explainer::new(&model, &pieces, &tokens, target)
         .with_context(|| format!("explaining with model {}", dir.display()))?;
     let modes = modes(args.mode, &model)?;
-    let request = Request { modes, steps: args.steps, top: args.top, ablate: ablation_arg(&args) };
+    let request = Request { modes, steps: args.steps, top: args.top, ablate };
     let explanation = explain(&explainer, &model, &dir, &request, pieces.mask_id.is_some())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explanation)?);
@@ -426,7 +435,6 @@ fn explain(
         reading,
     };
     let importance = ex.importance()?;
-    // The heads to ablate are checked before the slow passes, so a bad --ablate fails fast.
     let ablated_set = match &req.ablate {
         Some(arg) => Some(ablated_heads(arg, ex.shape(), &importance)?),
         None => None,

@@ -231,7 +231,6 @@ fn means_of(
     let mut relations = Sums::default();
     let mut skipped = Skipped::default();
     let bar = progress_bar(sentences.len() as u64);
-    bar.set_message(dir.display().to_string());
     for (record, sentence) in sentences.iter().enumerate() {
         bar.inc(1);
         let tokens = &sentence.tokens;
