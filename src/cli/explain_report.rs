@@ -56,7 +56,7 @@ pub fn render(ex: &Explanation, top: usize) -> String {
         let drops: Vec<String> = sweep
             .largest_drops
             .iter()
-            .map(|h| format!("{} {:+.3}", h.name, -h.ablated.drop))
+            .map(|h| format!("{} {}", h.name, signed(-h.ablated.drop)))
             .collect();
         let _ = writeln!(out, "  largest drops of the score: {}", drops.join(", "));
         let set = &report.flip_set;
@@ -81,14 +81,14 @@ pub fn render(ex: &Explanation, top: usize) -> String {
     let total: f32 = ex.words.words.iter().map(|w| w.attribution).sum();
     let _ = writeln!(
         out,
-        "words by attribution (integrated gradients, {} steps; they add up to {:+.3}, score − \
-         baseline {:+.3}):",
+        "words by attribution (integrated gradients, {} steps; they add up to {}, score − \
+         baseline {}):",
         ex.words.steps,
-        total,
-        ex.prediction.score - ex.words.baseline_score
+        signed(total),
+        signed(ex.prediction.score - ex.words.baseline_score)
     );
     for w in ex.words.ranked().into_iter().take(top) {
-        let _ = writeln!(out, "  {:>3} {:<20} {:+.3}", w.word, w.token, w.attribution);
+        let _ = writeln!(out, "  {:>3} {:<20} {}", w.word, w.token, signed(w.attribution));
     }
     if !ex.word_masking.is_empty() {
         let _ = writeln!(out, "words replaced by [MASK]:");
@@ -257,6 +257,18 @@ fn prob(p: f32) -> String {
     text.strip_prefix('0').map(str::to_string).unwrap_or(text)
 }
 
+/// A signed change: three decimals, or two significant digits when smaller than that (a
+/// saturated probability moves its log by millionths).
+fn signed(v: f32) -> String {
+    if v == 0.0 {
+        "+0.000".into()
+    } else if v.abs() >= 0.0005 {
+        format!("{v:+.3}")
+    } else {
+        format!("{v:+.1e}")
+    }
+}
+
 /// A value with three significant decimals at most, for lists of heads.
 fn number(v: f32) -> String {
     if v.abs() >= 10.0 {
@@ -363,5 +375,8 @@ mod tests {
     fn probabilities_are_written_short() {
         assert_eq!(prob(0.583), ".58");
         assert_eq!(prob(1.0), "1.00");
+        assert_eq!(signed(-1.2345), "-1.234");
+        assert_eq!(signed(-0.0), "+0.000");
+        assert_eq!(signed(0.0000123), "+1.2e-5");
     }
 }
