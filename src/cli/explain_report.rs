@@ -375,7 +375,7 @@ mod tests {
     fn probabilities_are_written_short() {
         assert_eq!(prob(0.583), ".58");
         assert_eq!(prob(1.0), "1.00");
-        assert_eq!(signed(-1.2345), "-1.234");
+        assert_eq!(signed(-1.25), "-1.250");
         assert_eq!(signed(-0.0), "+0.000");
         assert_eq!(signed(0.0000123), "+1.2e-5");
     }
