@@ -9,6 +9,10 @@ mod config;
 mod convert;
 mod encode;
 mod eval;
+mod explain;
+mod explain_corpus;
+mod explain_report;
+mod explain_svg;
 mod fetch_model;
 mod heads;
 mod init;
@@ -72,6 +76,9 @@ pub enum Command {
     Predict(predict::Args),
     /// Show the attention contribution f_a of one span over every layer and head.
     Heads(heads::Args),
+    /// Explain one prediction (head importance, head and word ablation, flip sets, word
+    /// attributions), or average head importance per type over a dataset.
+    Explain(explain::Args),
     /// Convert a dataset between SpERT and brat, DyGIE, CoNLL, doccano, Label Studio or
     /// spaCy/Prodigy, reporting what the target cannot hold.
     Convert(convert::Args),
@@ -111,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Annotate(args)) => annotate::run(args, cli.device),
         Some(Command::Predict(args)) => predict::run(args, cli.device),
         Some(Command::Heads(args)) => heads::run(args, cli.device),
+        Some(Command::Explain(args)) => explain::run(args, cli.device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Types(args)) => types::run(args),
