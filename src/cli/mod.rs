@@ -5,6 +5,7 @@ mod bench;
 mod bench_finetune;
 mod bench_ui;
 mod calibrate;
+mod compare;
 mod config;
 mod convert;
 mod encode;
@@ -77,6 +78,9 @@ pub enum Command {
     Convert(convert::Args),
     /// Check datasets (and a types file) for everything that can be wrong in them.
     Validate(validate::Args),
+    /// Agreement between two annotation sets of the same sentences: P/R/F1 (strict and
+    /// boundaries-only), Cohen's kappa over word labels, type confusion, disagreements.
+    Compare(compare::Args),
     /// Edit a types file: add, rename or retire a type, set or learn relation rules.
     Types(types::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
@@ -113,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Heads(args)) => heads::run(args, cli.device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),
