@@ -17,6 +17,7 @@ pub mod logging;
 mod model_arg;
 mod predict;
 mod prediction;
+mod stats;
 mod train;
 mod types;
 mod validate;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Agreement between two annotation sets of the same sentences: P/R/F1 (strict and
     /// boundaries-only), Cohen's kappa over word labels, type confusion, disagreements.
     Compare(compare::Args),
+    /// Count what datasets hold: sentences, words, entities and relations per type, review
+    /// progress, provenance, relation types by argument types.
+    Stats(stats::Args),
     /// Edit a types file: add, rename or retire a type, set or learn relation rules.
     Types(types::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Compare(args)) => compare::run(args),
+        Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),
