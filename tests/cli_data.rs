@@ -176,6 +176,8 @@ fn compare_table_limits_the_disagreements_listed() {
     assert!(text.contains("--- Disagreements: 5 (first 2 shown; --json lists all) ---"), "{text}");
     assert!(text.contains("Acme -> Oslo"), "{text}");
     assert!(!text.contains("New York"), "only the first two are listed: {text}");
+    let out = spanscope(&["compare", path(&a), path(&b)]);
+    assert!(stdout(&out).contains("--- Disagreements: 5 (all shown) ---"), "{}", stdout(&out));
 }
 
 #[test]

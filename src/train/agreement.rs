@@ -127,15 +127,15 @@ pub fn compare(a: &[Sentence], b: &[Sentence], types: &Types) -> Result<Agreemen
         for ((start, end), la, lb) in pair_up(entity_items(x), entity_items(y)) {
             confusion.add(la, lb);
             if la != lb {
-                let words = words(x, start, end);
-                disagreements.push(Disagreement::new(index, Kind::Entity, words, la, lb));
+                let span = words(x, start, end);
+                disagreements.push(Disagreement::new(index, Kind::Entity, span, la, lb));
             }
         }
         let relations = pair_up(relation_items(x, types), relation_items(y, types));
         for ((head, tail), la, lb) in relations {
             if la != lb {
-                let words = format!("{} -> {}", words(x, head.0, head.1), words(x, tail.0, tail.1));
-                disagreements.push(Disagreement::new(index, Kind::Relation, words, la, lb));
+                let pair = format!("{} -> {}", words(x, head.0, head.1), words(x, tail.0, tail.1));
+                disagreements.push(Disagreement::new(index, Kind::Relation, pair, la, lb));
             }
         }
         kappa.add(&word_labels(x), &word_labels(y));
@@ -343,12 +343,13 @@ impl Agreement {
         );
         let _ = writeln!(out, "--- Entity types for the same span (rows A, columns B) ---\n");
         out.push_str(&self.confusion.table());
-        let shown = self.disagreements.len().min(limit);
-        let _ = writeln!(
-            out,
-            "\n--- Disagreements: {} (first {shown} shown; --json lists all) ---\n",
-            self.disagreements.len()
-        );
+        let (total, shown) = (self.disagreements.len(), self.disagreements.len().min(limit));
+        let listed = if shown == total {
+            "all shown".to_string()
+        } else {
+            format!("first {shown} shown; --json lists all")
+        };
+        let _ = writeln!(out, "\n--- Disagreements: {total} ({listed}) ---\n");
         if shown > 0 {
             let _ =
                 writeln!(out, "{:>8}  {:<8}  {:<16}  {:<16}  words", "sentence", "kind", "A", "B");
