@@ -5,6 +5,7 @@ mod bench;
 mod bench_finetune;
 mod bench_ui;
 mod calibrate;
+mod compare;
 mod config;
 mod convert;
 mod encode;
@@ -20,6 +21,7 @@ pub mod logging;
 mod model_arg;
 mod predict;
 mod prediction;
+mod stats;
 mod train;
 mod types;
 mod validate;
@@ -84,6 +86,12 @@ pub enum Command {
     Convert(convert::Args),
     /// Check datasets (and a types file) for everything that can be wrong in them.
     Validate(validate::Args),
+    /// Agreement between two annotation sets of the same sentences: P/R/F1 (strict and
+    /// boundaries-only), Cohen's kappa over word labels, type confusion, disagreements.
+    Compare(compare::Args),
+    /// Count what datasets hold: sentences, words, entities and relations per type, review
+    /// progress, provenance, relation types by argument types.
+    Stats(stats::Args),
     /// Edit a types file: add, rename or retire a type, set or learn relation rules.
     Types(types::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
@@ -121,6 +129,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Explain(args)) => explain::run(args, cli.device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
+        Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),
