@@ -2,9 +2,9 @@
 //! entities) and per relation type (over the gold relations), and with `--compare-model`
 //! which heads changed most between two models.
 //!
-//! An entity's score is the log-probability of the type the model predicts for its span (the
-//! label [`Explainer`] explains), grouped by the gold type; `agree` counts the spans where
-//! the two are the same. A relation's score is the logit of its gold type.
+//! An entity's score is the log-probability of its gold type ([`Explainer::explaining`]),
+//! a relation's the logit of its gold type; `agree` counts the items the model predicts as
+//! gold.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -252,9 +252,10 @@ fn means_of(
             }
             let target = Target::Entity { span: Words::new(e.start, e.end) };
             let ex = Explainer::new(model, pieces, tokens, target)
+                .and_then(|ex| ex.explaining(&e.entity_type))
                 .with_context(|| at(format!("entity {i}")))?;
             let grid = ex.importance().with_context(|| at(format!("entity {i}")))?;
-            entities.add(&e.entity_type, ex.label() == e.entity_type, &grid);
+            entities.add(&e.entity_type, ex.prediction().predicted == e.entity_type, &grid);
         }
         for (i, r) in sentence.relations.iter().enumerate() {
             let (Some(h), Some(t)) = (sentence.entities.get(r.head), sentence.entities.get(r.tail))
