@@ -359,12 +359,17 @@ impl<'a> Explainer<'a> {
         let t = self.encoded.ids.len();
         let batch = self.batch(n, self.ids.broadcast_as((n, t))?.contiguous()?)?;
         let gate = gates(self.model.encoder(), sets)?;
-        let out = self.model.encoder().forward_explained(
-            &batch.input_ids,
-            &batch.attention_mask,
-            &gate,
-            word_scale,
-        )?;
+        let encoder = self.model.encoder();
+        let out = match word_scale {
+            // Rows that differ only in their gates share the layers before their first mask.
+            None => encoder.forward_gated_shared(&self.ids, &self.mask, &gate)?,
+            Some(scale) => encoder.forward_explained(
+                &batch.input_ids,
+                &batch.attention_mask,
+                &gate,
+                Some(scale),
+            )?,
+        };
         self.model.encoding_of(out, &batch)
     }
 
