@@ -6,6 +6,9 @@ what a PyTorch SpERT/ASpERT spends per sentence. Runs on the GPU machine (torch,
 no network).
 
     python3 scripts/torch_baseline.py --data conll04_dev.json --model DIR [--model bert-base-random]
+        [--dtype f32|bf16|f16] [--sort]
+
+`--sort` batches sentences by length, as `spanscope predict` does, so both pad alike.
 """
 import argparse
 import json
@@ -15,7 +18,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 
-def load(spec, tokenizer_dir, device):
+def load(spec, tokenizer_dir, device, dtype=torch.float32):
     if spec == "bert-base-random":
         torch.manual_seed(0)
         tok = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -25,7 +28,7 @@ def load(spec, tokenizer_dir, device):
         tok = AutoTokenizer.from_pretrained(spec)
         model = BertModel.from_pretrained(spec, attn_implementation="eager",
                                           torch_dtype=torch.float32, add_pooling_layer=False)
-    return tok, model.float().eval().to(device)
+    return tok, model.to(dtype).eval().to(device)
 
 
 def encode(tok, sentences):
@@ -61,12 +64,17 @@ def main():
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("--tokenizer", help="tokenizer directory for bert-base-random")
     ap.add_argument("--batch-sizes", default="1,8,32")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "f16"])
+    ap.add_argument("--sort", action="store_true", help="batch sentences by length")
     args = ap.parse_args()
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[args.dtype]
     device = "cuda"
     sentences = json.load(open(args.data))
     for spec in args.model:
-        tok, model = load(spec, args.tokenizer, device)
+        tok, model = load(spec, args.tokenizer, device, dtype)
         ids = encode(tok, sentences)
+        if args.sort:
+            ids.sort(key=len)
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
             batches = [ids[i : i + bs] for i in range(0, len(ids), bs)]
             run(model, batches[:4], device)  # warm-up
@@ -74,6 +82,7 @@ def main():
             run(model, batches, device)
             secs = time.perf_counter() - start
             print(json.dumps({"model": spec, "framework": "torch " + torch.__version__,
+                              "dtype": args.dtype, "sorted": args.sort,
                               "batch_size": bs, "sentences": len(ids), "seconds": secs,
                               "sentences_per_second": len(ids) / secs,
                               "ms_per_sentence": 1000 * secs / len(ids)}), flush=True)

@@ -122,3 +122,39 @@ fn importance_agrees_with_finite_differences() {
     let g = gates(&encoder, &[vec![Head { layer: 1, head: 3 }]]).unwrap();
     assert_eq!(g.sum_all().unwrap().to_scalar::<f32>().unwrap(), (layers * heads - 1) as f32);
 }
+
+#[test]
+fn rows_sharing_their_unmasked_layers_equal_separate_rows() {
+    let (_vm, encoder) = random_encoder();
+    let sets = vec![
+        vec![Head { layer: 1, head: 2 }],
+        vec![],
+        vec![Head { layer: 0, head: 1 }],
+        vec![Head { layer: 0, head: 0 }, Head { layer: 1, head: 3 }],
+        vec![Head { layer: 1, head: 0 }],
+    ];
+    let gate = gates(&encoder, &sets).unwrap();
+    let (ids1, mask1) = inputs(1);
+    let (ids, mask) = inputs(sets.len());
+    let separate = encoder.forward_gated(&ids, &mask, &gate).unwrap();
+    let shared = encoder.forward_gated_shared(&ids1, &mask1, &gate).unwrap();
+    assert_eq!(shared.hidden.dims(), separate.hidden.dims());
+    assert_eq!(shared.attentions.dims(), separate.attentions.dims());
+    let diff = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!(diff(&shared.hidden, &separate.hidden) < 1e-5);
+    assert!(diff(&shared.attentions, &separate.attentions) < 1e-6);
+    // The rows really differ: masking a head changes the hidden states.
+    let rows = |t: &Tensor, r: usize| t.get(r).unwrap();
+    assert!(diff(&rows(&shared.hidden, 0), &rows(&shared.hidden, 1)) > 1e-3);
+}

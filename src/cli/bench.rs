@@ -92,6 +92,13 @@ pub struct Args {
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Time explanations instead of prediction: for each sentence's first annotated entity
+    /// (else its first word), the prediction read on the explanation path, head importance,
+    /// the single-head ablation sweeps (encoder and f_a), the flip-set search and word
+    /// attributions (16 steps); the median of each over the sentences.
+    #[arg(long)]
+    explain: bool,
 }
 
 /// Which entities relations are classified between.
@@ -164,6 +171,38 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     let tf32 =
         device.is_cuda() && dtype == DType::F32 && candle_core::cuda::gemm_reduced_precision_f32();
     let graphs = device.is_cuda() && spanscope::model::graphs::enabled();
+
+    if args.explain {
+        let timing = time_explanations(&model, &pieces, &sentences)?;
+        let timing = ExplainTiming {
+            model: name,
+            device: device_spec.resolve().0.to_string(),
+            dtype: args.dtype.clone(),
+            ..timing
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&timing)?);
+        } else {
+            println!(
+                "{} on {} ({}), {} explanations ({} heads), median ms: reading {:.2}, \
+                 importance {:.2}, encoder sweep {:.2}, f_a sweep {:.2}, flip set {:.2} \
+                 ({:.1} passes), words {:.2}",
+                timing.model,
+                timing.device,
+                timing.dtype,
+                timing.explanations,
+                timing.heads,
+                timing.reading_ms,
+                timing.importance_ms,
+                timing.encoder_sweep_ms,
+                timing.fa_sweep_ms,
+                timing.flip_set_ms,
+                timing.flip_set_passes,
+                timing.words_ms,
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
 
     // Warm-up: kernels compiled, caches filled, allocator settled.
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
@@ -339,6 +378,97 @@ fn time_encoder(
     Ok(EncoderStage {
         queued_ms_per_sentence: queued * per_sentence,
         finished_ms_per_sentence: finished * per_sentence,
+    })
+}
+
+/// Median times of the parts of one explanation (`--explain`), in milliseconds.
+#[derive(Debug, Default, Serialize)]
+struct ExplainTiming {
+    model: String,
+    device: String,
+    dtype: String,
+    explanations: usize,
+    heads: usize,
+    reading_ms: f64,
+    importance_ms: f64,
+    encoder_sweep_ms: f64,
+    fa_sweep_ms: f64,
+    flip_set_ms: f64,
+    flip_set_passes: f64,
+    words_ms: f64,
+}
+
+/// Times each part of an explanation of one span per sentence; the first two sentences warm
+/// up and are not counted. Every part ends by reading its numbers back to the host.
+fn time_explanations(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+) -> anyhow::Result<ExplainTiming> {
+    use spanscope::explain::prediction::{Explainer, FlipLimits, Mode, Target, Words};
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            0.0
+        } else {
+            v[v.len() / 2]
+        }
+    };
+    let mut parts: [Vec<f64>; 7] = Default::default();
+    let width = model.config().max_span_width;
+    let has_fa = model.config().attention_contribution;
+    let mut heads = 0;
+    for (i, s) in sentences.iter().enumerate() {
+        let span = s
+            .entities
+            .iter()
+            .find(|e| e.end - e.start <= width)
+            .map_or(Words::new(0, 1), |e| Words::new(e.start, e.end));
+        let target = Target::Entity { span };
+        let clock = Instant::now();
+        let lap = |clock: &mut Instant| {
+            let ms = clock.elapsed().as_secs_f64() * 1e3;
+            *clock = Instant::now();
+            ms
+        };
+        let mut clock = clock;
+        let Ok(explainer) = Explainer::new(model, pieces, &s.tokens, target) else {
+            continue;
+        };
+        let mut times = [0.0; 7];
+        times[0] = lap(&mut clock);
+        let importance = explainer.importance()?;
+        times[1] = lap(&mut clock);
+        explainer.sweep(Mode::Encoder)?;
+        times[2] = lap(&mut clock);
+        if has_fa {
+            explainer.sweep(Mode::AttentionFeature)?;
+        }
+        times[3] = lap(&mut clock);
+        let found = explainer.flip_set(&importance, Mode::Encoder, FlipLimits::default())?;
+        times[4] = lap(&mut clock);
+        times[5] = found.passes as f64;
+        explainer.words(16)?;
+        times[6] = lap(&mut clock);
+        heads = importance.values.len();
+        if i >= 2 {
+            for (part, t) in parts.iter_mut().zip(times) {
+                part.push(t);
+            }
+        }
+    }
+    let [reading, importance, encoder, fa, flip, passes, words] = parts;
+    Ok(ExplainTiming {
+        explanations: reading.len(),
+        heads,
+        reading_ms: median(reading),
+        importance_ms: median(importance),
+        encoder_sweep_ms: median(encoder),
+        fa_sweep_ms: median(fa),
+        flip_set_ms: median(flip),
+        flip_set_passes: passes.iter().sum::<f64>() / passes.len().max(1) as f64,
+        words_ms: median(words),
+        ..ExplainTiming::default()
     })
 }
 

@@ -55,7 +55,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     if words.is_empty() {
         bail!("--text has no words");
     }
-    let (start, end) = parse_span(&args.span, words.len())?;
+    let (start, end) = parse_span("--span", &args.span, words.len())?;
     let device = device.open()?;
 
     let (contribution, theta, fusion) = match args.model.as_deref() {
@@ -106,24 +106,24 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses `START:END` and checks it against the sentence length.
-fn parse_span(span: &str, words: usize) -> anyhow::Result<(usize, usize)> {
+/// Parses `START:END` given as `flag` and checks it against the sentence length.
+pub(super) fn parse_span(flag: &str, span: &str, words: usize) -> anyhow::Result<(usize, usize)> {
     let Some((a, b)) = span.split_once(':') else {
-        bail!("--span {span:?}: expected START:END, e.g. 2:4");
+        bail!("{flag} {span:?}: expected START:END, e.g. 2:4");
     };
-    let start: usize = a.trim().parse().with_context(|| format!("--span {span:?}: bad START"))?;
-    let end: usize = b.trim().parse().with_context(|| format!("--span {span:?}: bad END"))?;
+    let start: usize = a.trim().parse().with_context(|| format!("{flag} {span:?}: bad START"))?;
+    let end: usize = b.trim().parse().with_context(|| format!("{flag} {span:?}: bad END"))?;
     if start >= end {
-        bail!("--span {span:?}: START must be less than END (END is exclusive)");
+        bail!("{flag} {span:?}: START must be less than END (END is exclusive)");
     }
     if end > words {
-        bail!("--span {span:?}: the text has {words} words (indices 0..{words})");
+        bail!("{flag} {span:?}: the text has {words} words (indices 0..{words})");
     }
     Ok((start, end))
 }
 
 /// Shades from weakest to strongest, for terminals without colour.
-const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
+pub(super) const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
 
 /// What the heatmap shows and how.
 struct Heatmap<'a> {
@@ -187,7 +187,7 @@ impl Heatmap<'_> {
 }
 
 /// A value in at most five characters: `.032` below 1, `12.34` above.
-fn cell_text(value: f32, max: f32) -> String {
+pub(super) fn cell_text(value: f32, max: f32) -> String {
     if max < 1.0 {
         let text = format!("{value:.3}");
         text.strip_prefix('0').map(str::to_string).unwrap_or(text)
@@ -204,12 +204,12 @@ mod tests {
 
     #[test]
     fn span_argument_is_checked() {
-        assert_eq!(parse_span("2:4", 5).unwrap(), (2, 4));
-        assert!(parse_span("4:2", 5).is_err());
-        assert!(parse_span("3:3", 5).is_err());
-        assert!(parse_span("0:6", 5).unwrap_err().to_string().contains("5 words"));
-        assert!(parse_span("x:1", 5).is_err());
-        assert!(parse_span("12", 5).is_err());
+        assert_eq!(parse_span("--span", "2:4", 5).unwrap(), (2, 4));
+        assert!(parse_span("--span", "4:2", 5).is_err());
+        assert!(parse_span("--span", "3:3", 5).is_err());
+        assert!(parse_span("--span", "0:6", 5).unwrap_err().to_string().contains("5 words"));
+        assert!(parse_span("--span", "x:1", 5).is_err());
+        assert!(parse_span("--span", "12", 5).is_err());
     }
 
     #[test]

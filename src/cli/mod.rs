@@ -5,10 +5,15 @@ mod bench;
 mod bench_finetune;
 mod bench_ui;
 mod calibrate;
+mod compare;
 mod config;
 mod convert;
 mod encode;
 mod eval;
+mod explain;
+mod explain_corpus;
+mod explain_report;
+mod explain_svg;
 mod fetch_model;
 mod heads;
 mod init;
@@ -16,6 +21,7 @@ pub mod logging;
 mod model_arg;
 mod predict;
 mod prediction;
+mod stats;
 mod train;
 mod types;
 mod validate;
@@ -72,11 +78,20 @@ pub enum Command {
     Predict(predict::Args),
     /// Show the attention contribution f_a of one span over every layer and head.
     Heads(heads::Args),
+    /// Explain one prediction (head importance, head and word ablation, flip sets, word
+    /// attributions), or average head importance per type over a dataset.
+    Explain(explain::Args),
     /// Convert a dataset between SpERT and brat, DyGIE, CoNLL, doccano, Label Studio or
     /// spaCy/Prodigy, reporting what the target cannot hold.
     Convert(convert::Args),
     /// Check datasets (and a types file) for everything that can be wrong in them.
     Validate(validate::Args),
+    /// Agreement between two annotation sets of the same sentences: P/R/F1 (strict and
+    /// boundaries-only), Cohen's kappa over word labels, type confusion, disagreements.
+    Compare(compare::Args),
+    /// Count what datasets hold: sentences, words, entities and relations per type, review
+    /// progress, provenance, relation types by argument types.
+    Stats(stats::Args),
     /// Edit a types file: add, rename or retire a type, set or learn relation rules.
     Types(types::Args),
     /// Create an untrained checkpoint: a pretrained encoder with new entity and relation heads.
@@ -111,8 +126,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Annotate(args)) => annotate::run(args, cli.device),
         Some(Command::Predict(args)) => predict::run(args, cli.device),
         Some(Command::Heads(args)) => heads::run(args, cli.device),
+        Some(Command::Explain(args)) => explain::run(args, cli.device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
+        Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Types(args)) => types::run(args),
         Some(Command::Init(args)) => init::run(args, cli.device),
         Some(Command::Train(args)) => train::run(args, cli.device),

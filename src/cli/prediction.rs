@@ -62,7 +62,7 @@ pub fn output_format(path: &Path) -> Format {
 }
 
 /// A bar on standard error, hidden when that is not a terminal.
-fn progress_bar(len: u64) -> ProgressBar {
+pub(super) fn progress_bar(len: u64) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(

@@ -51,9 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The files to check: each file named, and the .json and .jsonl files of each folder named
-/// (sorted, not recursing; a folder's types.json is a types file, not a dataset).
-fn datasets(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// The datasets named: each file named, and the .json and .jsonl files of each folder named
+/// (sorted, not recursing; a folder's types.json is a types file, not a dataset, and hidden
+/// files are left out, as the workbench leaves them out). `stats` reads folders the same way.
+pub(super) fn datasets(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if !input.is_dir() {
@@ -66,7 +67,11 @@ fn datasets(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file())
             .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-            .filter(|p| p.file_name().is_some_and(|n| n != "types.json"))
+            .filter(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .is_some_and(|n| n != "types.json" && !n.starts_with('.'))
+            })
             .collect();
         if found.is_empty() {
             anyhow::bail!("{}: no .json or .jsonl datasets in the folder", input.display());

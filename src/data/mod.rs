@@ -1,5 +1,5 @@
 //! SpERT documents and types: reading, writing, validation, text splitting and word-piece
-//! alignment.
+//! alignment, and counts of what a dataset holds.
 //!
 //! Everything here is pure data handling; nothing knows about the model or the terminal.
 
@@ -8,6 +8,7 @@ pub mod document;
 pub mod formats;
 pub mod io;
 pub(crate) mod record;
+pub mod stats;
 pub mod text;
 pub mod types;
 pub mod validate;

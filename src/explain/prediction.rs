@@ -279,6 +279,30 @@ impl<'a> Explainer<'a> {
         Ok(explainer)
     }
 
+    /// Explains `label` instead of the predicted one: an entity type (or `none`) whose
+    /// log-probability becomes the score, e.g. a gold type the model gets wrong. What the
+    /// model predicts, and so what counts as a flip, stays as it was. Relations name their
+    /// type in the [`Target`].
+    pub fn explaining(mut self, label: &str) -> Result<Self> {
+        let cfg = self.model.config();
+        let Resolved::Entity { class, .. } = &mut self.resolved else {
+            candle_core::bail!("a relation's type is chosen in its target, not by explaining");
+        };
+        *class = if label == "none" {
+            0
+        } else {
+            1 + cfg.entity_types.iter().position(|t| t == label).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "the model has no entity type {label:?} (it has {})",
+                    cfg.entity_types.join(", ")
+                ))
+            })?
+        };
+        let enc = self.encode_rows(&[Vec::new()], None)?;
+        self.base = self.readings(&self.logits(&enc)?)?.remove(0);
+        Ok(self)
+    }
+
     /// The target, its relation type filled in.
     pub fn target(&self) -> &Target {
         &self.target
@@ -335,12 +359,17 @@ impl<'a> Explainer<'a> {
         let t = self.encoded.ids.len();
         let batch = self.batch(n, self.ids.broadcast_as((n, t))?.contiguous()?)?;
         let gate = gates(self.model.encoder(), sets)?;
-        let out = self.model.encoder().forward_explained(
-            &batch.input_ids,
-            &batch.attention_mask,
-            &gate,
-            word_scale,
-        )?;
+        let encoder = self.model.encoder();
+        let out = match word_scale {
+            // Rows that differ only in their gates share the layers before their first mask.
+            None => encoder.forward_gated_shared(&self.ids, &self.mask, &gate)?,
+            Some(scale) => encoder.forward_explained(
+                &batch.input_ids,
+                &batch.attention_mask,
+                &gate,
+                Some(scale),
+            )?,
+        };
         self.model.encoding_of(out, &batch)
     }
 

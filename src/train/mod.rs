@@ -1,6 +1,7 @@
 //! Training and evaluation: SpERT's negative sampling, the joint loss, the optimiser schedule,
-//! the training loop, and the SpERT evaluation protocol.
+//! the training loop, the SpERT evaluation protocol, and agreement between two annotation sets.
 
+pub mod agreement;
 pub mod calibration;
 pub mod evaluate;
 pub mod finetune;

@@ -1,0 +1,141 @@
+//! What a dataset holds, counted: `spanscope stats`.
+//!
+//! Sentences, words, entities and relations per type; review progress (records whose
+//! `"reviewed"` key is `true`, out of those that have the key at all, so data that never went
+//! through the workbench says so rather than showing 0 % reviewed); provenance, the `"source"`
+//! key the workbench and `predict` put on entities and relations (`model`, `accepted`,
+//! `corrected`, `manual`, any other value as written, and `gold` for none); and relation types
+//! by the entity types of their head and tail.
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::document::Sentence;
+use crate::train::finetune::REVIEWED_KEY;
+
+/// The extra key of an entity or relation that says where it came from.
+pub const SOURCE_KEY: &str = "source";
+/// The provenance of an entity or relation with no [`SOURCE_KEY`]: it was in the file.
+pub const GOLD_SOURCE: &str = "gold";
+
+/// Counts over a set of sentences. Maps are sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Records.
+    pub sentences: usize,
+    /// Word tokens.
+    pub words: usize,
+    /// Entity mentions.
+    pub entities: usize,
+    /// Relations.
+    pub relations: usize,
+    /// Entity mentions per type.
+    pub entity_types: BTreeMap<String, usize>,
+    /// Relations per type.
+    pub relation_types: BTreeMap<String, usize>,
+    /// Records with a `"reviewed"` key, whatever its value (0: the data does not track review).
+    pub with_review_key: usize,
+    /// Records whose `"reviewed"` is `true`.
+    pub reviewed: usize,
+    /// Entities per `"source"` value ([`GOLD_SOURCE`] for none).
+    pub entity_sources: BTreeMap<String, usize>,
+    /// Relations per `"source"` value ([`GOLD_SOURCE`] for none).
+    pub relation_sources: BTreeMap<String, usize>,
+    /// Relations per (relation type, head entity type, tail entity type).
+    #[serde(serialize_with = "signature_list")]
+    pub signatures: BTreeMap<(String, String, String), usize>,
+}
+
+impl Stats {
+    /// The counts of `sentences`. A relation whose head or tail is not an entity of its
+    /// sentence is counted under its type, and in `signatures` with `?` for the missing side.
+    pub fn of(sentences: &[Sentence]) -> Stats {
+        let mut stats = Stats::default();
+        for s in sentences {
+            stats.sentences += 1;
+            stats.words += s.tokens.len();
+            stats.entities += s.entities.len();
+            stats.relations += s.relations.len();
+            if let Some(value) = s.extra.get(REVIEWED_KEY) {
+                stats.with_review_key += 1;
+                stats.reviewed += usize::from(value.as_bool() == Some(true));
+            }
+            for e in &s.entities {
+                bump(&mut stats.entity_types, &e.entity_type, 1);
+                bump(&mut stats.entity_sources, source(&e.extra), 1);
+            }
+            for r in &s.relations {
+                bump(&mut stats.relation_types, &r.relation_type, 1);
+                bump(&mut stats.relation_sources, source(&r.extra), 1);
+                let side = |at: usize| {
+                    s.entities.get(at).map_or_else(|| "?".to_string(), |e| e.entity_type.clone())
+                };
+                let key = (r.relation_type.clone(), side(r.head), side(r.tail));
+                *stats.signatures.entry(key).or_default() += 1;
+            }
+        }
+        stats
+    }
+
+    /// Adds another set's counts to these.
+    pub fn add(&mut self, other: &Stats) {
+        self.sentences += other.sentences;
+        self.words += other.words;
+        self.entities += other.entities;
+        self.relations += other.relations;
+        self.with_review_key += other.with_review_key;
+        self.reviewed += other.reviewed;
+        let maps = [
+            (&mut self.entity_types, &other.entity_types),
+            (&mut self.relation_types, &other.relation_types),
+            (&mut self.entity_sources, &other.entity_sources),
+            (&mut self.relation_sources, &other.relation_sources),
+        ];
+        for (mine, theirs) in maps {
+            for (name, n) in theirs {
+                bump(mine, name, *n);
+            }
+        }
+        for (key, n) in &other.signatures {
+            *self.signatures.entry(key.clone()).or_default() += n;
+        }
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, usize>, name: &str, n: usize) {
+    match map.get_mut(name) {
+        Some(count) => *count += n,
+        None => {
+            map.insert(name.to_string(), n);
+        }
+    }
+}
+
+/// The `"source"` of an entity or relation; a value that is not a string reads as gold, as
+/// the workbench reads it.
+fn source(extra: &Map<String, Value>) -> &str {
+    extra.get(SOURCE_KEY).and_then(Value::as_str).unwrap_or(GOLD_SOURCE)
+}
+
+/// `signatures` as a JSON list of `{"relation", "head", "tail", "count"}` (JSON object keys
+/// cannot be triples).
+fn signature_list<S: Serializer>(
+    map: &BTreeMap<(String, String, String), usize>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Signature<'a> {
+        relation: &'a str,
+        head: &'a str,
+        tail: &'a str,
+        count: usize,
+    }
+    serializer.collect_seq(map.iter().map(|((relation, head, tail), &count)| Signature {
+        relation,
+        head,
+        tail,
+        count,
+    }))
+}
