@@ -101,6 +101,32 @@ fn every_ending_signal_restores_the_terminal_and_keeps_the_journal() {
 }
 
 #[test]
+fn a_closed_terminal_ends_the_workbench_and_keeps_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
+    let (bin, d) = (env!("CARGO_BIN_EXE_spanscope"), dir.path().display());
+    let tmux = Tmux::start(&format!(
+        "cd {d} && echo $$ > {d}/pid.txt && exec env -u SPANSCOPE_MODEL HOME={d} {bin} annotate \
+         --no-model {d}/doc.json"
+    ));
+    tmux.wait_for("Sentence 1/1");
+    tmux.keys("r");
+    tmux.wait_for("✓ reviewed");
+    let pid = std::fs::read_to_string(dir.path().join("pid.txt")).unwrap().trim().to_string();
+    // The window closes: tmux hangs up the terminal.
+    drop(tmux);
+    let proc = Path::new("/proc").join(&pid);
+    let alive = || {
+        proc.exists()
+            && !std::fs::read_to_string(proc.join("stat")).unwrap_or_default().contains(") Z ")
+    };
+    wait("the workbench to end with its terminal", || !alive(), || format!("pid {pid} still runs"));
+    let journal = dir.path().join(".spanscope/recovery/doc.json.journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("\"reviewed\":true"), "journal: {text}");
+}
+
+#[test]
 fn a_second_workbench_on_the_folder_is_read_only_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("doc.json"), DOC).unwrap();

@@ -177,7 +177,7 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
         let timing = ExplainTiming {
             model: name,
             device: device_spec.resolve().0.to_string(),
-            dtype: args.dtype.clone(),
+            dtype: format!("{}{}", args.dtype, if tf32 { ", TF32 products" } else { "" }),
             ..timing
         };
         if args.json {

@@ -143,7 +143,11 @@ pub fn run(setup: Setup) -> io::Result<()> {
     let result = event_loop(&mut terminal, &mut app, &theme, &rx, &workers, &signals);
     leave_terminal();
     stop.store(true, Ordering::Relaxed);
-    let _ = input.join();
+    // After a signal the terminal may be gone (a closed window sends SIGHUP), and crossterm's
+    // read then spins inside on the dead terminal: the thread ends with the process instead.
+    if signals.received().is_none() {
+        let _ = input.join();
+    }
     // Dropping the workers finishes pending saves and journal writes before we return.
     drop(workers);
     signals.die_of_the_signal();
@@ -178,9 +182,15 @@ impl Signals {
         let handle = signals.handle();
         let seen = received.clone();
         let watching = thread::Builder::new().name("signals".into()).spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            let mut forever = signals.forever();
+            if let Some(signal) = forever.next() {
                 seen.store(signal, Ordering::SeqCst);
                 let _ = tx.send(None); // wakes the event loop
+            }
+            // A second signal while we clean up ends the process at once, as a user who
+            // repeats `kill` expects.
+            if let Some(signal) = forever.next() {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
             }
         });
         if let Err(err) = watching {
