@@ -278,3 +278,56 @@ fn a_relation_is_explained_as_a_relation() {
     assert!(bad(Target::Entity { span: Words::new(0, 12) }).contains("wide"));
     assert!(bad(Target::Entity { span: Words::new(15, 17) }).contains("not a span"));
 }
+
+#[test]
+fn the_layer_nodes_give_the_composed_gradients() {
+    // The explained layer node's hand-written backward pass against candle's own, for the
+    // gates and the word scale, through the hidden states and every layer's attentions.
+    let (model, pieces) = bundled();
+    let encoder = model.encoder();
+    let cfg = encoder.config();
+    let (layers, heads) = (cfg.num_hidden_layers, cfg.num_attention_heads);
+    let tokens = words(SENTENCE);
+    let encoded = pieces.encode(&tokens, 512);
+    let t = encoded.ids.len();
+    let ids = Tensor::from_vec(encoded.ids.clone(), (1, t), &Device::Cpu).unwrap();
+    let mask = Tensor::ones((1, t), DType::U32, &Device::Cpu).unwrap();
+    // Some heads half open, so ξ ≠ 1 is exercised too.
+    let mut g = vec![1f32; layers * heads];
+    g[3] = 0.5;
+    g[heads + 7] = 0.0;
+    let gate = candle_core::Var::from_vec(g, (1, layers, heads), &Device::Cpu).unwrap();
+    let scale = candle_core::Var::ones((1, t), DType::F32, &Device::Cpu).unwrap();
+    let hidden_dir = Tensor::randn(0f32, 1.0, (1, t, cfg.hidden_size), &Device::Cpu).unwrap();
+    let attn_dir = Tensor::randn(0f32, 1.0, (1, layers, heads, t, t), &Device::Cpu).unwrap();
+    let grads = |fast: bool| {
+        let out = if fast {
+            encoder.forward_explained(&ids, &mask, gate.as_tensor(), Some(scale.as_tensor()))
+        } else {
+            encoder.forward_explained_composed(
+                &ids,
+                &mask,
+                gate.as_tensor(),
+                Some(scale.as_tensor()),
+            )
+        }
+        .unwrap();
+        let score = ((out.hidden * &hidden_dir).unwrap().sum_all().unwrap()
+            + (out.attentions * &attn_dir).unwrap().sum_all().unwrap())
+        .unwrap();
+        let store = score.backward().unwrap();
+        let flat = |v: &candle_core::Var| {
+            store.get(v.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        (score.to_scalar::<f32>().unwrap(), flat(&gate), flat(&scale))
+    };
+    let (fast, reference) = (grads(true), grads(false));
+    assert!(relative(fast.0, reference.0) < 1e-5, "scores {} and {}", fast.0, reference.0);
+    for (what, a, b) in [("gate", &fast.1, &reference.1), ("word scale", &fast.2, &reference.2)] {
+        let largest = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(largest > 0.0, "{what}: no gradient at all");
+        for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * largest, "{what} {i}: nodes {x}, composed {y}");
+        }
+    }
+}

@@ -30,7 +30,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
-use super::fused::layer_node::{self, DropoutKeys, LayerParams, Slot};
+use super::fused::layer_node::{self, DropoutKeys, LayerParams, NodeWeights, Slot};
 use super::fused::{self, DropoutStream, WeightGrads};
 
 /// What one forward pass returns.
@@ -338,6 +338,35 @@ impl Layer {
             out_norm: norm(&self.out_norm),
             eps: self.out_norm.eps as f32,
             heads: self.heads,
+        })
+    }
+
+    /// The detached f32 weights of the layer as one explained graph node
+    /// ([`layer_node::forward_gated`]), for erf GELU with biases (`None` otherwise).
+    fn gated_weights(&self) -> Option<NodeWeights> {
+        if self.act != HiddenAct::Gelu || self.attn_out.weight().dtype() != DType::F32 {
+            return None;
+        }
+        let pair = |l: &Linear| Some((l.weight().detach(), l.bias()?.detach()));
+        let norm = |n: &Norm| (n.weight.detach(), n.bias.detach());
+        let (qkv, scale) = match &self.qkv {
+            // The query rows carry 1/√d.
+            Qkv::Fused(lin) => (pair(lin)?, 1.0),
+            Qkv::Separate(w, b) => {
+                let cat = |t: &[Tensor; 3]| Tensor::cat(&t.each_ref().map(Tensor::detach), 0).ok();
+                ((cat(w)?, cat(b)?), 1.0 / (self.head_size as f32).sqrt())
+            }
+        };
+        Some(NodeWeights {
+            qkv,
+            attn_out: pair(&self.attn_out)?,
+            attn_norm: norm(&self.attn_norm),
+            intermediate: pair(&self.intermediate)?,
+            output: pair(&self.output)?,
+            out_norm: norm(&self.out_norm),
+            eps: self.out_norm.eps as f32,
+            heads: self.heads,
+            scale,
         })
     }
 
@@ -652,7 +681,7 @@ impl BertEncoder {
 
     /// The encoder with a gate ξ on every head's output, `gate` `[B, layers, heads]` (any
     /// float dtype; 1 keeps a head, 0 masks it, a `Var` gives ∂/∂ξ). The explanation path:
-    /// composed ops without dropout, no fused inference kernels, no training graph nodes.
+    /// no dropout, no fused inference kernels; see [`BertEncoder::forward_explained`].
     pub fn forward_gated(
         &self,
         input_ids: &Tensor,
@@ -665,12 +694,39 @@ impl BertEncoder {
     /// [`BertEncoder::forward_gated`] with each piece's word embedding scaled by
     /// `word_scale` `[B, T]` (1 keeps it, 0 leaves only position and token type): a `Var`
     /// gives ∂/∂scale, whose integral over the scale is a piece's integrated gradient.
+    ///
+    /// When ξ or the scale tracks gradients, each layer of f32 weights with erf GELU is one
+    /// graph node with a hand-written backward pass ([`layer_node::forward_gated`]);
+    /// [`BertEncoder::forward_explained_composed`] is the reference it is tested against.
     pub fn forward_explained(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
         gate: &Tensor,
         word_scale: Option<&Tensor>,
+    ) -> candle_core::Result<EncoderOutput> {
+        self.explained(input_ids, attention_mask, gate, word_scale, true)
+    }
+
+    /// [`BertEncoder::forward_explained`] in composed ops only, whose gradients candle's own
+    /// backward pass derives: the reference for the layer nodes.
+    pub fn forward_explained_composed(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        gate: &Tensor,
+        word_scale: Option<&Tensor>,
+    ) -> candle_core::Result<EncoderOutput> {
+        self.explained(input_ids, attention_mask, gate, word_scale, false)
+    }
+
+    fn explained(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        gate: &Tensor,
+        word_scale: Option<&Tensor>,
+        nodes_allowed: bool,
     ) -> candle_core::Result<EncoderOutput> {
         let (b, t) = input_ids.dims2()?;
         let (layers, heads) = (self.cfg.num_hidden_layers, self.cfg.num_attention_heads);
@@ -698,6 +754,24 @@ impl BertEncoder {
             .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward_scaled(input_ids, word_scale, false)?;
+        let tracked = gate.track_op() || x.track_op();
+        let nodes: Option<Vec<NodeWeights>> =
+            self.layers.iter().map(Layer::gated_weights).collect();
+        if let Some(nodes) = nodes.filter(|_| tracked && nodes_allowed && x.dtype() == DType::F32) {
+            // A gradient is wanted: a node a layer with its backward pass written out, and
+            // one node for the stacked attentions (as in training).
+            let mask = mask.reshape((b, t))?;
+            let slot = Slot::default();
+            let mut attentions = Vec::with_capacity(nodes.len());
+            for (i, weights) in nodes.iter().enumerate() {
+                let g = gate.narrow(1, i, 1)?.reshape((b, heads))?.to_dtype(DType::F32)?;
+                let (next, probs) = layer_node::forward_gated(&x, &g, &mask, weights, (i, &slot))?;
+                x = next;
+                attentions.push(probs);
+            }
+            let attentions = layer_node::tap_attentions(&x, attentions, &slot)?;
+            return Ok(EncoderOutput { hidden: x, attentions });
+        }
         let mut attentions = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let g = gate.narrow(1, i, 1)?.reshape((b, heads))?;
