@@ -183,3 +183,87 @@ fn bad_inputs_are_refused_with_the_reason() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("/nonexistent/dev.json"), "{}", stderr(&out));
 }
+
+#[test]
+fn compare_model_shows_the_heads_a_changed_model_uses_differently() {
+    if !Path::new(DEV).is_file() {
+        eprintln!("skipped: {DEV} is not here");
+        return;
+    }
+    // A second model: the bundled one with L3·H9's columns of the attention output projection
+    // zeroed, so its gate cannot move any score and its mean importance is exactly 0.
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/conll04-aspert-minilm");
+    let other = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&bundled).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, other.path().join(from.file_name().unwrap())).unwrap();
+    }
+    let weights = other.path().join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
+    let name = "bert.encoder.layer.2.attention.output.dense.weight";
+    let w = tensors[name].to_dtype(candle_core::DType::F32).unwrap();
+    let (rows, cols) = w.dims2().unwrap();
+    let d = cols / 12;
+    let keep: Vec<f32> = (0..cols).map(|c| if c / d == 8 { 0.0 } else { 1.0 }).collect();
+    let keep = candle_core::Tensor::from_vec(keep, (1, cols), &candle_core::Device::Cpu).unwrap();
+    let zeroed = w.broadcast_mul(&keep).unwrap().to_dtype(tensors[name].dtype()).unwrap();
+    assert_eq!(zeroed.dims(), [rows, cols]);
+    tensors.insert(name.to_string(), zeroed);
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+
+    let run = |second: &Path| {
+        json_of(&spanscope(&[
+            "explain",
+            "--dataset",
+            DEV,
+            "--limit",
+            "2",
+            "--json",
+            "--compare-model",
+            path(second),
+        ]))
+    };
+    let l3h9 = 2 * 12 + 8;
+    let v = run(other.path());
+    let compare = &v["compare"];
+    let mut seen = 0;
+    for kind in ["entities", "relations"] {
+        let first = v[kind].as_array().unwrap();
+        let second = compare["means"][kind].as_array().unwrap();
+        let changes = compare["changes"][kind].as_array().unwrap();
+        assert_eq!(first.len(), second.len(), "{kind}: the same types in both");
+        assert_eq!(changes.len(), first.len(), "{kind}: a change list per type");
+        for ((a, b), c) in first.iter().zip(second).zip(changes) {
+            let ty = &a["type"];
+            let before = a["mean"]["values"][l3h9].as_f64().unwrap();
+            assert_eq!(b["mean"]["values"][l3h9].as_f64().unwrap(), 0.0, "{kind} {ty}");
+            assert_eq!(&c["type"], ty);
+            // The largest changes are listed first, each as after - before.
+            let listed = c["changes"].as_array().unwrap();
+            let sizes: Vec<f64> =
+                listed.iter().map(|x| x["value"].as_f64().unwrap().abs()).collect();
+            assert!(sizes.windows(2).all(|p| p[0] >= p[1]), "{kind} {ty}: {sizes:?}");
+            for x in listed {
+                let (was, now) = (x["before"].as_f64().unwrap(), x["after"].as_f64().unwrap());
+                assert!((x["value"].as_f64().unwrap() - (now - was)).abs() < 1e-6);
+            }
+            if before > sizes[0] * 0.999 {
+                let top = &listed[0];
+                assert_eq!(top["name"], "L3·H9", "{kind} {ty}: L3·H9 lost most and is not first");
+            }
+            if listed.iter().any(|x| x["name"] == "L3·H9") {
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "L3·H9 is among no type's changes: {compare}");
+    // Against itself, nothing changes.
+    let same = run(&bundled);
+    for kind in ["entities", "relations"] {
+        for c in same["compare"]["changes"][kind].as_array().unwrap() {
+            for x in c["changes"].as_array().unwrap() {
+                assert_eq!(x["value"].as_f64().unwrap(), 0.0, "{kind}: {x}");
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! `spanscope bench-ui`: how fast the workbench draws and answers keys, idle, while the model
-//! predicts and while a fine-tuning run trains in the background. Frames go to an off-screen
+//! predicts, while it explains the selected predictions, and while a fine-tuning run trains in
+//! the background. Frames go to an off-screen
 //! buffer of the terminal's size, so the numbers are spanscope's own work, not the terminal
 //! emulator's.
 
@@ -20,7 +21,7 @@ use spanscope::store::files::{discover, load};
 use spanscope::store::worker::{StoreReply, StoreRequest, StoreWorker};
 use spanscope::train::finetune::{FinetuneConfig, FinetuneProgress, REVIEWED_KEY};
 use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
-use spanscope::workbench::state::{App, ModelStatus};
+use spanscope::workbench::state::{App, InspectorView, ModelStatus};
 use spanscope::workbench::theme::Theme;
 use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
 use spanscope::workbench::update::{self, Effect, Msg};
@@ -270,6 +271,15 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         worker.cancel(*doc);
     }
 
+    // Phase 2b: the inspector in its ablation view, so that every selection the keys make
+    // asks the model thread for importance, word attributions, the single-head sweep and the
+    // flip set of the new prediction.
+    app.inspector.view = InspectorView::Ablation;
+    let (mut explaining, explained) = timed_keys(&mut app, &worker, &rx, args.keys, &mut draw)?;
+    explaining.report("key -> frame, model explaining meanwhile");
+    println!("explanations answered during that phase: {explained}");
+    app.inspector.view = InspectorView::Contribution;
+
     // Phase 3: the same while a fine-tuning run trains (on every open sentence, marked
     // reviewed), in a scratch versions folder that is removed afterwards.
     let scratch = std::env::temp_dir().join(format!("spanscope-bench-ui-{}", std::process::id()));
@@ -374,8 +384,60 @@ type Batch = (u64, Vec<(usize, Vec<String>)>);
 
 fn run_effects(worker: &InferenceWorker, effects: Vec<Effect>) {
     for effect in effects {
-        if let Effect::Inspect { request, tokens, start, end } = effect {
-            worker.inspect(request, tokens, start, end);
+        match effect {
+            Effect::Inspect { request, tokens, start, end } => {
+                worker.inspect(request, tokens, start, end)
+            }
+            Effect::Explain { request, tokens, target, wanted } => {
+                worker.explain(request, tokens, target, wanted)
+            }
+            _ => {}
         }
     }
+}
+
+/// Keys every 20 ms, each timed from its sending to the end of the frame that shows it, while
+/// the worker answers what the keys ask (inspections, explanations). Returns the samples and
+/// how many explanations came back.
+fn timed_keys(
+    app: &mut App,
+    worker: &InferenceWorker,
+    rx: &mpsc::Receiver<Msg>,
+    keys: usize,
+    draw: &mut dyn FnMut(&App) -> anyhow::Result<Duration>,
+) -> anyhow::Result<(Samples, usize)> {
+    let (key_tx, key_rx) = mpsc::channel::<Instant>();
+    let feeder = thread::spawn(move || {
+        for _ in 0..keys {
+            thread::sleep(Duration::from_millis(20));
+            if key_tx.send(Instant::now()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut samples = Samples::default();
+    let mut explained = 0usize;
+    let mut pressed = 0usize;
+    while pressed < keys {
+        while let Ok(msg) = rx.try_recv() {
+            if matches!(msg, Msg::Model(InferenceReply::Explained { .. })) {
+                explained += 1;
+            }
+            run_effects(worker, update::update(app, msg));
+        }
+        match key_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(sent) => {
+                run_effects(worker, update::update(app, Msg::Key(key(pressed))));
+                draw(app)?;
+                samples.0.push(sent.elapsed());
+                pressed += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                draw(app)?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = feeder.join();
+    Ok((samples, explained))
 }
