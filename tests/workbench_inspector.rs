@@ -1,15 +1,19 @@
 //! The inspector's keys and requests, driven through `update` with no terminal and no model:
 //! which explain requests each view sends, the head cursor, the set, the ablation keys and
-//! the mode, and a selected relation explained as a relation.
+//! the mode, and a selected relation explained as a relation. Then the worker's side of word
+//! masking, with the bundled model.
 
 mod workbench_support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use spanscope::explain::prediction::{Mode as MaskMode, Reading, Target, Words};
+use candle_core::{DType, Device};
+
+use spanscope::explain::prediction::{Explainer, Mode as MaskMode, Reading, Target, Words};
 use spanscope::explain::Head;
-use spanscope::workbench::explanation::{Ablation, Explanation, Masked, Wanted};
+use spanscope::model::checkpoint;
+use spanscope::workbench::explanation::{explain, Ablation, Explanation, Masked, Wanted};
 use spanscope::workbench::inference::{InferenceReply, ModelInfo};
 use spanscope::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use spanscope::workbench::update::{update, Effect, Msg};
@@ -61,6 +65,7 @@ fn answer(target: Target) -> Explanation {
         sweep: None,
         flip: None,
         ablation: None,
+        word_masking: None,
     }
 }
 
@@ -196,4 +201,30 @@ fn without_a_model_the_inspector_does_not_take_the_keys() {
     press(&mut app, "i");
     assert!(matches!(app.mode, Mode::Normal));
     assert!(app.message.as_ref().is_some_and(|m| m.1.contains("no model")));
+}
+
+#[test]
+fn the_worker_masks_the_words_asked_and_nothing_is_missing_after() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/conll04-aspert-minilm");
+    let (model, _, pieces, _) =
+        checkpoint::load(&dir, &Device::Cpu, DType::F32).expect("bundled model");
+    let tokens: Vec<String> =
+        "Dr. Amara Okafor , who works for the Lagos Port Authority , lives in Ikoyi ."
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+    let target = Target::Entity { span: Words::new(1, 3) };
+    let wanted = Wanted { word_mask: Some(vec![2]), ..Wanted::default() };
+    let found = explain(&model, &pieces, &tokens, target.clone(), &wanted).unwrap();
+    let masked = found.word_masking.as_ref().expect("the words asked are masked");
+    assert_eq!(masked.words, [2]);
+    let explainer = Explainer::new(&model, &pieces, &tokens, target).unwrap();
+    let direct = explainer.mask_words(&[vec![2]]).unwrap().remove(0);
+    assert!((masked.after.probability - direct.probability).abs() < 1e-5, "{masked:?} {direct:?}");
+    assert_eq!(masked.flips, explainer.flips(&direct));
+    assert_ne!(masked.after.probability, found.prediction.probability, "masking «Okafor» moves P");
+    assert!(found.importance.is_none() && found.ablation.is_none(), "only what was asked");
+    assert!(wanted.missing(Some(&found)).is_empty());
+    let more = Wanted { word_mask: Some(vec![1, 2]), ..Wanted::default() };
+    assert_eq!(more.missing(Some(&found)), more, "another set is still missing");
 }

@@ -431,6 +431,7 @@ fn explained(app: &mut App) {
             max_heads: 8,
         }),
         ablation: Some(Ablated { asked, heads: vec![top], after, flips: true }),
+        word_masking: None,
     });
 }
 
@@ -498,6 +499,7 @@ fn a_selected_relation_is_explained_as_one() {
         sweep: None,
         flip: None,
         ablation: None,
+        word_masking: None,
     });
     let out = plain_screen(&app, 100, 32);
     assert!(out.contains("relation Work_For"), "the title says a relation:\n{out}");

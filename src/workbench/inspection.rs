@@ -56,6 +56,7 @@ fn wanted(app: &App, relation: bool) -> Wanted {
         sweep: ablation_view.then_some(i.mode),
         flip: (ablation_view || i.flip).then_some(i.mode),
         ablation: i.ablation.clone(),
+        word_mask: None,
     }
 }
 
