@@ -273,7 +273,7 @@ pub enum Mode {
     },
     /// A question (quit, recover, reload) waiting for an answer.
     Confirm(Question),
-    /// Keys go to the inspector: its views, its head cursor, ablations.
+    /// Keys go to the inspector: its views, its head and word cursors, what to mask.
     Inspect,
 }
 
@@ -392,6 +392,10 @@ pub struct Inspector {
     pub ablation: Option<Ablation>,
     /// Whether the flip set was asked for outside the ablation view.
     pub flip: bool,
+    /// The word under the words line's cursor (a sentence word index).
+    pub word: usize,
+    /// The words masked with `[MASK]`, until another target is selected.
+    pub masked_words: BTreeSet<usize>,
 }
 
 impl Default for Inspector {
@@ -412,6 +416,8 @@ impl Default for Inspector {
             mode: MaskMode::Encoder,
             ablation: None,
             flip: false,
+            word: 0,
+            masked_words: BTreeSet::new(),
         }
     }
 }
