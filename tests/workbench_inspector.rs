@@ -1,7 +1,8 @@
 //! The inspector's keys and requests, driven through `update` with no terminal and no model:
 //! which explain requests each view sends, the head cursor, the set, the ablation keys and
-//! the mode, the word cursor and the masked words, and a selected relation explained as a
-//! relation. Then the worker's side of word masking, with the bundled model.
+//! the mode, the word cursor and the masked words, a failed request not asked again, and a
+//! selected relation explained as a relation. Then the worker's side of word masking, with the
+//! bundled model.
 
 mod workbench_support;
 
@@ -297,6 +298,23 @@ fn a_new_selection_resets_the_word_cursor_and_the_masked_words() {
         panic!("a relation is explained");
     };
     assert_eq!(app.inspector.word, head.start);
+}
+
+#[test]
+fn a_failed_request_is_not_asked_again_until_the_view_wants_more() {
+    let mut app = ready();
+    let asked = explains(&press(&mut app, "<Tab>e"));
+    let request = asked[0].0;
+    let failed = Err("word 9 is beyond the 8 words the encoder sees".to_string());
+    let effects =
+        update(&mut app, Msg::Model(InferenceReply::Explained { request, result: failed }));
+    assert!(explains(&effects).is_empty(), "the same request would fail again");
+    assert!(explains(&update(&mut app, Msg::Model(InferenceReply::Idle))).is_empty());
+    assert!(app.inspector.explain_error.is_some());
+    // Something else wanted is asked.
+    let asked = explains(&press(&mut app, "iw"));
+    assert_eq!(asked.last().map(|a| a.2.word_mask.clone()), Some(Some(vec![0])));
+    assert!(app.inspector.explain_error.is_none());
 }
 
 #[test]

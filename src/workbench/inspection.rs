@@ -76,6 +76,7 @@ pub fn refresh_explanation(app: &mut App) -> Option<Effect> {
         i.explanation = None;
         i.explain_error = None;
         i.asked = Wanted::default();
+        i.refused = Wanted::default();
         i.ablation = None;
         i.flip = false;
         i.chosen.clear();
@@ -85,7 +86,8 @@ pub fn refresh_explanation(app: &mut App) -> Option<Effect> {
     }
     let relation = matches!(key.target, Target::Relation { .. });
     let missing = wanted(app, relation).missing(app.inspector.explanation.as_ref());
-    if missing.is_empty() || app.inspector.asked.covers(&missing) {
+    let i = &app.inspector;
+    if missing.is_empty() || i.asked.covers(&missing) || i.refused == missing {
         return None;
     }
     let request = app.next_request;
@@ -125,7 +127,9 @@ pub fn explained(
         Err(_) => {}
     }
     if newest {
-        i.asked = Wanted::default();
+        let asked = std::mem::take(&mut i.asked);
+        // Asked again, the same request would fail at once, and again, without end.
+        i.refused = if i.explain_error.is_some() { asked } else { Wanted::default() };
     }
 }
 

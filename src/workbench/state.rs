@@ -382,6 +382,8 @@ pub struct Inspector {
     pub explanation: Option<Explanation>,
     /// Why the last explain request failed, if it did.
     pub explain_error: Option<String>,
+    /// What that failed request asked: not asked again until the view wants something else.
+    pub refused: Wanted,
     /// The head under the grid's cursor.
     pub head: Head,
     /// The heads toggled into the set to mask.
@@ -411,6 +413,7 @@ impl Default for Inspector {
             asked: Wanted::default(),
             explanation: None,
             explain_error: None,
+            refused: Wanted::default(),
             head: Head { layer: 0, head: 0 },
             chosen: BTreeSet::new(),
             mode: MaskMode::Encoder,
