@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 use serde_json::{json, Value};
 use spanscope::data::{Entity, EntityType, Relation, RelationType, Sentence, Types};
@@ -20,7 +20,9 @@ use spanscope::explain::{Contribution, Head, HeadGrid, WordAttributions};
 use spanscope::store::files::DocumentSource;
 use spanscope::store::journal::{JournalEntry, Recovered};
 use spanscope::workbench::annotation::Item;
-use spanscope::workbench::explanation::{Ablated, Ablation, Explanation, Masked, Sweep};
+use spanscope::workbench::explanation::{
+    Ablated, Ablation, Explanation, Masked, Sweep, WordMasked,
+};
 use spanscope::workbench::inference::{Inspection, ModelInfo};
 use spanscope::workbench::keymap::{keys_label, NORMAL};
 use spanscope::workbench::state::{
@@ -409,6 +411,8 @@ fn explained(app: &mut App) {
     let asked = Ablation { masked: Masked::Top(1), mode: MaskMode::Encoder };
     app.inspector.explain_key =
         Some(ExplainKey { doc: 1, sentence: 0, tokens: tokens.clone(), target: target.clone() });
+    // Where a new target puts the word cursor.
+    app.inspector.word = 15;
     app.inspector.ablation = Some(asked.clone());
     app.inspector.explanation = Some(Explanation {
         target,
@@ -431,6 +435,7 @@ fn explained(app: &mut App) {
             max_heads: 8,
         }),
         ablation: Some(Ablated { asked, heads: vec![top], after, flips: true }),
+        word_masking: None,
     });
 }
 
@@ -469,6 +474,114 @@ fn ablation_view_with_the_keys() {
     insta::assert_snapshot!(out);
 }
 
+/// The cells of `word` on row `y` of `buf`, where it stands alone.
+fn word_cells(buf: &Buffer, y: u16, word: &str) -> Vec<(u16, u16)> {
+    let row: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+    let n = word.chars().count();
+    let at = (1..row.len().saturating_sub(n))
+        .find(|&x| row[x - 1] == " " && row[x + n] == " " && row[x..x + n].concat() == word);
+    at.map_or_else(Vec::new, |x| (x..x + n).map(|x| (x as u16, y)).collect())
+}
+
+#[test]
+fn importance_view_with_a_masked_word() {
+    let mut app = app();
+    explained(&mut app);
+    app.inspector.view = InspectorView::Importance;
+    app.mode = Mode::Inspect;
+    // "New" masked (it takes "New York" from Loc to Other); the word cursor on "York".
+    app.inspector.masked_words = BTreeSet::from([15]);
+    app.inspector.word = 16;
+    app.inspector.explanation.as_mut().unwrap().word_masking =
+        Some(WordMasked { words: vec![15], after: reading(0.38, "Other"), flips: true });
+    let buf = render(&app, &Theme::no_color(), 100, 32);
+    let out = text(&buf);
+    let line = "masked words «New» · P(Loc) .93 → .38 · flips Loc → Other";
+    assert!(out.contains(line), "before and after:\n{out}");
+    assert!(out.contains("what if · masked L3·H7"), "the heads' what-if stays:\n{out}");
+    assert!(out.contains("L6 ░░▒▒░░"), "every layer is still shown:\n{out}");
+    let masked_row = out.lines().position(|l| l.contains("masked words «")).unwrap();
+    let words_row = out.lines().position(|l| l.contains(", met Mary Jones in New York")).unwrap();
+    assert!(words_row < masked_row, "{out}");
+    let new = word_cells(&buf, words_row as u16, "New");
+    let york = word_cells(&buf, words_row as u16, "York");
+    assert!(!new.is_empty() && !york.is_empty(), "{out}");
+    assert!(new.iter().all(|&c| buf[c].modifier.contains(Modifier::CROSSED_OUT)));
+    assert!(!new.iter().any(|&c| buf[c].modifier.contains(Modifier::REVERSED)));
+    assert!(york.iter().all(|&c| buf[c].modifier.contains(Modifier::REVERSED)), "the cursor");
+    assert!(!york.iter().any(|&c| buf[c].modifier.contains(Modifier::CROSSED_OUT)));
+    insta::assert_snapshot!(out);
+
+    // Without the keys there is no word cursor; while the set is asked, it says so.
+    app.mode = Mode::Normal;
+    app.inspector.masked_words.insert(17);
+    let buf = render(&app, &Theme::no_color(), 100, 32);
+    let out = text(&buf);
+    assert!(out.contains("masked words «New» «yesterday»: computing…"), "{out}");
+    let york = word_cells(&buf, words_row as u16, "York");
+    assert!(!york.iter().any(|&c| buf[c].modifier.contains(Modifier::REVERSED)), "{out}");
+    // An empty set: how to mask one.
+    app.inspector.masked_words.clear();
+    let out = plain_screen(&app, 100, 32);
+    assert!(out.contains("no word masked: [ ] move, w masks the word"), "{out}");
+}
+
+#[test]
+fn the_masked_words_fit_in_small_terminals_and_their_hint_takes_no_grid_row() {
+    let mut app = app();
+    explained(&mut app);
+    app.mode = Mode::Inspect;
+    let masked = "masked words «New» «York» · P(Loc) .93 → .90 · stays Loc";
+    for view in [InspectorView::Ablation, InspectorView::Importance] {
+        app.inspector.view = view;
+        app.inspector.masked_words.clear();
+        app.inspector.explanation.as_mut().unwrap().word_masking = None;
+        // Nothing masked: the grid keeps every row it had, the hint only takes spare room.
+        let roomy = plain_screen(&app, 100, 32);
+        assert!(roomy.contains("no word masked: [ ] move, w masks the word"), "{roomy}");
+        let small = plain_screen(&app, 80, 24);
+        let rows = |out: &str| {
+            let row = |l: &str| {
+                let mut c = l.rsplit('│').next().unwrap_or(l).trim_start().chars();
+                c.next() == Some('L') && c.next().is_some_and(|d| d.is_ascii_digit())
+            };
+            out.lines().filter(|l| row(l)).count()
+        };
+        let layers_before = rows(&small);
+        assert!(!small.contains("no word masked"), "no room for the hint:\n{small}");
+        // Masked: its result is kept, the grid keeps at least four layers and its legend.
+        app.inspector.masked_words = BTreeSet::from([15, 16]);
+        app.inspector.explanation.as_mut().unwrap().word_masking =
+            Some(WordMasked { words: vec![15, 16], after: reading(0.9, "Loc"), flips: false });
+        for (w, h) in [(100, 32), (80, 24)] {
+            let out = plain_screen(&app, w, h);
+            assert!(out.contains(masked), "{view:?} at {w}x{h}:\n{out}");
+            assert!(out.contains("masked 0") || out.contains("|∂s/∂ξ| 0"), "legend:\n{out}");
+            assert!(rows(&out) >= 4, "{view:?} at {w}x{h}:\n{out}");
+            assert!(rows(&out) + 1 >= layers_before, "one grid row at most:\n{out}");
+        }
+        if view == InspectorView::Importance {
+            let small = plain_screen(&app, 80, 24);
+            let line = small.lines().position(|l| l.contains("masked words «")).unwrap();
+            let what_if = small.lines().position(|l| l.contains("what if · masked L")).unwrap();
+            assert!(line < what_if, "the words' result before the heads':\n{small}");
+        }
+    }
+}
+
+#[test]
+fn the_help_lists_the_word_keys_of_the_inspector() {
+    let mut seen = String::new();
+    for scroll in 0..120 {
+        let mut app = app();
+        app.mode = Mode::Help { scroll };
+        seen.push_str(&screen(&app, 80, 24));
+    }
+    for line in ["[  word cursor left", "]  word cursor right", "w  mask / unmask", "W  unmask"] {
+        assert!(seen.contains(line), "help lacks `{line}`");
+    }
+}
+
 #[test]
 fn a_selected_relation_is_explained_as_one() {
     let mut app = app();
@@ -498,6 +611,7 @@ fn a_selected_relation_is_explained_as_one() {
         sweep: None,
         flip: None,
         ablation: None,
+        word_masking: None,
     });
     let out = plain_screen(&app, 100, 32);
     assert!(out.contains("relation Work_For"), "the title says a relation:\n{out}");

@@ -282,3 +282,29 @@ fn the_inspector_masks_the_most_important_head_and_shows_before_and_after() {
     assert!(decimal(after), "{line}");
     assert!(after.contains("flips") || after.contains("stays"), "{line}");
 }
+
+#[test]
+fn the_inspector_masks_a_word_and_shows_before_and_after() {
+    let ws = Workspace::new();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    tmux.wait_ready();
+    // "John Smith" as a range, the inspector given the keys, its importance view.
+    tmux.keys(&["v", "l", "i", "e"]);
+    tmux.wait_for("no word masked");
+    // The word cursor starts on "John": one word right, then mask "Smith".
+    tmux.keys(&["]", "w"]);
+    let screen = tmux.wait_until("the masked word's result", |s| {
+        s.lines().any(|l| l.contains("masked words «Smith» ·") && l.contains(" → "))
+    });
+    eprintln!("{screen}");
+    let line = screen.lines().find(|l| l.contains("masked words «Smith» ·")).unwrap();
+    let (before, after) = line.split_once(" → ").expect("before → after");
+    let decimal = |t: &str| t.starts_with('.') || t.starts_with("1.");
+    assert!(before.contains("· P("), "{line}");
+    assert!(decimal(before.rsplit(' ').next().unwrap()), "{line}");
+    assert!(decimal(after), "{line}");
+    assert!(after.contains("flips") || after.contains("stays"), "{line}");
+    // w again unmasks it.
+    tmux.keys(&["w"]);
+    tmux.wait_for("no word masked");
+}

@@ -1,5 +1,6 @@
 //! What the inspector asks the model worker to explain about one prediction, and what comes
-//! back: the parts of [`crate::explain::prediction`] the inspector's views show.
+//! back: the parts of [`crate::explain::prediction`] the inspector's views show, heads and
+//! words masked included.
 //!
 //! A request names only the parts still missing ([`Wanted`]), so the newest request can
 //! supersede older ones without losing what they were for; the answers are merged into one
@@ -48,6 +49,8 @@ pub struct Wanted {
     pub flip: Option<Mode>,
     /// A custom ablation.
     pub ablation: Option<Ablation>,
+    /// Words masked with `[MASK]` (sorted sentence word indices; never empty).
+    pub word_mask: Option<Vec<usize>>,
 }
 
 impl Wanted {
@@ -68,6 +71,7 @@ impl Wanted {
             && same(&self.sweep, &other.sweep)
             && same(&self.flip, &other.flip)
             && same(&self.ablation, &other.ablation)
+            && same(&self.word_mask, &other.word_mask)
     }
 
     /// What of `self` `have` does not answer yet.
@@ -83,6 +87,10 @@ impl Wanted {
                 .ablation
                 .clone()
                 .filter(|a| have.ablation.as_ref().is_none_or(|done| done.asked != *a)),
+            word_mask: self
+                .word_mask
+                .clone()
+                .filter(|w| have.word_masking.as_ref().is_none_or(|done| done.words != *w)),
         }
     }
 }
@@ -111,6 +119,17 @@ pub struct Ablated {
     pub flips: bool,
 }
 
+/// The prediction with some words masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordMasked {
+    /// The words masked, as asked.
+    pub words: Vec<usize>,
+    /// The reading with them masked.
+    pub after: Reading,
+    /// Whether the prediction changed.
+    pub flips: bool,
+}
+
 /// What the model worker found about one prediction; parts not asked are `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
@@ -133,6 +152,8 @@ pub struct Explanation {
     pub flip: Option<FlipSet>,
     /// The last custom ablation.
     pub ablation: Option<Ablated>,
+    /// The last set of words masked.
+    pub word_masking: Option<WordMasked>,
 }
 
 impl Explanation {
@@ -147,6 +168,7 @@ impl Explanation {
         self.sweep = newer.sweep.or(self.sweep.take());
         self.flip = newer.flip.or(self.flip.take());
         self.ablation = newer.ablation.or(self.ablation.take());
+        self.word_masking = newer.word_masking.or(self.word_masking.take());
     }
 
     /// Whether the prediction is a relation's.
@@ -209,6 +231,14 @@ pub fn explain(
         }
         None => None,
     };
+    let word_masking = match &wanted.word_mask {
+        Some(words) => {
+            let after = explainer.mask_words(std::slice::from_ref(words))?.remove(0);
+            let flips = explainer.flips(&after);
+            Some(WordMasked { words: words.clone(), after, flips })
+        }
+        None => None,
+    };
     Ok(Explanation {
         target: explainer.target().clone(),
         label: explainer.label(),
@@ -220,5 +250,6 @@ pub fn explain(
         sweep,
         flip,
         ablation,
+        word_masking,
     })
 }

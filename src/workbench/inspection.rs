@@ -4,8 +4,10 @@
 //!
 //! Scheduling: f_a and P(type) on every selection (an inspect request); importance and the
 //! words' attributions once the importance or the ablation view is shown; the single-head
-//! sweep and the flip set in the ablation view; custom ablations on a key. Each explain
-//! request names only what is still missing, so a newer one can supersede an older one.
+//! sweep and the flip set in the ablation view; custom ablations on a key; the masked words
+//! each time `w` changes their set (a live what-if: the set is asked as it stands, an empty
+//! one not at all). Each explain request names only what is still missing, so a newer one
+//! can supersede an older one.
 
 use super::annotation::Item;
 use super::explanation::{Ablation, Masked, Wanted};
@@ -50,12 +52,17 @@ fn wanted(app: &App, relation: bool) -> Wanted {
     let ablation_view = i.view == InspectorView::Ablation;
     Wanted {
         // A relation's f_a and scores come only from the explainer.
-        prediction: relation || causal || i.ablation.is_some() || i.flip,
+        prediction: relation
+            || causal
+            || i.ablation.is_some()
+            || i.flip
+            || !i.masked_words.is_empty(),
         importance: causal,
         words: causal,
         sweep: ablation_view.then_some(i.mode),
         flip: (ablation_view || i.flip).then_some(i.mode),
         ablation: i.ablation.clone(),
+        word_mask: (!i.masked_words.is_empty()).then(|| i.masked_words.iter().copied().collect()),
     }
 }
 
@@ -69,14 +76,18 @@ pub fn refresh_explanation(app: &mut App) -> Option<Effect> {
         i.explanation = None;
         i.explain_error = None;
         i.asked = Wanted::default();
+        i.refused = Wanted::default();
         i.ablation = None;
         i.flip = false;
         i.chosen.clear();
+        i.word = first_word(&key.target);
+        i.masked_words.clear();
         i.explain_since = app.next_request;
     }
     let relation = matches!(key.target, Target::Relation { .. });
     let missing = wanted(app, relation).missing(app.inspector.explanation.as_ref());
-    if missing.is_empty() || app.inspector.asked.covers(&missing) {
+    let i = &app.inspector;
+    if missing.is_empty() || i.asked.covers(&missing) || i.refused == missing {
         return None;
     }
     let request = app.next_request;
@@ -85,6 +96,14 @@ pub fn refresh_explanation(app: &mut App) -> Option<Effect> {
     app.inspector.asked = missing.clone();
     app.inspector.explain_error = None;
     Some(Effect::Explain { request, tokens: key.tokens, target: key.target, wanted: missing })
+}
+
+/// Where the word cursor starts: the target's first word (a relation's head's).
+fn first_word(target: &Target) -> usize {
+    match target {
+        Target::Entity { span } => span.start,
+        Target::Relation { head, .. } => head.start,
+    }
 }
 
 /// Takes in an explain answer: any answer for the prediction now explained is kept (an older
@@ -108,7 +127,9 @@ pub fn explained(
         Err(_) => {}
     }
     if newest {
-        i.asked = Wanted::default();
+        let asked = std::mem::take(&mut i.asked);
+        // Asked again, the same request would fail at once, and again, without end.
+        i.refused = if i.explain_error.is_some() { asked } else { Wanted::default() };
     }
 }
 
@@ -123,6 +144,7 @@ fn shape(app: &App) -> Option<(usize, usize)> {
 /// Carries out an inspector key.
 pub fn run(app: &mut App, action: InspectAction) {
     let (layers, heads) = shape(app).unwrap_or((1, 1));
+    let words = app.inspector.explain_key.as_ref().map_or(0, |k| k.tokens.len());
     let i = &mut app.inspector;
     let at = i.head;
     let ablate = |i: &mut super::state::Inspector, masked: Masked| {
@@ -163,6 +185,15 @@ pub fn run(app: &mut App, action: InspectAction) {
             }
         }
         InspectAction::FlipSet => i.flip = true,
+        InspectAction::WordLeft => i.word = i.word.saturating_sub(1),
+        InspectAction::WordRight => i.word = (i.word + 1).min(words.saturating_sub(1)),
+        InspectAction::ToggleWord if words == 0 => {}
+        InspectAction::ToggleWord => {
+            if !i.masked_words.remove(&i.word) {
+                i.masked_words.insert(i.word);
+            }
+        }
+        InspectAction::ClearWords => i.masked_words.clear(),
         InspectAction::NextView => i.view = i.view.next(),
         InspectAction::Leave => app.mode = Mode::Normal,
     }
@@ -174,9 +205,11 @@ pub fn run(app: &mut App, action: InspectAction) {
             | InspectAction::AblateLayer
             | InspectAction::AblateTop(_)
             | InspectAction::FlipSet
+            | InspectAction::ToggleWord
     );
     let i = &mut app.inspector;
-    if masks && i.view == InspectorView::Contribution && (i.ablation.is_some() || i.flip) {
+    let something = i.ablation.is_some() || i.flip || !i.masked_words.is_empty();
+    if masks && i.view == InspectorView::Contribution && something {
         i.view = InspectorView::Importance;
     }
 }

@@ -92,7 +92,7 @@ pub enum Action {
     TrainingPanel,
     /// Choose the current model among the fine-tuned versions.
     ModelVersions,
-    /// Give the keys to the inspector (its head cursor and ablations).
+    /// Give the keys to the inspector (its head and word cursors, ablations, word masking).
     Inspect,
     /// Show the inspector's next view: f_a, importance, ablation.
     InspectorView,
@@ -125,6 +125,14 @@ pub enum InspectAction {
     ToggleMode,
     /// Search the smallest set of heads that flips the prediction.
     FlipSet,
+    /// Word cursor one word left.
+    WordLeft,
+    /// Word cursor one word right.
+    WordRight,
+    /// Mask the word under the word cursor with `[MASK]`, or unmask it.
+    ToggleWord,
+    /// Unmask every word.
+    ClearWords,
     /// The next view.
     NextView,
     /// Give the keys back to the sentence.
@@ -311,7 +319,7 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(MODEL, [plain('P')], Action::TrainingPanel, "show / hide the training panel"),
     bind!(MODEL, [plain('M')], Action::ModelVersions, "model versions: roll back or forward"),
     bind!(MODEL, [plain('e')], Action::InspectorView, "inspector view: f_a, importance, ablation"),
-    bind!(MODEL, [plain('i')], Action::Inspect, "inspector keys: head cursor, ablations"),
+    bind!(MODEL, [plain('i')], Action::Inspect, "inspector keys: mask heads and words"),
 ];
 
 /// The help line for the digit keys.
@@ -363,6 +371,10 @@ pub const INSPECT: &[Binding<InspectAction>] = &[
     bind!(INSPECTOR, [plain('L')], InspectAction::AblateLayer, "mask the cursor's whole layer"),
     bind!(INSPECTOR, [plain('m')], InspectAction::ToggleMode, "mask in the encoder / on f_a only"),
     bind!(INSPECTOR, [plain('f')], InspectAction::FlipSet, "smallest flip set of heads"),
+    bind!(INSPECTOR, [plain('[')], InspectAction::WordLeft, "word cursor left"),
+    bind!(INSPECTOR, [plain(']')], InspectAction::WordRight, "word cursor right"),
+    bind!(INSPECTOR, [plain('w')], InspectAction::ToggleWord, "mask / unmask the cursor's word"),
+    bind!(INSPECTOR, [plain('W')], InspectAction::ClearWords, "unmask every word"),
     bind!(
         INSPECTOR,
         [plain('e'), code(KeyCode::Tab)],

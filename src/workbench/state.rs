@@ -273,7 +273,7 @@ pub enum Mode {
     },
     /// A question (quit, recover, reload) waiting for an answer.
     Confirm(Question),
-    /// Keys go to the inspector: its views, its head cursor, ablations.
+    /// Keys go to the inspector: its views, its head and word cursors, what to mask.
     Inspect,
 }
 
@@ -382,6 +382,8 @@ pub struct Inspector {
     pub explanation: Option<Explanation>,
     /// Why the last explain request failed, if it did.
     pub explain_error: Option<String>,
+    /// What that failed request asked: not asked again until the view wants something else.
+    pub refused: Wanted,
     /// The head under the grid's cursor.
     pub head: Head,
     /// The heads toggled into the set to mask.
@@ -392,6 +394,10 @@ pub struct Inspector {
     pub ablation: Option<Ablation>,
     /// Whether the flip set was asked for outside the ablation view.
     pub flip: bool,
+    /// The word under the words line's cursor (a sentence word index).
+    pub word: usize,
+    /// The words masked with `[MASK]`, until another target is selected.
+    pub masked_words: BTreeSet<usize>,
 }
 
 impl Default for Inspector {
@@ -407,11 +413,14 @@ impl Default for Inspector {
             asked: Wanted::default(),
             explanation: None,
             explain_error: None,
+            refused: Wanted::default(),
             head: Head { layer: 0, head: 0 },
             chosen: BTreeSet::new(),
             mode: MaskMode::Encoder,
             ablation: None,
             flip: false,
+            word: 0,
+            masked_words: BTreeSet::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //!  |∂s/∂ξ| 0 ░░▒▒ .206 ▓▓██ .412
 //!  Dr. Amara Okafor , who works for the Lagos Port Authority , lives in Ikoyi .
 //!  words +Okafor .82  +Amara .40  −who .05
+//!  masked words «Okafor» · P(Peop) .58 → .20 · flips Peop → none
 //!  what if · masked L3·H9 (encoder): P(Peop) .58 → .09 · flips Peop → none
 //!  flip set (encoder): masking L3·H9 flips Peop → none
 //! ```
@@ -14,7 +15,11 @@
 //! Importance is |∂score/∂ξ| per head; the ablation view's grid is P(label) with each head
 //! masked alone (`!` where that flips the prediction), with the what-if panel beside it. Both
 //! scales start at 0. Words are shaded by their integrated gradient: green pushed the score
-//! up, red pulled it down, dim ones hardly matter.
+//! up, red pulled it down, dim ones hardly matter. The words `w` masked with `[MASK]` are
+//! struck through (the line under the top words says what that did) and the word cursor is
+//! reversed while the inspector has the keys; struck through rather than replaced, so the
+//! sentence still reads. Where the lines below the grid do not all fit, the masked words'
+//! result is kept before the heads' what-if, and the hint to mask one only fills spare room.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -24,11 +29,11 @@ use ratatui::text::Span;
 use super::grid::{self, head_name, layer_window, value, Grid};
 use super::inspector::{cursor, probabilities, reading_title, top_heads, MARKED};
 use super::{content, decimal, put, put_spans, title_rule, width, wrap_text};
-use crate::explain::prediction::{Mode as MaskMode, Target};
+use crate::explain::prediction::{Mode as MaskMode, Reading, Target};
 use crate::explain::{Head, WordAttributions};
 use crate::workbench::explanation::{Explanation, Masked};
 use crate::workbench::keymap::{InspectAction, KeyTable, INSPECT};
-use crate::workbench::state::{App, InspectorView, ModelStatus};
+use crate::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
 
 /// Writes `text` wrapped from the top of `inner`.
@@ -59,8 +64,9 @@ pub(super) fn draw(
     };
     let (layers, heads) = (info.layers, info.heads);
     let importance = i.view == InspectorView::Importance;
-    // Below the grid: its legend, then the words and the what-if lines as far as they fit.
-    let extras_wanted: u16 = if importance { 4 } else { 2 };
+    // Below the grid: its legend, then the words and the what-if lines as far as they fit;
+    // the masked words take a grid row only once a word is masked (their hint, spare room).
+    let extras_wanted: u16 = if importance { 4 } else { 2 } + u16::from(!i.masked_words.is_empty());
     let least_rows = layers.min(4) as u16;
     let extras = extras_wanted.min(inner.height.saturating_sub(2 + least_rows));
     let rows = inner.height.saturating_sub(2 + extras);
@@ -152,27 +158,46 @@ pub(super) fn draw(
             theme,
         );
     }
-    let mut y = legend_y + 1;
-    let lines = inner.y + inner.height;
-    if y < lines {
-        words_line(buf, inner, y, app, e, theme);
-        y += 1;
-    }
-    if y < lines {
-        top_words(buf, inner, y, e, theme);
-        y += 1;
-    }
+    // Where not every line fits, those ranked first are kept, still drawn in this order: a
+    // masked set's result ranks right after the words, the hint to mask one last.
+    let masking = !i.masked_words.is_empty();
+    let mut ranked = vec![Below::Words, Below::TopWords];
+    ranked.extend(masking.then_some(Below::WordMasking));
     if importance {
-        if y < lines {
-            let mut line = vec![Span::styled("what if · ", theme.dim)];
-            line.extend(what_if(app, e, theme).concat());
-            put_spans(buf, inner, inner.x, y, &line);
-            y += 1;
-        }
-        if y < lines {
-            put_spans(buf, inner, inner.x, y, &flip_line(app, e, theme));
+        ranked.extend([Below::WhatIf, Below::FlipSet]);
+    }
+    ranked.extend((!masking).then_some(Below::WordMasking));
+    let room = (inner.y + inner.height).saturating_sub(legend_y + 1);
+    ranked.truncate(usize::from(room));
+    let order = [Below::Words, Below::TopWords, Below::WordMasking, Below::WhatIf, Below::FlipSet];
+    for (n, line) in order.into_iter().filter(|l| ranked.contains(l)).enumerate() {
+        let y = legend_y + 1 + n as u16;
+        match line {
+            Below::Words => words_line(buf, inner, y, app, e, theme),
+            Below::TopWords => top_words(buf, inner, y, e, theme),
+            Below::WordMasking => {
+                put_spans(buf, inner, inner.x, y, &word_masking(app, e, theme));
+            }
+            Below::WhatIf => {
+                let mut line = vec![Span::styled("what if · ", theme.dim)];
+                line.extend(what_if(app, e, theme).concat());
+                put_spans(buf, inner, inner.x, y, &line);
+            }
+            Below::FlipSet => {
+                put_spans(buf, inner, inner.x, y, &flip_line(app, e, theme));
+            }
         }
     }
+}
+
+/// The lines under the grid's legend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Below {
+    Words,
+    TopWords,
+    WordMasking,
+    WhatIf,
+    FlipSet,
 }
 
 /// What the label is measured by: `P(Peop)`, or a relation's `Work_For score`.
@@ -225,33 +250,91 @@ fn what_if(app: &App, e: &Explanation, theme: &Theme) -> Vec<Vec<Span<'static>>>
             theme.dim,
         )]];
     };
-    let before = &e.prediction;
-    let bold = theme.base.add_modifier(Modifier::BOLD);
     let masked = format!("masked {} ({}): ", heads_text(&done.heads, per_layer), asked.mode.name());
-    let change = vec![
+    vec![
+        vec![Span::styled(masked, theme.base)],
+        change(e, &done.after, theme),
+        vec![verdict(e, &done.after, done.flips, theme)],
+    ]
+}
+
+/// `P(Peop) .58 → .09 · `: the label's measure before and after masking.
+fn change(e: &Explanation, after: &Reading, theme: &Theme) -> Vec<Span<'static>> {
+    let bold = theme.base.add_modifier(Modifier::BOLD);
+    vec![
         Span::styled(format!("{} ", measure(e)), theme.dim),
-        Span::styled(decimal(before.probability, 2), bold),
+        Span::styled(decimal(e.prediction.probability, 2), bold),
         Span::styled(" → ", theme.dim),
-        Span::styled(decimal(done.after.probability, 2), bold),
+        Span::styled(decimal(after.probability, 2), bold),
         Span::styled(" · ", theme.dim),
-    ];
-    let verdict = if e.is_relation() {
-        let (was, now) = (before.predicted == e.label, done.after.predicted == e.label);
+    ]
+}
+
+/// What masking did to the prediction: `flips Peop → none`, `stays Peop`; a relation's score
+/// against α: `falls below α`, `stays above α`.
+fn verdict(e: &Explanation, after: &Reading, flips: bool, theme: &Theme) -> Span<'static> {
+    let before = &e.prediction;
+    let loud = theme.warn.add_modifier(Modifier::BOLD);
+    if e.is_relation() {
+        let (was, now) = (before.predicted == e.label, after.predicted == e.label);
         match (was, now) {
-            (true, false) => Span::styled("falls below α", theme.warn.add_modifier(Modifier::BOLD)),
-            (false, true) => Span::styled("rises above α", theme.warn.add_modifier(Modifier::BOLD)),
+            (true, false) => Span::styled("falls below α", loud),
+            (false, true) => Span::styled("rises above α", loud),
             (true, true) => Span::styled("stays above α", theme.dim),
             (false, false) => Span::styled("stays below α", theme.dim),
         }
-    } else if done.flips {
-        Span::styled(
-            format!("flips {} → {}", before.predicted, done.after.predicted),
-            theme.warn.add_modifier(Modifier::BOLD),
-        )
+    } else if flips {
+        Span::styled(format!("flips {} → {}", before.predicted, after.predicted), loud)
     } else {
         Span::styled(format!("stays {}", before.predicted), theme.dim)
+    }
+}
+
+/// Words as few words say them: `«Okafor»`, `«Dr.» «Amara» «Okafor» + 2 more`.
+fn words_text(tokens: &[String], words: &[usize]) -> String {
+    let names: Vec<String> = words
+        .iter()
+        .take(3)
+        .map(|&w| format!("«{}»", tokens.get(w).map_or("?", String::as_str)))
+        .collect();
+    match words.len() {
+        n if n > 3 => format!("{} + {} more", names.join(" "), n - 3),
+        _ => names.join(" "),
+    }
+}
+
+/// The masked words: `masked words «Okafor» · P(Peop) .58 → .20 · flips Peop → none`, or how
+/// to mask one.
+fn word_masking(app: &App, e: &Explanation, theme: &Theme) -> Vec<Span<'static>> {
+    let i = &app.inspector;
+    let Some(key) = i.explain_key.as_ref().filter(|_| !i.masked_words.is_empty()) else {
+        let hint = format!(
+            "no word masked: {} {} move, {} masks the word",
+            key(app, InspectAction::WordLeft),
+            key(app, InspectAction::WordRight),
+            key(app, InspectAction::ToggleWord)
+        );
+        return vec![Span::styled(hint, theme.dim)];
     };
-    vec![vec![Span::styled(masked, theme.base)], change, vec![verdict]]
+    let asked: Vec<usize> = i.masked_words.iter().copied().collect();
+    let named = words_text(&key.tokens, &asked);
+    let Some(done) = e.word_masking.as_ref().filter(|d| d.words == asked) else {
+        let (text, style) = match &i.explain_error {
+            Some(why) if i.asked.is_empty() => {
+                (format!("masked words {named}: {why}"), theme.error)
+            }
+            _ => (format!("masked words {named}: computing…"), theme.dim),
+        };
+        return vec![Span::styled(text, style)];
+    };
+    let mut line = vec![
+        Span::styled("masked words ", theme.dim),
+        Span::styled(named, theme.base),
+        Span::styled(" · ", theme.dim),
+    ];
+    line.extend(change(e, &done.after, theme));
+    line.push(verdict(e, &done.after, done.flips, theme));
+    line
 }
 
 /// The flip-set line: `flip set (encoder): masking L3·H9 flips Peop → none`.
@@ -338,11 +421,13 @@ fn key(app: &App, action: InspectAction) -> String {
         .map_or("?".into(), |k| k.label())
 }
 
-/// The sentence's words, shaded by attribution; the target's words underlined.
+/// The sentence's words, shaded by attribution; the target's words underlined, the masked
+/// ones struck through, and the word cursor reversed while the inspector has the keys.
 fn words_line(buf: &mut Buffer, inner: Rect, y: u16, app: &App, e: &Explanation, theme: &Theme) {
-    let Some(key) = &app.inspector.explain_key else { return };
+    let i = &app.inspector;
+    let Some(key) = &i.explain_key else { return };
     let Some(words) = &e.words else {
-        if app.inspector.asked.words {
+        if i.asked.words {
             put(buf, inner, inner.x, y, "words: computing…", theme.dim);
         }
         return;
@@ -351,13 +436,16 @@ fn words_line(buf: &mut Buffer, inner: Rect, y: u16, app: &App, e: &Explanation,
         Target::Entity { span } => vec![(span.start, span.end)],
         Target::Relation { head, tail, .. } => vec![(head.start, head.end), (tail.start, tail.end)],
     };
+    let keys = matches!(app.mode, Mode::Inspect);
+    // The word cursor stays in view while it is used; else the first target word does.
     let first = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let keep = if keys { i.word } else { first };
     let tokens = &key.tokens;
-    // Drop words from the start until the first target word fits.
+    // Drop words from the start until the kept word fits.
     let room = usize::from(inner.width);
     let mut start = 0;
-    while start < first
-        && tokens[start..=first.min(tokens.len() - 1)].iter().map(|t| width(t) + 1).sum::<usize>()
+    while start < keep
+        && tokens[start..=keep.min(tokens.len() - 1)].iter().map(|t| width(t) + 1).sum::<usize>()
             > room.saturating_sub(2)
     {
         start += 1;
@@ -370,6 +458,12 @@ fn words_line(buf: &mut Buffer, inner: Rect, y: u16, app: &App, e: &Explanation,
         let mut style = word_style(words, w, theme);
         if spans.iter().any(|&(a, b)| (a..b).contains(&w)) {
             style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        if i.masked_words.contains(&w) {
+            style = style.add_modifier(Modifier::CROSSED_OUT);
+        }
+        if keys && w == i.word {
+            style = style.add_modifier(Modifier::REVERSED);
         }
         x = put(buf, inner, x, y, token, style);
         x = put(buf, inner, x, y, " ", theme.base);

@@ -182,6 +182,7 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("+  •", "the head cursor; a head in the set to mask"),
         ("|∂s/∂ξ|", "importance: how much the prediction's score depends on a head"),
         ("+word −word", "words that pushed the score up (green) / down (red)"),
+        ("words line", "the word cursor is reversed; struck-through words are [MASK]ed"),
         ("P(type)", "the model's probability of each type for the span"),
     ];
     rows.push(HelpRow::Heading("What the marks mean".into()));

@@ -168,6 +168,16 @@ fn hints(app: &App) -> Vec<Hint> {
                 hints.len().min(2),
                 Hint { keys: km.digits_label(), what: "mask top n".into() },
             );
+            let word: Option<Vec<String>> =
+                [InspectAction::WordLeft, InspectAction::WordRight, InspectAction::ToggleWord]
+                    .into_iter()
+                    .map(keys)
+                    .collect();
+            if let Some(k) = word {
+                let hint =
+                    Hint { keys: format!("{}{} {}", k[0], k[1], k[2]), what: "mask word".into() };
+                hints.insert(hints.len().min(3), hint);
+            }
             if let Some(k) = keys(InspectAction::Leave) {
                 hints.push(Hint { keys: k, what: "back".into() });
             }
