@@ -50,6 +50,9 @@ fn json_of_a_real_entity_has_the_l3h9_flip_and_the_ablation_in_both_modes() {
     assert_eq!(set["heads"].as_array().unwrap().len(), 1, "{set}");
     assert_eq!(set["after"]["predicted"], "none");
     assert!(v["modes"]["f_a"]["flip_set"]["flipped"].is_boolean());
+    // A mode is written as the command line names it.
+    assert_eq!(set["mode"], "encoder");
+    assert_eq!(v["modes"]["f_a"]["flip_set"]["mode"], "f_a");
 
     let ablation = &v["ablation"];
     assert!(is_l3h9(&ablation["heads"][0]["head"]));

@@ -61,7 +61,8 @@ pub enum Mode {
     /// ξ_h = 0 in the encoder: the head's output is gone from every later layer.
     Encoder,
     /// Only the head's f_a feature is zeroed (ASpERT's attention path); the encoder and the
-    /// hidden states are unchanged.
+    /// hidden states are unchanged. Written `f_a`, as the command line names it.
+    #[serde(rename = "f_a")]
     AttentionFeature,
 }
 
