@@ -127,6 +127,34 @@ fn a_closed_terminal_ends_the_workbench_and_keeps_the_journal() {
 }
 
 #[test]
+fn a_terminal_that_hangs_up_without_sighup_ends_the_workbench() {
+    // The workbench in a session of its own, reading and drawing on the window's terminal:
+    // closing the window hangs the terminal up but sends it no SIGHUP (it is not in the
+    // terminal's foreground group), and crossterm alone would spin on the dead terminal.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
+    let (bin, d) = (env!("CARGO_BIN_EXE_spanscope"), dir.path().display());
+    let tmux = Tmux::start(&format!(
+        "cd {d} && setsid sh -c 'echo $$ > {d}/pid.txt; exec env -u SPANSCOPE_MODEL HOME={d} \
+         {bin} annotate --no-model {d}/doc.json' <$(tty) >$(tty) 2>/dev/null; sleep 30"
+    ));
+    tmux.wait_for("Sentence 1/1");
+    tmux.keys("r");
+    tmux.wait_for("✓ reviewed");
+    let pid = std::fs::read_to_string(dir.path().join("pid.txt")).unwrap().trim().to_string();
+    let proc = Path::new("/proc").join(&pid);
+    let stat = || std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+    // Its own session: the session id (the sixth field) is its pid.
+    assert_eq!(stat().split(") ").nth(1).unwrap().split(' ').nth(3), Some(pid.as_str()));
+    drop(tmux);
+    let alive = || proc.exists() && !stat().contains(") Z ");
+    wait("the workbench to end with its terminal", || !alive(), || format!("pid {pid} still runs"));
+    let journal = dir.path().join(".spanscope/recovery/doc.json.journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("\"reviewed\":true"), "journal: {text}");
+}
+
+#[test]
 fn a_second_workbench_on_the_folder_is_read_only_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("doc.json"), DOC).unwrap();

@@ -199,6 +199,16 @@ impl Signals {
         Signals { received, handle: Some(handle) }
     }
 
+    /// Stops the workbench as SIGHUP would, when the terminal hung up without sending it.
+    fn hang_up(&self) {
+        let _ = self.received.compare_exchange(
+            0,
+            signal_hook::consts::SIGHUP,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
     /// The signal that asked us to stop, if one did.
     fn received(&self) -> Option<i32> {
         Some(self.received.load(Ordering::SeqCst)).filter(|&s| s != 0)
@@ -286,10 +296,22 @@ fn event_loop(
     signals: &Signals,
 ) -> io::Result<()> {
     terminal.draw(|frame| view::draw(frame, app, theme))?;
-    while let Ok(first) = rx.recv() {
+    let hangup = Hangup::watching_stdin();
+    loop {
+        let first = match rx.recv_timeout(HANGUP_CHECK) {
+            Ok(event) => Some(event),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if hangup.happened() {
+            // The terminal is gone but no SIGHUP came (the process is not in the
+            // terminal's foreground group, or the signal was lost): end as if it had.
+            signals.hang_up();
+        }
         if signals.received().is_some() {
             return Ok(());
         }
+        let Some(first) = first else { continue };
         // Apply everything already waiting before drawing once: a burst of predictions or
         // of typed keys costs one frame, not one each.
         let mut next = Some(first);
@@ -311,6 +333,35 @@ fn event_loop(
         terminal.draw(|frame| view::draw(frame, app, theme))?;
     }
     Ok(())
+}
+
+/// How often an idle event loop checks that its terminal is still there.
+const HANGUP_CHECK: Duration = Duration::from_millis(500);
+
+/// Whether the terminal on standard input has hung up. A closed window normally sends SIGHUP
+/// ([`Signals`]); where none arrives, crossterm's reader spins on the dead terminal and never
+/// reports it, so the event loop asks the descriptor itself.
+struct Hangup {
+    /// Standard input was a terminal when the workbench started (a hung-up one no longer
+    /// answers `isatty`).
+    watching: bool,
+}
+
+impl Hangup {
+    fn watching_stdin() -> Hangup {
+        // SAFETY: isatty only inspects the descriptor.
+        Hangup { watching: unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 }
+    }
+
+    fn happened(&self) -> bool {
+        if !self.watching {
+            return false;
+        }
+        let mut fd = libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the length given, and no wait.
+        let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+        ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0
+    }
 }
 
 /// A panic on the UI thread restores the terminal before the message is printed; a panic a
