@@ -143,9 +143,15 @@ pub fn run(setup: Setup) -> io::Result<()> {
     let result = event_loop(&mut terminal, &mut app, &theme, &rx, &workers, &signals);
     leave_terminal();
     stop.store(true, Ordering::Relaxed);
-    // After a signal the terminal may be gone (a closed window sends SIGHUP), and crossterm's
-    // read then spins inside on the dead terminal: the thread ends with the process instead.
-    if signals.received().is_none() {
+    // The reader sees `stop` within one 50 ms poll, so keys typed after quitting reach the
+    // shell. On a dead terminal (a closed window, with or without SIGHUP, or a draw that
+    // failed on it) crossterm's poll spins inside and never returns: that thread then ends
+    // with the process instead of being waited for.
+    let deadline = std::time::Instant::now() + Duration::from_millis(300);
+    while !input.is_finished() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    if input.is_finished() {
         let _ = input.join();
     }
     // Dropping the workers finishes pending saves and journal writes before we return.
