@@ -214,16 +214,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     // Phase 2: the model predicts every sentence again and again while keys arrive every
     // 20 ms through the same channel as its replies; the latency runs from the moment the key
     // is sent to the end of the frame that shows it.
-    let (key_tx, key_rx) = mpsc::channel::<Instant>();
     let keys = args.keys;
-    let feeder = thread::spawn(move || {
-        for _ in 0..keys {
-            thread::sleep(Duration::from_millis(20));
-            if key_tx.send(Instant::now()).is_err() {
-                break;
-            }
-        }
-    });
     let all: Vec<Batch> = app
         .docs
         .iter()
@@ -237,34 +228,15 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         }
     };
     refill(&worker);
-    let mut busy = Samples::default();
     let mut predicted = 0usize;
-    let mut pressed = 0usize;
-    while pressed < keys {
-        // Worker replies first, as they come; then at most one key per frame.
-        while let Ok(msg) = rx.try_recv() {
-            if matches!(msg, Msg::Model(InferenceReply::Predicted { .. })) {
-                predicted += 1;
-            }
-            if matches!(msg, Msg::Model(InferenceReply::Idle)) {
-                refill(&worker);
-            }
-            run_effects(&worker, update::update(&mut app, msg));
+    let mut busy = timed_keys(&mut app, &worker, &rx, keys, &mut draw, &mut |msg| {
+        if matches!(msg, Msg::Model(InferenceReply::Predicted { .. })) {
+            predicted += 1;
         }
-        match key_rx.recv_timeout(Duration::from_millis(5)) {
-            Ok(sent) => {
-                run_effects(&worker, update::update(&mut app, Msg::Key(key(pressed))));
-                draw(&app)?;
-                busy.0.push(sent.elapsed());
-                pressed += 1;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                draw(&app)?;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        if matches!(msg, Msg::Model(InferenceReply::Idle)) {
+            refill(&worker);
         }
-    }
-    let _ = feeder.join();
+    })?;
     busy.report("key -> frame, model predicting meanwhile");
     println!("sentences predicted during that phase: {predicted}");
     for (doc, _) in &all {
@@ -275,7 +247,10 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     // asks the model thread for importance, word attributions, the single-head sweep and the
     // flip set of the new prediction.
     app.inspector.view = InspectorView::Ablation;
-    let (mut explaining, explained) = timed_keys(&mut app, &worker, &rx, args.keys, &mut draw)?;
+    let mut explained = 0usize;
+    let mut explaining = timed_keys(&mut app, &worker, &rx, keys, &mut draw, &mut |msg| {
+        explained += usize::from(matches!(msg, Msg::Model(InferenceReply::Explained { .. })));
+    })?;
     explaining.report("key -> frame, model explaining meanwhile");
     println!("explanations answered during that phase: {explained}");
     app.inspector.view = InspectorView::Contribution;
@@ -317,15 +292,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    let (key_tx, key_rx) = mpsc::channel::<Instant>();
-    let feeder = thread::spawn(move || {
-        for _ in 0..keys {
-            thread::sleep(Duration::from_millis(20));
-            if key_tx.send(Instant::now()).is_err() {
-                break;
-            }
-        }
-    });
+    let (key_rx, feeder) = feed_keys(keys);
     let mut training = Samples::default();
     let mut steps = 0usize;
     while training.0.len() < keys {
@@ -396,16 +363,8 @@ fn run_effects(worker: &InferenceWorker, effects: Vec<Effect>) {
     }
 }
 
-/// Keys every 20 ms, each timed from its sending to the end of the frame that shows it, while
-/// the worker answers what the keys ask (inspections, explanations). Returns the samples and
-/// how many explanations came back.
-fn timed_keys(
-    app: &mut App,
-    worker: &InferenceWorker,
-    rx: &mpsc::Receiver<Msg>,
-    keys: usize,
-    draw: &mut dyn FnMut(&App) -> anyhow::Result<Duration>,
-) -> anyhow::Result<(Samples, usize)> {
+/// A key press every 20 ms for `keys` presses: the time each was sent, on the channel.
+fn feed_keys(keys: usize) -> (mpsc::Receiver<Instant>, thread::JoinHandle<()>) {
     let (key_tx, key_rx) = mpsc::channel::<Instant>();
     let feeder = thread::spawn(move || {
         for _ in 0..keys {
@@ -415,14 +374,27 @@ fn timed_keys(
             }
         }
     });
+    (key_rx, feeder)
+}
+
+/// Keys every 20 ms, each timed from its sending to the end of the frame that shows it, while
+/// the worker answers what the keys ask (predictions, inspections, explanations); `seen` looks
+/// at each worker message before the workbench takes it in.
+fn timed_keys(
+    app: &mut App,
+    worker: &InferenceWorker,
+    rx: &mpsc::Receiver<Msg>,
+    keys: usize,
+    draw: &mut dyn FnMut(&App) -> anyhow::Result<Duration>,
+    seen: &mut dyn FnMut(&Msg),
+) -> anyhow::Result<Samples> {
+    let (key_rx, feeder) = feed_keys(keys);
     let mut samples = Samples::default();
-    let mut explained = 0usize;
     let mut pressed = 0usize;
     while pressed < keys {
+        // Worker replies first, as they come; then at most one key per frame.
         while let Ok(msg) = rx.try_recv() {
-            if matches!(msg, Msg::Model(InferenceReply::Explained { .. })) {
-                explained += 1;
-            }
+            seen(&msg);
             run_effects(worker, update::update(app, msg));
         }
         match key_rx.recv_timeout(Duration::from_millis(5)) {
@@ -439,5 +411,5 @@ fn timed_keys(
         }
     }
     let _ = feeder.join();
-    Ok((samples, explained))
+    Ok(samples)
 }
