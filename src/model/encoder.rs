@@ -755,9 +755,11 @@ impl BertEncoder {
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward_scaled(input_ids, word_scale, false)?;
         let tracked = gate.track_op() || x.track_op();
-        let nodes: Option<Vec<NodeWeights>> =
-            self.layers.iter().map(Layer::gated_weights).collect();
-        if let Some(nodes) = nodes.filter(|_| tracked && nodes_allowed && x.dtype() == DType::F32) {
+        // Only a pass that follows a gradient takes the nodes, so only it builds their weights.
+        let nodes: Option<Vec<NodeWeights>> = (tracked && nodes_allowed && x.dtype() == DType::F32)
+            .then(|| self.layers.iter().map(Layer::gated_weights).collect())
+            .flatten();
+        if let Some(nodes) = nodes {
             // A gradient is wanted: a node a layer with its backward pass written out, and
             // one node for the stacked attentions (as in training).
             let mask = mask.reshape((b, t))?;
