@@ -10,23 +10,35 @@ released. See docs/PYTHON.md in the repository.
 """
 
 from ._spanscope import (
+    Conversion,
+    ConversionWarning,
     DataError,
+    Loss,
     Model,
     ModelError,
     Problem,
     SpanscopeError,
     __version__,
+    convert,
+    read,
     validate,
+    write,
 )
 from .predictor import SpanscopePredictor
 
 __all__ = [
+    "Conversion",
+    "ConversionWarning",
     "DataError",
+    "Loss",
     "Model",
     "ModelError",
     "Problem",
     "SpanscopeError",
     "SpanscopePredictor",
     "__version__",
+    "convert",
+    "read",
     "validate",
+    "write",
 ]

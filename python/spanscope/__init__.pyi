@@ -62,6 +62,42 @@ class Model:
 def validate(*paths: PathLike, types: Optional[PathLike] = None) -> list[Problem]:
     """Every problem of SpERT datasets (and of a types file), as `spanscope validate`."""
 
+class ConversionWarning(UserWarning):
+    """Something a format could not carry (the loss report `spanscope convert` prints)."""
+
+class Loss:
+    """One kind of thing a conversion could not carry, with a count and the first examples."""
+    stage: str
+    kind: str
+    description: str
+    count: int
+    examples: list[str]
+
+class Conversion:
+    """What `convert` did: counts and every loss (reading, then writing)."""
+    from_format: str
+    to_format: str
+    sentences: int
+    entities: int
+    relations: int
+    losses: list[Loss]
+
+def convert(
+    input: PathLike,
+    output: PathLike,
+    from_format: Optional[str] = None,
+    to_format: Optional[str] = None,
+) -> Conversion:
+    """`spanscope convert IN OUT`: formats from the names' extensions unless given."""
+
+def read(path: PathLike, format: Optional[str] = None) -> list[dict[str, Any]]:
+    """A dataset in any format `convert` reads, as SpERT dicts; losses are warned about."""
+
+def write(
+    records: Iterable[Record], path: PathLike, format: Optional[str] = None
+) -> list[Loss]:
+    """SpERT records to `path` in `format` (from the extension unless given), atomically."""
+
 class SpanscopePredictor:
     """Predicts a batch of columns with a `tokens` column (Ray Data, Hugging Face datasets)."""
     model: Model

@@ -3,7 +3,7 @@
 //! them, so a caller can react to it without parsing the message.
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyUserWarning};
 use pyo3::prelude::*;
 
 use super::dataset::Problem;
@@ -30,12 +30,20 @@ create_exception!(
     "A model could not be loaded, or failed while it ran."
 );
 
+create_exception!(
+    spanscope,
+    ConversionWarning,
+    PyUserWarning,
+    "Something a format could not carry (the loss report `spanscope convert` prints)."
+);
+
 /// Adds the exception classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("SpanscopeError", py.get_type::<SpanscopeError>())?;
     m.add("DataError", py.get_type::<DataError>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("ConversionWarning", py.get_type::<ConversionWarning>())?;
     Ok(())
 }
 

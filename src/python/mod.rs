@@ -3,10 +3,12 @@
 //! it with type stubs.
 //!
 //! One file per area, mirroring the command line: [`model`] loads, predicts and explains,
-//! [`dataset`] validates files, [`records`] turns Python objects into SpERT records and back,
-//! [`errors`] maps the crate's errors to Python exceptions. A new binding (a converter, a new
-//! explanation) is a function in the matching file and one line in [`native`].
+//! [`dataset`] validates files, [`convert`] reads and writes other tools' formats,
+//! [`records`] turns Python objects into SpERT records and back, [`errors`] maps the
+//! crate's errors to Python exceptions. A new binding is a function in the matching file and
+//! one line in [`native`].
 
+mod convert;
 mod dataset;
 mod errors;
 mod model;
@@ -22,6 +24,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_class::<dataset::Problem>()?;
     m.add_function(wrap_pyfunction!(dataset::validate, m)?)?;
+    m.add_class::<convert::Loss>()?;
+    m.add_class::<convert::Conversion>()?;
+    m.add_function(wrap_pyfunction!(convert::convert, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::read, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::write, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
