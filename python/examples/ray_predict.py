@@ -1,39 +1,71 @@
-"""Predict SpERT files with Ray Data: one model per worker, JSON Lines out (docs/SCALE.md).
+"""Predict a SpERT corpus with Ray Data: one model per worker, JSON Lines out (docs/SCALE.md).
 
-    python python/examples/ray_predict.py INPUT.json OUTPUT_DIR [WORKERS] [GPUS_PER_WORKER]
+    python python/examples/ray_predict.py INPUT OUTPUT_DIR [--workers 2] [--gpus-per-worker 1]
+        [--batch-size 256] [--model-batch-size 64] [--model DIR] [--local-cpus N]
 
-On a cluster, `ray.init()` joins it (`RAY_ADDRESS`); here it starts a local one.
+INPUT is SpERT JSON Lines (read in parallel) or a SpERT JSON array (read whole), a file or a
+folder. On a cluster, `ray.init()` joins it (`RAY_ADDRESS`); otherwise it starts a local one
+(`--local-cpus` logical CPUs: each CPU worker takes one, and reading and writing need one).
 """
 
-import sys
+import argparse
 
 import ray
 
 from spanscope import SpanscopePredictor
 
 
-def predict_with_ray(source, output_dir, workers=2, gpus_per_worker=0, batch_size=64):
-    """Writes `source`'s sentences with the model's predictions as JSONL files in
-    `output_dir`, predicted by `workers` stateful workers (each loads the model once)."""
+def predict_with_ray(
+    source,
+    output_dir,
+    workers=2,
+    gpus_per_worker=0,
+    batch_size=256,
+    model_batch_size=8,
+    model=None,
+):
+    """Writes `source`'s records with the model's predictions as JSON Lines files in
+    `output_dir`, predicted by `workers` stateful workers (each loads the model once).
+    `batch_size` rows go to a worker at a time; `model_batch_size` sentences share a pass."""
     dataset = ray.data.read_json(str(source))
     predicted = dataset.map_batches(
         SpanscopePredictor,
-        fn_constructor_kwargs={"device": "cuda" if gpus_per_worker else "cpu"},
-        concurrency=workers,
+        fn_constructor_kwargs={
+            "model": model,
+            "device": "cuda" if gpus_per_worker else "cpu",
+            "batch_size": model_batch_size,
+        },
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=0 if gpus_per_worker else 1,
         num_gpus=gpus_per_worker,
         batch_size=batch_size,
     )
-    # pandas writes 10 significant digits by default; 15 keeps every f32 score exactly.
+    # pandas writes 10 significant digits by default; 15 keep every f32 score exactly.
     predicted.write_json(str(output_dir), double_precision=15, force_ascii=False)
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    ray.init()
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("input")
+    parser.add_argument("output_dir")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gpus-per-worker", type=float, default=0)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--model-batch-size", type=int, default=8)
+    parser.add_argument("--model", default=None, help="a checkpoint (default: the bundled one)")
+    parser.add_argument("--local-cpus", type=int, default=None)
+    args = parser.parse_args()
+    ray.init(num_cpus=args.local_cpus, include_dashboard=False)
     predict_with_ray(
-        args[0],
-        args[1],
-        workers=int(args[2]) if len(args) > 2 else 2,
-        gpus_per_worker=float(args[3]) if len(args) > 3 else 0,
+        args.input,
+        args.output_dir,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        batch_size=args.batch_size,
+        model_batch_size=args.model_batch_size,
+        model=args.model,
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,9 @@ class SpanscopePredictor:
         tokens = [[str(token) for token in row] for row in batch["tokens"]]
         predicted = self.model.predict(tokens, batch_size=self.batch_size)
         out = dict(batch)
+        # Plain lists: Arrow (Ray's blocks) cannot take numpy arrays of arrays, and falls
+        # back to pickled objects that its JSON writer cannot write.
+        out["tokens"] = tokens
         out["entities"] = [p["entities"] for p in predicted]
         out["relations"] = [p["relations"] for p in predicted]
         return out
