@@ -9,6 +9,8 @@ folder. On a cluster, `ray.init()` joins it (`RAY_ADDRESS`); otherwise it starts
 """
 
 import argparse
+import os
+import sys
 
 import ray
 
@@ -55,7 +57,16 @@ def main():
     parser.add_argument("--model", default=None, help="a checkpoint (default: the bundled one)")
     parser.add_argument("--local-cpus", type=int, default=None)
     args = parser.parse_args()
-    ray.init(num_cpus=args.local_cpus, include_dashboard=False)
+    local = not os.environ.get("RAY_ADDRESS")
+    ray.init(num_cpus=args.local_cpus if local else None, include_dashboard=False)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if local and not args.gpus_per_worker and args.workers >= cpus:
+        # Ray would wait forever: the workers hold every CPU and reading needs one more.
+        sys.exit(
+            f"{args.workers} CPU workers need at least {args.workers + 1} CPUs (reading and "
+            f"writing take one) and this local cluster has {cpus}: give --workers "
+            f"{max(cpus - 1, 1)} or --local-cpus {args.workers + 1}"
+        )
     predict_with_ray(
         args.input,
         args.output_dir,
