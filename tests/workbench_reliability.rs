@@ -5,6 +5,7 @@ mod workbench_support;
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use spanscope::data::{DataError, ErrorKind, Place};
 use spanscope::store::files::LoadedDocument;
 use spanscope::store::worker::StoreReply;
 use spanscope::workbench::state::{Mode, Question, TrainingPhase};
@@ -81,6 +82,44 @@ fn a_document_another_workbench_holds_is_read_only_with_the_reason() {
     assert!(!effects.iter().any(|e| matches!(e, Effect::Store(_))), "{effects:?}");
     assert!(!app.docs[0].is_dirty());
     assert!(app.message.as_ref().unwrap().1.contains("another spanscope workbench"));
+}
+
+#[test]
+fn a_document_with_unreadable_records_shows_the_first_reason_on_arrival() {
+    let mut app = app_with(vec![plain()]);
+    let path = source().read_path.display().to_string();
+    let problems = [
+        "record 2 (line 3): a record must be a JSON object, found true",
+        "record 5 (line 6): missing `tokens`",
+    ]
+    .map(|reason| {
+        DataError::new(
+            &source().read_path,
+            Place::Record { index: 0, line: None, part: None },
+            ErrorKind::Structure,
+            reason,
+        )
+    });
+    update(
+        &mut app,
+        Msg::Store(StoreReply::Loaded {
+            doc: 1,
+            result: Ok(LoadedDocument {
+                source: source(),
+                sentences: vec![plain()],
+                problems: problems.to_vec(),
+                fingerprint: Some(base()),
+                read_only: None,
+            }),
+            recovery: None,
+        }),
+    );
+    // Before any key: the reason `validate` gives, without the file's path, and the count.
+    let shown = flat(&screen(&app, 100, 30));
+    assert!(shown.contains("2 record(s) could not be read"), "{shown}");
+    assert!(shown.contains("a record must be a JSON object, found true"), "{shown}");
+    assert!(shown.contains("1 more"), "{shown}");
+    assert!(!app.message.as_ref().unwrap().1.contains(&path));
 }
 
 #[test]

@@ -152,6 +152,16 @@ fn move_doc(app: &mut App, by: isize) {
     let target = app.cursor.doc.saturating_add_signed(by).min(app.docs.len().saturating_sub(1));
     if target != app.cursor.doc {
         goto(app, target, 0);
+        say_problems(app);
+    }
+}
+
+/// Says why the current document is read-only when some of its records could not be read:
+/// the expert sees the reason on arriving, not only when an edit is refused.
+pub fn say_problems(app: &mut App) {
+    let note = app.doc().filter(|d| !d.problems.is_empty()).map(|d| d.problems_note());
+    if let Some(note) = note {
+        app.say(Level::Warning, note);
     }
 }
 

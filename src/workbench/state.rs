@@ -112,12 +112,24 @@ impl Document {
             LoadState::Loading => Some("still loading".into()),
             LoadState::Failed(why) => Some(why.clone()),
             LoadState::Loaded if self.locked.is_some() => self.locked.clone(),
-            LoadState::Loaded if !self.problems.is_empty() => Some(format!(
-                "{} record(s) could not be read; saving would drop them (see `spanscope validate`)",
-                self.problems.len()
-            )),
+            LoadState::Loaded if !self.problems.is_empty() => Some(self.problems_note()),
             LoadState::Loaded => None,
         }
+    }
+
+    /// Why a document with unreadable records is read-only, with the first reason (as
+    /// `spanscope validate` gives it, less the file name the screen shows already).
+    pub fn problems_note(&self) -> String {
+        let prefix = format!("{}: ", self.source.read_path.display());
+        let first = self.problems.first().map_or("", |p| p.strip_prefix(&prefix).unwrap_or(p));
+        let more = match self.problems.len() {
+            0 | 1 => String::new(),
+            n => format!(" ({} more: `spanscope validate` lists them)", n - 1),
+        };
+        format!(
+            "read-only: {} record(s) could not be read and saving would drop them: {first}{more}",
+            self.problems.len()
+        )
     }
 
     /// Re-derives whether sentence `i` differs from what is on disk.

@@ -501,6 +501,9 @@ fn loaded(
         let c = app.cursor;
         let len = app.docs[i].sentences.len();
         goto(app, i, c.sentence.min(len.saturating_sub(1)));
+        if len > 0 {
+            commands::say_problems(app);
+        }
     }
     let d = &mut app.docs[i];
     if let Some(recovered) = recovery {

@@ -26,14 +26,21 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-/// An error too long for the bottom row, shown whole: wrapped in a box above the two bottom
-/// rows, until the next message (Esc hides it).
+/// An error or warning too long for the bottom row, shown whole: wrapped in a box above the
+/// two bottom rows, until the next message (Esc hides it).
 fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
-    let Some((Level::Error, text)) = &app.message else { return };
-    // The bottom row gives an error two thirds of its width (see `status::draw_hints`).
-    if width(text) + 2 <= usize::from(area.width) * 2 / 3 || area.height < 6 {
+    let Some((level, text)) = &app.message else { return };
+    // The bottom row gives an error two thirds of its width, a warning half (see
+    // `status::draw_hints`).
+    let (room, title) = match level {
+        Level::Error => (usize::from(area.width) * 2 / 3, " error "),
+        Level::Warning => (usize::from(area.width) / 2, " warning "),
+        Level::Info => return,
+    };
+    if width(text) + 2 <= room || area.height < 6 {
         return;
     }
+    let level = *level;
     let w = area.width.saturating_sub(2);
     let lines = wrap_text(text, usize::from(w.saturating_sub(4)));
     let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(3));
@@ -42,8 +49,8 @@ fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     buf.set_style(outer, theme.base);
     Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(theme.level(Level::Error))
-        .title(Span::styled(" error ", theme.level(Level::Error).add_modifier(Modifier::BOLD)))
+        .border_style(theme.level(level))
+        .title(Span::styled(title, theme.level(level).add_modifier(Modifier::BOLD)))
         .title_bottom(Line::from(Span::styled(" Esc hides ", theme.dim)).right_aligned())
         .render(outer, buf);
     let inner =
