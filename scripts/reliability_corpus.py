@@ -49,7 +49,7 @@ files = [
 ]
 for name, data, expect in files:
     case(f"file-{name}.json", data, expect)
-case("file-invalid-utf8.json", b'[{"tokens":["\xff\xfe"]}]', "byte 14: invalid UTF-8")
+case("file-invalid-utf8.json", b'[{"tokens":["\xff\xfe"]}]', "byte 13: invalid UTF-8")
 case("file-latin1.json", '[{"tokens":["caf\xe9"]}]'.encode("latin-1"), "invalid UTF-8")
 case("file-utf16.json", '[{"tokens":["a"]}]'.encode("utf-16"), "invalid UTF-8")
 case("file-invalid-utf8.txt", b"Ann sleeps.\n\xc3\x28 more\n", "invalid UTF-8")
@@ -58,11 +58,11 @@ case("file-unknown.csv", "a,b\n", "unknown file type")
 # Record-level problems: (what, record, reason key words). Each goes into a .json array after
 # two good records and into a .jsonl file at line 3, so the place is record 2 (line 3).
 records = [
-    ("number", 7, "must be a JSON object"),
-    ("string", "x", "must be a JSON object"),
-    ("array", [1], "must be a JSON object"),
-    ("null", None, "must be a JSON object"),
-    ("bool", True, "must be a JSON object"),
+    ("number", 7, "a record must be a JSON object"),
+    ("string", "x", "a record must be a JSON object"),
+    ("array", [1], "a record must be a JSON object"),
+    ("null", None, "a record must be a JSON object"),
+    ("bool", True, "a record must be a JSON object"),
     ("no-tokens", {"entities": []}, "missing `tokens`"),
     ("tokens-string", {"tokens": "a b"}, "`tokens`"),
     ("tokens-object", {"tokens": {"a": 1}}, "`tokens`"),

@@ -307,3 +307,25 @@ fn fingerprint_of_a_missing_file_is_none() {
     let path = write(dir.path(), "d.json", DOC);
     assert_eq!(fingerprint(&path).unwrap(), Some(Fingerprint::of(DOC.as_bytes())));
 }
+
+#[test]
+fn what_validate_finds_in_loaded_records_comes_with_the_document_at_the_records_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = concat!(
+        r#"{"tokens":["Ann","sleeps"]}"#,
+        "\n",
+        "not json\n",
+        r#"{"tokens":["Bob",""],"entities":[{"type":"P","start":0,"end":1},{"type":"P","start":0,"end":1}]}"#,
+        "\n",
+    );
+    let path = write(dir.path(), "d.jsonl", text);
+    let loaded = load(&DocumentSource::for_path(&path).unwrap()).unwrap();
+    assert_eq!(loaded.sentences.len(), 2);
+    assert_eq!(loaded.problems.len(), 1);
+    let notes: Vec<String> = loaded.notes.iter().map(ToString::to_string).collect();
+    // Record 2 of the file (the unreadable line 2 is record 1), not the second sentence.
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("record 2") && notes[0].contains("token 1"), "{notes:?}");
+    assert!(notes[1].contains("entity 1") && notes[1].contains("same span"), "{notes:?}");
+    assert!(loaded.notes.iter().all(|n| n.kind == ErrorKind::Content));
+}

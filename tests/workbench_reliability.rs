@@ -72,6 +72,7 @@ fn a_document_another_workbench_holds_is_read_only_with_the_reason() {
                 source: source(),
                 sentences: vec![plain()],
                 problems: Vec::new(),
+                notes: Vec::new(),
                 fingerprint: Some(base()),
                 read_only: Some(why.into()),
             }),
@@ -108,6 +109,7 @@ fn a_document_with_unreadable_records_shows_the_first_reason_on_arrival() {
                 source: source(),
                 sentences: vec![plain()],
                 problems: problems.to_vec(),
+                notes: Vec::new(),
                 fingerprint: Some(base()),
                 read_only: None,
             }),
@@ -120,6 +122,38 @@ fn a_document_with_unreadable_records_shows_the_first_reason_on_arrival() {
     assert!(shown.contains("a record must be a JSON object, found true"), "{shown}");
     assert!(shown.contains("1 more"), "{shown}");
     assert!(!app.message.as_ref().unwrap().1.contains(&path));
+}
+
+#[test]
+fn what_validate_finds_in_an_editable_document_is_said_on_arrival() {
+    let mut app = app_with(vec![plain()]);
+    let note = DataError::new(
+        &source().read_path,
+        Place::Record { index: 0, line: None, part: None },
+        ErrorKind::Content,
+        "token 3: the token is an empty string",
+    );
+    update(
+        &mut app,
+        Msg::Store(StoreReply::Loaded {
+            doc: 1,
+            result: Ok(LoadedDocument {
+                source: source(),
+                sentences: vec![plain()],
+                problems: Vec::new(),
+                notes: vec![note],
+                fingerprint: Some(base()),
+                read_only: None,
+            }),
+            recovery: None,
+        }),
+    );
+    let shown = flat(&screen(&app, 120, 30));
+    assert!(shown.contains("reports 1 problem(s) here"), "{shown}");
+    assert!(shown.contains("the token is an empty string"), "{shown}");
+    // Still editable: the notes do not make it read-only.
+    press(&mut app, "vl1");
+    assert!(app.docs[0].is_dirty());
 }
 
 #[test]

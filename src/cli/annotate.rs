@@ -140,6 +140,13 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
     if found.documents.is_empty() {
         if let Some(types) = &found.types {
+            // Its top level opens an object: a types file, or a broken file of some kind.
+            if let Err(broken) = Types::read(types) {
+                bail!(
+                    "{broken} (its top level opens a JSON object, so it was read as a types \
+                     file; documents are JSON arrays of records, JSON Lines or text)"
+                );
+            }
             bail!(
                 "{}: a types file (its top level is a JSON object), not documents; documents \
                  are JSON arrays of records, JSON Lines or text: name them too",

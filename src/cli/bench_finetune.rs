@@ -60,6 +60,7 @@ pub fn run(
         source,
         sentences,
         problems: Vec::new(),
+        notes: Vec::new(),
         fingerprint: None,
         read_only: None,
     };

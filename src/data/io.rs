@@ -206,6 +206,9 @@ pub struct Loaded {
     pub sentences: Vec<Sentence>,
     /// One entry per problem found; a record with a problem is not in `sentences`.
     pub problems: Vec<DataError>,
+    /// What `validate`'s content checks find in records that did load (an empty token, a
+    /// duplicate entity, a self-relation), at their records' places; they stay loaded.
+    pub notes: Vec<DataError>,
 }
 
 /// Reads a dataset leniently; the format comes from the extension (see [`Format`]).
@@ -321,7 +324,11 @@ pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, D
     };
     for record in &records {
         match parse_record(path, record.index, &record.value) {
-            Ok(sentence) => loaded.sentences.push(sentence),
+            Ok(sentence) => {
+                let notes = super::validate::check_content(path, record.index, &sentence);
+                loaded.notes.extend(record.locate(notes));
+                loaded.sentences.push(sentence);
+            }
             Err(problems) => loaded.problems.extend(record.locate(problems)),
         }
     }

@@ -213,6 +213,9 @@ pub struct LoadedDocument {
     pub sentences: Vec<Sentence>,
     /// Records that did not load (they are not in `sentences`).
     pub problems: Vec<DataError>,
+    /// What `spanscope validate` reports about records that did load (an empty token, a
+    /// duplicate entity, a self-relation): they can be edited, and the expert is told.
+    pub notes: Vec<DataError>,
     /// The fingerprint of `save_path` as read; `None` for a `.txt` whose annotations were never
     /// saved (a save then expects no file at `save_path`).
     pub fingerprint: Option<Fingerprint>,
@@ -232,6 +235,7 @@ pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
         source: source.clone(),
         sentences: loaded.sentences,
         problems: loaded.problems,
+        notes: loaded.notes,
         fingerprint,
         read_only: None,
     })

@@ -156,10 +156,17 @@ fn move_doc(app: &mut App, by: isize) {
     }
 }
 
-/// Says why the current document is read-only when some of its records could not be read:
-/// the expert sees the reason on arriving, not only when an edit is refused.
+/// Says why the current document is read-only when some of its records could not be read,
+/// else what `validate` finds in the records that did: the expert sees it on arriving, not
+/// only when an edit is refused (or never).
 pub fn say_problems(app: &mut App) {
-    let note = app.doc().filter(|d| !d.problems.is_empty()).map(|d| d.problems_note());
+    let note = app.doc().and_then(|d| {
+        if d.problems.is_empty() {
+            d.notes_note()
+        } else {
+            Some(d.problems_note())
+        }
+    });
     if let Some(note) = note {
         app.say(Level::Warning, note);
     }

@@ -60,6 +60,8 @@ pub struct Document {
     /// Records that could not be read. A document with problems is read-only, because saving
     /// it would drop them.
     pub problems: Vec<String>,
+    /// What `spanscope validate` reports about records that did load (they stay editable).
+    pub notes: Vec<String>,
     /// The file's state on disk.
     pub disk: Disk,
     /// The sentences handed to the store worker by a save in flight.
@@ -87,6 +89,7 @@ impl Document {
             edited: BTreeSet::new(),
             fingerprint: None,
             problems: Vec::new(),
+            notes: Vec::new(),
             disk: Disk::InSync,
             saving: None,
             journal_started: false,
@@ -130,6 +133,21 @@ impl Document {
             "read-only: {} record(s) could not be read and saving would drop them: {first}{more}",
             self.problems.len()
         )
+    }
+
+    /// What `validate` reports about the records that loaded, with the first finding.
+    pub fn notes_note(&self) -> Option<String> {
+        let prefix = format!("{}: ", self.source.read_path.display());
+        let first = self.notes.first()?;
+        let first = first.strip_prefix(&prefix).unwrap_or(first);
+        let more = match self.notes.len() {
+            1 => String::new(),
+            n => format!(" ({} more: `spanscope validate` lists them)", n - 1),
+        };
+        Some(format!(
+            "`spanscope validate` reports {} problem(s) here: {first}{more}",
+            self.notes.len()
+        ))
     }
 
     /// Re-derives whether sentence `i` differs from what is on disk.

@@ -489,6 +489,7 @@ fn loaded(
     d.baseline = loaded.sentences;
     d.edited.clear();
     d.problems = loaded.problems.iter().map(ToString::to_string).collect();
+    d.notes = loaded.notes.iter().map(ToString::to_string).collect();
     d.fingerprint = loaded.fingerprint;
     d.locked = loaded.read_only;
     d.disk = Disk::InSync;

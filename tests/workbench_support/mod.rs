@@ -86,6 +86,7 @@ pub fn loaded(sentences: Vec<Sentence>) -> Msg {
             source: source(),
             sentences,
             problems: Vec::new(),
+            notes: Vec::new(),
             fingerprint: Some(base()),
             read_only: None,
         }),
