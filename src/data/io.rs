@@ -313,26 +313,41 @@ pub fn read_sentences_strict(path: &Path) -> Result<Vec<Sentence>, DataError> {
 /// Parses the bytes of a file named `path` in `format` (the file is not touched).
 pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, DataError> {
     let mut loaded = Loaded::default();
-    let records = match format {
-        Format::Json => parse_json_array(path, bytes)?,
-        Format::JsonLines => parse_json_lines(path, bytes, &mut loaded.problems),
+    match format {
+        Format::Json => {
+            for record in &parse_json_array(path, bytes)? {
+                loaded.take(path, record);
+            }
+        }
+        Format::JsonLines => {
+            // Each line's JSON tree is dropped once its sentence is built: holding a million
+            // trees at once took several times the memory of the sentences.
+            let mut problems = Vec::new();
+            each_json_line(path, bytes, &mut problems, |record| loaded.take(path, &record));
+            // Lines that are no JSON first, then the records' problems, as before.
+            let records = std::mem::replace(&mut loaded.problems, problems);
+            loaded.problems.extend(records);
+        }
         Format::Text => {
             let text = utf8_text(path, bytes)?;
             loaded.sentences = split_text(text).iter().map(|s| s.to_sentence()).collect();
-            return Ok(loaded);
-        }
-    };
-    for record in &records {
-        match parse_record(path, record.index, &record.value) {
-            Ok(sentence) => {
-                let notes = super::validate::check_content(path, record.index, &sentence);
-                loaded.notes.extend(record.locate(notes));
-                loaded.sentences.push(sentence);
-            }
-            Err(problems) => loaded.problems.extend(record.locate(problems)),
         }
     }
     Ok(loaded)
+}
+
+impl Loaded {
+    /// Parses one record into a sentence (with `validate`'s content notes), or its problems.
+    fn take(&mut self, path: &Path, record: &RawRecord) {
+        match parse_record(path, record.index, &record.value) {
+            Ok(sentence) => {
+                let notes = super::validate::check_content(path, record.index, &sentence);
+                self.notes.extend(record.locate(notes));
+                self.sentences.push(sentence);
+            }
+            Err(problems) => self.problems.extend(record.locate(problems)),
+        }
+    }
 }
 
 /// A record as parsed JSON, with where it was in the file.
@@ -417,20 +432,10 @@ impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
     }
 }
 
-/// Parses JSON Lines: one value per non-blank line. A line that is not UTF-8 or not JSON is
-/// reported (with its byte offset or line and column) and the other lines still parse; it
-/// still counts as a record, so record indices are those of the non-blank lines.
-pub(crate) fn parse_json_lines(
-    path: &Path,
-    bytes: &[u8],
-    problems: &mut Vec<DataError>,
-) -> Vec<RawRecord> {
-    let mut records = Vec::new();
-    each_json_line(path, bytes, problems, |record| records.push(record));
-    records
-}
-
-/// [`parse_json_lines`], handing each record to `each` as it is parsed instead of collecting.
+/// The records of JSON Lines, one value per non-blank line, each handed to `each` as it is
+/// parsed. A line that is not UTF-8 or not JSON goes to `problems` (with its byte offset or
+/// line and column) and still counts as a record, so record indices are those of the
+/// non-blank lines.
 pub(crate) fn each_json_line(
     path: &Path,
     bytes: &[u8],

@@ -3,6 +3,7 @@
 //! threads (a web server, a data loader) go on meanwhile.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use candle_core::{DType, Device};
 use pyo3::exceptions::PyValueError;
@@ -84,15 +85,35 @@ impl Model {
         }
         let sentences = records::sentences(py, records)?;
         let mut results = Vec::with_capacity(sentences.len());
-        for chunk in sentences.chunks(CHUNK) {
-            let annotated = py
-                .detach(|| self.annotate(chunk, batch_size))
-                .map_err(|e| model_error("predicting", &e))?;
-            for value in &annotated {
-                results.push(to_python(py, value)?);
+        // The model runs a chunk ahead on its own thread while this one, holding the GIL,
+        // turns the last chunk into Python objects: on a GPU that conversion is a tenth of
+        // the time, and done in turn it would leave the device idle.
+        let (tx, rx) = mpsc::sync_channel::<candle_core::Result<Vec<serde_json::Value>>>(1);
+        std::thread::scope(|scope| -> PyResult<()> {
+            scope.spawn(move || {
+                for chunk in sentences.chunks(CHUNK) {
+                    let annotated = self.annotate(chunk, batch_size);
+                    let failed = annotated.is_err();
+                    if tx.send(annotated).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut rx = Some(rx);
+            loop {
+                let receiver = rx.take().expect("the receiver is put back after each chunk");
+                let (next, receiver) = py.detach(move || (receiver.recv(), receiver));
+                let Ok(annotated) = next else { return Ok(()) }; // every chunk done
+                let annotated = annotated.map_err(|e| model_error("predicting", &e))?;
+                for value in &annotated {
+                    results.push(to_python(py, value)?);
+                }
+                // A Ctrl-C (or an error above) drops the receiver: the model thread stops at
+                // its next chunk.
+                py.check_signals()?;
+                rx = Some(receiver);
             }
-            py.check_signals()?;
-        }
+        })?;
         Ok(results)
     }
 
