@@ -14,10 +14,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             tracing::error!("{err:#}");
-            eprintln!("spanscope: {err:#}");
+            eprintln!("spanscope: {}", message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as `{:#}` writes them, less the backtraces candle attaches to its
+/// errors when `RUST_BACKTRACE` is set: the user gets the reason, the log keeps the rest.
+fn message(err: &anyhow::Error) -> String {
+    let causes: Vec<String> = err
+        .chain()
+        .map(|cause| match cause.downcast_ref::<candle_core::Error>() {
+            Some(candle_core::Error::WithBacktrace { inner, .. }) => inner.to_string(),
+            _ => cause.to_string(),
+        })
+        .collect();
+    causes.join(": ")
 }
 
 /// Decides once how many threads candle's CPU kernels use. Unless `RAYON_NUM_THREADS` is set,

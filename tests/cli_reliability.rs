@@ -57,3 +57,20 @@ fn a_types_file_given_as_documents_is_named_as_such() {
     assert!(!out.status.success());
     assert!(err.contains(&format!("{}: a types file", types.display())), "{err}");
 }
+
+#[test]
+fn a_span_past_the_encoders_limit_is_a_reason_without_a_backtrace() {
+    let text: Vec<String> = (0..1400).map(|i| format!("word{i}")).collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spanscope"))
+        .args(["heads", "--text", &text.join(" "), "--span", "1000:1002"])
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("SPANSCOPE_MODEL")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("words 1000..1002 are not a span of the"), "{err}");
+    assert!(err.contains("encoder's limit"), "{err}");
+    // candle attaches a backtrace to its errors when RUST_BACKTRACE is set; users get the reason.
+    assert!(!err.contains("candle_core") && err.lines().count() == 1, "{err}");
+}

@@ -420,7 +420,8 @@ fn word_span_pieces(encoded: &EncodedSentence, start: usize, end: usize) -> Resu
     let range = span_pieces(&encoded.word_pieces, start, end);
     if start >= end || range.is_empty() {
         candle_core::bail!(
-            "words {start}..{end} are not a span of the {} words the encoder sees",
+            "words {start}..{end} are not a span of the {} words the encoder sees (a longer \
+             sentence is cut where its word pieces reach the encoder's limit)",
             encoded.word_pieces.len()
         );
     }
