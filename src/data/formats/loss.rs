@@ -16,8 +16,7 @@ pub enum LossKind {
     EmptySpan,
     /// A span's offsets are past the end of the text or reversed: dropped.
     SpanOutOfText,
-    /// Sentences the splitter made were joined because an entity crosses them, or a relation
-    /// links them within one line (kept).
+    /// Sentences the splitter made were joined because an entity crosses them (kept).
     SentencesJoined,
     /// A relation between entities of different sentences: dropped.
     RelationAcrossSentences,
@@ -75,9 +74,7 @@ impl LossKind {
             LossKind::SpanTrimmed => "span trimmed of white space at its ends",
             LossKind::EmptySpan => "span covering no word, dropped",
             LossKind::SpanOutOfText => "span outside the text or reversed, dropped",
-            LossKind::SentencesJoined => {
-                "sentences joined because an entity or a relation crosses them"
-            }
+            LossKind::SentencesJoined => "sentences joined because an entity crosses them",
             LossKind::RelationAcrossSentences => "relation across sentences, dropped",
             LossKind::RelationArgumentMissing => "relation whose argument is no entity, dropped",
             LossKind::DuplicateEntity => "entity given twice (same span and type), kept once",

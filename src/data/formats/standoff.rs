@@ -101,8 +101,7 @@ impl Standoff {
             self.spans.iter().map(|s| self.checked_range(s, place, report)).collect();
         let cuts: BTreeSet<usize> =
             ranges.iter().flatten().flat_map(|r| [r.start, r.end]).collect();
-        let (tokens, ends_line) = self.tokens(tokens);
-        let tokens = self.cut_tokens(tokens, &cuts, place, report);
+        let tokens = self.cut_tokens(self.tokens(tokens), &cuts, place, report);
 
         // Where each span starts and ends, in tokens; sentences joined where spans cross.
         let mut joins_next = vec![false; tokens.last().map_or(0, |t| t.sentence + 1)];
@@ -130,26 +129,6 @@ impl Standoff {
                 _ => {}
             }
             token_spans.push(token_span);
-        }
-        // A relation across sentences the splitter made inside one line says the split was
-        // wrong there: those are joined too. A line break is the author's, and stays.
-        for link in &self.links {
-            let ends = [link.head, link.tail].map(|i| token_spans.get(i).cloned().flatten());
-            let [Some(head), Some(tail)] = ends else { continue };
-            let first = tokens[head.start.min(tail.start)].sentence;
-            let last = tokens[head.end.max(tail.end) - 1].sentence;
-            if first == last
-                || joins_next[first..last].iter().all(|&j| j)
-                || ends_line[first..last].iter().any(|&e| e)
-            {
-                continue;
-            }
-            report.note(LossKind::SentencesJoined, || {
-                format!("{place}: {} {}", link.name, link.label)
-            });
-            for joined in &mut joins_next[first..last] {
-                *joined = true;
-            }
         }
 
         // The sentences after joining, with each token's place in them.
@@ -257,9 +236,8 @@ impl Standoff {
         Some(trimmed_start..trimmed_end)
     }
 
-    /// The tokens as given (found in order in the text), or as the text splitter makes them;
-    /// and, per sentence, whether a line break ends it.
-    fn tokens(&self, given: Option<&[String]>) -> (Vec<Token>, Vec<bool>) {
+    /// The tokens as given (found in order in the text), or as the text splitter makes them.
+    fn tokens(&self, given: Option<&[String]>) -> Vec<Token> {
         if let Some(given) = given {
             let mut found = Vec::with_capacity(given.len());
             let mut at = 0;
@@ -270,27 +248,24 @@ impl Standoff {
                 found.push(Token { range: start..at, sentence: 0 });
             }
             if found.len() == given.len() && !given.iter().any(String::is_empty) {
-                return (found, vec![true]);
+                return found;
             }
         }
         // A line break ends a sentence, as in brat's own display and most standoff corpora.
         let mut out = Vec::new();
-        let mut ends_line = Vec::new();
+        let mut sentence = 0;
         let mut offset = 0;
         for line in self.text.split_inclusive('\n') {
-            let sentences = split_text(line);
-            let count = sentences.len();
-            for (i, s) in sentences.into_iter().enumerate() {
-                let sentence = ends_line.len();
+            for s in split_text(line) {
                 out.extend(s.tokens.into_iter().map(|t| Token {
                     range: t.range.start + offset..t.range.end + offset,
                     sentence,
                 }));
-                ends_line.push(i + 1 == count);
+                sentence += 1;
             }
             offset += line.len();
         }
-        (out, ends_line)
+        out
     }
 
     /// `tokens` split at every cut that falls inside one (reported once per token).
@@ -404,8 +379,8 @@ mod tests {
     }
 
     #[test]
-    fn reports_white_space_spans_and_relations_across_lines() {
-        let text = "Ann left.\nBob  stayed.";
+    fn reports_white_space_spans_and_relations_across_sentences() {
+        let text = "Ann left. Bob  stayed.";
         let doc = Standoff {
             text: text.into(),
             spans: vec![span("P", 0..4), span("P", 10..13), span("P", 13..15)],
@@ -424,40 +399,6 @@ mod tests {
         assert_eq!(report.count(LossKind::EmptySpan), 1);
         assert_eq!(report.count(LossKind::RelationAcrossSentences), 1);
         assert!(sentences.iter().all(|s| s.relations.is_empty()));
-    }
-
-    #[test]
-    fn a_relation_across_a_split_inside_a_line_joins_the_sentences() {
-        // "Conn." ends a sentence for the splitter; the relation says it does not.
-        let text = "Ann Lee of Bethany , Conn. , was shot by Bob .\nBob fled .";
-        let doc = Standoff {
-            text: text.into(),
-            spans: vec![span("P", 0..7), span("P", 41..44), span("P", 47..50)],
-            links: vec![
-                Link {
-                    label: "Kill".into(),
-                    head: 1,
-                    tail: 0,
-                    name: "R1".into(),
-                    extra: Map::new(),
-                },
-                Link {
-                    label: "Same".into(),
-                    head: 1,
-                    tail: 2,
-                    name: "R2".into(),
-                    extra: Map::new(),
-                },
-            ],
-        };
-        let mut report = LossReport::default();
-        let sentences = doc.to_sentences(None, "doc", &mut report);
-        assert_eq!(sentences.len(), 2, "{sentences:?}");
-        assert_eq!(sentences[0].tokens.last().map(String::as_str), Some("."));
-        assert_eq!(sentences[0].relations.len(), 1);
-        assert_eq!(report.count(LossKind::SentencesJoined), 1);
-        // Across the line break the relation is still dropped, and said so.
-        assert_eq!(report.count(LossKind::RelationAcrossSentences), 1);
     }
 
     #[test]
