@@ -218,7 +218,16 @@ fn ends_sentence(text: &str, tokens: &[Range<usize>], i: usize) -> bool {
     let Some(next) = tokens.get(i + 1) else { return true };
     let next_text = &text[next.clone()];
     let straight_quote = matches!(next_text, "\"" | "'");
+    // No sentence begins with a comma, semicolon, colon or percent sign ("Bethany, Conn.,
+    // was" goes on after the abbreviation), nor right after a stop with no space between
+    // ("his .38-caliber Colt").
+    // (Scripts without spaces, as Japanese, end sentences with glued stops of their own.)
+    let glued = token == "."
+        && next.start == tokens[i].end
+        && next_text.starts_with(|c: char| c.is_ascii_alphanumeric());
     let continues = is_terminator(next_text)
+        || glued
+        || next_text.starts_with([',', ';', ':', '%'])
         || (is_closer(next_text) && (!straight_quote || next.start == tokens[i].end));
     !continues && !next_text.chars().next().is_some_and(char::is_lowercase)
 }
@@ -234,6 +243,14 @@ mod tests {
 
     fn flat(text: &str) -> Vec<String> {
         words(text).concat()
+    }
+
+    #[test]
+    fn no_sentence_starts_with_a_comma_or_right_after_a_glued_stop() {
+        let text = "Marie Ferraro of Bethany , Conn. , was shot. Ruby fired his .38-caliber Colt .";
+        let sentences = words(text);
+        assert_eq!(sentences.len(), 2, "{sentences:?}");
+        assert_eq!(sentences[1][0], "Ruby");
     }
 
     #[test]
