@@ -118,6 +118,13 @@ for name, record, reason in records:
     case(f"record-{name}.jsonl", "".join(json.dumps(r) + "\n" for r in body),
          f"record 2 (line 3): {reason}" if not reason.startswith("`") else "record 2 (line 3): ")
 
+# A key twice in one object: JSON parsers keep one value silently, so it is a bad record.
+twice = '{"tokens":["a"],"n":1,"n":2}'
+case("record-key-twice.json", "[\n" + json.dumps(GOOD) + ",\n" + json.dumps(GOOD) + ",\n" + twice + "\n]\n",
+     'record 2: the key "n" appears twice')
+case("record-key-twice.jsonl", json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n" + twice + "\n",
+     'record 2 (line 3): the key "n" appears twice')
+
 # JSON Lines whose lines are not JSON.
 lines = [
     ("open", "{"),

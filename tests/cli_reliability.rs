@@ -3,7 +3,7 @@
 
 mod binary;
 
-use binary::{path, spanscope, stderr};
+use binary::{path, spanscope, stderr, stdout};
 
 #[test]
 fn impossible_training_settings_are_refused_before_anything_runs() {
@@ -73,4 +73,39 @@ fn a_span_past_the_encoders_limit_is_a_reason_without_a_backtrace() {
     assert!(err.contains("encoder's limit"), "{err}");
     // candle attaches a backtrace to its errors when RUST_BACKTRACE is set; users get the reason.
     assert!(!err.contains("candle_core") && err.lines().count() == 1, "{err}");
+}
+
+#[test]
+fn predict_keeps_extra_numbers_as_written_and_validate_names_a_key_given_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"tokens":["Ann","sleeps","."],"big":123456789012345678901234567890,"z":-0,"f":0.1}"#,
+            "\n",
+            r#"{"tokens":["Bob","naps","."],"orig_id":1,"orig_id":2}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = spanscope(&["predict", "--input", path(&input)]);
+    let written = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        written.contains(r#""big":123456789012345678901234567890,"z":-0,"f":0.1"#),
+        "{written}"
+    );
+    // The record whose key is given twice is reported and left out, not written with one value.
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(written.lines().count(), 1, "{written}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("record 1 (line 2)") && err.contains(r#"the key "orig_id" appears twice"#),
+        "{err}"
+    );
+
+    let out = spanscope(&["validate", path(&input)]);
+    let report = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains(r#"record 1 (line 2): the key "orig_id" appears twice"#), "{report}");
 }

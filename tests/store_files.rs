@@ -329,3 +329,38 @@ fn what_validate_finds_in_loaded_records_comes_with_the_document_at_the_records_
     assert!(notes[1].contains("entity 1") && notes[1].contains("same span"), "{notes:?}");
     assert!(loaded.notes.iter().all(|n| n.kind == ErrorKind::Content));
 }
+
+#[test]
+fn numbers_of_records_nobody_edited_keep_their_values_on_save() {
+    let dir = tempfile::tempdir().unwrap();
+    // One record per line and no spaces: the layout spanscope writes, so an unedited record's
+    // line must come back as it was.
+    let unedited = r#"{"tokens":["Bob","naps"],"entities":[],"relations":[],"big":123456789012345678901234567890,"z":-0,"f":0.1,"tiny":5e-324}"#;
+    let text = format!(
+        "[\n{},\n{unedited}\n]\n",
+        r#"{"tokens":["Ann","sleeps"],"entities":[],"relations":[]}"#
+    );
+    let path = write(dir.path(), "d.json", &text);
+    let source = DocumentSource::for_path(&path).unwrap();
+    let loaded = load(&source).unwrap();
+    save(&source, &edited(&loaded.sentences), loaded.fingerprint, false).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(saved.lines().any(|line| line == unedited), "{saved}");
+    assert!(saved.contains(r#""type":"Other","start":1,"end":2"#), "{saved}");
+}
+
+#[test]
+fn a_record_with_a_key_twice_does_not_load_and_says_which_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, place) in [
+        ("d.json", "[\n{\"tokens\":[\"a\"]},\n{\"tokens\":[\"b\"],\"n\":1,\"n\":2}\n]\n", "record 1:"),
+        ("d.jsonl", "{\"tokens\":[\"a\"]}\n{\"tokens\":[\"b\"],\"entities\":[{\"type\":\"P\",\"type\":\"Q\",\"start\":0,\"end\":1}]}\n", "record 1 (line 2):"),
+    ] {
+        let path = write(dir.path(), name, text);
+        let loaded = load(&DocumentSource::for_path(&path).unwrap()).unwrap();
+        assert_eq!(loaded.sentences.len(), 1, "{name}");
+        let problem = loaded.problems.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(problem.len(), 1, "{name}: {problem:?}");
+        assert!(problem[0].contains(place) && problem[0].contains("appears twice"), "{problem:?}");
+    }
+}

@@ -182,7 +182,7 @@ fn read_one(
                 if !go {
                     break;
                 }
-                let item = match parse_record(path, record.index, &record.value) {
+                let item = match record.parse(path) {
                     Ok(sentence) => Item::Sentence(sentence),
                     Err(mut problems) => Item::Problem(problems.swap_remove(0)),
                 };
@@ -263,6 +263,13 @@ fn json_line(
         return None;
     }
     match serde_json::from_str::<Value>(text) {
+        Ok(_) if super::io::duplicate_key(text).is_some() => {
+            // serde_json kept the last value of the key: the record cannot be written back.
+            let key = super::io::duplicate_key(text).unwrap_or_default();
+            let place = Place::Record { index: *index - 1, line: Some(number), part: None };
+            let reason = super::io::duplicate_reason(&key);
+            Some(Item::Problem(DataError::new(path, place, ErrorKind::Structure, reason)))
+        }
         Ok(value) => Some(match parse_record(path, *index - 1, &value) {
             Ok(sentence) => Item::Sentence(sentence),
             Err(mut problems) => {

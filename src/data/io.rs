@@ -339,7 +339,7 @@ pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, D
 impl Loaded {
     /// Parses one record into a sentence (with `validate`'s content notes), or its problems.
     fn take(&mut self, path: &Path, record: &RawRecord) {
-        match parse_record(path, record.index, &record.value) {
+        match record.parse(path) {
             Ok(sentence) => {
                 let notes = super::validate::check_content(path, record.index, &sentence);
                 self.notes.extend(record.locate(notes));
@@ -358,9 +358,27 @@ pub(crate) struct RawRecord {
     pub line: Option<usize>,
     /// The record's JSON.
     pub value: Value,
+    /// A key that one of the record's objects has twice, if any: the JSON parser kept only
+    /// the last value, so the record cannot be read or written back as it is.
+    pub duplicate_key: Option<String>,
 }
 
 impl RawRecord {
+    /// The record as a sentence, or its problems; a duplicated key is one.
+    pub fn parse(&self, path: &Path) -> Result<Sentence, Vec<DataError>> {
+        if let Some(key) = &self.duplicate_key {
+            let reason = duplicate_reason(key);
+            return Err(vec![DataError::record(
+                path,
+                self.index,
+                None,
+                ErrorKind::Structure,
+                reason,
+            )]);
+        }
+        parse_record(path, self.index, &self.value)
+    }
+
     /// Adds this record's line to problems placed at it.
     pub fn locate(&self, mut problems: Vec<DataError>) -> Vec<DataError> {
         for problem in &mut problems {
@@ -403,15 +421,117 @@ pub(crate) fn each_json_array_record(
             format!("the top level must be a JSON array of records, found {}", kind_of(&value)),
         ));
     }
+    // A first pass finds the records with a key twice (serde_json keeps the last silently);
+    // it builds nothing, so it costs a fraction of the parse.
+    let duplicates = array_duplicate_keys(text);
     let mut index = 0;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let visitor = EachRecord(&mut |value: Value| {
-        each(RawRecord { index, line: None, value });
+        let duplicate_key = duplicates.get(&index).cloned();
+        each(RawRecord { index, line: None, value, duplicate_key });
         index += 1;
     });
     serde::Deserializer::deserialize_seq(&mut deserializer, visitor)
         .and_then(|()| deserializer.end())
         .map_err(|e| DataError::syntax(path, &e))
+}
+
+/// The reason given for a record with a key twice.
+pub(crate) fn duplicate_reason(key: &str) -> String {
+    format!(
+        "the key {} appears twice in one object; only one value can be kept",
+        Value::String(key.to_string())
+    )
+}
+
+/// The first key that an object of the JSON `text` (one value) has twice.
+pub(crate) fn duplicate_key(text: &str) -> Option<String> {
+    let mut found = None;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let _ = serde::Deserializer::deserialize_any(&mut deserializer, KeyScan(&mut found));
+    found
+}
+
+/// For a JSON array `text`, the first duplicated key of each element that has one.
+fn array_duplicate_keys(text: &str) -> std::collections::HashMap<usize, String> {
+    struct Elements<'a>(&'a mut std::collections::HashMap<usize, String>);
+    impl<'de> serde::de::Visitor<'de> for Elements<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            loop {
+                let mut found = None;
+                if seq.next_element_seed(KeySeed(&mut found))?.is_none() {
+                    return Ok(());
+                }
+                if let Some(key) = found {
+                    self.0.insert(index, key);
+                }
+                index += 1;
+            }
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // Syntax errors are the real parse's to report.
+    let _ = serde::Deserializer::deserialize_seq(&mut deserializer, Elements(&mut out));
+    out
+}
+
+/// Walks a JSON value without building it, noting the first key an object has twice.
+struct KeyScan<'a>(&'a mut Option<String>);
+
+/// [`KeyScan`] as a seed, for the elements and values inside.
+struct KeySeed<'a>(&'a mut Option<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(KeyScan(self.0))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyScan<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(KeySeed(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.0.is_none() && !keys.insert(key.clone()) {
+                *self.0 = Some(key);
+            }
+            map.next_value_seed(KeySeed(self.0))?;
+        }
+        Ok(())
+    }
 }
 
 /// A serde visitor that hands each element of a JSON array to a closure.
@@ -463,7 +583,12 @@ pub(crate) fn each_json_line(
             continue; // only a byte-order mark or Unicode spaces
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => each(RawRecord { index: index - 1, line: Some(line_index + 1), value }),
+            Ok(value) => each(RawRecord {
+                index: index - 1,
+                line: Some(line_index + 1),
+                value,
+                duplicate_key: duplicate_key(text),
+            }),
             Err(e) => {
                 let place = Place::Line { line: line_index + 1, column: e.column() };
                 problems.push(DataError::new(path, place, ErrorKind::Syntax, syntax_reason(&e)));

@@ -83,7 +83,10 @@ pub fn validate_file(path: &Path, types: Option<&Types>) -> Vec<Problem> {
     // Records are checked as they are parsed, so memory stays that of the file's bytes.
     let mut record_problems = Vec::new();
     let mut check = |record: super::io::RawRecord| {
-        let found = validate_record(path, record.index, &record.value, types);
+        let found = match &record.duplicate_key {
+            Some(_) => record.parse(path).err().unwrap_or_default(),
+            None => validate_record(path, record.index, &record.value, types),
+        };
         record_problems.extend(record.locate(found));
     };
     match format {
