@@ -221,3 +221,21 @@ fn task_formats_report_cancelled_extra_and_multi_label_results() {
     assert_eq!(back[0].relations, [Relation::new("Met", 0, 1)]);
     assert!(back[0].entities.iter().all(|e| e.extra.is_empty()));
 }
+
+#[test]
+fn brat_documents_whose_names_clean_alike_are_both_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sentences = Vec::new();
+    for (key, word) in [("a/b", "Ann"), ("a_b", "Bob"), ("A_b", "Cy")] {
+        let mut s = sentence(&[word, "sleeps"], vec![Entity::new("Peop", 0, 1)], vec![]);
+        s.extra.insert("doc_key".into(), json!(key));
+        sentences.push(s);
+    }
+    let out = tmp.path().join("out");
+    let report = formats::write(&out, Interchange::Brat, &sentences).unwrap();
+    assert_eq!(counts(&report), [(LossKind::DocumentRenamed, 2)], "{report}");
+    let (back, _) = read(&out, Interchange::Brat);
+    let mut words: Vec<&str> = back.iter().map(|s| s.tokens[0].as_str()).collect();
+    words.sort();
+    assert_eq!(words, ["Ann", "Bob", "Cy"]);
+}

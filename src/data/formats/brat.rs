@@ -178,6 +178,7 @@ pub fn write(out: &Path, sentences: &[Sentence], report: &mut LossReport) -> Res
     }
     note_extras(sentences, &[DOC_KEY], report);
     let mut conf = Conf::default();
+    let mut stems = std::collections::HashSet::new();
     for (name, records) in &documents {
         let (doc, _) = Standoff::from_sentences(records);
         let chars = CharIndex::new(&doc.text);
@@ -206,7 +207,18 @@ pub fn write(out: &Path, sentences: &[Sentence], report: &mut LossReport) -> Res
                 brat_name(&doc.spans[link.tail].label),
             );
         }
-        let stem = if is_file { fallback.clone() } else { file_name(name) };
+        let mut stem = if is_file { fallback.clone() } else { file_name(name) };
+        // Two documents whose names clean to one file name ("a/b", "a_b") must not overwrite
+        // each other: the later one gets a number, and the report says so.
+        if !stems.insert(stem.to_ascii_lowercase()) {
+            let base = stem.clone();
+            let mut n = 2;
+            while !stems.insert(format!("{base}-{n}").to_ascii_lowercase()) {
+                n += 1;
+            }
+            stem = format!("{base}-{n}");
+            report.note(LossKind::DocumentRenamed, || format!("{name:?} written as {stem}.ann"));
+        }
         let mut text = doc.text;
         text.push('\n');
         write_atomic(&dir.join(format!("{stem}.txt")), text.as_bytes())?;

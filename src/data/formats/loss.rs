@@ -60,6 +60,9 @@ pub enum LossKind {
     OtherAnnotation,
     /// A rejected or ignored record (Prodigy/Label Studio `answer`/`was_cancelled`): skipped.
     Cancelled,
+    /// A document whose name, made a file name, is another's (brat): written under a
+    /// numbered name instead of over it.
+    DocumentRenamed,
     /// A model proposal that a reviewed relation uses as an argument (Label Studio): a
     /// reviewed annotation can only name its own regions, so the proposal is written as
     /// reviewed.
@@ -101,6 +104,9 @@ impl LossKind {
             LossKind::MultipleLabels => "region with several labels, first kept",
             LossKind::OtherAnnotation => "further annotation of a task, skipped (first read)",
             LossKind::Cancelled => "rejected or cancelled record, skipped",
+            LossKind::DocumentRenamed => {
+                "document whose file name another already had, written under a numbered name"
+            }
             LossKind::ProposalWrittenAsGold => {
                 "model proposal that a reviewed relation uses, written as reviewed"
             }
