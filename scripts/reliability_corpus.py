@@ -44,7 +44,7 @@ files = [
     ("top-true", "true", "top level must be a JSON array"),
     ("deep-nesting", "[" * 100_000, "recursion limit"),
     ("deep-record", "[" + '{"a":' * 10_000 + "1" + "}" * 10_000 + "]", "recursion limit"),
-    ("huge-number", '[{"tokens":["a"],"entities":[{"type":"P","start":1e400,"end":1}]}]', "line 1, column"),
+    ("huge-number", '[{"tokens":["a"],"entities":[{"type":"P","start":1e400,"end":1}]}]', "record 0: entity 0: `start` must be a non-negative integer"),
     ("bom-garbage", "\ufeff{{", "line 1, column"),
 ]
 for name, data, expect in files:
