@@ -239,3 +239,29 @@ fn brat_documents_whose_names_clean_alike_are_both_written() {
     words.sort();
     assert_eq!(words, ["Ann", "Bob", "Cy"]);
 }
+
+#[test]
+fn dygie_relations_between_two_entities_of_one_span_keep_both_arguments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = sentence(
+        &["Aspirin", "works"],
+        vec![Entity::new("Chemical", 0, 1), Entity::new("Drug", 0, 1)],
+        vec![Relation::new("Same", 0, 1)],
+    );
+    let out = tmp.path().join("d.jsonl");
+    formats::write(&out, Interchange::Dygie, &[s]).unwrap();
+    let (back, _) = read(&out, Interchange::Dygie);
+    let r = &back[0].relations[0];
+    // Matched by span alone, both arguments were the first entity: a self-relation.
+    assert_eq!((r.head, r.tail), (0, 1), "{:?}", back[0]);
+}
+
+#[test]
+fn the_spert_format_named_is_read_whatever_the_extension() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "export.txt", "{\"tokens\":[\"Ann\",\"sleeps\"]}\n");
+    let (sentences, _) = read(&path, Interchange::Spert(spanscope::data::Format::JsonLines));
+    assert_eq!(sentences[0].tokens, ["Ann", "sleeps"]);
+    let err = formats::read(&path, Interchange::Spert(spanscope::data::Format::Json)).unwrap_err();
+    assert!(err.to_string().contains("must be a JSON array"), "{err}");
+}

@@ -72,11 +72,20 @@ pub fn read(path: &Path, report: &mut LossReport) -> Result<Vec<Sentence>, DataE
                 let head = span_item(item, 0, offset, len);
                 let tail = span_item(item, 2, offset, len);
                 let label = item.get(4).and_then(Value::as_str);
-                let find = |span: Option<(usize, usize, String)>| {
+                let find = |span: Option<(usize, usize, String)>, not: Option<usize>| {
                     let (start, end, _) = span?;
-                    sentence.entities.iter().position(|e| e.start == start && e.end == end)
+                    let at = |e: &Entity| e.start == start && e.end == end;
+                    let mut same = sentence.entities.iter().enumerate().filter(|(_, e)| at(e));
+                    let first = same.next()?.0;
+                    // Two entities on one span (of two types): a relation between them names
+                    // the span twice, and its tail is the other one, not the head again.
+                    Some(match same.next() {
+                        Some((second, _)) if not == Some(first) => second,
+                        _ => first,
+                    })
                 };
-                match (find(head), find(tail), label) {
+                let h = find(head, None);
+                match (h, find(tail, h), label) {
                     (Some(h), Some(t), Some(label)) => {
                         sentence.relations.push(Relation::new(label, h, t))
                     }

@@ -21,7 +21,7 @@ use std::path::Path;
 pub use loss::{Loss, LossKind, LossReport};
 
 use super::document::Sentence;
-use super::io::{read_sentences, write_sentences, DataError, ErrorKind, Format, Place};
+use super::io::{read_bytes, read_file, write_sentences, DataError, ErrorKind, Format, Place};
 
 /// The sentence extra key naming the document a sentence belongs to (DyGIE's `doc_key`; brat
 /// writes one `.txt`/`.ann` pair per document).
@@ -103,8 +103,11 @@ impl Interchange {
 pub fn read(path: &Path, format: Interchange) -> Result<(Vec<Sentence>, LossReport), DataError> {
     let mut report = LossReport::default();
     let sentences = match format {
-        Interchange::Spert(_) => {
-            let loaded = read_sentences(path)?;
+        Interchange::Spert(format) => {
+            // The format named, not the extension: `--from spert-jsonl` on a `.txt` is JSON
+            // Lines.
+            let bytes = read_file(path)?;
+            let loaded = read_bytes(path, &bytes, format)?;
             if let Some(problem) = loaded.problems.into_iter().next() {
                 return Err(problem);
             }
