@@ -48,8 +48,9 @@ pub enum LossKind {
     TagWithoutBegin,
     /// A key the target format has no place for (extras such as `orig_id`, scores).
     ExtraKey,
-    /// Two entities with the same span: a format that names relation arguments by span
-    /// cannot tell them apart; the relation goes to the first.
+    /// Two entities a format cannot tell apart as relation arguments: the same span (DyGIE),
+    /// or the same first token (spaCy names an argument by its head token); the relation
+    /// goes to the first.
     SameSpanEntities,
     /// A record with no text: skipped.
     NoText,
@@ -58,7 +59,7 @@ pub enum LossKind {
     /// Further annotations of the same task (Label Studio, doccano users): only the first
     /// is read.
     OtherAnnotation,
-    /// A rejected or ignored record (Prodigy/Label Studio `answer`/`was_cancelled`): skipped.
+    /// A cancelled annotation (Label Studio `was_cancelled`): skipped.
     Cancelled,
     /// A document whose name, made a file name, is another's (brat): written under a
     /// numbered name instead of over it.
@@ -98,12 +99,13 @@ impl LossKind {
             LossKind::TagWithoutBegin => "tag continuing no entity, read as its start",
             LossKind::ExtraKey => "key the format has no place for, dropped",
             LossKind::SameSpanEntities => {
-                "two entities with the same span: relations go to the first"
+                "relation argument the format cannot tell from an earlier entity (same span, \
+                 or for spaCy the same first token): the relation goes to that entity"
             }
             LossKind::NoText => "record without text, skipped",
             LossKind::MultipleLabels => "region with several labels, first kept",
             LossKind::OtherAnnotation => "further annotation of a task, skipped (first read)",
-            LossKind::Cancelled => "rejected or cancelled record, skipped",
+            LossKind::Cancelled => "cancelled annotation, skipped",
             LossKind::DocumentRenamed => {
                 "document whose file name another already had, written under a numbered name"
             }
