@@ -169,7 +169,9 @@ fn task_formats_report_cancelled_extra_and_multi_label_results() {
             {"result": []}],
          "predictions": [
             {"model_version": "m2", "score": 0.5,
-             "result": [region("p", 0, 3, &["Per"]), region("q", 4, 7, &["Verb"])]},
+             "result": [region("p", 0, 3, &["Per"]), region("q", 4, 7, &["Verb"]),
+                        region("r", 8, 11, &["Per"]),
+                        {"type": "relation", "from_id": "r", "to_id": "p", "direction": "left", "labels": ["Met"]}]},
             {"result": []}]},
         {"data": {"number": 3}}
     ]);
@@ -187,7 +189,8 @@ fn task_formats_report_cancelled_extra_and_multi_label_results() {
         "{report}"
     );
     let s = &sentences[0];
-    // `left`: the arrow points from `to_id` to `from_id`.
+    // `left`: the arrow points from `to_id` to `from_id`. The predicted Met repeats the gold
+    // one: it is that relation, not a second one marked as the model's.
     assert_eq!(s.relations, [Relation::new("Met", 0, 2)]);
     // The prediction repeating a gold region is that region; the other one is a proposal.
     assert_eq!(s.entities.len(), 3);
