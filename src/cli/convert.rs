@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use spanscope::data::formats::{self, Interchange, NAMES};
+use anyhow::Context;
+use spanscope::data::formats::{self, Interchange};
 
 /// Arguments of `spanscope convert`.
 #[derive(Debug, clap::Args)]
@@ -19,11 +19,11 @@ pub struct Args {
     output: PathBuf,
 
     /// IN's format, when its extension does not say (see the list below).
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = Interchange::parse_name)]
     from: Option<Interchange>,
 
     /// OUT's format, when its extension does not say (see the list below).
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = Interchange::parse_name)]
     to: Option<Interchange>,
 }
 
@@ -42,21 +42,10 @@ Formats (--from/--to; from the extension where it says):
 Every conversion prints what the output cannot hold (counts and the first examples) on
 standard error. See docs/FORMATS.md.";
 
-fn parse_format(name: &str) -> Result<Interchange, String> {
-    Interchange::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
-        format!("unknown format {name:?}; known: {}", names.join(", "))
-    })
-}
-
 fn format_of(path: &Path, given: Option<Interchange>, flag: &str) -> anyhow::Result<Interchange> {
-    match given.or_else(|| Interchange::from_path(path)) {
+    match given {
         Some(format) => Ok(format),
-        None => bail!(
-            "{}: cannot tell the format from the name; give {flag} (one of: {})",
-            path.display(),
-            NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ),
+        None => Interchange::for_path(path, flag).map_err(anyhow::Error::msg),
     }
 }
 

@@ -232,6 +232,23 @@ fn ends_sentence(text: &str, tokens: &[Range<usize>], i: usize) -> bool {
     !continues && !next_text.chars().next().is_some_and(char::is_lowercase)
 }
 
+/// `NextSentence` -> `next_sentence`: how the config file and the Python API name a Rust
+/// variant.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 
 use super::errors::{from_data_error, ConversionWarning};
 use super::records::{self, to_python};
-use crate::data::formats::{self, Interchange, LossReport, NAMES};
+use crate::data::formats::{self, Interchange, LossReport};
 use crate::data::Sentence;
 
 /// One kind of thing a conversion could not carry: when (`stage`: "read" or "write"), what
@@ -172,19 +172,11 @@ pub fn write(
 }
 
 fn format_of(path: &Path, given: Option<&str>, argument: &str) -> PyResult<Interchange> {
-    let known = || NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     match given {
-        Some(name) => Interchange::from_name(name).ok_or_else(|| {
-            PyValueError::new_err(format!("unknown format {name:?}; known: {}", known()))
-        }),
-        None => Interchange::from_path(path).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{}: cannot tell the format from the name; give {argument}= (one of: {})",
-                path.display(),
-                known()
-            ))
-        }),
+        Some(name) => Interchange::parse_name(name),
+        None => Interchange::for_path(path, &format!("{argument}=")),
     }
+    .map_err(PyValueError::new_err)
 }
 
 fn losses(stage: &'static str, report: &LossReport) -> Vec<Loss> {
@@ -193,7 +185,7 @@ fn losses(stage: &'static str, report: &LossReport) -> Vec<Loss> {
         .iter()
         .map(|loss| Loss {
             stage,
-            kind: snake_case(&format!("{:?}", loss.kind)),
+            kind: loss.kind.name(),
             description: loss.kind.describe(),
             count: loss.count,
             examples: loss.examples.clone(),
@@ -203,22 +195,6 @@ fn losses(stage: &'static str, report: &LossReport) -> Vec<Loss> {
 
 fn joined(losses: &[Loss]) -> String {
     losses.iter().map(Loss::__str__).collect::<Vec<_>>().join("\n")
-}
-
-/// `RelationNotCarried` -> `relation_not_carried`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn warn(py: Python<'_>, message: &str) -> PyResult<()> {

@@ -525,19 +525,7 @@ pub enum KeymapError {
 /// The config file's name of an action: its variant name in snake case (`NextSentence` is
 /// `next_sentence`; type digits are `type_1` to `type_9`).
 pub fn action_name(action: impl std::fmt::Debug) -> String {
-    let debug = format!("{action:?}");
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::data::text::snake_case(&format!("{action:?}"))
 }
 
 impl Key {

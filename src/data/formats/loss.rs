@@ -71,6 +71,11 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// The kind's name in snake case (`relation_not_carried`), as the Python API gives it.
+    pub fn name(self) -> String {
+        crate::data::text::snake_case(&format!("{self:?}"))
+    }
+
     /// What the kind means, for the report.
     pub fn describe(self) -> &'static str {
         match self {
@@ -207,6 +212,9 @@ mod tests {
         let text = report.to_string();
         assert!(text.starts_with("     5 × event, dropped"), "{text}");
         assert!(text.contains("e.g. #1"), "{text}");
+        // The Python API's names of the kinds.
+        assert_eq!(LossKind::RelationNotCarried.name(), "relation_not_carried");
+        assert_eq!(LossKind::Event.name(), "event");
         let mut both = LossReport::default();
         both.extend(report.clone());
         assert_eq!(both, report);

@@ -64,7 +64,30 @@ pub const NAMES: &[(&str, Interchange)] = &[
     ("spacy", Interchange::Spacy),
 ];
 
+/// The names of [`NAMES`], comma-separated, for messages.
+fn known_names() -> String {
+    NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 impl Interchange {
+    /// The format named `name`, or a message listing the names there are.
+    pub fn parse_name(name: &str) -> Result<Interchange, String> {
+        Interchange::from_name(name)
+            .ok_or_else(|| format!("unknown format {name:?}; known: {}", known_names()))
+    }
+
+    /// The format `path`'s name says, or a message asking for `hint` (the flag or argument
+    /// that names one).
+    pub fn for_path(path: &Path, hint: &str) -> Result<Interchange, String> {
+        Interchange::from_path(path).ok_or_else(|| {
+            format!(
+                "{}: cannot tell the format from the name; give {hint} (one of: {})",
+                path.display(),
+                known_names()
+            )
+        })
+    }
+
     /// The format named `name` (see [`NAMES`]).
     pub fn from_name(name: &str) -> Option<Interchange> {
         NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| *f)
