@@ -6,7 +6,6 @@ mod workbench_support;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use spanscope::data::{DataError, ErrorKind, Place};
-use spanscope::store::files::LoadedDocument;
 use spanscope::store::worker::StoreReply;
 use spanscope::workbench::state::{Mode, Question, TrainingPhase};
 use spanscope::workbench::theme::Theme;
@@ -64,25 +63,19 @@ fn a_document_another_workbench_holds_is_read_only_with_the_reason() {
     let mut app = app_with(vec![plain()]);
     let why =
         "another spanscope workbench (pid 42) is editing /nowhere; read-only here until it exits";
-    update(
-        &mut app,
-        Msg::Store(StoreReply::Loaded {
-            doc: 1,
-            result: Ok(LoadedDocument {
-                source: source(),
-                sentences: vec![plain()],
-                problems: Vec::new(),
-                notes: Vec::new(),
-                fingerprint: Some(base()),
-                read_only: Some(why.into()),
-            }),
-            recovery: None,
-        }),
-    );
+    let mut document = loaded_document(vec![plain()]);
+    document.read_only = Some(why.into());
+    update(&mut app, loaded_reply(document));
     let effects = press(&mut app, "vl1");
     assert!(!effects.iter().any(|e| matches!(e, Effect::Store(_))), "{effects:?}");
     assert!(!app.docs[0].is_dirty());
     assert!(app.message.as_ref().unwrap().1.contains("another spanscope workbench"));
+}
+
+/// A problem at record 0 of document 1's file.
+fn record_error(kind: ErrorKind, reason: &str) -> DataError {
+    let place = Place::Record { index: 0, line: None, part: None };
+    DataError::new(&source().read_path, place, kind, reason)
 }
 
 #[test]
@@ -93,29 +86,10 @@ fn a_document_with_unreadable_records_shows_the_first_reason_on_arrival() {
         "record 2 (line 3): a record must be a JSON object, found true",
         "record 5 (line 6): missing `tokens`",
     ]
-    .map(|reason| {
-        DataError::new(
-            &source().read_path,
-            Place::Record { index: 0, line: None, part: None },
-            ErrorKind::Structure,
-            reason,
-        )
-    });
-    update(
-        &mut app,
-        Msg::Store(StoreReply::Loaded {
-            doc: 1,
-            result: Ok(LoadedDocument {
-                source: source(),
-                sentences: vec![plain()],
-                problems: problems.to_vec(),
-                notes: Vec::new(),
-                fingerprint: Some(base()),
-                read_only: None,
-            }),
-            recovery: None,
-        }),
-    );
+    .map(|reason| record_error(ErrorKind::Structure, reason));
+    let mut document = loaded_document(vec![plain()]);
+    document.problems = problems.to_vec();
+    update(&mut app, loaded_reply(document));
     // Before any key: the reason `validate` gives, without the file's path, and the count.
     let shown = flat(&screen(&app, 100, 30));
     assert!(shown.contains("2 record(s) could not be read"), "{shown}");
@@ -127,27 +101,10 @@ fn a_document_with_unreadable_records_shows_the_first_reason_on_arrival() {
 #[test]
 fn what_validate_finds_in_an_editable_document_is_said_on_arrival() {
     let mut app = app_with(vec![plain()]);
-    let note = DataError::new(
-        &source().read_path,
-        Place::Record { index: 0, line: None, part: None },
-        ErrorKind::Content,
-        "token 3: the token is an empty string",
-    );
-    update(
-        &mut app,
-        Msg::Store(StoreReply::Loaded {
-            doc: 1,
-            result: Ok(LoadedDocument {
-                source: source(),
-                sentences: vec![plain()],
-                problems: Vec::new(),
-                notes: vec![note],
-                fingerprint: Some(base()),
-                read_only: None,
-            }),
-            recovery: None,
-        }),
-    );
+    let mut document = loaded_document(vec![plain()]);
+    document.notes =
+        vec![record_error(ErrorKind::Content, "token 3: the token is an empty string")];
+    update(&mut app, loaded_reply(document));
     let shown = flat(&screen(&app, 120, 30));
     assert!(shown.contains("reports 1 problem(s) here"), "{shown}");
     assert!(shown.contains("the token is an empty string"), "{shown}");

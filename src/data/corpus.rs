@@ -20,9 +20,8 @@ use serde_json::Value;
 use super::document::Sentence;
 use super::io::{
     each_json_array_record, open_regular, read_file, syntax_reason, write_atomic, DataError,
-    ErrorKind, Format, Place,
+    ErrorKind, Format, Place, RawRecord,
 };
-use super::record::parse_record;
 use super::text::split_text;
 
 /// Where the sentences of a run come from.
@@ -263,23 +262,14 @@ fn json_line(
         return None;
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(_) if super::io::duplicate_key(text).is_some() => {
-            // serde_json kept the last value of the key: the record cannot be written back.
-            let key = super::io::duplicate_key(text).unwrap_or_default();
-            let place = Place::Record { index: *index - 1, line: Some(number), part: None };
-            let reason = super::io::duplicate_reason(&key);
-            Some(Item::Problem(DataError::new(path, place, ErrorKind::Structure, reason)))
+        Ok(value) => {
+            let duplicate_key = super::io::duplicate_key(text);
+            let record = RawRecord { index: *index - 1, line: Some(number), value, duplicate_key };
+            Some(match record.parse(path) {
+                Ok(sentence) => Item::Sentence(sentence),
+                Err(problems) => Item::Problem(record.locate(problems).swap_remove(0)),
+            })
         }
-        Ok(value) => Some(match parse_record(path, *index - 1, &value) {
-            Ok(sentence) => Item::Sentence(sentence),
-            Err(mut problems) => {
-                let mut problem = problems.swap_remove(0);
-                if let Place::Record { line, .. } = &mut problem.place {
-                    *line = Some(number);
-                }
-                Item::Problem(problem)
-            }
-        }),
         Err(e) => {
             let place = Place::Line { line: number, column: e.column() };
             Some(Item::Problem(DataError::new(path, place, ErrorKind::Syntax, syntax_reason(&e))))

@@ -123,12 +123,7 @@ impl Document {
     /// Why a document with unreadable records is read-only, with the first reason (as
     /// `spanscope validate` gives it, less the file name the screen shows already).
     pub fn problems_note(&self) -> String {
-        let prefix = format!("{}: ", self.source.read_path.display());
-        let first = self.problems.first().map_or("", |p| p.strip_prefix(&prefix).unwrap_or(p));
-        let more = match self.problems.len() {
-            0 | 1 => String::new(),
-            n => format!(" ({} more: `spanscope validate` lists them)", n - 1),
-        };
+        let (first, more) = self.first_and_more(&self.problems).unwrap_or_default();
         format!(
             "read-only: {} record(s) could not be read and saving would drop them: {first}{more}",
             self.problems.len()
@@ -137,17 +132,22 @@ impl Document {
 
     /// What `validate` reports about the records that loaded, with the first finding.
     pub fn notes_note(&self) -> Option<String> {
-        let prefix = format!("{}: ", self.source.read_path.display());
-        let first = self.notes.first()?;
-        let first = first.strip_prefix(&prefix).unwrap_or(first);
-        let more = match self.notes.len() {
-            1 => String::new(),
-            n => format!(" ({} more: `spanscope validate` lists them)", n - 1),
-        };
+        let (first, more) = self.first_and_more(&self.notes)?;
         Some(format!(
             "`spanscope validate` reports {} problem(s) here: {first}{more}",
             self.notes.len()
         ))
+    }
+
+    /// The first of `found` without this file's name, and what says how many more there are.
+    fn first_and_more<'a>(&self, found: &'a [String]) -> Option<(&'a str, String)> {
+        let prefix = format!("{}: ", self.source.read_path.display());
+        let first = found.first()?;
+        let more = match found.len() {
+            1 => String::new(),
+            n => format!(" ({} more: `spanscope validate` lists them)", n - 1),
+        };
+        Some((first.strip_prefix(&prefix).unwrap_or(first), more))
     }
 
     /// Re-derives whether sentence `i` differs from what is on disk.

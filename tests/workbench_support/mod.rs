@@ -80,18 +80,24 @@ pub fn source() -> DocumentSource {
 
 /// The reply of a load of `sentences` as document 1.
 pub fn loaded(sentences: Vec<Sentence>) -> Msg {
-    Msg::Store(StoreReply::Loaded {
-        doc: 1,
-        result: Ok(LoadedDocument {
-            source: source(),
-            sentences,
-            problems: Vec::new(),
-            notes: Vec::new(),
-            fingerprint: Some(base()),
-            read_only: None,
-        }),
-        recovery: None,
-    })
+    loaded_reply(loaded_document(sentences))
+}
+
+/// Document 1 as loaded with `sentences`, nothing wrong with it.
+pub fn loaded_document(sentences: Vec<Sentence>) -> LoadedDocument {
+    LoadedDocument {
+        source: source(),
+        sentences,
+        problems: Vec::new(),
+        notes: Vec::new(),
+        fingerprint: Some(base()),
+        read_only: None,
+    }
+}
+
+/// The store's reply carrying `document` as document 1.
+pub fn loaded_reply(document: LoadedDocument) -> Msg {
+    Msg::Store(StoreReply::Loaded { doc: 1, result: Ok(document), recovery: None })
 }
 
 /// A workbench with document 1 holding `sentences`, types from a file, no model.

@@ -30,17 +30,15 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
 /// two bottom rows, until the next message (Esc hides it).
 fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let Some((level, text)) = &app.message else { return };
-    // The bottom row gives an error two thirds of its width, a warning half (see
-    // `status::draw_hints`).
-    let (room, title) = match level {
-        Level::Error => (usize::from(area.width) * 2 / 3, " error "),
-        Level::Warning => (usize::from(area.width) / 2, " warning "),
+    let level = *level;
+    let title = match level {
+        Level::Error => " error ",
+        Level::Warning => " warning ",
         Level::Info => return,
     };
-    if width(text) + 2 <= room || area.height < 6 {
+    if width(text) + 2 <= super::status::message_room(level, area.width) || area.height < 6 {
         return;
     }
-    let level = *level;
     let w = area.width.saturating_sub(2);
     let lines = wrap_text(text, usize::from(w.saturating_sub(4)));
     let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(3));

@@ -216,12 +216,10 @@ pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme)
         }
         return;
     }
-    // The last message sits at the right; errors may take two thirds of the row.
+    // The last message sits at the right.
     let mut right = area.right();
     if let Some((level, text)) = &app.message {
-        let share = if *level == Level::Error { 3 } else { 2 };
-        let max = usize::from(area.width) * (share - 1) / share;
-        let text = fit(text, max.saturating_sub(2));
+        let text = fit(text, message_room(*level, area.width).saturating_sub(2));
         right = area.right().saturating_sub(width(&text) as u16 + 1);
         put(buf, area, right, area.y, &text, theme.level(*level));
     }
@@ -251,6 +249,13 @@ pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme)
         }
         shown.pop();
     }
+}
+
+/// How much of a `width`-column bottom row a message may take: errors two thirds, the rest
+/// half (what does not fit is shown whole in a box above, see `overlay::error_box`).
+pub(super) fn message_room(level: Level, width: u16) -> usize {
+    let share = if level == Level::Error { 3 } else { 2 };
+    usize::from(width) * (share - 1) / share
 }
 
 /// The mode's name for the status line.
