@@ -4,6 +4,8 @@
 //! ([`explain`]) → the review workbench ([`workbench`]), whose edits go back to files through
 //! [`store`]. The command line lives in the binary (`src/main.rs`, `src/cli/`).
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod explain;
 pub mod model;

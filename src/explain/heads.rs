@@ -14,15 +14,20 @@ use crate::model::encoder::{BertEncoder, EncoderOutput};
 /// One head: layer and head index, both from 0 (shown as `L.H` from 1 by the tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Head {
+    /// The layer, from 0.
     pub layer: usize,
+    /// The head within its layer, from 0.
     pub head: usize,
 }
 
 /// A value per head, row-major `layers x heads`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadGrid {
+    /// Rows: the encoder's layers.
     pub layers: usize,
+    /// Columns: heads per layer.
     pub heads: usize,
+    /// `layers * heads` values, layer by layer.
     pub values: Vec<f32>,
 }
 

@@ -29,11 +29,14 @@ use crate::model::candidates::span_pieces;
 /// Words `[start, end)` of a sentence, from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Words {
+    /// The first word.
     pub start: usize,
+    /// One past the last word.
     pub end: usize,
 }
 
 impl Words {
+    /// Words `[start, end)`.
     pub fn new(start: usize, end: usize) -> Self {
         Self { start, end }
     }
@@ -48,10 +51,20 @@ impl Words {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Target {
     /// A span: the score is the log-probability of its predicted type (`none` included).
-    Entity { span: Words },
+    Entity {
+        /// The span's words.
+        span: Words,
+    },
     /// An ordered pair of spans and a relation type: the score is that type's logit.
     /// Without a type, the type the model scores highest for the pair.
-    Relation { head: Words, tail: Words, relation: Option<String> },
+    Relation {
+        /// The head entity's words.
+        head: Words,
+        /// The tail entity's words.
+        tail: Words,
+        /// The relation type whose logit is explained.
+        relation: Option<String>,
+    },
 }
 
 /// Where heads are masked.
@@ -98,6 +111,7 @@ pub struct Reading {
 pub struct WordAttribution {
     /// The word's index in the sentence.
     pub word: usize,
+    /// The word as written.
     pub token: String,
     /// Integrated gradient of the score summed over the word's pieces: positive pushed the
     /// score up.
@@ -130,6 +144,7 @@ impl WordAttributions {
 /// A flip set found by [`Explainer::flip_set`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlipSet {
+    /// Where the heads were masked.
     pub mode: Mode,
     /// The heads masked, in the order the search added them.
     pub heads: Vec<Head>,
@@ -146,7 +161,9 @@ pub struct FlipSet {
 /// Bounds of the flip-set search: candidates are the `candidates` most important heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlipLimits {
+    /// How many of the most important heads the search may pick from.
     pub candidates: usize,
+    /// The most heads a flip set may hold.
     pub max_heads: usize,
 }
 
