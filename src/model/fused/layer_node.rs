@@ -69,15 +69,12 @@ impl LayerParams {
         ]
     }
 
-    /// Whether the layer can be one node for input `x`: `x` tracks gradients, everything is f32,
-    /// and every parameter is a contiguous `Var` whose gradient `sink` collects (this node hands
-    /// weight gradients nowhere else).
-    pub fn fits(&self, x: &Tensor, sink: &WeightGrads) -> bool {
+    /// Whether the layer can be one node: every parameter is a contiguous f32 `Var`. A pass
+    /// takes the node only when its f32 input tracks gradients and the [`WeightGrads`] the
+    /// node hands the weights' gradients to collects them (it hands them nowhere else).
+    pub fn trainable_as_node(&self) -> bool {
         let own = |t: &Tensor| t.is_variable() && t.is_contiguous() && t.dtype() == DType::F32;
-        sink.is_collecting()
-            && x.track_op()
-            && x.dtype() == DType::F32
-            && self.all().iter().all(|(w, b)| own(w) && own(b))
+        self.all().iter().all(|(w, b)| own(w) && own(b))
     }
 }
 
