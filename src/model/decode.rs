@@ -334,6 +334,7 @@ impl QueuedBatch {
         let (_, rows, classes) = work.probabilities.dims3()?;
         let mut predictions = Vec::with_capacity(self.candidates.len());
         let mut chosen = Vec::with_capacity(self.candidates.len());
+        let decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
         for (b, cands) in self.candidates.iter().enumerate() {
             let own = &probs[b * rows * classes..][..cands.len() * classes];
             let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
@@ -352,6 +353,7 @@ impl QueuedBatch {
             let entities = found.into_iter().map(|(_, e)| e).collect();
             predictions.push(SentencePrediction { entities, relations: Vec::new() });
         }
+        drop(decode);
         relate(model, &work.enc, &work.repr, &work.spans, &chosen, &mut predictions)?;
         Ok(predictions)
     }
@@ -399,6 +401,7 @@ fn relate(
             scores[b].extend(probs[b][..window(p).len()].iter().cloned());
         }
     }
+    let _decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
     for (b, prediction) in predictions.iter_mut().enumerate() {
         prediction.relations = decode_relations(
             &prediction.entities,
