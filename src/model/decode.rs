@@ -164,9 +164,9 @@ pub fn decode_relations(
 /// Words beyond the model's piece budget are not seen and get no predictions.
 ///
 /// Batches group sentences of similar length, since every sentence of a batch is padded to its
-/// longest member: on CoNLL04's dev split, batches of 8 taken in file order classify 1.9 times
-/// the candidate spans that the sentences have (2.6 times for 32), batches by length 1.08 times
-/// (1.18). A sentence's prediction does not depend on the others in its batch.
+/// longest member and batches in file order classify far more padded candidate spans
+/// (docs/BENCHMARKS.md, "Figures that were code comments"). A sentence's prediction does not
+/// depend on the others in its batch.
 pub fn predict(
     model: &Aspert,
     pieces: &WordPieces,

@@ -1,12 +1,12 @@
 //! A training transformer layer as one node of candle's graph.
 //!
-//! Built from [`super`]'s ops, a training layer is about 16 nodes, and candle's backward
+//! Built from [`super`]'s ops, a training layer is some sixteen nodes, and candle's backward
 //! pass spends two more kernels and two more allocations on every input of every node (a zero
-//! gradient and an add) on top of the node's own backward kernels: 64 kernels a layer's
-//! backward pass, a third of them those adds, measured with Nsight Compute on the GPU machine
-//! (docs/BENCHMARKS.md). Here the forward pass runs the same fused ops on detached tensors and
-//! keeps what the backward pass reads; the layer enters the graph as one node whose backward
-//! pass is written out by hand, handing the weights' gradients to the [`WeightGrads`] collector.
+//! gradient and an add) on top of the node's own backward kernels: a large share of a layer's
+//! backward pass (docs/BENCHMARKS.md, "Figures that were code comments"). Here the forward
+//! pass runs the same fused ops on detached tensors and keeps what the backward pass reads; the
+//! layer enters the graph as one node whose backward pass is written out by hand, handing the
+//! weights' gradients to the [`WeightGrads`] collector.
 //!
 //! A node has one output, and a layer has two: its hidden states and its attention
 //! probabilities (ASpERT's f_a reads them, so they get gradients). The probabilities of all
@@ -25,8 +25,8 @@
 //! Explanations use the same node with a gate ξ on each head's output as its second input
 //! ([`forward_gated`]): frozen weights, no dropout, and a backward pass that computes no weight
 //! gradient and, where the layer's input needs none (the first layer, when only ξ is followed),
-//! stops at ∂/∂ξ. Head importance for one sentence then costs a few hundred kernels instead of
-//! a few thousand (docs/BENCHMARKS.md).
+//! stops at ∂/∂ξ. Head importance for one sentence then costs an order of magnitude fewer
+//! kernels (docs/BENCHMARKS.md).
 
 use std::sync::{Arc, Mutex};
 
