@@ -133,8 +133,13 @@ fn flat(t: &Tensor) -> Vec<f32> {
 }
 
 fn encoder(w: &Weights, dtype: DType) -> BertEncoder {
+    encoder_of(&tiny_config(), w, dtype)
+}
+
+/// A frozen encoder of configuration `cfg` with weights `w` on the CPU.
+fn encoder_of(cfg: &BertConfig, w: &Weights, dtype: DType) -> BertEncoder {
     let vb = VarBuilder::from_tensors(to_tensors(w, dtype, str::to_string), dtype, &Device::Cpu);
-    BertEncoder::load(vb, &tiny_config()).unwrap()
+    BertEncoder::load(vb, cfg).unwrap()
 }
 
 #[test]
@@ -154,12 +159,7 @@ fn other_activations_match_the_plain_reference() {
         let mut cfg = tiny_config();
         cfg.hidden_act = act;
         let w = random_weights(&cfg, 29);
-        let vb = VarBuilder::from_tensors(
-            to_tensors(&w, DType::F32, str::to_string),
-            DType::F32,
-            &Device::Cpu,
-        );
-        let enc = BertEncoder::load(vb, &cfg).unwrap();
+        let enc = encoder_of(&cfg, &w, DType::F32);
         assert_eq!(enc.forward_path(), EncoderPath::FusedQkv, "{act:?}");
         assert_matches_reference(&cfg, &w, &enc);
     }
@@ -259,13 +259,7 @@ fn dropout_leaves_returned_attentions_normalised() {
     let mut cfg = tiny_config();
     cfg.attention_probs_dropout_prob = 0.5;
     cfg.hidden_dropout_prob = 0.5;
-    let w = random_weights(&cfg, 13);
-    let vb = VarBuilder::from_tensors(
-        to_tensors(&w, DType::F32, str::to_string),
-        DType::F32,
-        &Device::Cpu,
-    );
-    let enc = BertEncoder::load(vb, &cfg).unwrap();
+    let enc = encoder_of(&cfg, &random_weights(&cfg, 13), DType::F32);
     let (ids, mask) = pad_batch(&sample_batch(), 0, &Device::Cpu).unwrap();
     let eval = enc.forward(&ids, &mask, false).unwrap();
     let train = enc.forward(&ids, &mask, true).unwrap();

@@ -10,7 +10,7 @@
 //!
 //! The paths a pass can take ([`EncoderPath`]) are chosen once, when the encoder is built, from
 //! its weights: their dtype, whether they train (`Var`s of a `VarMap`) and the activation. A
-//! call decides only what depends on it, in one place ([`BertEncoder::path`]): whether a
+//! call decides only what depends on it, in one place (`BertEncoder::path`): whether a
 //! gradient flows and the training loop collects the weights' gradients, and whether it asks
 //! for gates. Every fast path is tested against a slower reference:
 //!
@@ -57,8 +57,8 @@ pub struct EncoderOutput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncoderPath {
     /// Inference with frozen f32 weights and erf GELU: Q, K and V in one product (1/√d folded
-    /// into the query rows at load), the masked softmax, bias + residual + layer norm and bias
-    /// + GELU as fused inference kernels.
+    /// into the query rows at load), then the masked softmax, bias + residual + layer norm,
+    /// and bias + GELU as fused inference kernels.
     Lean,
     /// Inference with frozen weights otherwise (half precision, other activations): the one
     /// q/k/v product, then candle's softmax and layer-norm kernels (computed in f32).
@@ -689,7 +689,7 @@ impl BertEncoder {
     }
 
     /// The path [`BertEncoder::forward`] takes, chosen when the encoder was built (a training
-    /// pass may take [`EncoderPath::LayerNodes`] instead; see [`BertEncoder::path`]).
+    /// pass may take [`EncoderPath::LayerNodes`] instead, as the module header says).
     pub fn forward_path(&self) -> EncoderPath {
         self.paths.plain
     }
