@@ -35,9 +35,10 @@ fn message(err: &anyhow::Error) -> String {
 
 /// Decides once how many threads candle's CPU kernels use. Unless `RAYON_NUM_THREADS` is set,
 /// candle 0.11 counts the physical cores again on every matrix product and layer norm, and on
-/// Linux that reads /proc/cpuinfo each time: 42 µs a call on a 2-core machine, some 25 calls
-/// a sentence, and the file grows with the core count. The count candle would find is set
-/// here, before any thread starts, so the number of threads stays what it would have been.
+/// Linux that reads /proc/cpuinfo each time, dozens of times a sentence, and the file grows
+/// with the core count (docs/BENCHMARKS.md, "Figures that were code comments"). The count
+/// candle would find is set here, before any thread starts, so the number of threads stays
+/// what it would have been.
 fn fix_cpu_thread_count() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let threads = candle_core::utils::get_num_threads();

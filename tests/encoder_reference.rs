@@ -6,8 +6,8 @@ mod encoder_support;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use encoder_support::*;
-use spanscope::model::config::BertConfig;
-use spanscope::model::encoder::{pad_batch, BertEncoder};
+use spanscope::model::config::{BertConfig, HiddenAct};
+use spanscope::model::encoder::{pad_batch, BertEncoder, EncoderPath};
 
 /// Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7.
 fn erf(x: f64) -> f64 {
@@ -21,6 +21,18 @@ fn erf(x: f64) -> f64 {
         y
     } else {
         -y
+    }
+}
+
+/// The feed-forward activation of `act`: erf GELU, its tanh approximation, or ReLU.
+fn activation(act: HiddenAct, u: f64) -> f64 {
+    match act {
+        HiddenAct::Gelu => 0.5 * u * (1.0 + erf(u / 2f64.sqrt())),
+        HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * u * (1.0 + (c * (u + 0.044_715 * u * u * u)).tanh())
+        }
+        HiddenAct::Relu => u.max(0.0),
     }
 }
 
@@ -106,7 +118,7 @@ fn reference(cfg: &BertConfig, w: &Weights, ids: &[u32], real: &[bool]) -> (Vec<
         let p = format!("encoder.layer.{l}.attention.output.LayerNorm");
         layer_norm(&mut attended, h, get(&format!("{p}.weight")), get(&format!("{p}.bias")), eps);
         let mut inner = lin(&attended, h, "intermediate.dense");
-        inner.iter_mut().for_each(|u| *u = 0.5 * *u * (1.0 + erf(*u / 2f64.sqrt())));
+        inner.iter_mut().for_each(|u| *u = activation(cfg.hidden_act, *u));
         let mut out = lin(&inner, cfg.intermediate_size, "output.dense");
         out.iter_mut().zip(&attended).for_each(|(a, r)| *a += r);
         let p = format!("encoder.layer.{l}.output.LayerNorm");
@@ -121,8 +133,13 @@ fn flat(t: &Tensor) -> Vec<f32> {
 }
 
 fn encoder(w: &Weights, dtype: DType) -> BertEncoder {
+    encoder_of(&tiny_config(), w, dtype)
+}
+
+/// A frozen encoder of configuration `cfg` with weights `w` on the CPU.
+fn encoder_of(cfg: &BertConfig, w: &Weights, dtype: DType) -> BertEncoder {
     let vb = VarBuilder::from_tensors(to_tensors(w, dtype, str::to_string), dtype, &Device::Cpu);
-    BertEncoder::load(vb, &tiny_config()).unwrap()
+    BertEncoder::load(vb, cfg).unwrap()
 }
 
 #[test]
@@ -130,6 +147,27 @@ fn matches_plain_reference_on_padded_batch() {
     let cfg = tiny_config();
     let w = random_weights(&cfg, 7);
     let enc = encoder(&w, DType::F32);
+    assert_eq!(enc.forward_path(), EncoderPath::Lean);
+    assert_matches_reference(&cfg, &w, &enc);
+}
+
+#[test]
+fn other_activations_match_the_plain_reference() {
+    // Frozen f32 weights with another activation than erf GELU take the fused q/k/v path
+    // (candle's softmax and layer-norm kernels), not the lean inference kernels.
+    for act in [HiddenAct::GeluNew, HiddenAct::Relu] {
+        let mut cfg = tiny_config();
+        cfg.hidden_act = act;
+        let w = random_weights(&cfg, 29);
+        let enc = encoder_of(&cfg, &w, DType::F32);
+        assert_eq!(enc.forward_path(), EncoderPath::FusedQkv, "{act:?}");
+        assert_matches_reference(&cfg, &w, &enc);
+    }
+}
+
+/// `enc` (built from `w`) against [`reference`] on the sample batch, every real position of
+/// every sequence, to 1e-5.
+fn assert_matches_reference(cfg: &BertConfig, w: &Weights, enc: &BertEncoder) {
     let batch = sample_batch();
     let (ids, mask) = pad_batch(&batch, 0, &Device::Cpu).unwrap();
     let out = enc.forward(&ids, &mask, false).unwrap();
@@ -143,7 +181,7 @@ fn matches_plain_reference_on_padded_batch() {
         let mut padded = seq.clone();
         padded.resize(t, 0);
         let real: Vec<bool> = (0..t).map(|i| i < seq.len()).collect();
-        let (rh, ra) = reference(&cfg, &w, &padded, &real);
+        let (rh, ra) = reference(cfg, w, &padded, &real);
         let rh: Vec<f32> = rh.iter().map(|&v| v as f32).collect();
         let ra: Vec<f32> = ra.iter().map(|&v| v as f32).collect();
         let eh = max_abs_diff(&hidden[b * t * h..(b + 1) * t * h], &rh);
@@ -193,6 +231,8 @@ fn trainable_path_matches_inference_path_and_has_gradients() {
     }
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let trainable = BertEncoder::load(vb, &cfg).unwrap();
+    assert_eq!(trainable.forward_path(), EncoderPath::SeparateQkv);
+    assert_eq!(trainable.frozen().unwrap().forward_path(), EncoderPath::Lean);
     let (ids, mask) = pad_batch(&sample_batch(), 0, &Device::Cpu).unwrap();
     let a = fused.forward(&ids, &mask, false).unwrap();
     let b = trainable.forward(&ids, &mask, false).unwrap();
@@ -219,13 +259,7 @@ fn dropout_leaves_returned_attentions_normalised() {
     let mut cfg = tiny_config();
     cfg.attention_probs_dropout_prob = 0.5;
     cfg.hidden_dropout_prob = 0.5;
-    let w = random_weights(&cfg, 13);
-    let vb = VarBuilder::from_tensors(
-        to_tensors(&w, DType::F32, str::to_string),
-        DType::F32,
-        &Device::Cpu,
-    );
-    let enc = BertEncoder::load(vb, &cfg).unwrap();
+    let enc = encoder_of(&cfg, &random_weights(&cfg, 13), DType::F32);
     let (ids, mask) = pad_batch(&sample_batch(), 0, &Device::Cpu).unwrap();
     let eval = enc.forward(&ids, &mask, false).unwrap();
     let train = enc.forward(&ids, &mask, true).unwrap();
@@ -240,7 +274,9 @@ fn half_precision_is_close_to_f32() {
     let (ids, mask) = pad_batch(&sample_batch(), 0, &Device::Cpu).unwrap();
     let full = encoder(&w, DType::F32).forward(&ids, &mask, false).unwrap();
     for dtype in [DType::F16, DType::BF16] {
-        let half = encoder(&w, dtype).forward(&ids, &mask, false).unwrap();
+        let half = encoder(&w, dtype);
+        assert_eq!(half.forward_path(), EncoderPath::FusedQkv, "{dtype:?}");
+        let half = half.forward(&ids, &mask, false).unwrap();
         assert_eq!(half.hidden.dtype(), dtype);
         assert_eq!(half.attentions.dtype(), DType::F32);
         let tol = if dtype == DType::F16 { 0.05 } else { 0.25 };

@@ -4,6 +4,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
 /// Sends `tracing` events to `file`, or to `$SPANSCOPE_LOG_FILE`, filtered by
@@ -22,9 +23,11 @@ pub fn init(file: Option<&Path>) {
     };
     let filter =
         EnvFilter::try_from_env("SPANSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second initialisation (tests) is harmless: keep the first.
+    // A second initialisation (tests) is harmless: keep the first. A span enabled by the
+    // filter (the model's stage spans at `trace`) writes its busy and idle time as it closes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
         .with_ansi(false)
         .with_writer(Mutex::new(log))
         .try_init();

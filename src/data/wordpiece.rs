@@ -7,11 +7,10 @@
 //! normalises and pre-tokenises every pre-tokenized word separately.
 //!
 //! Because a word's pieces do not depend on its neighbours, they are also remembered: the
-//! tokenizer spends about 4 µs on a word (its BERT normaliser most of it), 143 µs a CoNLL04
-//! sentence on the development machine, more than the rest of a GPU prediction at batch 8; a
-//! remembered word costs one hash lookup. A word never seen before, if it is printable ASCII
-//! and the tokenizer is BERT's, skips the normaliser and pre-tokenizer ([`AsciiWords`]): 20 µs
-//! a sentence.
+//! tokenizer (its BERT normaliser most of all) can take longer over a sentence than the rest of
+//! a GPU prediction; a remembered word costs one hash lookup. A word never seen before, if it is
+//! printable ASCII and the tokenizer is BERT's, skips the normaliser and pre-tokenizer
+//! ([`AsciiWords`]). Timings: docs/BENCHMARKS.md, "Figures that were code comments".
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -30,7 +29,8 @@ use super::io::{DataError, ErrorKind, Place};
 const MAX_INPUT_CHARS_PER_WORD: usize = 100;
 
 /// Distinct words whose pieces are remembered; the memory starts afresh when it is full
-/// (CoNLL04's train split has 6,675 distinct words; a full memory is some 20 MB).
+/// (CoNLL04's train split has 6,675 distinct words; the memory at this size:
+/// docs/BENCHMARKS.md, "Figures that were code comments").
 const REMEMBERED_WORDS: usize = 1 << 18;
 
 /// The pieces of words already tokenised, shared by clones of one [`WordPieces`].
@@ -80,8 +80,8 @@ pub struct WordPieces {
 /// What BERT's normaliser and pre-tokenizer do to a word of printable ASCII, done here: they
 /// lower-case it (when the tokenizer does) and cut it at each punctuation character, and
 /// nothing else (no control characters to clean, no accents to strip, no Chinese characters).
-/// WordPiece then splits each part, as in the tokenizer's own pipeline. About ten times faster
-/// than the pipeline, whose normaliser walks every character through Unicode tables.
+/// WordPiece then splits each part, as in the tokenizer's own pipeline. Much faster than the
+/// pipeline, whose normaliser walks every character through Unicode tables.
 #[derive(Debug, Clone)]
 struct AsciiWords {
     lowercase: bool,

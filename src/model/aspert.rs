@@ -298,6 +298,25 @@ pub struct Aspert {
     /// Identity of the weights for recorded encoder graphs ([`graphs`]); clones share it.
     graph_id: u64,
     cfg: ModelConfig,
+    stages: StageSpans,
+}
+
+/// `TRACE` spans of the stages after the encoder (docs/BENCHMARKS.md, "Stage spans").
+#[derive(Debug, Clone)]
+struct StageSpans {
+    fa_statistics: tracing::Span,
+    span_classifier: tracing::Span,
+    relation_classifier: tracing::Span,
+}
+
+impl StageSpans {
+    fn new() -> Self {
+        Self {
+            fa_statistics: tracing::span!(tracing::Level::TRACE, "f_a statistics"),
+            span_classifier: tracing::span!(tracing::Level::TRACE, "span classifier"),
+            relation_classifier: tracing::span!(tracing::Level::TRACE, "relation classifier"),
+        }
+    }
 }
 
 /// A layer's weight `W` cut by input columns into the parts that multiply each piece of a
@@ -376,6 +395,7 @@ impl Aspert {
             inference: None,
             graph_id: graphs::next_model_id(),
             cfg: cfg.clone(),
+            stages: StageSpans::new(),
         };
         if !model.relation_classifier.weight().is_variable() {
             model.leave_out_learning_types()?;
@@ -472,6 +492,7 @@ impl Aspert {
             inference: None,
             graph_id: graphs::next_model_id(),
             cfg: self.cfg.clone(),
+            stages: self.stages.clone(),
         };
         frozen.leave_out_learning_types()?;
         frozen.inference = Some(frozen.inference_weights()?);
@@ -535,6 +556,7 @@ impl Aspert {
         if !self.cfg.attention_contribution {
             return Ok(None);
         }
+        let _enter = self.stages.fa_statistics.enter();
         let stats = query_statistics(
             &out.attentions,
             &batch.attention_mask,
@@ -560,6 +582,7 @@ impl Aspert {
     /// E(s) for every span, `[B, S, span_dim]` (eq. 6; eq. 1 without f_a):
     /// max-pool of the span's hidden states ⊕ f_a(s) ⊕ w_k.
     pub fn span_representations(&self, enc: &Encoding, spans: &SpanBatch) -> Result<Tensor> {
+        let _enter = self.stages.span_classifier.enter();
         let (batch, _, _) = enc.hidden.dims3()?;
         if spans.pieces.len() != batch || spans.widths.len() != batch {
             candle_core::bail!("{} span lists for a batch of {batch}", spans.pieces.len());
@@ -592,6 +615,7 @@ impl Aspert {
     /// Span class logits `[B, S, 1 + entity types]` (index 0 is `none`) from E(s):
     /// X(s) = E(s) ⊕ `h_[CLS]` (eq. 7), then eqs. 8-9 (MLP) or eq. 3 (linear), before softmax.
     pub fn span_logits(&self, enc: &Encoding, span_repr: &Tensor, train: bool) -> Result<Tensor> {
+        let _enter = self.stages.span_classifier.enter();
         let (batch, n, _) = span_repr.dims3()?;
         if n == 0 {
             let classes = self.cfg.entity_types.len() + 1;
@@ -649,6 +673,7 @@ impl Aspert {
         pairs: &PairBatch,
         train: bool,
     ) -> Result<Tensor> {
+        let _enter = self.stages.relation_classifier.enter();
         let (batch, n, dim) = span_repr.dims3()?;
         let p = pairs.max_pairs();
         if p == 0 {

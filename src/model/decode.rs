@@ -164,9 +164,9 @@ pub fn decode_relations(
 /// Words beyond the model's piece budget are not seen and get no predictions.
 ///
 /// Batches group sentences of similar length, since every sentence of a batch is padded to its
-/// longest member: on CoNLL04's dev split, batches of 8 taken in file order classify 1.9 times
-/// the candidate spans that the sentences have (2.6 times for 32), batches by length 1.08 times
-/// (1.18). A sentence's prediction does not depend on the others in its batch.
+/// longest member and batches in file order classify far more padded candidate spans
+/// (docs/BENCHMARKS.md, "Figures that were code comments"). A sentence's prediction does not
+/// depend on the others in its batch.
 pub fn predict(
     model: &Aspert,
     pieces: &WordPieces,
@@ -334,6 +334,7 @@ impl QueuedBatch {
         let (_, rows, classes) = work.probabilities.dims3()?;
         let mut predictions = Vec::with_capacity(self.candidates.len());
         let mut chosen = Vec::with_capacity(self.candidates.len());
+        let decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
         for (b, cands) in self.candidates.iter().enumerate() {
             let own = &probs[b * rows * classes..][..cands.len() * classes];
             let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
@@ -352,6 +353,7 @@ impl QueuedBatch {
             let entities = found.into_iter().map(|(_, e)| e).collect();
             predictions.push(SentencePrediction { entities, relations: Vec::new() });
         }
+        drop(decode);
         relate(model, &work.enc, &work.repr, &work.spans, &chosen, &mut predictions)?;
         Ok(predictions)
     }
@@ -399,6 +401,7 @@ fn relate(
             scores[b].extend(probs[b][..window(p).len()].iter().cloned());
         }
     }
+    let _decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
     for (b, prediction) in predictions.iter_mut().enumerate() {
         prediction.relations = decode_relations(
             &prediction.entities,

@@ -8,29 +8,39 @@
 //! Padding keys get the most negative finite f32 added to their logits, as transformers does,
 //! so a row with no real key stays finite.
 //!
-//! Two paths, chosen per call from the tensors themselves:
-//! * inference (no parameter or input tracks gradients): Q, K and V in one matmul with the
-//!   1/√d scale folded into the query weights at load time, and candle's fused softmax and
-//!   layer-norm kernels;
-//! * training (parameters are `Var`s of a `VarMap`): the q, k, v projections go straight into
-//!   heads, and the attention probabilities, dense layers, layer norm, GELU and dropout are
-//!   spanscope's fused ops with their own backward passes ([`super::fused`]; candle's fused
-//!   kernels have none, and every node of candle's graph costs kernels in the backward pass).
-//!   Dropout masks come from the encoder's [`DropoutStream`], so a seeded run repeats on the
-//!   CPU and the GPU alike.
+//! The paths a pass can take ([`EncoderPath`]) are chosen once, when the encoder is built, from
+//! its weights: their dtype, whether they train (`Var`s of a `VarMap`) and the activation. A
+//! call decides only what depends on it, in one place (`BertEncoder::path`): whether a
+//! gradient flows and the training loop collects the weights' gradients, and whether it asks
+//! for gates. Every fast path is tested against a slower reference:
+//!
+//! | path | taken when | proved equal to the reference by |
+//! |------|------------|----------------------------------|
+//! | [`Lean`](EncoderPath::Lean) | `forward`: frozen f32 weights, erf GELU | `tests/encoder_reference.rs` `matches_plain_reference_on_padded_batch`; `tests/encoder_parity.rs` `matches_transformers_on_tiny_bert`; `tests/cuda.rs` `encoder_matches_transformers_on_cuda` |
+//! | [`FusedQkv`](EncoderPath::FusedQkv) | `forward`: frozen f16 or bf16 weights, or another activation | `tests/encoder_reference.rs` `other_activations_match_the_plain_reference`, `half_precision_is_close_to_f32` |
+//! | [`SeparateQkv`](EncoderPath::SeparateQkv) | `forward`: trainable weights | `tests/encoder_reference.rs` `trainable_path_matches_inference_path_and_has_gradients` |
+//! | [`LayerNodes`](EncoderPath::LayerNodes) | `forward`: trainable f32 weights, erf GELU, the input tracks gradients and [`WeightGrads`] collects | `tests/encoder_reference.rs` `layers_trained_as_one_graph_node_match_the_per_op_graph` |
+//! | [`Gated`](EncoderPath::Gated) | `forward_gated`, `forward_explained` with no gradient wanted; `forward_gated_shared`; `forward_explained_composed` | `tests/explain_heads.rs` `masking_nothing_reproduces_the_prediction`, `masking_a_head_equals_zeroing_its_output_projection_columns`, `rows_sharing_their_unmasked_layers_equal_separate_rows` |
+//! | [`GatedNodes`](EncoderPath::GatedNodes) | `forward_explained` (and `forward_gated`) when ξ or the word scale tracks gradients: f32 weights, erf GELU | `tests/explain_prediction.rs` `the_layer_nodes_give_the_composed_gradients` |
+//! | CUDA graph | around `Lean` or `FusedQkv`: [`Aspert::encode`](super::aspert::Aspert::encode) of an inference copy on a GPU, for a batch shape seen before ([`super::graphs`]) | `tests/cuda.rs` `encoder_graphs_replay_the_direct_pass_exactly` |
+//!
+//! Dropout masks come from the encoder's [`DropoutStream`], so a seeded run repeats on the CPU
+//! and the GPU alike. The encoder logs its path when it loads; each stage (embeddings, each
+//! layer) has a `TRACE` span (docs/BENCHMARKS.md, "Stage spans", says how to see them).
 //!
 //! Half-precision weights run softmax and layer norm in f32; the returned attentions are
 //! always f32.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, DeviceLocation, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{BertConfig, HiddenAct};
-use super::fused::layer_node::{self, DropoutKeys, LayerParams, NodeWeights, Slot};
+use super::fused::layer_node::{self, DropoutKeys, LayerParams, NodeWeights, Params, Slot};
 use super::fused::{self, DropoutStream, WeightGrads};
 
 /// What one forward pass returns.
@@ -43,6 +53,90 @@ pub struct EncoderOutput {
     pub attentions: Tensor,
 }
 
+/// How a pass through the encoder is computed (the module header's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderPath {
+    /// Inference with frozen f32 weights and erf GELU: Q, K and V in one product (1/√d folded
+    /// into the query rows at load), then the masked softmax, bias + residual + layer norm,
+    /// and bias + GELU as fused inference kernels.
+    Lean,
+    /// Inference with frozen weights otherwise (half precision, other activations): the one
+    /// q/k/v product, then candle's softmax and layer-norm kernels (computed in f32).
+    FusedQkv,
+    /// Trainable weights: q, k and v each projected straight into heads, and spanscope's fused
+    /// ops with their own backward passes ([`super::fused`]; candle's fused kernels have none).
+    SeparateQkv,
+    /// Training f32 weights with erf GELU while their gradients are collected: a layer is one
+    /// graph node with a hand-written backward pass ([`layer_node`]).
+    LayerNodes,
+    /// An explanation pass in composed ops, a gate ξ on each head's output.
+    Gated,
+    /// An explanation pass that follows a gradient, f32 weights with erf GELU: a layer is one
+    /// graph node ([`layer_node::forward_gated`]).
+    GatedNodes,
+}
+
+impl EncoderPath {
+    /// The path's name in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lean => "lean inference",
+            Self::FusedQkv => "fused q/k/v inference",
+            Self::SeparateQkv => "separate q/k/v training",
+            Self::LayerNodes => "layer nodes training",
+            Self::Gated => "gated explanation",
+            Self::GatedNodes => "gated layer nodes explanation",
+        }
+    }
+}
+
+impl fmt::Display for EncoderPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the encoder's weights allow, decided once when it is built ([`Paths::of`]).
+#[derive(Debug, Clone, Copy)]
+struct Paths {
+    /// The path of [`BertEncoder::forward`]: `Lean`, `FusedQkv` or `SeparateQkv`.
+    plain: EncoderPath,
+    /// Whether a training pass may run the layers as graph nodes (`LayerNodes`).
+    layer_nodes: bool,
+    /// Whether an explanation pass that follows a gradient may (`GatedNodes`).
+    gated_nodes: bool,
+}
+
+impl Paths {
+    fn of(embeddings: &Embeddings, layers: &[Layer]) -> Self {
+        // The hidden states have the word embeddings' dtype.
+        let f32 = embeddings.word.dtype() == DType::F32;
+        let plain = if f32 && layers.iter().all(Layer::lean_ready) {
+            EncoderPath::Lean
+        } else if layers.iter().any(|l| matches!(l.qkv, Qkv::Separate(..))) {
+            EncoderPath::SeparateQkv
+        } else {
+            EncoderPath::FusedQkv
+        };
+        let trainable_node = |l: &Layer| l.node_params().is_ok_and(|p| p.trainable_as_node());
+        Self {
+            plain,
+            layer_nodes: f32 && !layers.is_empty() && layers.iter().all(trainable_node),
+            gated_nodes: f32 && layers.iter().all(Layer::gated_node_ready),
+        }
+    }
+}
+
+/// What a call asks of the encoder beyond its inputs.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// [`BertEncoder::forward`]; `tracked`: the embeddings track gradients.
+    Plain { tracked: bool },
+    /// An explanation pass; `tracked`: the gate or the embeddings track gradients;
+    /// `nodes_allowed`: false for the composed reference.
+    Explained { tracked: bool, nodes_allowed: bool },
+}
+
 /// A BERT encoder loaded from Hugging Face tensor names.
 #[derive(Debug, Clone)]
 pub struct BertEncoder {
@@ -51,6 +145,7 @@ pub struct BertEncoder {
     cfg: BertConfig,
     dropout: Arc<DropoutStream>,
     weight_grads: WeightGrads,
+    paths: Paths,
 }
 
 fn is_half(dtype: DType) -> bool {
@@ -142,6 +237,7 @@ struct Embeddings {
     norm: Norm,
     dropout: f64,
     stream: Arc<DropoutStream>,
+    span: tracing::Span,
 }
 
 impl Embeddings {
@@ -159,6 +255,7 @@ impl Embeddings {
             norm: Norm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps, sink)?,
             dropout: cfg.hidden_dropout_prob,
             stream: stream.clone(),
+            span: tracing::span!(tracing::Level::TRACE, "embeddings"),
         })
     }
 
@@ -170,6 +267,7 @@ impl Embeddings {
             norm: self.norm.frozen()?,
             dropout: self.dropout,
             stream: self.stream.clone(),
+            span: self.span.clone(),
         })
     }
 
@@ -185,6 +283,7 @@ impl Embeddings {
         word_scale: Option<&Tensor>,
         train: bool,
     ) -> candle_core::Result<Tensor> {
+        let _enter = self.span.enter();
         let (b, t) = input_ids.dims2()?;
         let h = self.word.dim(1)?;
         let mut words = self.word.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, h))?;
@@ -256,11 +355,19 @@ struct Layer {
     attn_dropout: f64,
     stream: Arc<DropoutStream>,
     sink: WeightGrads,
+    span: tracing::Span,
+}
+
+/// The bias of a dense layer (every layer of BERT has one).
+fn dense_bias(l: &Linear) -> candle_core::Result<&Tensor> {
+    l.bias()
+        .ok_or_else(|| candle_core::Error::Msg("a dense layer of the encoder has no bias".into()))
 }
 
 impl Layer {
     fn load(
         vb: VarBuilder,
+        index: usize,
         cfg: &BertConfig,
         stream: &Arc<DropoutStream>,
         sink: &WeightGrads,
@@ -272,13 +379,9 @@ impl Layer {
         let q = candle_nn::linear(h, h, sa.pp("query"))?;
         let k = candle_nn::linear(h, h, sa.pp("key"))?;
         let v = candle_nn::linear(h, h, sa.pp("value"))?;
-        let bias = |l: &Linear| {
-            l.bias()
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg("attention bias missing".into()))
-        };
         let weights = [&q, &k, &v].map(|l| l.weight().clone());
-        let biases = [bias(&q)?, bias(&k)?, bias(&v)?];
+        let biases = [dense_bias(&q)?.clone(), dense_bias(&k)?.clone(), dense_bias(&v)?.clone()];
+        // Trainable weights keep their own projections (each a Var with its own gradient).
         let trainable = weights.iter().chain(&biases).any(Tensor::is_variable);
         let qkv = if trainable {
             Qkv::Separate(weights, biases)
@@ -300,6 +403,7 @@ impl Layer {
             attn_dropout: cfg.attention_probs_dropout_prob,
             stream: stream.clone(),
             sink: sink.clone(),
+            span: tracing::span!(tracing::Level::TRACE, "layer", index),
         })
     }
 
@@ -319,15 +423,31 @@ impl Layer {
         })
     }
 
+    /// Whether the layer takes [`EncoderPath::Lean`] on f32 input: frozen f32 weights (the
+    /// fused q/k/v product) with erf GELU and biases.
+    fn lean_ready(&self) -> bool {
+        let Qkv::Fused(qkv) = &self.qkv else {
+            return false;
+        };
+        let f32s = [qkv.weight(), self.attn_out.weight(), self.intermediate.weight()]
+            .into_iter()
+            .chain([self.output.weight(), &self.attn_norm.weight, &self.out_norm.weight])
+            .all(|w| w.dtype() == DType::F32);
+        let dense = [qkv, &self.attn_out, &self.intermediate, &self.output];
+        self.act == HiddenAct::Gelu && f32s && dense.iter().all(|l| l.bias().is_some())
+    }
+
     /// The parameters for training the layer as one graph node ([`layer_node`]): trained
     /// (separate q, k, v) weights with erf GELU.
-    fn node_params(&self) -> Option<LayerParams> {
+    fn node_params(&self) -> candle_core::Result<LayerParams> {
         let (Qkv::Separate(w, b), HiddenAct::Gelu) = (&self.qkv, self.act) else {
-            return None;
+            candle_core::bail!("only trained layers with erf GELU are graph nodes");
         };
-        let pair = |l: &Linear| Some((l.weight().clone(), l.bias()?.clone()));
+        let pair = |l: &Linear| -> candle_core::Result<Params> {
+            Ok((l.weight().clone(), dense_bias(l)?.clone()))
+        };
         let norm = |n: &Norm| (n.weight.clone(), n.bias.clone());
-        Some(LayerParams {
+        Ok(LayerParams {
             query: (w[0].clone(), b[0].clone()),
             key: (w[1].clone(), b[1].clone()),
             value: (w[2].clone(), b[2].clone()),
@@ -341,23 +461,36 @@ impl Layer {
         })
     }
 
+    /// Whether the layer can be an explained graph node ([`layer_node::forward_gated`]): f32
+    /// weights with erf GELU and biases.
+    fn gated_node_ready(&self) -> bool {
+        let qkv_bias = match &self.qkv {
+            Qkv::Fused(lin) => lin.bias().is_some(),
+            Qkv::Separate(..) => true,
+        };
+        let dense = [&self.attn_out, &self.intermediate, &self.output];
+        self.act == HiddenAct::Gelu
+            && self.attn_out.weight().dtype() == DType::F32
+            && qkv_bias
+            && dense.iter().all(|l| l.bias().is_some())
+    }
+
     /// The detached f32 weights of the layer as one explained graph node
-    /// ([`layer_node::forward_gated`]), for erf GELU with biases (`None` otherwise).
-    fn gated_weights(&self) -> Option<NodeWeights> {
-        if self.act != HiddenAct::Gelu || self.attn_out.weight().dtype() != DType::F32 {
-            return None;
-        }
-        let pair = |l: &Linear| Some((l.weight().detach(), l.bias()?.detach()));
+    /// ([`layer_node::forward_gated`]); [`Layer::gated_node_ready`] says whether they fit.
+    fn gated_weights(&self) -> candle_core::Result<NodeWeights> {
+        let pair = |l: &Linear| -> candle_core::Result<Params> {
+            Ok((l.weight().detach(), dense_bias(l)?.detach()))
+        };
         let norm = |n: &Norm| (n.weight.detach(), n.bias.detach());
         let (qkv, scale) = match &self.qkv {
             // The query rows carry 1/√d.
             Qkv::Fused(lin) => (pair(lin)?, 1.0),
             Qkv::Separate(w, b) => {
-                let cat = |t: &[Tensor; 3]| Tensor::cat(&t.each_ref().map(Tensor::detach), 0).ok();
+                let cat = |t: &[Tensor; 3]| Tensor::cat(&t.each_ref().map(Tensor::detach), 0);
                 ((cat(w)?, cat(b)?), 1.0 / (self.head_size as f32).sqrt())
             }
         };
-        Some(NodeWeights {
+        Ok(NodeWeights {
             qkv,
             attn_out: pair(&self.attn_out)?,
             attn_norm: norm(&self.attn_norm),
@@ -380,31 +513,18 @@ impl Layer {
         }
     }
 
-    /// Inference in f32 with erf GELU (`None` otherwise): the fused query-key-value product
-    /// with its bias added in the split into heads, the masked softmax in the matrix product's
-    /// kernel pair, and each later bias folded into the step after its product (bias +
-    /// residual + layer norm, bias + GELU): 11 kernels a layer where the composed ops take 18.
-    fn forward_lean(
-        &self,
-        qkv: &Linear,
-        x: &Tensor,
-        mask: &Tensor,
-    ) -> candle_core::Result<Option<(Tensor, Tensor)>> {
-        let f32s = [qkv.weight(), self.attn_out.weight(), self.intermediate.weight()]
-            .into_iter()
-            .chain([self.output.weight(), &self.attn_norm.weight, &self.out_norm.weight])
-            .all(|w| w.dtype() == DType::F32);
-        let biases = (self.attn_out.bias(), self.intermediate.bias(), self.output.bias());
-        let (
-            HiddenAct::Gelu,
-            true,
-            DType::F32,
-            Some(b_qkv),
-            (Some(b_attn), Some(b_inner), Some(b_out)),
-        ) = (self.act, f32s, x.dtype(), qkv.bias(), biases)
-        else {
-            return Ok(None);
+    /// [`EncoderPath::Lean`] ([`Layer::lean_ready`] layers, f32 input): the fused
+    /// query-key-value product with its bias added in the split into heads, the masked softmax
+    /// in the matrix product's kernel pair, and each later bias folded into the step after its
+    /// product (bias + residual + layer norm, bias + GELU): fewer kernels a layer than the
+    /// composed ops (docs/BENCHMARKS.md). Returns the new hidden states and the attention
+    /// probabilities `[B, heads, T, T]`.
+    fn forward_lean(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let Qkv::Fused(qkv) = &self.qkv else {
+            candle_core::bail!("the lean path needs the fused query-key-value product");
         };
+        let (b_qkv, b_attn) = (dense_bias(qkv)?, dense_bias(&self.attn_out)?);
+        let (b_inner, b_out) = (dense_bias(&self.intermediate)?, dense_bias(&self.output)?);
         let (b, t, h) = x.dims3()?;
         let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
         let rows = x.reshape((b * t, h))?;
@@ -432,23 +552,7 @@ impl Layer {
             (&self.out_norm.weight, &self.out_norm.bias),
             self.out_norm.eps as f32,
         )?;
-        Ok(Some((out.reshape((b, t, h))?, probs)))
-    }
-
-    /// One transformer layer; returns the new hidden states and the f32 attention
-    /// probabilities `[B, heads, T, T]` before dropout.
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: &Tensor,
-        train: bool,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
-        if let Qkv::Fused(lin) = &self.qkv {
-            if let Some(out) = self.forward_lean(lin, x, mask)? {
-                return Ok(out);
-            }
-        }
-        self.forward_composed(x, mask, train, None)
+        Ok((out.reshape((b, t, h))?, probs))
     }
 
     /// The layer in composed ops; `gate` `[B, heads]` scales each head's context before the
@@ -548,22 +652,64 @@ impl BertEncoder {
         let weight_grads = WeightGrads::default();
         let embeddings = Embeddings::load(vb.pp("embeddings"), cfg, &dropout, &weight_grads)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), cfg, &dropout, &weight_grads))
+            .map(|i| Layer::load(vb.pp("encoder.layer").pp(i), i, cfg, &dropout, &weight_grads))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { embeddings, layers, cfg: cfg.clone(), dropout, weight_grads })
+        let paths = Paths::of(&embeddings, &layers);
+        let encoder = Self { embeddings, layers, cfg: cfg.clone(), dropout, weight_grads, paths };
+        tracing::info!(
+            "encoder: {} layers x {} heads, {} on {}, path: {}",
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            encoder.dtype().as_str(),
+            device_name(encoder.device()),
+            encoder.paths.plain
+        );
+        Ok(encoder)
     }
 
     /// A copy for inference: it owns its weights (later training of `self` does not change
-    /// it), tracks no gradients, and takes the fast path (fused QKV, fused softmax and layer
-    /// norm). Use it to predict with a model that was fine-tuned through a `VarMap`.
+    /// it), tracks no gradients, and takes an inference path ([`EncoderPath::Lean`] for f32
+    /// weights with erf GELU). Use it to predict with a model that was fine-tuned through a
+    /// `VarMap`.
     pub fn frozen(&self) -> candle_core::Result<Self> {
+        let embeddings = self.embeddings.frozen()?;
+        let layers: Vec<Layer> =
+            self.layers.iter().map(Layer::frozen).collect::<candle_core::Result<_>>()?;
+        let paths = Paths::of(&embeddings, &layers);
+        // Copies are made for every evaluation during training: logged below info.
+        tracing::debug!("frozen encoder copy, path: {}", paths.plain);
         Ok(Self {
-            embeddings: self.embeddings.frozen()?,
-            layers: self.layers.iter().map(Layer::frozen).collect::<candle_core::Result<_>>()?,
+            embeddings,
+            layers,
             cfg: self.cfg.clone(),
             dropout: self.dropout.clone(),
             weight_grads: WeightGrads::default(),
+            paths,
         })
+    }
+
+    /// The path [`BertEncoder::forward`] takes, chosen when the encoder was built (a training
+    /// pass may take [`EncoderPath::LayerNodes`] instead, as the module header says).
+    pub fn forward_path(&self) -> EncoderPath {
+        self.paths.plain
+    }
+
+    /// The path of one call: the one chosen at load, unless the call follows a gradient the
+    /// layer nodes can give or asks for gates. The encoder's only per-call choice of path.
+    fn path(&self, pass: Pass) -> EncoderPath {
+        let paths = self.paths;
+        match pass {
+            Pass::Plain { tracked: true }
+                if paths.layer_nodes && self.weight_grads.is_collecting() =>
+            {
+                EncoderPath::LayerNodes
+            }
+            Pass::Plain { .. } => paths.plain,
+            Pass::Explained { tracked: true, nodes_allowed: true } if paths.gated_nodes => {
+                EncoderPath::GatedNodes
+            }
+            Pass::Explained { .. } => EncoderPath::Gated,
+        }
     }
 
     /// Where the fused nodes of the encoder (and the model's heads) hand their weights'
@@ -652,31 +798,49 @@ impl BertEncoder {
             .to_dtype(DType::F32)?
             .affine(f32::MAX as f64, f32::MIN as f64)?
             .reshape((b, 1, 1, t))?;
-        let mut x = self.embeddings.forward(input_ids, train)?;
-        let nodes: Option<Vec<LayerParams>> =
-            self.layers.iter().map(|l| l.node_params().filter(|p| p.fits(&x, &l.sink))).collect();
-        if let Some(params) = nodes.filter(|p| !p.is_empty()) {
-            // Training: a graph node a layer, and one for the stacked attentions.
-            let mask = mask.reshape((b, t))?;
-            let slot = Slot::default();
-            let mut attentions = Vec::with_capacity(self.layers.len());
-            for (i, (layer, params)) in self.layers.iter().zip(&params).enumerate() {
-                let keys = layer.dropout_keys(train);
-                let (next, probs) =
-                    layer_node::forward(&x, &mask, params, keys, (i, &slot), &layer.sink)?;
-                x = next;
-                attentions.push(probs);
+        let x = self.embeddings.forward(input_ids, train)?;
+        match self.path(Pass::Plain { tracked: x.track_op() }) {
+            EncoderPath::LayerNodes => self.forward_layer_nodes(x, &mask, train),
+            path => {
+                let mut x = x;
+                let mut attentions = Vec::with_capacity(self.layers.len());
+                for layer in &self.layers {
+                    let _enter = layer.span.enter();
+                    let (next, probs) = match path {
+                        EncoderPath::Lean => layer.forward_lean(&x, &mask)?,
+                        _ => layer.forward_composed(&x, &mask, train, None)?,
+                    };
+                    x = next;
+                    attentions.push(probs);
+                }
+                Ok(EncoderOutput { hidden: x, attentions: Tensor::stack(&attentions, 1)? })
             }
-            let attentions = layer_node::tap_attentions(&x, attentions, &slot)?;
-            return Ok(EncoderOutput { hidden: x, attentions });
         }
+    }
+
+    /// [`EncoderPath::LayerNodes`] from the embeddings `x` on: a graph node a layer, and one
+    /// for the stacked attentions.
+    fn forward_layer_nodes(
+        &self,
+        mut x: Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<EncoderOutput> {
+        let (b, t, _) = x.dims3()?;
+        let mask = mask.reshape((b, t))?;
+        let slot = Slot::default();
         let mut attentions = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let (next, probs) = layer.forward(&x, &mask, train)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let _enter = layer.span.enter();
+            let params = layer.node_params()?;
+            let keys = layer.dropout_keys(train);
+            let (next, probs) =
+                layer_node::forward(&x, &mask, &params, keys, (i, &slot), &layer.sink)?;
             x = next;
             attentions.push(probs);
         }
-        Ok(EncoderOutput { hidden: x, attentions: Tensor::stack(&attentions, 1)? })
+        let attentions = layer_node::tap_attentions(&x, attentions, &slot)?;
+        Ok(EncoderOutput { hidden: x, attentions })
     }
 
     /// The encoder with a gate ξ on every head's output, `gate` `[B, layers, heads]` (any
@@ -755,19 +919,17 @@ impl BertEncoder {
             .reshape((b, 1, 1, t))?;
         let mut x = self.embeddings.forward_scaled(input_ids, word_scale, false)?;
         let tracked = gate.track_op() || x.track_op();
-        // Only a pass that follows a gradient takes the nodes, so only it builds their weights.
-        let nodes: Option<Vec<NodeWeights>> = (tracked && nodes_allowed && x.dtype() == DType::F32)
-            .then(|| self.layers.iter().map(Layer::gated_weights).collect())
-            .flatten();
-        if let Some(nodes) = nodes {
+        if self.path(Pass::Explained { tracked, nodes_allowed }) == EncoderPath::GatedNodes {
             // A gradient is wanted: a node a layer with its backward pass written out, and
             // one node for the stacked attentions (as in training).
             let mask = mask.reshape((b, t))?;
             let slot = Slot::default();
-            let mut attentions = Vec::with_capacity(nodes.len());
-            for (i, weights) in nodes.iter().enumerate() {
+            let mut attentions = Vec::with_capacity(self.layers.len());
+            for (i, layer) in self.layers.iter().enumerate() {
+                let _enter = layer.span.enter();
+                let weights = layer.gated_weights()?;
                 let g = gate.narrow(1, i, 1)?.reshape((b, heads))?.to_dtype(DType::F32)?;
-                let (next, probs) = layer_node::forward_gated(&x, &g, &mask, weights, (i, &slot))?;
+                let (next, probs) = layer_node::forward_gated(&x, &g, &mask, &weights, (i, &slot))?;
                 x = next;
                 attentions.push(probs);
             }
@@ -776,6 +938,7 @@ impl BertEncoder {
         }
         let mut attentions = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
+            let _enter = layer.span.enter();
             let g = gate.narrow(1, i, 1)?.reshape((b, heads))?;
             let (next, probs) = layer.forward_composed(&x, &mask, false, Some(&g))?;
             x = next;
@@ -831,7 +994,9 @@ impl BertEncoder {
         // Rows running on their own, in the order they left the shared row.
         let mut active: Vec<usize> = Vec::new();
         let mut probs_by_layer = Vec::with_capacity(layers);
+        // Always the gated path in composed ops: no gradient flows through shared rows.
         for (l, layer) in self.layers.iter().enumerate() {
+            let _enter = layer.span.enter();
             let leaving: Vec<usize> = (0..n).filter(|&r| first[r] == l).collect();
             if !leaving.is_empty() {
                 let copies = shared.broadcast_as((leaving.len(), t, shared.dim(2)?))?;
@@ -875,6 +1040,15 @@ impl BertEncoder {
         };
         let hidden = last.index_select(&place(active.len())?, 0)?;
         Ok(EncoderOutput { hidden, attentions: Tensor::stack(&attentions, 1)? })
+    }
+}
+
+/// `cpu`, `cuda:0`: where the weights live, for the log.
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        DeviceLocation::Cpu => "cpu".into(),
+        DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }
 }
 

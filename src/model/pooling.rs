@@ -2,9 +2,10 @@
 //!
 //! Spans, the queries of f_a and the localized relation context are all contiguous piece ranges.
 //! Max-pooling is one kernel over every range of a batch, with its own backward pass
-//! ([`RangeMax`]; an earlier sparse table of `log2(T)` levels cost about 200 kernels a
-//! training step). Sums use a `[N, T]` range mask and one batched matmul ([`range_sum`]). Both
-//! are differentiable, on the CPU and on CUDA.
+//! ([`RangeMax`]; an earlier sparse table of `log2(T)` levels cost many times the kernels a
+//! training step: docs/BENCHMARKS.md, "Figures that were code comments"). Sums use a `[N, T]`
+//! range mask and one batched matmul ([`range_sum`]). Both are differentiable, on the CPU and
+//! on CUDA.
 
 use std::ops::Range;
 

@@ -41,28 +41,13 @@ pub const REPORT_FILE: &str = "finetune.json";
 pub const REVIEWED_KEY: &str = "reviewed";
 
 /// Settings of a fine-tuning run. The defaults are meant for what an expert reviews in a
-/// session (tens of sentences) on top of a model already trained with the paper's recipe.
-///
-/// Measured with the bundled model on the CPU: 40 CoNLL04 dev sentences it got wrong, reviewed
-/// (gold), 32 trained on and 8 held out; "rest" is the other 191 dev sentences, which show what
-/// is forgotten (micro F1, entities / relations strict):
-///
-/// | run                         | 32 trained on | rest          | seconds |
-/// |-----------------------------|---------------|---------------|---------|
-/// | current model               | 77.2 / 43.8   | 83.8 / 67.8   |         |
-/// | defaults (5, 3e-5, 200)     | 91.5 / 83.3   | 82.7 / 66.0   | 150     |
-/// | lr 1e-5                     | 84.5 / 67.2   | 82.6 / 66.1   | 152     |
-/// | lr 5e-5                     | 91.3 / 84.3   | 81.9 / 65.3   | 331     |
-/// | 10 epochs                   | 93.9 / 78.8   | 82.7 / 65.7   | 390     |
-/// | no replay                   | 85.9 / 72.0   | 80.8 / 64.1   | 23      |
-///
-/// (The rest scores of the current model are flattered: the dev split chose its epoch and
-/// seed. Times are of a 2-core machine shared with other work.)
+/// session (tens of sentences) on top of a model already trained with the paper's recipe;
+/// the runs they were chosen by are in docs/RESULTS.md, "Fine-tuning defaults".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FinetuneConfig {
     /// Passes over reviewed + replayed sentences. Default 5: fewer passes learn the
-    /// corrections less; 10 learnt no more in the measurement above and took twice as long.
+    /// corrections less; 10 learnt no more and took longer.
     pub epochs: usize,
     /// Sentences per optimiser step. Default 4, the batch size the model was trained with
     /// (Table 3), so the gradient noise is what its weights are used to.
@@ -87,10 +72,9 @@ pub struct FinetuneConfig {
     /// Negative entity pairs sampled per sentence (as in training).
     pub neg_relation_count: usize,
     /// Store the candidate in f16. Default off: f16 keeps about three significant digits,
-    /// coarser than many of the changes a 3e-5 step makes. In the measurement above an f16
-    /// run learnt the trained sentences' relations less (91.6 / 76.9) and forgot as much
-    /// (82.7 / 66.1); dropout was not seeded then, so that is one sample, not proof. f32 costs
-    /// twice the disk space (90 MB a version for the bundled model, 45 MB in f16).
+    /// coarser than many of the changes a 3e-5 step makes, and an f16 run learnt the trained
+    /// sentences' relations less (one sample: docs/RESULTS.md, "Fine-tuning defaults"). f32
+    /// costs twice the disk space of f16 for each version.
     pub half: bool,
     /// Fewest held-out sentences the keep-or-discard decision is made on. When the held-out
     /// share gives fewer, the decision is made by cross-validation over all the reviewed

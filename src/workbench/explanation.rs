@@ -11,8 +11,9 @@ use crate::explain::prediction::{Explainer, FlipLimits, FlipSet, Mode, Reading, 
 use crate::explain::{Contribution, Head, HeadGrid, WordAttributions};
 use crate::model::aspert::Aspert;
 
-/// Integration steps of the word attributions: 16 keep them near 450 ms on the CPU for the
-/// bundled model, and complete to within a few percent.
+/// Integration steps of the word attributions: 16 keep them interactive on the CPU for the
+/// bundled model, and complete to within a few percent (docs/BENCHMARKS.md, "Figures that
+/// were code comments").
 pub const WORD_STEPS: usize = 16;
 
 /// Which heads a custom ablation masks.

@@ -406,9 +406,9 @@ impl Worker {
 /// Sentences per forward pass on a GPU. An inspect never waits behind more than one batch.
 pub const CUDA_BATCH: usize = 8;
 
-/// Sentences per forward pass on the CPU: 4 predicted CoNLL04 dev at 88-93 sentences/s on the
-/// 2-core development machine, against 65-73 one at a time and 81-84 in eights (the bundled
-/// model, batches grouped by length), and keeps an inspect's wait near 50 ms.
+/// Sentences per forward pass on the CPU: 4 predicted faster than one at a time or eights on
+/// the development machine, and keeps an inspect's wait short (docs/BENCHMARKS.md, "Figures
+/// that were code comments").
 pub const CPU_BATCH: usize = 4;
 
 const NO_MODEL: &str = "no model is loaded";

@@ -1,15 +1,15 @@
 //! CUDA graphs for the encoder stage of inference.
 //!
-//! A BERT-base encoder pass at batch 1 is about 250 kernels and matrix products, and the host
-//! takes 5-13 µs to queue each one through candle: longer than the device takes to run most of
-//! them, so the device waits on the host. A CUDA graph records the pass once for a batch shape
-//! (sentences x pieces) and replays it with one launch. The replay reads its inputs from
-//! buffers of its own, which get each batch's word pieces and mask first, and its outputs are
-//! copied into fresh tensors, so a caller may keep an [`Encoding`](crate::model::aspert::Encoding) as
-//! long as it likes.
+//! An encoder pass at batch 1 is hundreds of kernels and matrix products, and the host takes
+//! longer to queue each one through candle than the device takes to run most of them, so the
+//! device waits on the host (docs/BENCHMARKS.md, "Figures that were code comments"). A CUDA
+//! graph records the pass once for a batch shape (sentences x pieces) and replays it with one
+//! launch. The replay reads its inputs from buffers of its own, which get each batch's word
+//! pieces and mask first, and its outputs are copied into fresh tensors, so a caller may keep
+//! an [`Encoding`](crate::model::aspert::Encoding) as long as it likes.
 //!
 //! A shape is recorded the second time it is seen (a shape seen once never pays for the
-//! recording, which takes about as long as two direct passes), for inference copies of a model
+//! recording, which costs more than a direct pass), for inference copies of a model
 //! only (their weights never change place), on the thread that recorded it (candle's device
 //! uses the calling thread's stream). Recorded graphs are kept up to a budget of output memory,
 //! least recently used first out. Anything that fails while recording falls back to the direct

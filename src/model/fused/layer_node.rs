@@ -1,12 +1,12 @@
 //! A training transformer layer as one node of candle's graph.
 //!
-//! Built from [`super`]'s ops, a training layer is about 16 nodes, and candle's backward
+//! Built from [`super`]'s ops, a training layer is some sixteen nodes, and candle's backward
 //! pass spends two more kernels and two more allocations on every input of every node (a zero
-//! gradient and an add) on top of the node's own backward kernels: 64 kernels a layer's
-//! backward pass, a third of them those adds, measured with Nsight Compute on the GPU machine
-//! (docs/BENCHMARKS.md). Here the forward pass runs the same fused ops on detached tensors and
-//! keeps what the backward pass reads; the layer enters the graph as one node whose backward
-//! pass is written out by hand, handing the weights' gradients to the [`WeightGrads`] collector.
+//! gradient and an add) on top of the node's own backward kernels: a large share of a layer's
+//! backward pass (docs/BENCHMARKS.md, "Figures that were code comments"). Here the forward
+//! pass runs the same fused ops on detached tensors and keeps what the backward pass reads; the
+//! layer enters the graph as one node whose backward pass is written out by hand, handing the
+//! weights' gradients to the [`WeightGrads`] collector.
 //!
 //! A node has one output, and a layer has two: its hidden states and its attention
 //! probabilities (ASpERT's f_a reads them, so they get gradients). The probabilities of all
@@ -25,8 +25,8 @@
 //! Explanations use the same node with a gate ξ on each head's output as its second input
 //! ([`forward_gated`]): frozen weights, no dropout, and a backward pass that computes no weight
 //! gradient and, where the layer's input needs none (the first layer, when only ξ is followed),
-//! stops at ∂/∂ξ. Head importance for one sentence then costs a few hundred kernels instead of
-//! a few thousand (docs/BENCHMARKS.md).
+//! stops at ∂/∂ξ. Head importance for one sentence then costs an order of magnitude fewer
+//! kernels (docs/BENCHMARKS.md).
 
 use std::sync::{Arc, Mutex};
 
@@ -69,15 +69,12 @@ impl LayerParams {
         ]
     }
 
-    /// Whether the layer can be one node for input `x`: `x` tracks gradients, everything is f32,
-    /// and every parameter is a contiguous `Var` whose gradient `sink` collects (this node hands
-    /// weight gradients nowhere else).
-    pub fn fits(&self, x: &Tensor, sink: &WeightGrads) -> bool {
+    /// Whether the layer can be one node: every parameter is a contiguous f32 `Var`. A pass
+    /// takes the node only when its f32 input tracks gradients and the [`WeightGrads`] the
+    /// node hands the weights' gradients to collects them (it hands them nowhere else).
+    pub fn trainable_as_node(&self) -> bool {
         let own = |t: &Tensor| t.is_variable() && t.is_contiguous() && t.dtype() == DType::F32;
-        sink.is_collecting()
-            && x.track_op()
-            && x.dtype() == DType::F32
-            && self.all().iter().all(|(w, b)| own(w) && own(b))
+        self.all().iter().all(|(w, b)| own(w) && own(b))
     }
 }
 

@@ -245,8 +245,8 @@ pub fn layer_norm_slow(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<T
 
 /// The sum of the rows of a `[rows, cols]` matrix, `[cols]` (bias and layer-norm weight
 /// gradients). On the CPU as a product with a row of ones: candle's CPU sum over the first
-/// dimension walks the matrix column by column, 50-60 times slower than the product for the
-/// shapes of a training step (1.2 ms against 19 µs for `[200, 1536]`, one thread).
+/// dimension walks the matrix column by column, far slower than the product for the shapes of
+/// a training step (docs/BENCHMARKS.md, "Figures that were code comments").
 pub(crate) fn column_sums(m: &Tensor) -> Result<Tensor> {
     if m.device().is_cpu() {
         Tensor::ones((1, m.dim(0)?), m.dtype(), m.device())?.matmul(m)?.squeeze(0)

@@ -3,10 +3,11 @@
 //! ranges of positions, f_a's per-query statistics, cross-entropy and binary cross-entropy;
 //! and two inference-only steps (bias + residual + layer norm, bias + GELU).
 //!
-//! Composed from candle's elementary ops, a training step's layer norm is 11 kernels forward
-//! and about 30 backward, a softmax 5 and 12, a dropout 4 and 3; and in candle's backward pass
-//! every node of the graph, views included, costs two more (a zero gradient and an add). The
-//! step is bound by kernel launches and host work, not arithmetic (docs/BENCHMARKS.md). Here
+//! Composed from candle's elementary ops, a layer norm, a softmax or a dropout is several
+//! kernels forward and more backward; and in candle's backward pass every node of the graph,
+//! views included, costs two more (a zero gradient and an add). The step is bound by kernel
+//! launches and host work, not arithmetic (docs/BENCHMARKS.md, "Figures that were code
+//! comments"). Here
 //! each is one graph node, with one to three kernels forward and backward, on the CPU and,
 //! with the `cuda` feature, on the GPU (fused.cu beside this file; matrix products through candle's
 //! storage, i.e. cuBLAS and gemm).
