@@ -415,15 +415,15 @@ pub(super) fn pair_probabilities(
     let mut scores: Vec<Vec<Vec<f32>>> = vec![Vec::new(); pairs.len()];
     let rounds = pairs.iter().map(|p| p.len().div_ceil(max_pairs)).max().unwrap_or(0);
     for round in 0..rounds {
-        let window = |p: &Vec<(usize, usize)>| {
+        let this_round = |p: &Vec<(usize, usize)>| {
             let lo = (round * max_pairs).min(p.len());
             lo..(lo + max_pairs).min(p.len())
         };
-        let batch = PairBatch { pairs: pairs.iter().map(|p| p[window(p)].to_vec()).collect() };
+        let batch = PairBatch { pairs: pairs.iter().map(|p| p[this_round(p)].to_vec()).collect() };
         let logits = model.relation_logits(enc, repr, spans, &batch, false)?;
         let probs = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec3::<f32>()?;
         for (b, p) in pairs.iter().enumerate() {
-            scores[b].extend(probs[b][..window(p).len()].iter().cloned());
+            scores[b].extend(probs[b][..this_round(p).len()].iter().cloned());
         }
     }
     Ok(scores)
