@@ -12,7 +12,8 @@
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/target/release/spanscope"
+# Cargo builds into $CARGO_TARGET_DIR when it is set.
+bin="${CARGO_TARGET_DIR:-$root/target}/release/spanscope"
 work="$(mktemp -d "${TMPDIR:-/tmp}/spanscope-reliability.XXXXXX")"
 socket="spanscope-reliability-$$"
 failures=0

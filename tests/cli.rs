@@ -645,3 +645,23 @@ fn the_scale_recipes_give_the_unsharded_output() {
         assert_eq!(std::fs::read(out.join("all.jsonl")).unwrap(), expected, "parallel");
     }
 }
+
+#[test]
+fn predict_reaches_the_end_of_a_long_sentence_and_says_which_pairs_it_cannot_relate() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_checkpoint(dir.path());
+    let input = dir.path().join("long.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let tokens: Vec<&str> = ["John", "Smith", "works", "for", "Acme", "."].repeat(20);
+    let record = serde_json::json!({ "tokens": tokens, "entities": [], "relations": [] });
+    std::fs::write(&input, format!("{record}\n")).unwrap();
+    let out = predict_with(&input, &model, &output);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let name = "the sentence of 120 words \"John Smith works for Acme . …\"";
+    assert!(err.contains(&format!("{name}: its 120 words take more than the encoder's 64 word")));
+    assert!(err.contains("ordered entity pairs are further apart than the encoder's window"));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let last_end = written["entities"].as_array().unwrap().iter().map(|e| e["end"].as_u64());
+    assert_eq!(last_end.max(), Some(Some(120)), "the last word has an entity");
+}

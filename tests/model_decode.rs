@@ -10,6 +10,7 @@ use spanscope::model::decode::{
     decode_entities, decode_relations, explain_span, explain_span_with_encoder, predict,
     predict_relations_between_annotated, PredictedEntity, SentencePrediction, MODEL_SOURCE,
 };
+use spanscope::model::windows::best_window;
 use tiny_model::*;
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -226,4 +227,124 @@ fn explanations_match_the_model_and_the_plain_encoder() {
     let top = c.top_heads(3);
     assert_eq!(top.len(), 3);
     assert!(top[0].2 >= top[1].2 && top[1].2 >= top[2].2);
+}
+
+/// The tiny encoder reads 64 pieces: `[CLS]`, 62 pieces of words, `[SEP]`.
+const TINY_PIECES: usize = 64;
+
+#[test]
+fn windows_cover_a_long_sentence_in_overlapping_halves() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = model(&aspert_config(), dir.path(), 16);
+    // Words of one, two and three pieces ("dogs" is dog ##s, "runnings" run ##ing ##s).
+    let words = ["the", "dogs", "runnings", "sat", "on", "a", "mat", "."];
+    let tokens: Vec<String> = (0..120).map(|i| words[i % words.len()].to_string()).collect();
+    let pieces_of =
+        |range: std::ops::Range<usize>| t.pieces.encode(&tokens[range], usize::MAX).ids.len() - 2;
+    assert!(pieces_of(0..tokens.len()) > 2 * TINY_PIECES, "the sentence takes several windows");
+    let windows = t.pieces.encode_windows(&tokens, TINY_PIECES);
+    assert!(windows.len() >= 4, "{} windows", windows.len());
+    assert_eq!((windows[0].first, windows.last().unwrap().end()), (0, tokens.len()));
+    for (w, window) in windows.iter().enumerate() {
+        // Each window is its words encoded as a sentence, as many as fit.
+        assert_eq!(window.encoded, t.pieces.encode(&tokens[window.first..], TINY_PIECES));
+        if let Some(next) = windows.get(w + 1) {
+            assert!(next.first > window.first && next.end() > window.end());
+            assert!(next.first < window.end(), "windows {w} and {} overlap", w + 1);
+            assert!(pieces_of(window.first..next.first) >= (TINY_PIECES - 2) / 2 - 2);
+        }
+    }
+    // Every span of up to half a window lies whole in one, and the chosen one holds it.
+    for start in 0..tokens.len() {
+        for end in start + 1..=tokens.len() {
+            if pieces_of(start..end) <= (TINY_PIECES - 2) / 2 {
+                let w = best_window(&windows, start, end).expect("a window holds the span");
+                assert!(windows[w].first <= start && end <= windows[w].end());
+            }
+        }
+    }
+    assert_eq!(best_window(&windows, 0, tokens.len()), None);
+    // A sentence that fits is one window, its usual encoding.
+    let short = &tokens[..10];
+    let one = t.pieces.encode_windows(short, TINY_PIECES);
+    assert_eq!(one.len(), 1);
+    assert_eq!((one[0].first, &one[0].encoded), (0, &t.pieces.encode(short, TINY_PIECES)));
+}
+
+#[test]
+fn a_long_sentence_is_predicted_in_windows_to_its_last_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = model(&aspert_config(), dir.path(), 17);
+    favour_class(&mut t, 1, 8.0);
+    set_relation_bias(&mut t, 0.0);
+    let short = sentence("John Smith works for Acme in Paris .");
+    let n = short.tokens.len();
+    let long = spanscope::data::Sentence::from_tokens(
+        short.tokens.iter().cycle().take(12 * 8).cloned().collect(),
+    );
+    let alone = predict(&t.model, &t.pieces, std::slice::from_ref(&short), 4, &Device::Cpu)
+        .unwrap()
+        .remove(0);
+    let whole = predict(&t.model, &t.pieces, std::slice::from_ref(&long), 4, &Device::Cpu)
+        .unwrap()
+        .remove(0);
+    // Each span is classified once.
+    let spans = |p: &SentencePrediction, from: usize, to: usize| -> Vec<(usize, usize, String)> {
+        p.entities
+            .iter()
+            .filter(|e| e.start >= from && e.end <= to)
+            .map(|e| (e.start - from, e.end - from, e.entity_type.clone()))
+            .collect()
+    };
+    assert!(whole.entities.windows(2).all(|w| (w[0].start, w[0].end) < (w[1].start, w[1].end)));
+    // The favoured class wins wherever a span is seen, so the last repetition, which only the
+    // last window holds (and cut at the encoder's 64 pieces it got nothing), has the short
+    // sentence's entities; scores differ with the context, which is why they are not compared.
+    let tail = spans(&whole, 11 * n, 12 * n);
+    assert!(!tail.is_empty());
+    assert_eq!(tail, spans(&alone, 0, n));
+
+    // Exactly: each entity is the one the window chosen for it predicts as a sentence alone.
+    let windows = t.pieces.encode_windows(&long.tokens, TINY_PIECES);
+    let parts: Vec<_> = windows
+        .iter()
+        .map(|w| spanscope::data::Sentence::from_tokens(long.tokens[w.first..w.end()].to_vec()))
+        .collect();
+    let by_window = predict(&t.model, &t.pieces, &parts, 4, &Device::Cpu).unwrap();
+    for e in &whole.entities {
+        let w = best_window(&windows, e.start, e.end).unwrap();
+        let first = windows[w].first;
+        let own = by_window[w]
+            .entities
+            .iter()
+            .find(|x| (x.start + first, x.end + first) == (e.start, e.end))
+            .unwrap_or_else(|| panic!("window {w} predicts {}..{}", e.start, e.end));
+        assert_eq!(own.entity_type, e.entity_type);
+        let diff = own.probabilities.iter().zip(&e.probabilities).map(|(a, b)| (a - b).abs());
+        assert!(diff.fold(0.0, f32::max) < 1e-5, "{}..{}", e.start, e.end);
+    }
+    // Relations: between entities within a window of each other, and never further apart.
+    assert!(!whole.relations.is_empty());
+    for r in &whole.relations {
+        let (h, t) = (&whole.entities[r.head], &whole.entities[r.tail]);
+        let (start, end) = (h.start.min(t.start), h.end.max(t.end));
+        assert!(best_window(&windows, start, end).is_some(), "{start}..{end}");
+    }
+    assert!(whole.relations.iter().any(|r| whole.entities[r.head].start >= 11 * n));
+    // With the annotated entities, the same windows.
+    let mut given = long.clone();
+    given.entities = vec![Entity::new("Org", 0, 2), Entity::new("Loc", 12 * n - 2, 12 * n - 1)];
+    let related = predict_relations_between_annotated(
+        &t.model,
+        &t.pieces,
+        std::slice::from_ref(&given),
+        4,
+        &Device::Cpu,
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(spans(&related, 0, 12 * n).len(), 2);
+    assert!(related.relations.is_empty(), "the two are further apart than a window");
+    assert!(related.notes.iter().any(|n| n.starts_with("2 of its 2 ordered entity pairs")));
+    assert!(alone.notes.is_empty());
 }

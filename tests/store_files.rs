@@ -364,3 +364,71 @@ fn a_record_with_a_key_twice_does_not_load_and_says_which_key() {
         assert!(problem[0].contains(place) && problem[0].contains("appears twice"), "{problem:?}");
     }
 }
+
+/// A SpERT file as another tool lays it out (Python's `json.dump(indent=2)`, with a byte-order
+/// mark and key orders of its own): an edit re-writes its record only.
+const PRETTY: &str = "\u{feff}[\n  {\n    \"tokens\": [\n      \"Ann\",\n      \"sleeps\"\n    ],\n    \"entities\": [],\n    \"relations\": [],\n    \"orig_id\": 1\n  },\n  {\n    \"orig_id\": 2,\n    \"tokens\": [\"Bob\", \"naps\"],\n    \"entities\": [{\"start\": 0, \"end\": 1, \"type\": \"Peop\"}],\n    \"relations\": [],\n    \"f\": 1.50\n  }  ,\n\n  {\"tokens\":[\"Cy\",\"runs\"],\"entities\":[],\"relations\":[]}\n]";
+
+/// The byte ranges of `parts`, in order, in `text`.
+fn slices(text: &str, parts: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let mut from = 0;
+    parts
+        .iter()
+        .map(|part| {
+            let at = from + text[from..].find(part).unwrap_or_else(|| panic!("{part} in {text}"));
+            from = at + part.len();
+            at..from
+        })
+        .collect()
+}
+
+#[test]
+fn unedited_records_and_the_framing_of_any_layout_come_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = &PRETTY[..PRETTY.find("\n  },").unwrap() + 4];
+    let first = &first[first.find("  {").unwrap() + 2..];
+    let second_at = PRETTY.find("{\n    \"orig_id\": 2").unwrap();
+    let second = &PRETTY[second_at..second_at + PRETTY[second_at..].find("\n  }").unwrap() + 4];
+    let third = r#"{"tokens":["Cy","runs"],"entities":[],"relations":[]}"#;
+    for (name, text) in [
+        ("pretty.json", PRETTY.to_string()),
+        (
+            "lines.jsonl",
+            format!(
+                "{}\n\n{third}  \n{third}",
+                r#"{"tokens": ["Ann", "sleeps"], "entities": [], "relations": [], "orig_id": 1}"#
+            ),
+        ),
+    ] {
+        let path = write(dir.path(), name, &text);
+        let source = DocumentSource::for_path(&path).unwrap();
+        let loaded = load(&source).unwrap();
+        assert!(loaded.problems.is_empty(), "{name}: {:?}", loaded.problems);
+        // Saving what was loaded writes nothing new.
+        save(&source, &loaded.sentences, loaded.fingerprint, false).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text, "{name}");
+
+        let mut sentences = loaded.sentences.clone();
+        sentences[0].entities.push(Entity::new("Other", 1, 2));
+        save(&source, &sentences, loaded.fingerprint, false).unwrap();
+        let saved = fs::read_to_string(&path).unwrap();
+        assert_eq!(load(&source).unwrap().sentences, sentences, "{name}: {saved}");
+        if name.ends_with(".json") {
+            let kept = [second, third];
+            let (old, new) = (slices(&text, &kept), slices(&saved, &kept));
+            // The framing: what comes before the edited record and after it, between records.
+            let old_first = slices(&text, &[first])[0].clone();
+            assert_eq!(saved[..old_first.start], text[..old_first.start], "{saved}");
+            assert_eq!(saved[new[0].start..], text[old[0].start..], "{saved}");
+            // The edited record in the file's indentation.
+            assert!(saved.contains("\n  {\n    \"tokens\": [\n      \"Ann\",\n"), "{saved}");
+            assert!(saved.contains("\n      {\n        \"type\": \"Other\",\n"), "{saved}");
+        } else {
+            assert!(saved.ends_with(&format!("\n\n{third}  \n{third}")), "{saved}");
+            assert!(
+                saved.starts_with(r#"{"tokens":["Ann","sleeps"],"entities":[{"type":"Other""#),
+                "{saved}"
+            );
+        }
+    }
+}

@@ -71,6 +71,49 @@ fn train_writes_a_checkpoint_and_its_report() {
 }
 
 #[test]
+fn train_names_gold_entities_past_the_encoders_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = dir.path().join("encoder");
+    std::fs::create_dir(&encoder).unwrap();
+    tiny_model::tiny_encoder(&encoder, 0);
+    // The tiny encoder reads 64 pieces: 62 one-piece words, then [CLS] and [SEP].
+    let mut long = tiny_model::sentence(&["john"; 80].join(" "));
+    long.entities = vec![Entity::new("Peop", 3, 4), Entity::new("Peop", 75, 77)];
+    long.relations = vec![Relation::new("Kill", 0, 1)];
+    let data = dir.path().join("train.json");
+    let mut sentences = corpus();
+    sentences.push(long);
+    write_sentences(&data, &sentences, Format::Json).unwrap();
+    let types = dir.path().join("types.json");
+    tiny_model::types().write(&types).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let (data_s, types, encoder) = (path(&data), path(&types), path(&encoder));
+    let out = path(&dir.path().join("model"));
+    let run = spanscope(&[
+        "train",
+        "--train",
+        &data_s,
+        "--types",
+        &types,
+        "--encoder",
+        &encoder,
+        "--out",
+        &out,
+        "--epochs",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let expected = format!(
+        "{}: record 3: the Peop entity at words 75..77 lies past word 62, where the encoder's 64 \
+         word pieces end; training leaves it out, with its relations",
+        data.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(stderr.matches("lies past word").count(), 1, "{stderr}");
+}
+
+#[test]
 fn train_refuses_data_with_problems() {
     let dir = tempfile::tempdir().unwrap();
     let mut bad = corpus();

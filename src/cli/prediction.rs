@@ -46,11 +46,20 @@ pub fn predict_chunk(
         .iter()
         .zip(predictions)
         .map(|(sentence, prediction)| {
+            for note in &prediction.notes {
+                eprintln!("{}: {note}", sentence_name(&sentence.tokens));
+            }
             let mut predicted = prediction.to_sentence(&sentence.tokens);
             predicted.extra = sentence.extra.clone();
             predicted
         })
         .collect())
+}
+
+/// A sentence named by its length and first words, for messages about it.
+fn sentence_name(tokens: &[String]) -> String {
+    let start = tokens.iter().take(6).map(String::as_str).collect::<Vec<_>>().join(" ");
+    format!("the sentence of {} words \"{start} …\"", tokens.len())
 }
 
 /// How to write predictions to `path`: JSON Lines for `.jsonl`, else a SpERT JSON array.

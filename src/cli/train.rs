@@ -18,7 +18,7 @@ use spanscope::data::types::Types;
 use spanscope::data::validate::validate_file;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::ModelConfig;
-use spanscope::model::checkpoint;
+use spanscope::model::checkpoint::{self, Trainable};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::overlap::EntityDecoding;
 use spanscope::model::versions::{VersionRef, Versions};
@@ -280,6 +280,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         args.seed,
     )
     .with_context(|| format!("initialising from encoder {encoder}"))?;
+    warn_of_annotations_past_the_encoder(train_file, &train, &trainable);
     let defaults = TrainConfig::default();
     let cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(defaults.epochs),
@@ -336,6 +337,27 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
 
 /// `--continue-from`: fine-tunes a copy of `base` on the reviewed sentences, prints both
 /// scores and the judged sentences that changed, and adds the new model as a version when it
+/// Names each gold entity that lies past the words the encoder sees of its sentence: training
+/// reads a sentence's first window only, so it leaves them out (docs/DESIGN-NOTES.md, "Long
+/// sentences"), and says so rather than train on a sentence cut short in silence.
+fn warn_of_annotations_past_the_encoder(file: &Path, train: &[Sentence], trainable: &Trainable) {
+    let max_pieces = trainable.config.max_pieces;
+    for (record, sentence) in train.iter().enumerate() {
+        let seen = trainable.pieces.encode(&sentence.tokens, max_pieces).words_kept;
+        for e in sentence.entities.iter().filter(|e| e.end > seen) {
+            eprintln!(
+                "{}: record {record}: the {} entity at words {}..{} lies past word {seen}, where \
+                 the encoder's {max_pieces} word pieces end; training leaves it out, with its \
+                 relations",
+                file.display(),
+                e.entity_type,
+                e.start,
+                e.end
+            );
+        }
+    }
+}
+
 /// is not worse (or `--force`). The flow is `train::finetune`'s, as the workbench's.
 fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     if !is_checkpoint(base) {

@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod document;
 pub mod formats;
 pub mod io;
+pub mod layout;
 pub(crate) mod record;
 pub mod stats;
 pub mod text;

@@ -148,6 +148,22 @@ pub struct EncodedSentence {
     pub words_kept: usize,
 }
 
+/// Words `[first, first + encoded.words_kept)` of a sentence, encoded on their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// The sentence's index of the window's first word.
+    pub first: usize,
+    /// The window's words as a sentence of their own (word 0 is the sentence's word `first`).
+    pub encoded: EncodedSentence,
+}
+
+impl Window {
+    /// One past the sentence's index of the window's last word.
+    pub fn end(&self) -> usize {
+        self.first + self.encoded.words_kept
+    }
+}
+
 /// The special tokens' names, from tokenizer_config.json or BERT's defaults.
 struct SpecialNames {
     cls: String,
@@ -240,10 +256,47 @@ impl WordPieces {
     /// least one piece (`[UNK]` when it yields none). Keeps the longest prefix of whole words
     /// whose pieces fit in `max_pieces` including `[CLS]` and `[SEP]`.
     pub fn encode(&self, words: &[String], max_pieces: usize) -> EncodedSentence {
+        self.encode_pieces(&self.pieces_per_word(words), max_pieces)
+    }
+
+    /// A sentence longer than `max_pieces` as overlapping windows, each encoded like a
+    /// sentence of its own (`[CLS] pieces… [SEP]`): every window holds as many whole words as
+    /// fit, and the next one starts about half a window (in pieces) after it, so that every
+    /// span of up to half a window lies whole in some window. A single word with more pieces
+    /// than a window holds lies in none. A sentence that fits is one window.
+    pub fn encode_windows(&self, words: &[String], max_pieces: usize) -> Vec<Window> {
         let per_word = self.pieces_per_word(words);
+        let budget = max_pieces.saturating_sub(2);
+        let mut windows = Vec::new();
+        let mut first = 0;
+        while first < words.len() {
+            let encoded = self.encode_pieces(&per_word[first..], max_pieces);
+            if encoded.words_kept == 0 {
+                // A word longer than a window: no window can hold it.
+                first += 1;
+                continue;
+            }
+            let last = first + encoded.words_kept;
+            windows.push(Window { first, encoded });
+            if last == words.len() {
+                break;
+            }
+            let mut next = first + 1;
+            let mut advanced = per_word[first].len();
+            while next < last && advanced < budget / 2 {
+                advanced += per_word[next].len();
+                next += 1;
+            }
+            first = next;
+        }
+        windows
+    }
+
+    /// `[CLS]`, the pieces of the longest prefix of words that fits in `max_pieces`, `[SEP]`.
+    fn encode_pieces(&self, per_word: &[Vec<u32>], max_pieces: usize) -> EncodedSentence {
         let mut ids = vec![self.cls_id];
-        let mut word_pieces = Vec::with_capacity(words.len());
-        for pieces in &per_word {
+        let mut word_pieces = Vec::with_capacity(per_word.len());
+        for pieces in per_word {
             if ids.len() + pieces.len() + 1 > max_pieces {
                 break;
             }

@@ -12,6 +12,7 @@ use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::candidates::{span_candidates, span_pieces, SpanCandidate};
 use super::encoder::{pad_batch, BertEncoder};
 use super::overlap::{keep_best_of_overlaps, EntityDecoding};
+use super::windows::predict_in_windows;
 use crate::data::wordpiece::{EncodedSentence, WordPieces};
 use crate::data::{Entity, Relation, Sentence};
 use crate::explain::{span_contribution, Contribution, Fusion};
@@ -55,6 +56,10 @@ pub struct SentencePrediction {
     pub entities: Vec<PredictedEntity>,
     /// Relations ordered by head, tail, then type.
     pub relations: Vec<PredictedRelation>,
+    /// What the user must know about how the sentence was predicted: that it was longer than
+    /// the encoder and predicted in windows, and what no window could score. Empty for a
+    /// sentence that fits.
+    pub notes: Vec<String>,
 }
 
 impl SentencePrediction {
@@ -161,7 +166,8 @@ pub fn decode_relations(
 
 /// Predicts entities and relations for `sentences` (their annotations are ignored), in
 /// batches of up to `batch_size`, and returns the predictions in the order of `sentences`.
-/// Words beyond the model's piece budget are not seen and get no predictions.
+/// A sentence longer than the encoder's piece budget is predicted in overlapping windows
+/// ([`super::windows`]).
 ///
 /// Batches group sentences of similar length, since every sentence of a batch is padded to its
 /// longest member and batches in file order classify far more padded candidate spans
@@ -203,22 +209,16 @@ fn predict_over(
     let max_pieces = model.config().max_pieces;
     let encoded: Vec<EncodedSentence> =
         sentences.iter().map(|s| pieces.encode(&s.tokens, max_pieces)).collect();
-    for (i, (s, e)) in sentences.iter().zip(&encoded).enumerate() {
-        if e.words_kept < s.tokens.len() {
-            // Never silent: the words past the encoder's budget get no predictions.
-            tracing::warn!(
-                "sentence {i}: only its first {} of {} words fit in the encoder's {max_pieces} \
-                 word pieces; words {}.. get no predictions (split the sentence)",
-                e.words_kept,
-                s.tokens.len(),
-                e.words_kept
-            );
-        }
+    let fits = |i: usize| encoded[i].words_kept == sentences[i].tokens.len();
+    let mut out = vec![SentencePrediction::default(); sentences.len()];
+    for i in (0..sentences.len()).filter(|&i| !fits(i)) {
+        let given = annotated.then_some(&sentences[i]);
+        out[i] =
+            predict_in_windows(model, pieces, &sentences[i].tokens, given, i, batch_size, device)?;
     }
-    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    let mut order: Vec<usize> = (0..encoded.len()).filter(|&i| fits(i)).collect();
     // Stable: equal lengths keep the input order.
     order.sort_by_key(|&i| encoded[i].ids.len());
-    let mut out = vec![SentencePrediction::default(); sentences.len()];
     let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
     let queue = |chunk: &[usize]| {
         let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
@@ -243,7 +243,7 @@ fn predict_over(
 
 /// `sentence`'s annotated entities that are candidates, as (candidate index, entity with the
 /// span's probabilities), ordered by start then end like [`decode_entities`].
-fn annotated_entities<P: AsRef<[f32]>>(
+pub(super) fn annotated_entities<P: AsRef<[f32]>>(
     candidates: &[SpanCandidate],
     probabilities: &[P],
     entity_types: &[String],
@@ -351,7 +351,7 @@ impl QueuedBatch {
             cfg.calibration.apply_to_entities(&mut found, &cfg.entity_types);
             chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
             let entities = found.into_iter().map(|(_, e)| e).collect();
-            predictions.push(SentencePrediction { entities, relations: Vec::new() });
+            predictions.push(SentencePrediction { entities, ..Default::default() });
         }
         drop(decode);
         relate(model, &work.enc, &work.repr, &work.spans, &chosen, &mut predictions)?;
@@ -381,26 +381,12 @@ fn relate(
             (0..n).flat_map(|h| (0..n).filter(move |&t| t != h).map(move |t| (h, t))).collect()
         })
         .collect();
-    let mut scores: Vec<Vec<Vec<f32>>> = vec![Vec::new(); chosen.len()];
-    let rounds = all_pairs.iter().map(|p| p.len().div_ceil(cfg.max_pairs)).max().unwrap_or(0);
-    for round in 0..rounds {
-        let window = |p: &Vec<(usize, usize)>| {
-            let lo = (round * cfg.max_pairs).min(p.len());
-            lo..(lo + cfg.max_pairs).min(p.len())
-        };
-        let pairs = PairBatch {
-            pairs: all_pairs
-                .iter()
-                .zip(chosen)
-                .map(|(p, c)| p[window(p)].iter().map(|&(h, t)| (c[h], c[t])).collect())
-                .collect(),
-        };
-        let logits = model.relation_logits(enc, repr, spans, &pairs, false)?;
-        let probs = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec3::<f32>()?;
-        for (b, p) in all_pairs.iter().enumerate() {
-            scores[b].extend(probs[b][..window(p).len()].iter().cloned());
-        }
-    }
+    let span_pairs: Vec<Vec<(usize, usize)>> = all_pairs
+        .iter()
+        .zip(chosen)
+        .map(|(p, c)| p.iter().map(|&(h, t)| (c[h], c[t])).collect())
+        .collect();
+    let scores = pair_probabilities(model, enc, repr, spans, &span_pairs)?;
     let _decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
     for (b, prediction) in predictions.iter_mut().enumerate() {
         prediction.relations = decode_relations(
@@ -417,6 +403,33 @@ fn relate(
         }
     }
     Ok(())
+}
+
+/// The relation sigmoids `[pair][relation type]` of each sentence's ordered `pairs` (indices
+/// into its spans), `max_pairs` per sentence and forward pass.
+pub(super) fn pair_probabilities(
+    model: &Aspert,
+    enc: &Encoding,
+    repr: &Tensor,
+    spans: &SpanBatch,
+    pairs: &[Vec<(usize, usize)>],
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let max_pairs = model.config().max_pairs;
+    let mut scores: Vec<Vec<Vec<f32>>> = vec![Vec::new(); pairs.len()];
+    let rounds = pairs.iter().map(|p| p.len().div_ceil(max_pairs)).max().unwrap_or(0);
+    for round in 0..rounds {
+        let this_round = |p: &Vec<(usize, usize)>| {
+            let lo = (round * max_pairs).min(p.len());
+            lo..(lo + max_pairs).min(p.len())
+        };
+        let batch = PairBatch { pairs: pairs.iter().map(|p| p[this_round(p)].to_vec()).collect() };
+        let logits = model.relation_logits(enc, repr, spans, &batch, false)?;
+        let probs = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+        for (b, p) in pairs.iter().enumerate() {
+            scores[b].extend(probs[b][..this_round(p).len()].iter().cloned());
+        }
+    }
+    Ok(scores)
 }
 
 fn word_span_pieces(encoded: &EncodedSentence, start: usize, end: usize) -> Result<Range<usize>> {

@@ -15,5 +15,6 @@ pub mod overlap;
 pub mod pooling;
 pub mod source;
 pub mod versions;
+pub mod windows;
 
 pub use fused::graphs;

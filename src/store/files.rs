@@ -18,6 +18,7 @@ use crate::data::document::Sentence;
 use crate::data::io::{
     encode_sentences, open_regular, read_bytes, read_file, write_atomic, DataError, Format,
 };
+use crate::data::layout::encode_like;
 
 /// Where a document is read from and where its annotations are saved.
 ///
@@ -262,7 +263,8 @@ pub enum SaveError {
 }
 
 /// Saves `sentences` to `source.save_path` atomically; returns the fingerprint of the bytes now
-/// on disk.
+/// on disk. A sentence equal to the disk's record at its place is written as that record's
+/// bytes, in the disk's layout ([`encode_like`]): records nobody edited come back byte for byte.
 ///
 /// `expected` is the fingerprint we last loaded or saved (`None`: no file expected). When the
 /// disk differs, nothing is written and [`SaveError::Conflict`] is returned, unless `force`: then
@@ -277,9 +279,13 @@ pub fn save(
     force: bool,
 ) -> Result<Fingerprint, SaveError> {
     let path = &source.save_path;
-    let bytes = encode_sentences(path, sentences, source.save_format)?;
-    let ours = Fingerprint::of(&bytes);
     let disk = read_if_present(path)?;
+    // Records nobody edited keep their bytes, and the file its layout.
+    let bytes = match &disk {
+        Some(disk) => encode_like(path, sentences, source.save_format, disk)?,
+        None => encode_sentences(path, sentences, source.save_format)?,
+    };
+    let ours = Fingerprint::of(&bytes);
     let disk_print = disk.as_deref().map(Fingerprint::of);
     if disk.as_deref() == Some(bytes.as_slice()) {
         return Ok(ours);

@@ -233,6 +233,7 @@ mod tests {
             ],
             // Right; a tail with no gold span; a tail of the wrong type.
             relations: vec![relation(0, 1), relation(0, 2), relation(0, 3)],
+            notes: Vec::new(),
         };
         let (entities, relations) = samples(&[gold], &[predicted], &types());
         let classes: Vec<(usize, usize)> = entities.iter().map(|e| (e.predicted, e.gold)).collect();
