@@ -373,13 +373,48 @@ fn progress_bar(sentences: Option<u64>, bytes: Option<u64>, resumed: u64) -> Pro
 fn advance(bar: &ProgressBar, by_sentence: bool, done: usize, n: usize, bytes: u64) {
     if by_sentence {
         bar.inc(n as u64);
+    } else {
+        if bytes != u64::MAX {
+            bar.set_position(bytes);
+        }
+        let rate = done as f64 / bar.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{done} sentences, {rate:.0}/s"));
+    }
+    if bar.is_hidden() {
+        report_without_terminal(bar, done);
+    }
+}
+
+/// Seconds between two progress lines when standard error is not a terminal.
+const PLAIN_PROGRESS_EVERY: u64 = 30;
+
+/// A batch job (Slurm, a pipe, nohup) has no bar to watch: every `PLAIN_PROGRESS_EVERY`
+/// seconds a plain line goes to standard error, the job's log, and to the log file.
+fn report_without_terminal(bar: &ProgressBar, done: usize) {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let elapsed = bar.elapsed().as_secs();
+    let slot = elapsed / PLAIN_PROGRESS_EVERY;
+    if slot == 0 || LAST.swap(slot, std::sync::atomic::Ordering::Relaxed) == slot {
         return;
     }
-    if bytes != u64::MAX {
-        bar.set_position(bytes);
+    let line = progress_line(done, bar.position(), bar.length(), bar.elapsed().as_secs_f64());
+    eprintln!("spanscope predict: {line}");
+    tracing::info!("predict: {line}");
+}
+
+/// `N sentences (R/s), P % of the input, about T s left` (the share and time left when known).
+fn progress_line(done: usize, position: u64, length: Option<u64>, seconds: f64) -> String {
+    let rate = done as f64 / seconds.max(1e-9);
+    let mut line = format!("{done} sentences ({rate:.0}/s)");
+    if let Some(len) = length.filter(|&l| l > 0) {
+        let fraction = (position as f64 / len as f64).min(1.0);
+        line.push_str(&format!(", {:.0} % of the input", fraction * 100.0));
+        if fraction > 0.0 {
+            let left = seconds * (1.0 - fraction) / fraction;
+            line.push_str(&format!(", about {left:.0} s left"));
+        }
     }
-    let rate = done as f64 / bar.elapsed().as_secs_f64().max(1e-9);
-    bar.set_message(format!("{done} sentences, {rate:.0}/s"));
+    line
 }
 
 /// The devices `--gpus` names.
@@ -515,4 +550,19 @@ fn workers(args: &Args, list: &str) -> anyhow::Result<ExitCode> {
         total as f64 / seconds.max(1e-9)
     );
     Ok(if unreadable { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+
+    #[test]
+    fn a_progress_line_says_count_rate_share_and_time_left() {
+        assert_eq!(
+            progress_line(5_000, 250, Some(1_000), 50.0),
+            "5000 sentences (100/s), 25 % of the input, about 150 s left"
+        );
+        assert_eq!(progress_line(300, 0, None, 3.0), "300 sentences (100/s)");
+        assert_eq!(progress_line(0, 0, Some(10), 1.0), "0 sentences (0/s), 0 % of the input");
+    }
 }
