@@ -1,12 +1,12 @@
 //! `spanscope compare` and `spanscope stats` as a user runs them, on crafted files whose numbers
 //! are worked out by hand below, and on CoNLL04 dev.
 
+use crate::shared_data::conll04_dev;
+
 use std::path::{Path, PathBuf};
 
 use crate::binary::{path, spanscope, stderr, stdout};
 use serde_json::Value;
-
-const CONLL04_DEV: &str = "/work/shared/data/conll04/conll04_dev.json";
 
 /// Writes `text` to `dir/name`.
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -203,7 +203,8 @@ fn nested_entities_label_words_by_the_outermost() {
 
 #[test]
 fn identical_files_agree_fully() {
-    let v = json(&["compare", CONLL04_DEV, CONLL04_DEV, "--json"]);
+    let dev = conll04_dev();
+    let v = json(&["compare", path(&dev), path(&dev), "--json"]);
     assert_eq!(v["sentences"], 231);
     for report in
         ["entities_strict", "entities_boundaries", "relations_strict", "relations_boundaries"]
@@ -337,7 +338,8 @@ fn stats_of_conll04_dev() {
     // 231 sentences, 6993 words, 893 entities (Loc 322, Peop 283, Org 170, Other 118), 343
     // relations, each type with one signature: Live_In Peop->Loc 91, OrgBased_In Org->Loc 76,
     // Work_For Peop->Org 69, Located_In Loc->Loc 65, Kill Peop->Peop 42.
-    let v = json(&["stats", CONLL04_DEV, "--json"]);
+    let dev = conll04_dev();
+    let v = json(&["stats", path(&dev), "--json"]);
     let total = &v["total"];
     assert_eq!(
         (&total["sentences"], &total["words"], &total["entities"], &total["relations"]),

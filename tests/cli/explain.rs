@@ -3,6 +3,8 @@
 //! Few integration steps (`--steps 2`) and few sentences keep it fast; the numbers
 //! themselves are tested in the library.
 
+use crate::shared_data::conll04_dev;
+
 use std::path::Path;
 
 use crate::binary::{path, spanscope, stderr, stdout};
@@ -11,8 +13,6 @@ use serde_json::Value;
 /// A sentence whose span 1:3 the bundled model calls Peop (P .58), and masking L3·H9 in the
 /// encoder flips to none.
 const TEXT: &str = "Dr. Amara Okafor , who works for the Lagos Port Authority , lives in Ikoyi .";
-
-const DEV: &str = "/work/shared/data/conll04/conll04_dev.json";
 
 fn json_of(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "{}", stderr(out));
@@ -130,14 +130,15 @@ fn the_report_of_an_entity_ablation_says_the_encoder_flips() {
 
 #[test]
 fn dataset_view_gives_means_for_the_types_present() {
-    if !Path::new(DEV).is_file() {
-        eprintln!("skipped: {DEV} is not here");
+    let dev = conll04_dev();
+    if !dev.is_file() {
+        eprintln!("skipped: {} is not here", dev.display());
         return;
     }
-    let out = spanscope(&["explain", "--dataset", DEV, "--limit", "2", "--json"]);
+    let out = spanscope(&["explain", "--dataset", path(&dev), "--limit", "2", "--json"]);
     let v = json_of(&out);
     assert_eq!(v["sentences"], 2);
-    let gold: Value = serde_json::from_str(&std::fs::read_to_string(DEV).unwrap()).unwrap();
+    let gold: Value = serde_json::from_str(&std::fs::read_to_string(&dev).unwrap()).unwrap();
     let count = |kind: &str, ty: &str| {
         gold.as_array().unwrap()[..2]
             .iter()
@@ -187,8 +188,9 @@ fn bad_inputs_are_refused_with_the_reason() {
 
 #[test]
 fn compare_model_shows_the_heads_a_changed_model_uses_differently() {
-    if !Path::new(DEV).is_file() {
-        eprintln!("skipped: {DEV} is not here");
+    let dev = conll04_dev();
+    if !dev.is_file() {
+        eprintln!("skipped: {} is not here", dev.display());
         return;
     }
     // A second model: the bundled one with L3·H9's columns of the attention output projection
@@ -216,7 +218,7 @@ fn compare_model_shows_the_heads_a_changed_model_uses_differently() {
         json_of(&spanscope(&[
             "explain",
             "--dataset",
-            DEV,
+            path(&dev),
             "--limit",
             "2",
             "--json",

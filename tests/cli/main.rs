@@ -11,4 +11,5 @@ mod config;
 mod data;
 mod explain;
 mod reliability;
+mod shared_data;
 mod train;
