@@ -12,12 +12,12 @@ Two commands:
             batch of 3 to OUT/reference.safetensors:
               input_ids i64 [3,T], attention_mask i64 [3,T],
               hidden f32 [3,T,32], attentions f32 [3,2,4,T,T].
-            tests/encoder_parity.rs compares BertEncoder with these.
+            tests/model/encoder_parity.rs compares BertEncoder with these.
 
               python3 scripts/parity.py fixture --out tests/fixtures/encoder/tiny_bert
 
   reference Write transformers' outputs of any checkpoint on given word-piece ids, in the
-            same format (tests/encoder_parity.rs keeps one for all-MiniLM-L6-v2):
+            same format (tests/model/encoder_parity.rs keeps one for all-MiniLM-L6-v2):
 
               python3 scripts/parity.py reference --checkpoint DIR \
                   --out tests/fixtures/encoder/minilm_reference.safetensors

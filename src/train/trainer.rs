@@ -270,7 +270,7 @@ impl From<DataError> for TrainError {
 /// leaves the output directory as it was.
 ///
 /// For a given seed the shuffling, the sampled negatives and the dropout masks are the same, so
-/// a run on the same device repeats exactly: tested on the CPU (tests/train_loop.rs), and seen
+/// a run on the same device repeats exactly: tested on the CPU (tests/train/trainer.rs), and seen
 /// on the GPU (docs/BENCHMARKS.md), where it rests on cuBLAS choosing the same kernels.
 pub fn train(
     trainable: &mut Trainable,

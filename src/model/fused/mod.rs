@@ -21,7 +21,7 @@
 //! Only f32 has kernels; other dtypes take candle's composed ops or are computed in f32.
 
 //! The folder holds one file per op family, each fast op beside the slow composed reference
-//! that tests/model_fused.rs and tests/cuda.rs compare it with (`layer_norm_slow` beside
+//! that tests/model/fused.rs and tests/cuda.rs compare it with (`layer_norm_slow` beside
 //! `layer_norm`, as candle-nn keeps `rms_norm_slow` beside `rms_norm`; GELU and cross-entropy
 //! are compared with candle's own `gelu_erf` and `cross_entropy`):
 //!

@@ -1,0 +1,8 @@
+//! Where documents live: discovery, saving, the journal, the watcher and the store worker.
+//! One test binary per area (docs/TESTING.md).
+
+mod files;
+mod journal;
+mod reliability;
+mod watch;
+mod worker;

@@ -1,0 +1,17 @@
+//! The workbench at the state level (`update` driven by key strings, `TestBackend` screens
+//! with insta snapshots) and its model worker; no terminal. One test binary per area
+//! (docs/TESTING.md).
+
+#[path = "../tiny_model/mod.rs"]
+mod tiny_model;
+
+mod support;
+
+mod edits;
+mod inference;
+mod inspector;
+mod reliability;
+mod safe_keys;
+mod schema;
+mod screens;
+mod training;

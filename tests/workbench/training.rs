@@ -1,0 +1,213 @@
+//! Fine-tuning from the workbench, at the state level: starting, progress, the held-out
+//! decision, switching models and renewing proposals; and the real training worker running
+//! while the UI thread keeps answering keys.
+
+use std::path::PathBuf;
+
+use crate::support::*;
+use spanscope::model::versions::{Score, Scores};
+use spanscope::train::finetune::{FinetuneOutcome, FinetuneProgress, Judge};
+use spanscope::train::trainer::TrainReport;
+use spanscope::workbench::inference::{InferenceReply, ModelInfo};
+use spanscope::workbench::state::{Mode, ModelStatus, Question, TrainingPhase};
+use spanscope::workbench::training::TrainingReply;
+use spanscope::workbench::update::{update, Effect, Msg};
+
+fn scores(relations: f64) -> Scores {
+    Scores {
+        sentences: 4,
+        entities: Score { f1: 80.0, ..Score::default() },
+        relations: Score { f1: relations, ..Score::default() },
+    }
+}
+
+fn outcome(before: f64, after: f64) -> Box<FinetuneOutcome> {
+    Box::new(FinetuneOutcome {
+        candidate: PathBuf::from("/nowhere/.spanscope/models/.candidate"),
+        before: scores(before),
+        after: scores(after),
+        not_worse: after >= before,
+        trained_on: 8,
+        replayed: 20,
+        held_out: 2,
+        seconds: 3.0,
+        training: TrainReport {
+            epochs: Vec::new(),
+            best_epoch: None,
+            averaged: None,
+            losses: Vec::new(),
+            seconds: 3.0,
+        },
+        judged_by: Judge::HeldOut,
+        forgetting: (Scores::default(), Scores::default()),
+        changed: Vec::new(),
+        grown: Vec::new(),
+        verdict: if after >= before {
+            "not worse on 4 held-out reviewed sentences".into()
+        } else {
+            "scored worse on 4 held-out reviewed sentences".into()
+        },
+    })
+}
+
+fn info(name: &str, generation: u64) -> ModelInfo {
+    ModelInfo {
+        name: name.into(),
+        dir: PathBuf::from("/nowhere/models").join(name),
+        device: "cpu".into(),
+        types: types(),
+        entity_types: vec!["Peop".into(), "Org".into(), "Loc".into()],
+        layers: 6,
+        heads: 12,
+        generation,
+    }
+}
+
+/// Effects other than the inspector's requests.
+fn work(effects: Vec<Effect>) -> Vec<Effect> {
+    effects.into_iter().filter(|e| !matches!(e, Effect::Inspect { .. })).collect()
+}
+
+fn trainable_app() -> spanscope::workbench::state::App {
+    let mut app = app_with(vec![proposed(), gold(), proposed(), plain()]);
+    app.model = ModelStatus::Ready(info("base", 1));
+    app.can_train = true;
+    // Marking reviewed accepts the open proposals, as the config file can ask.
+    app.review_accepts = true;
+    app
+}
+
+#[test]
+fn fine_tuning_needs_reviewed_sentences_then_starts_and_cancels_with_one_key() {
+    let mut app = trainable_app();
+    assert!(work(press(&mut app, "T")).is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("review at least 2"));
+    press(&mut app, "<Enter><Enter>");
+    let effects = work(press(&mut app, "T"));
+    let Some(Effect::StartTraining { reviewed }) = effects.first() else { panic!("{effects:?}") };
+    assert_eq!(reviewed.len(), 2);
+    assert!(app.training.as_ref().unwrap().is_running() && app.show_training);
+    let effects = work(press(&mut app, "T"));
+    assert!(matches!(effects[..], [Effect::CancelTraining]));
+    update(&mut app, Msg::Training(TrainingReply::Cancelled));
+    assert_eq!(app.training.as_ref().unwrap().phase, TrainingPhase::Cancelled);
+    assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"), "the model stays");
+}
+
+#[test]
+fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
+    let mut app = trainable_app();
+    press(&mut app, "<Enter><Enter>T");
+    let started = FinetuneProgress::Started {
+        device: "cpu".into(),
+        trained_on: 2,
+        replayed: 20,
+        held_out: 0,
+        epochs: 3,
+        total_steps: 33,
+    };
+    update(&mut app, Msg::Training(TrainingReply::Progress(started)));
+    let t = app.training.as_ref().unwrap();
+    assert_eq!(
+        (t.phase.clone(), t.step, t.device.as_str()),
+        (TrainingPhase::Training, (0, 33), "cpu")
+    );
+
+    let effects =
+        work(update(&mut app, Msg::Training(TrainingReply::Finished(outcome(50.0, 60.0)))));
+    assert!(matches!(&effects[..], [Effect::AcceptModel { forced: false, .. }]));
+    let effects = update(
+        &mut app,
+        Msg::Training(TrainingReply::Switched {
+            dir: "/nowhere/v1".into(),
+            name: "v1".into(),
+            version: None,
+        }),
+    );
+    assert!(matches!(&effects[..], [Effect::ReloadModel { dir }] if dir.ends_with("v1")));
+    assert!(matches!(app.model, ModelStatus::Loading(ref n) if n == "v1"));
+
+    // The new model renews the proposals of sentences nobody touched: not the two reviewed
+    // ones, not gold, not the sentence being edited.
+    press(&mut app, "Gv1");
+    let effects = update(&mut app, Msg::Model(InferenceReply::Ready(info("v1", 2))));
+    let asked: Vec<usize> = effects
+        .iter()
+        .flat_map(|e| match e {
+            Effect::Predict { sentences, .. } => sentences.iter().map(|s| s.0).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(asked, vec![2]);
+    let mut renewed = proposed();
+    renewed.entities.truncate(1);
+    renewed.relations.clear();
+    for i in [0, 2] {
+        let reply = InferenceReply::Predicted {
+            doc: 1,
+            sentence: i,
+            generation: 2,
+            annotation: renewed.clone(),
+        };
+        update(&mut app, Msg::Model(reply));
+    }
+    assert_eq!(entities(&app, 2).len(), 1, "renewed");
+    assert_eq!(entities(&app, 0).len(), 3, "a reviewed sentence is never touched");
+    assert!(!app.docs[0].edited.contains(&2), "renewed proposals are not edits");
+}
+
+#[test]
+fn a_worse_model_is_used_only_when_the_reviewer_says_so() {
+    let mut app = trainable_app();
+    press(&mut app, "<Enter><Enter>T");
+    update(&mut app, Msg::Training(TrainingReply::Finished(outcome(60.0, 40.0))));
+    assert!(matches!(app.mode, Mode::Confirm(Question::KeepModel { .. })));
+    let effects = work(press(&mut app, "k"));
+    assert!(matches!(&effects[..], [Effect::DiscardModel { .. }]));
+
+    press(&mut app, "T");
+    update(&mut app, Msg::Training(TrainingReply::Finished(outcome(60.0, 40.0))));
+    let effects = work(press(&mut app, "u"));
+    assert!(matches!(&effects[..], [Effect::AcceptModel { forced: true, .. }]));
+}
+
+#[test]
+fn a_failed_run_is_shown_and_changes_nothing() {
+    let mut app = trainable_app();
+    press(&mut app, "<Enter><Enter>T");
+    update(&mut app, Msg::Training(TrainingReply::Failed("the loss became NaN at step 3".into())));
+    assert!(
+        matches!(app.training.as_ref().unwrap().phase, TrainingPhase::Failed(ref w) if w.contains("NaN"))
+    );
+    assert!(app.message.as_ref().unwrap().1.contains("nothing changed"));
+    assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"));
+}
+
+#[test]
+fn auto_train_starts_every_n_reviewed_sentences() {
+    let mut app = trainable_app();
+    app.auto_train = Some(3);
+    assert!(press(&mut app, "<Enter><Enter>")
+        .iter()
+        .all(|e| !matches!(e, Effect::StartTraining { .. })));
+    let effects = press(&mut app, "<Enter>");
+    assert!(effects.iter().any(|e| matches!(e, Effect::StartTraining { .. })));
+}
+
+#[test]
+fn the_version_picker_switches_models() {
+    let mut app = trainable_app();
+    assert!(matches!(work(press(&mut app, "M"))[..], [Effect::ListModels]));
+    let listed = TrainingReply::Listed {
+        versions: vec![
+            ("base".into(), "bundled".into()),
+            ("v1".into(), "…".into()),
+            ("v2".into(), "…".into()),
+        ],
+        current: "v2".into(),
+    };
+    update(&mut app, Msg::Training(listed));
+    assert!(matches!(app.mode, Mode::Pick(ref p) if p.index == 2));
+    let effects = work(press(&mut app, "k<Enter>"));
+    assert!(matches!(&effects[..], [Effect::SwitchModel(v)] if v.to_string() == "v1"));
+}
