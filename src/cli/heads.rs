@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use candle_core::DType;
 use spanscope::data::text::words;
 use spanscope::data::wordpiece::WordPieces;
-use spanscope::explain::contribution::{Contribution, Fusion};
+use spanscope::model::contribution::{Contribution, Fusion};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::{checkpoint, decode, source};
 

@@ -2,9 +2,9 @@
 //! baseline, and the paper's ablations.
 
 use spanscope::data::types::Types;
-use spanscope::explain::contribution::Fusion;
 use spanscope::model::aspert::ModelConfig;
 use spanscope::model::config::BertConfig;
+use spanscope::model::contribution::Fusion;
 
 /// Which model to build around the encoder.
 #[derive(Debug, clap::Args)]

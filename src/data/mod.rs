@@ -11,6 +11,7 @@ pub mod layout;
 pub(crate) mod record;
 pub mod stats;
 pub mod text;
+pub mod time;
 pub mod types;
 pub mod validate;
 pub mod wordpiece;

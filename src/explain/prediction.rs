@@ -19,7 +19,7 @@ use std::ops::Range;
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
-use super::contribution::Contribution;
+use crate::model::contribution::Contribution;
 use super::heads::{all_heads, gates, greedy_flip_search, Head, HeadGrid};
 use crate::data::wordpiece::{EncodedSentence, WordPieces};
 use crate::model::aspert::{encoding_contribution, Aspert, Encoding};

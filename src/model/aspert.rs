@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::calibration::Calibration;
 use super::config::BertConfig;
+use super::contribution::{pool_spans, query_statistics, Fusion};
 use super::encoder::{dense, BertEncoder, EncoderOutput};
 use super::graphs;
 use super::overlap::EntityDecoding;
 use super::pooling::RangeMax;
 use crate::data::types::Types;
-use crate::explain::contribution::{pool_spans, query_statistics, Fusion};
 
 /// Rows of the width embedding, as SpERT (`size_embedding = nn.Embedding(100, 25)`); wider
 /// spans share the last row.
@@ -755,10 +755,10 @@ pub fn encoding_contribution(
     pieces: Range<usize>,
     theta: f32,
     fusion: Fusion,
-) -> Result<crate::explain::Contribution> {
+) -> Result<super::contribution::Contribution> {
     let attentions = enc.attentions.get(b)?;
     let real = enc.lengths.get(b).copied().unwrap_or(0);
-    crate::explain::span_contribution(
+    super::contribution::span_contribution(
         &attentions.to_dtype(DType::F32)?,
         pieces,
         real,

@@ -10,12 +10,12 @@ use serde_json::{Map, Value};
 use super::aspert::{encoding_contribution, Aspert, Encoding};
 use super::batch::{PairBatch, PieceBatch, SpanBatch};
 use super::candidates::{span_candidates, span_pieces, SpanCandidate};
+use super::contribution::{span_contribution, Contribution, Fusion};
 use super::encoder::{pad_batch, BertEncoder};
 use super::overlap::{keep_best_of_overlaps, EntityDecoding};
 use super::windows::predict_in_windows;
 use crate::data::wordpiece::{EncodedSentence, WordPieces};
 use crate::data::{Entity, Relation, Sentence};
-use crate::explain::{span_contribution, Contribution, Fusion};
 
 /// The value of the `"source"` key on predicted entities and relations.
 pub const MODEL_SOURCE: &str = "model";

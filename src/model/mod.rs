@@ -7,6 +7,7 @@ pub mod calibration;
 pub mod candidates;
 pub mod checkpoint;
 pub mod config;
+pub mod contribution;
 pub mod decode;
 pub mod device;
 pub mod encoder;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::CONFIG_FILE;
 use crate::data::io::{write_atomic, DataError};
-use crate::store::files::utc_stamp;
+use crate::data::time::utc_stamp;
 
 /// The versions folder, relative to the documents' folder.
 pub const VERSIONS_FOLDER: &str = ".spanscope/models";

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
-use crate::store::files::utc_stamp;
+use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
     Binding, Key, KeyTable, Keymap, DIGIT_HELP, INSPECT, INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER,
 };
