@@ -213,3 +213,41 @@ fn the_version_picker_switches_models() {
     let effects = work(press(&mut app, "k<Enter>"));
     assert!(matches!(&effects[..], [Effect::SwitchModel(v)] if v.to_string() == "v1"));
 }
+
+/// A candidate the reviewer declined that cannot be removed is reported, as the command line
+/// reports it (the worker once dropped the error): a whole checkpoint stays on disk.
+#[test]
+fn a_discarded_candidate_that_cannot_be_removed_is_reported() {
+    use spanscope::model::device::DeviceSpec;
+    use spanscope::train::finetune::FinetuneConfig;
+    use spanscope::workbench::state::Level;
+    use spanscope::workbench::training::{TrainingSetup, TrainingWorker};
+
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the candidate directory should be cannot be removed as a directory.
+    let candidate = dir.path().join(".candidate");
+    std::fs::write(&candidate, "not a checkpoint").unwrap();
+    let setup = TrainingSetup {
+        base: dir.path().join("base"),
+        docs_dir: dir.path().to_path_buf(),
+        device: DeviceSpec::Cpu,
+        config: FinetuneConfig::default(),
+        types_file: None,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = TrainingWorker::spawn(setup, move |reply| {
+        let _ = tx.send(reply);
+    });
+    worker.discard(candidate);
+    drop(worker); // handles what was sent, then stops
+    let replies: Vec<TrainingReply> = rx.try_iter().collect();
+    let [reply @ TrainingReply::VersionsFailed(why)] = &replies[..] else {
+        panic!("expected one failure, got {replies:?}")
+    };
+    assert!(why.contains("could not be removed") && why.contains(".candidate"), "{why}");
+
+    let mut app = trainable_app();
+    update(&mut app, Msg::Training(reply.clone()));
+    let (level, text) = app.message.clone().unwrap();
+    assert!(level == Level::Error && text.contains("could not be removed"), "{text}");
+}

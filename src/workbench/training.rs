@@ -13,8 +13,7 @@ use crate::data::{Sentence, Types};
 use crate::model::device::DeviceSpec;
 use crate::model::versions::{Version, VersionRef, Versions};
 use crate::train::finetune::{
-    discard_candidate, finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome,
-    FinetuneProgress,
+    finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome, FinetuneProgress,
 };
 
 /// What the training worker reports.
@@ -243,12 +242,13 @@ fn handle(
                 Err(e) => TrainingReply::VersionsFailed(e.to_string()),
             })
         }
-        Request::Discard { candidate } => match discard_candidate(&candidate) {
-            Ok(()) => None,
-            Err(e) => Some(TrainingReply::VersionsFailed(format!(
-                "the discarded candidate could not be removed: {e}"
-            ))),
-        },
+        Request::Discard { candidate } => {
+            let flow = match flow(setup) {
+                Ok(f) => f,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            flow.discard(&candidate).err().map(|e| TrainingReply::VersionsFailed(e.to_string()))
+        }
         Request::Switch(to) => {
             let mut versions = match versions(setup) {
                 Ok(v) => v,
