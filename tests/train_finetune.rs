@@ -661,7 +661,7 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     let theme = Theme::builtin("dark").unwrap();
     for i in 0..200 {
         let code = if i % 2 == 0 { KeyCode::Char('j') } else { KeyCode::Char('?') };
-        update(&mut app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        update(&mut app, Msg::key(KeyEvent::new(code, KeyModifiers::NONE)));
         terminal.draw(|f| spanscope::workbench::view::draw(f, &app, &theme)).unwrap();
     }
     assert!(worker.is_running(), "200 keys were answered while the run went on");

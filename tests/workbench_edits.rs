@@ -28,6 +28,24 @@ fn journaled(effects: &[Effect]) -> Vec<usize> {
         .collect()
 }
 
+/// An edit is journaled with the time its key message carries: `update` reads no clock.
+#[test]
+fn an_edit_is_journaled_at_the_time_of_its_key() {
+    let mut app = app_with(vec![plain()]);
+    let mut effects = Vec::new();
+    for (i, key) in keys("v1").into_iter().enumerate() {
+        effects.extend(update(&mut app, Msg::Key(key, 1_700_000_000 + i as u64)));
+    }
+    let times: Vec<u64> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Store(StoreRequest::Journal { entry, .. }) => Some(entry.at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, [1_700_000_001], "the digit that made the entity, not the clock");
+}
+
 #[test]
 fn a_word_range_gets_a_type_by_digit_and_undo_redo_restore_it() {
     let mut app = app_with(vec![plain(), plain()]);

@@ -272,7 +272,7 @@ fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<(
                 let sent = match event::read() {
                     Ok(TermEvent::Key(key)) => keymap::split_escape(key)
                         .into_iter()
-                        .try_for_each(|key| tx.send(Some(Msg::Key(key))).map_err(drop)),
+                        .try_for_each(|key| tx.send(Some(Msg::key(key))).map_err(drop)),
                     Ok(TermEvent::Resize(..)) => tx.send(None).map_err(drop),
                     Ok(_) => Ok(()),
                     Err(_) => break,

@@ -1,8 +1,6 @@
 //! What each normal-mode action does to the state: moving, selecting, editing, undo.
 //! Every edit goes through [`commit`], which records it for undo and for the recovery journal.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::annotation::{self, is_reviewed, Item};
 use super::edit::{self, Edited};
 use super::history::Change;
@@ -747,6 +745,7 @@ pub fn commit(
 
 /// The journal writes recording that sentence `index` of document `doc` changed.
 pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effect> {
+    let at = app.now;
     let d = &mut app.docs[doc];
     let save_path = d.source.save_path.clone();
     let mut effects = Vec::new();
@@ -758,7 +757,6 @@ pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effe
             base: d.fingerprint,
         }));
     }
-    let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
     let entry = JournalEntry {
         sentence: index,
         after: d.sentences[index].clone(),

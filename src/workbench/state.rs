@@ -554,6 +554,9 @@ pub struct App {
     pub quit: bool,
     /// Quit once the saves in flight succeed ("save everything, then quit").
     pub quit_after_save: bool,
+    /// When the key being applied was pressed (seconds since the Unix epoch, from its
+    /// [`crate::workbench::update::Msg::Key`]): the time journal entries record.
+    pub now: u64,
     /// Questions waiting for the current dialog to close.
     pub questions: VecDeque<Question>,
     /// Next document id.
@@ -596,6 +599,7 @@ impl App {
             threshold: 0.7,
             quit: false,
             quit_after_save: false,
+            now: 0,
             questions: VecDeque::new(),
             next_doc_id: 1,
             next_request: 1,

@@ -11,6 +11,7 @@ mod training;
 pub use questions::{answers, Answer, Choice};
 
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
@@ -31,8 +32,10 @@ use crate::train::finetune::FinetuneOutcome;
 /// Something that happened: a key, or a worker's report.
 #[derive(Debug)]
 pub enum Msg {
-    /// A key press.
-    Key(KeyEvent),
+    /// A key press, and when it happened (seconds since the Unix epoch): the time its edit is
+    /// journaled with. The clock is read where the key is read ([`Msg::key`]), never in
+    /// `update`, so a test can say what time it is.
+    Key(KeyEvent, u64),
     /// The store worker's answer.
     Store(StoreReply),
     /// The model worker's answer.
@@ -41,6 +44,14 @@ pub enum Msg {
     File(FileEvent),
     /// The training worker's report.
     Training(TrainingReply),
+}
+
+impl Msg {
+    /// A key pressed now.
+    pub fn key(key: KeyEvent) -> Msg {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
+        Msg::Key(key, now)
+    }
 }
 
 /// Work for the workers, produced by `update`.
@@ -127,8 +138,11 @@ fn add_document(app: &mut App, source: DocumentSource) -> Effect {
 /// Applies one message.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     let mut effects = match msg {
-        Msg::Key(key) if key.kind != KeyEventKind::Release => keys::key_pressed(app, key),
-        Msg::Key(_) => Vec::new(),
+        Msg::Key(key, at) if key.kind != KeyEventKind::Release => {
+            app.now = at;
+            keys::key_pressed(app, key)
+        }
+        Msg::Key(..) => Vec::new(),
         Msg::Store(reply) => store::store_reply(app, reply),
         Msg::Model(reply) => model::model_reply(app, reply),
         Msg::File(event) => store::file_event(app, event),
