@@ -245,21 +245,21 @@ fn a_failed_save_keeps_the_edits_and_a_conflict_asks() {
 fn quitting_asks_only_when_edits_are_unsaved() {
     let mut app = app_with(vec![plain()]);
     press(&mut app, "v1q");
-    assert!(matches!(app.mode, Mode::Confirm(Question::Quit)) && !app.quit);
+    assert!(matches!(app.mode, Mode::Confirm(Question::Quit)) && !app.should_quit());
     press(&mut app, "n");
-    assert!(!app.quit && matches!(app.mode, Mode::Normal));
+    assert!(!app.should_quit() && matches!(app.mode, Mode::Normal));
     press(&mut app, "<C-c>y");
-    assert!(app.quit, "Ctrl-c asks the same question");
+    assert!(app.should_quit(), "Ctrl-c asks the same question");
 
     let mut app = app_with(vec![plain()]);
     press(&mut app, "v1qs");
-    assert!(!app.quit, "waits for the save");
+    assert!(!app.should_quit(), "waits for the save");
     update(&mut app, Msg::Store(StoreReply::Saved { doc: 1, result: Ok(base()) }));
-    assert!(app.quit);
+    assert!(app.should_quit());
 
     let mut app = app_with(vec![plain()]);
     press(&mut app, "q");
-    assert!(app.quit);
+    assert!(app.should_quit());
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn a_remapped_key_is_used_and_shown() {
     press(&mut app, "t<Bksp>");
     assert!(matches!(app.mode, Mode::Normal));
     press(&mut app, "q");
-    assert!(!app.quit);
+    assert!(!app.should_quit());
     press(&mut app, "Q");
     assert!(matches!(app.mode, Mode::Confirm(_)), "asks: unsaved");
 }

@@ -73,7 +73,7 @@ fn work(effects: Vec<Effect>) -> Vec<Effect> {
 fn trainable_app() -> spanscope::workbench::state::App {
     let mut app = app_with(vec![proposed(), gold(), proposed(), plain()]);
     app.model = ModelStatus::Ready(info("base", 1));
-    app.can_train = true;
+    app.fine_tuning.possible = true;
     // Marking reviewed accepts the open proposals, as the config file can ask.
     app.review_accepts = true;
     app
@@ -88,11 +88,11 @@ fn fine_tuning_needs_reviewed_sentences_then_starts_and_cancels_with_one_key() {
     let effects = work(press(&mut app, "T"));
     let Some(Effect::StartTraining { reviewed }) = effects.first() else { panic!("{effects:?}") };
     assert_eq!(reviewed.len(), 2);
-    assert!(app.training.as_ref().unwrap().is_running() && app.show_training);
+    assert!(app.fine_tuning.run.as_ref().unwrap().is_running() && app.fine_tuning.panel);
     let effects = work(press(&mut app, "T"));
     assert!(matches!(effects[..], [Effect::CancelTraining]));
     update(&mut app, Msg::Training(TrainingReply::Cancelled));
-    assert_eq!(app.training.as_ref().unwrap().phase, TrainingPhase::Cancelled);
+    assert_eq!(app.fine_tuning.run.as_ref().unwrap().phase, TrainingPhase::Cancelled);
     assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"), "the model stays");
 }
 
@@ -109,7 +109,7 @@ fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
         total_steps: 33,
     };
     update(&mut app, Msg::Training(TrainingReply::Progress(started)));
-    let t = app.training.as_ref().unwrap();
+    let t = app.fine_tuning.run.as_ref().unwrap();
     assert_eq!(
         (t.phase.clone(), t.step, t.device.as_str()),
         (TrainingPhase::Training, (0, 33), "cpu")
@@ -179,7 +179,7 @@ fn a_failed_run_is_shown_and_changes_nothing() {
     press(&mut app, "<Enter><Enter>T");
     update(&mut app, Msg::Training(TrainingReply::Failed("the loss became NaN at step 3".into())));
     assert!(
-        matches!(app.training.as_ref().unwrap().phase, TrainingPhase::Failed(ref w) if w.contains("NaN"))
+        matches!(app.fine_tuning.run.as_ref().unwrap().phase, TrainingPhase::Failed(ref w) if w.contains("NaN"))
     );
     assert!(app.message.as_ref().unwrap().1.contains("nothing changed"));
     assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"));
@@ -188,7 +188,7 @@ fn a_failed_run_is_shown_and_changes_nothing() {
 #[test]
 fn auto_train_starts_every_n_reviewed_sentences() {
     let mut app = trainable_app();
-    app.auto_train = Some(3);
+    app.fine_tuning.auto = Some(3);
     assert!(press(&mut app, "<Enter><Enter>")
         .iter()
         .all(|e| !matches!(e, Effect::StartTraining { .. })));

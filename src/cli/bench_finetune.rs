@@ -52,7 +52,7 @@ pub fn run(
         let _ = training_tx.send(Msg::Training(r));
     });
     let mut app = App::new(Types::default(), false, ModelStatus::Loading("model".into()));
-    app.can_train = true;
+    app.fine_tuning.possible = true;
     let source =
         DocumentSource::for_path(&scratch.join("reviewed.json")).context("a .json path")?;
     update::open(&mut app, vec![source.clone()]);

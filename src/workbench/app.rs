@@ -117,7 +117,7 @@ pub fn run(setup: Setup) -> io::Result<()> {
             let _ = training_tx.send(Some(Msg::Training(reply)));
         })
     });
-    app.can_train = workers.training.is_some() && workers.model.is_some();
+    app.fine_tuning.possible = workers.training.is_some() && workers.model.is_some();
     let effects = update::open(&mut app, documents);
     workers.run(effects);
 
@@ -318,7 +318,7 @@ fn event_loop(
                 let effects = update::update(app, msg);
                 workers.run(effects);
             }
-            if app.quit {
+            if app.should_quit() {
                 return Ok(());
             }
             next = rx.try_recv().ok();

@@ -18,7 +18,7 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
             app.model = ModelStatus::Ready(info);
             app.inspector.key = None;
             app.inspector.explain_key = None;
-            if std::mem::take(&mut app.repredict_on_ready) {
+            if std::mem::take(&mut app.fine_tuning.renew_on_load) {
                 return repredict(app);
             }
         }

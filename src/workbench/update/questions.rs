@@ -11,7 +11,7 @@ use crate::store::journal::{replay, Recovered};
 use crate::store::worker::StoreRequest;
 use crate::workbench::commands;
 use crate::workbench::history::Change;
-use crate::workbench::state::{App, Disk, Level, Mode, Question, TrainingPhase};
+use crate::workbench::state::{App, Disk, Level, Mode, Question, Quitting, TrainingPhase};
 
 /// What the reviewer can answer. Each question takes a few of these ([`answers`]); the key
 /// pressed is read once, into one of them.
@@ -92,13 +92,13 @@ fn answer(app: &mut App, question: Question, chosen: Answer) -> Vec<Effect> {
     app.mode = Mode::Normal;
     match (question, chosen) {
         (Question::Quit, SaveAndQuit) => {
-            app.quit_after_save = true;
+            app.quitting = Quitting::AfterSaves;
             let effects = commands::save_all(app);
             finish_quit_after_save(app);
             effects
         }
         (Question::Quit, QuitWithoutSaving) => {
-            app.quit = true;
+            app.quitting = Quitting::Now;
             Vec::new()
         }
         (Question::Recover { doc, recovered }, Recover) => recover(app, doc, recovered),

@@ -10,7 +10,7 @@ use crate::store::watch::FileEvent;
 use crate::store::worker::{StoreReply, StoreRequest};
 use crate::workbench::annotation;
 use crate::workbench::commands::{self, goto};
-use crate::workbench::state::{App, Disk, Level, LoadState, ModelStatus, Question};
+use crate::workbench::state::{App, Disk, Level, LoadState, ModelStatus, Question, Quitting};
 
 pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
     match reply {
@@ -38,11 +38,11 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
                     app.say(Level::Info, format!("wrote {name} ({n} sentences)"));
                 }
                 Err(SaveError::Conflict { .. }) => {
-                    app.quit_after_save = false;
+                    cancel_quit_after_save(app);
                     app.questions.push_back(Question::SaveConflict { doc });
                 }
                 Err(err) => {
-                    app.quit_after_save = false;
+                    cancel_quit_after_save(app);
                     app.say(Level::Error, format!("not saved, your edits are kept: {err}"));
                 }
             }
@@ -73,12 +73,15 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
 }
 
 pub(super) fn finish_quit_after_save(app: &mut App) {
-    if app.quit_after_save && app.docs.iter().all(|d| d.saving.is_none()) {
-        if app.dirty_docs().next().is_none() {
-            app.quit = true;
-        } else {
-            app.quit_after_save = false;
-        }
+    if app.quitting == Quitting::AfterSaves && app.docs.iter().all(|d| d.saving.is_none()) {
+        app.quitting = if app.dirty_docs().next().is_none() { Quitting::Now } else { Quitting::No };
+    }
+}
+
+/// A save that failed or met a conflict: "save everything, then quit" stops there.
+fn cancel_quit_after_save(app: &mut App) {
+    if app.quitting == Quitting::AfterSaves {
+        app.quitting = Quitting::No;
     }
 }
 

@@ -8,11 +8,11 @@ use crate::workbench::state::{
 use crate::workbench::training::TrainingReply;
 
 pub(super) fn set_phase(app: &mut App, phase: TrainingPhase) {
-    app.training.get_or_insert_with(Training::new).phase = phase;
+    app.fine_tuning.run.get_or_insert_with(Training::new).phase = phase;
 }
 
 pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect> {
-    let t = app.training.get_or_insert_with(Training::new);
+    let t = app.fine_tuning.run.get_or_insert_with(Training::new);
     match reply {
         TrainingReply::Progress(FinetuneProgress::Started {
             device,
@@ -84,7 +84,7 @@ pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect>
                 format!("model {name} is now current{detail}; renewing proposals"),
             );
             app.model = ModelStatus::Loading(name);
-            app.repredict_on_ready = true;
+            app.fine_tuning.renew_on_load = true;
             return vec![Effect::ReloadModel { dir }];
         }
         TrainingReply::VersionsFailed(why) => {

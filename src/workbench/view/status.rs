@@ -338,7 +338,7 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         spans.push(sep());
         spans.push(Span::styled(format!("predicting {predicting}"), theme.warn));
     }
-    if let Some(t) = app.training.as_ref().filter(|t| t.is_running()) {
+    if let Some(t) = app.fine_tuning.run.as_ref().filter(|t| t.is_running()) {
         spans.push(sep());
         let text = match t.phase {
             crate::workbench::state::TrainingPhase::Training => format!(
