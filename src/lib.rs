@@ -12,6 +12,7 @@ pub mod model;
 pub mod store;
 pub mod train;
 pub mod workbench;
+pub mod worker;
 
 #[cfg(feature = "python")]
 mod python;

@@ -204,7 +204,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;
-    app.auto_train = args.auto_train.filter(|&n| n > 0);
+    app.fine_tuning.auto = args.auto_train.filter(|&n| n > 0);
     // Paths as the folder watcher reports them, so events find their documents.
     let documents: Vec<DocumentSource> = found
         .documents

@@ -52,7 +52,7 @@ pub fn run(
         let _ = training_tx.send(Msg::Training(r));
     });
     let mut app = App::new(Types::default(), false, ModelStatus::Loading("model".into()));
-    app.can_train = true;
+    app.fine_tuning.possible = true;
     let source =
         DocumentSource::for_path(&scratch.join("reviewed.json")).context("a .json path")?;
     update::open(&mut app, vec![source.clone()]);
@@ -85,7 +85,7 @@ pub fn run(
     );
     let started = Instant::now();
     let mut pending =
-        update::update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT)));
+        update::update(&mut app, Msg::key(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT)));
     let mut trained_at = None;
     loop {
         for effect in pending.drain(..) {
@@ -121,7 +121,7 @@ pub fn run(
             println!("  the new model scored worse on the held-out sentences; using it anyway to time the swap");
             pending.extend(update::update(
                 &mut app,
-                Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
+                Msg::key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
             ));
         }
         if swapped {

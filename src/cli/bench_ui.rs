@@ -180,7 +180,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let mut idle = Samples::default();
     for i in 0..args.keys {
         let start = Instant::now();
-        let _ = update::update(&mut app, Msg::Key(key(i)));
+        let _ = update::update(&mut app, Msg::key(key(i)));
         draw(&app)?;
         idle.0.push(start.elapsed());
     }
@@ -196,7 +196,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let mut durable = Samples::default();
     for i in 0..args.keys {
         let start = Instant::now();
-        for effect in update::update(&mut app, Msg::Key(key(i))) {
+        for effect in update::update(&mut app, Msg::key(key(i))) {
             if let Some(request) = effect_request(effect).and_then(|r| into_scratch(r, &journals)) {
                 store.send(request);
             }
@@ -305,7 +305,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         }
         match key_rx.recv_timeout(Duration::from_millis(5)) {
             Ok(sent) => {
-                let _ = update::update(&mut app, Msg::Key(key(training.0.len())));
+                let _ = update::update(&mut app, Msg::key(key(training.0.len())));
                 draw(&app)?;
                 training.0.push(sent.elapsed());
             }
@@ -399,7 +399,7 @@ fn timed_keys(
         }
         match key_rx.recv_timeout(Duration::from_millis(5)) {
             Ok(sent) => {
-                run_effects(worker, update::update(app, Msg::Key(key(pressed))));
+                run_effects(worker, update::update(app, Msg::key(key(pressed))));
                 draw(app)?;
                 samples.0.push(sent.elapsed());
                 pressed += 1;

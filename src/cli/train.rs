@@ -24,7 +24,8 @@ use spanscope::model::overlap::EntityDecoding;
 use spanscope::model::versions::{VersionRef, Versions};
 use spanscope::store::files::DocumentSource;
 use spanscope::train::finetune::{
-    finetune, reviewed_sentences, FinetuneConfig, FinetuneFlow, FinetuneProgress, REPLAY_FILE,
+    finetune, reviewed_sentences, Decision, FinetuneConfig, FinetuneFlow, FinetuneProgress,
+    REPLAY_FILE,
 };
 use spanscope::train::trainer::{self, EpochRecord, Progress, TrainConfig, TrainData, REPORT_FILE};
 
@@ -163,7 +164,9 @@ fn positive_number(text: &str) -> Result<f64, String> {
 #[command(next_help_heading = "Fine-tuning on reviewed sentences")]
 struct FinetuneArgs {
     /// Fine-tune this trained checkpoint on reviewed sentences instead of training a fresh
-    /// model. It is only read; the result becomes a new version if it is not worse.
+    /// model: the base of the versions folder, so a run starts from its current version (this
+    /// checkpoint until a version is kept). Only read; the result becomes a new version if it
+    /// is not worse.
     #[arg(long, value_name = "DIR", requires = "reviewed", conflicts_with_all = FRESH_ONLY)]
     continue_from: Option<PathBuf>,
 
@@ -335,8 +338,6 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--continue-from`: fine-tunes a copy of `base` on the reviewed sentences, prints both
-/// scores and the judged sentences that changed, and adds the new model as a version when it
 /// Names each gold entity that lies past the words the encoder sees of its sentence: training
 /// reads a sentence's first window only, so it leaves them out (docs/DESIGN-NOTES.md, "Long
 /// sentences"), and says so rather than train on a sentence cut short in silence.
@@ -358,7 +359,10 @@ fn warn_of_annotations_past_the_encoder(file: &Path, train: &[Sentence], trainab
     }
 }
 
-/// is not worse (or `--force`). The flow is `train::finetune`'s, as the workbench's.
+/// `--continue-from`: fine-tunes a copy of the current model of the versions folder (`base`
+/// until a version is kept) on the reviewed sentences, prints both scores and the judged
+/// sentences that changed, and adds the new model as a version when it is not worse (or
+/// `--force`). The flow is `train::finetune`'s, as the workbench's.
 fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     if !is_checkpoint(base) {
         bail!(
@@ -384,14 +388,14 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
         Some(dir) => Versions::open_folder(dir)?,
         None => Versions::open(&parent_dir(&files[0]))?,
     };
-    let mut flow =
-        FinetuneFlow::new(versions, base.to_path_buf()).starting_from(base.to_path_buf());
+    let mut flow = FinetuneFlow::new(versions, base.to_path_buf());
     let job = flow.job(reviewed, replay, types, config, device)?;
+    let start = job.base.clone();
     if job.replay.is_empty() && job.config.replay > 0 {
         eprintln!(
             "spanscope: no original training data to mix in ({} has no {REPLAY_FILE} and no \
              --replay was given): the model may forget what the reviewed sentences do not show",
-            base.display()
+            start.display()
         );
     }
 
@@ -411,7 +415,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
                 format!(
                     "fine-tuning {} on {trained_on} reviewed + {replayed} original sentence(s) for \
                      {epochs} epoch(s) on {device}; {held_out} reviewed sentence(s) held out",
-                    base.display()
+                    start.display()
                 ),
             );
         }
@@ -448,16 +452,14 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
             c.text, c.gold, c.before, c.after
         );
     }
-    if !(outcome.not_worse || args.finetune.force) {
-        flow.discard(&outcome)?;
+    let Some(version) = flow.decide(&outcome, Decision::of(&outcome, args.finetune.force))? else {
         println!(
             "kept the current model {}: {}; --force keeps the new one anyway",
-            base.display(),
+            start.display(),
             outcome.verdict
         );
         return Ok(ExitCode::SUCCESS);
-    }
-    let version = flow.keep(&outcome, !outcome.not_worse)?;
+    };
     let dir = flow.versions.dir_of(VersionRef::Number(version.number), base);
     let how = if version.record.forced {
         "kept by --force although it scored worse or was not scored"

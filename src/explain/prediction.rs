@@ -19,12 +19,12 @@ use std::ops::Range;
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
-use crate::model::contribution::Contribution;
 use super::heads::{all_heads, gates, greedy_flip_search, Head, HeadGrid};
 use crate::data::wordpiece::{EncodedSentence, WordPieces};
 use crate::model::aspert::{encoding_contribution, Aspert, Encoding};
 use crate::model::batch::{PairBatch, PieceBatch, SpanBatch};
 use crate::model::candidates::span_pieces;
+use crate::model::contribution::Contribution;
 
 /// Words `[start, end)` of a sentence, from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

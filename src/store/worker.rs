@@ -14,14 +14,11 @@
 //! the UI replays it ([`super::journal::replay`]) when its base matches the loaded fingerprint
 //! and the user agrees, and otherwise sends `SetAsideJournal`.
 
-use std::any::Any;
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
@@ -29,6 +26,7 @@ use super::journal::{Journal, JournalEntry, JournalError, Recovered};
 use super::lock::{FolderLock, Lock};
 use crate::data::document::Sentence;
 use crate::data::io::{DataError, ErrorKind, Place};
+use crate::worker::{guarded, Worker};
 
 /// The workbench's name for an open document.
 pub type DocId = u64;
@@ -157,8 +155,7 @@ pub enum StoreReply {
 /// The running store worker. Dropping it finishes every request already sent, then stops.
 #[derive(Debug)]
 pub struct StoreWorker {
-    sender: Option<Sender<StoreRequest>>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker<StoreRequest>,
     /// Journal requests sent, and how many the worker has finished.
     journal_sent: AtomicU64,
     journal_done: Arc<(Mutex<u64>, Condvar)>,
@@ -174,20 +171,18 @@ impl StoreRequest {
 impl StoreWorker {
     /// Starts the worker thread; `notify` receives every reply, on that thread.
     pub fn spawn(notify: impl Fn(StoreReply) + Send + 'static) -> StoreWorker {
-        let (sender, receiver) = mpsc::channel::<StoreRequest>();
         let journal_done = Arc::new((Mutex::new(0u64), Condvar::new()));
         let done = journal_done.clone();
-        let thread = std::thread::Builder::new().name("spanscope-store".into()).spawn(move || {
+        let worker = Worker::spawn("spanscope-store", move |requests: Receiver<StoreRequest>| {
             let mut state = State::default();
-            for request in receiver {
+            for request in requests {
                 let journal = request.writes_journal();
                 let failure = Failure::of(&request);
-                let replies = catch_unwind(AssertUnwindSafe(|| state.handle(request)))
-                    .unwrap_or_else(|panic| {
-                        // The journals may be half-updated: reopen them on the next append.
-                        state.journals.clear();
-                        vec![failure.reply(panic_message(panic.as_ref()))]
-                    });
+                let replies = guarded(|| state.handle(request)).unwrap_or_else(|panic| {
+                    // The journals may be half-updated: reopen them on the next append.
+                    state.journals.clear();
+                    vec![failure.reply(panic)]
+                });
                 if journal {
                     let (count, changed) = &*done;
                     *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -196,28 +191,13 @@ impl StoreWorker {
                 replies.into_iter().for_each(&notify);
             }
         });
-        let journal_sent = AtomicU64::new(0);
-        match thread {
-            Ok(thread) => StoreWorker {
-                sender: Some(sender),
-                thread: Some(thread),
-                journal_sent,
-                journal_done,
-            },
-            Err(err) => {
-                tracing::error!("could not start the store worker: {err}");
-                StoreWorker { sender: None, thread: None, journal_sent, journal_done }
-            }
-        }
+        StoreWorker { worker, journal_sent: AtomicU64::new(0), journal_done }
     }
 
     /// Queues a request; it is handled after every request sent before it.
     pub fn send(&self, request: StoreRequest) {
         let journal = request.writes_journal();
-        let sent = self.sender.as_ref().is_some_and(|s| s.send(request).is_ok());
-        if !sent {
-            tracing::error!("the store worker has stopped; a request was dropped");
-        } else if journal {
+        if self.worker.send(request) && journal {
             self.journal_sent.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -238,17 +218,6 @@ impl StoreWorker {
             done = changed.wait_timeout(done, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
-    }
-}
-
-impl Drop for StoreWorker {
-    fn drop(&mut self) {
-        self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the store worker stopped with a panic");
-            }
-        }
     }
 }
 
@@ -486,16 +455,6 @@ impl Failure {
     }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic".to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,8 +469,8 @@ mod tests {
             expected: None,
             force: false,
         };
-        let panic = catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
-        let reply = Failure::of(&request).reply(panic_message(panic.as_ref()));
+        let panic = guarded(|| panic!("boom {}", 1)).unwrap_err();
+        let reply = Failure::of(&request).reply(panic);
         let StoreReply::Saved { doc: 9, result: Err(SaveError::Data(err)) } = reply else {
             panic!("expected a failed save, got {reply:?}")
         };

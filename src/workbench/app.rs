@@ -64,51 +64,43 @@ struct Workers {
 }
 
 impl Workers {
+    /// Hands each effect to its worker. Every effect has its own arm, so a new one does not
+    /// compile until it is routed; model and training effects are dropped when there is no
+    /// model (the UI does not offer them then).
     fn run(&self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Store(request) => self.store.send(request),
-                Effect::Predict { doc, sentences } => {
-                    if let Some(model) = &self.model {
-                        model.predict(doc, sentences);
-                    }
-                }
-                Effect::CancelPredictions { doc } => {
-                    if let Some(model) = &self.model {
-                        model.cancel(doc);
-                    }
-                }
+                Effect::Predict { doc, sentences } => self.model(|m| m.predict(doc, sentences)),
+                Effect::CancelPredictions { doc } => self.model(|m| m.cancel(doc)),
                 Effect::Inspect { request, tokens, start, end } => {
-                    if let Some(model) = &self.model {
-                        model.inspect(request, tokens, start, end);
-                    }
+                    self.model(|m| m.inspect(request, tokens, start, end))
                 }
                 Effect::Explain { request, tokens, target, wanted } => {
-                    if let Some(model) = &self.model {
-                        model.explain(request, tokens, target, wanted);
-                    }
+                    self.model(|m| m.explain(request, tokens, target, wanted))
                 }
-                Effect::ReloadModel { dir } => {
-                    if let Some(model) = &self.model {
-                        model.reload(dir);
-                    }
+                Effect::ReloadModel { dir } => self.model(|m| m.reload(dir)),
+                Effect::StartTraining { reviewed } => self.training(|t| t.start(reviewed)),
+                Effect::CancelTraining => self.training(TrainingWorker::cancel),
+                Effect::AcceptModel { outcome, forced } => {
+                    self.training(|t| t.accept(*outcome, forced))
                 }
-                other => {
-                    if let Some(training) = &self.training {
-                        match other {
-                            Effect::StartTraining { reviewed } => training.start(reviewed),
-                            Effect::CancelTraining => training.cancel(),
-                            Effect::AcceptModel { outcome, forced } => {
-                                training.accept(*outcome, forced)
-                            }
-                            Effect::DiscardModel { candidate } => training.discard(candidate),
-                            Effect::SwitchModel(to) => training.switch(to),
-                            Effect::ListModels => training.list(),
-                            _ => {}
-                        }
-                    }
-                }
+                Effect::DiscardModel { candidate } => self.training(|t| t.discard(candidate)),
+                Effect::SwitchModel(to) => self.training(|t| t.switch(to)),
+                Effect::ListModels => self.training(TrainingWorker::list),
             }
+        }
+    }
+
+    fn model(&self, work: impl FnOnce(&InferenceWorker)) {
+        if let Some(model) = &self.model {
+            work(model);
+        }
+    }
+
+    fn training(&self, work: impl FnOnce(&TrainingWorker)) {
+        if let Some(training) = &self.training {
+            work(training);
         }
     }
 }
@@ -125,7 +117,7 @@ pub fn run(setup: Setup) -> io::Result<()> {
             let _ = training_tx.send(Some(Msg::Training(reply)));
         })
     });
-    app.can_train = workers.training.is_some() && workers.model.is_some();
+    app.fine_tuning.possible = workers.training.is_some() && workers.model.is_some();
     let effects = update::open(&mut app, documents);
     workers.run(effects);
 
@@ -280,7 +272,7 @@ fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<(
                 let sent = match event::read() {
                     Ok(TermEvent::Key(key)) => keymap::split_escape(key)
                         .into_iter()
-                        .try_for_each(|key| tx.send(Some(Msg::Key(key))).map_err(drop)),
+                        .try_for_each(|key| tx.send(Some(Msg::key(key))).map_err(drop)),
                     Ok(TermEvent::Resize(..)) => tx.send(None).map_err(drop),
                     Ok(_) => Ok(()),
                     Err(_) => break,
@@ -326,7 +318,7 @@ fn event_loop(
                 let effects = update::update(app, msg);
                 workers.run(effects);
             }
-            if app.quit {
+            if app.should_quit() {
                 return Ok(());
             }
             next = rx.try_recv().ok();

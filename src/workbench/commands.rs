@@ -1,8 +1,6 @@
 //! What each normal-mode action does to the state: moving, selecting, editing, undo.
 //! Every edit goes through [`commit`], which records it for undo and for the recovery journal.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::annotation::{self, is_reviewed, Item};
 use super::edit::{self, Edited};
 use super::history::Change;
@@ -90,15 +88,15 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Help => app.mode = Mode::Help { scroll: 0 },
         Action::FineTune => return fine_tune(app),
         Action::TrainingPanel => {
-            app.show_training = !app.show_training && app.training.is_some();
-            if app.training.is_none() {
+            app.fine_tuning.panel = !app.fine_tuning.panel && app.fine_tuning.run.is_some();
+            if app.fine_tuning.run.is_none() {
                 app.say(Level::Info, "no fine-tuning yet: review sentences (r, Enter), then T");
             }
         }
         Action::Inspect => super::inspection::focus(app),
         Action::InspectorView => app.inspector.view = app.inspector.view.next(),
         Action::ModelVersions => {
-            if !app.can_train {
+            if !app.fine_tuning.possible {
                 app.say(Level::Warning, "no model versions: fine-tuning needs a model");
                 return Vec::new();
             }
@@ -108,7 +106,7 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
             if app.dirty_docs().next().is_some() {
                 app.mode = Mode::Confirm(Question::Quit);
             } else {
-                app.quit = true;
+                app.quitting = super::state::Quitting::Now;
             }
         }
     }
@@ -747,6 +745,7 @@ pub fn commit(
 
 /// The journal writes recording that sentence `index` of document `doc` changed.
 pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effect> {
+    let at = app.now;
     let d = &mut app.docs[doc];
     let save_path = d.source.save_path.clone();
     let mut effects = Vec::new();
@@ -758,7 +757,6 @@ pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effe
             base: d.fingerprint,
         }));
     }
-    let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
     let entry = JournalEntry {
         sentence: index,
         after: d.sentences[index].clone(),
@@ -848,11 +846,11 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
 
 /// Starts fine-tuning on every reviewed sentence of every document, or cancels the run.
 pub fn fine_tune(app: &mut App) -> Vec<Effect> {
-    if app.training.as_ref().is_some_and(|t| t.is_running()) {
+    if app.fine_tuning.run.as_ref().is_some_and(|t| t.is_running()) {
         app.say(Level::Info, "cancelling fine-tuning…");
         return vec![Effect::CancelTraining];
     }
-    if !app.can_train {
+    if !app.fine_tuning.possible {
         app.say(Level::Warning, "fine-tuning needs a model (open without --no-model)");
         return Vec::new();
     }
@@ -869,19 +867,19 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         Level::Info,
         format!("fine-tuning on {} reviewed sentences; keep working, T cancels", reviewed.len()),
     );
-    app.training = Some(super::state::Training::new());
-    app.show_training = true;
-    app.reviewed_since_training = 0;
+    app.fine_tuning.run = Some(super::state::Training::new());
+    app.fine_tuning.panel = true;
+    app.fine_tuning.reviewed_since = 0;
     vec![Effect::StartTraining { reviewed }]
 }
 
 /// Counts a newly reviewed sentence, and starts fine-tuning when `--auto-train N` says so.
 fn count_reviewed(app: &mut App) -> Vec<Effect> {
-    app.reviewed_since_training += 1;
-    match app.auto_train {
+    app.fine_tuning.reviewed_since += 1;
+    match app.fine_tuning.auto {
         Some(n)
-            if app.reviewed_since_training >= n
-                && !app.training.as_ref().is_some_and(|t| t.is_running()) =>
+            if app.fine_tuning.reviewed_since >= n
+                && !app.fine_tuning.run.as_ref().is_some_and(|t| t.is_running()) =>
         {
             fine_tune(app)
         }

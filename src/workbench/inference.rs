@@ -8,12 +8,10 @@
 //! small batches ([`CPU_BATCH`], [`CUDA_BATCH`]), so an inspect waits at most one.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use candle_core::{DType, Device};
 use serde_json::Value;
@@ -26,6 +24,7 @@ use crate::model::aspert::Aspert;
 use crate::model::checkpoint;
 use crate::model::decode::{inspect_span, predict};
 use crate::model::device::DeviceSpec;
+use crate::worker::{self, Worker};
 
 use super::explanation::{explain, Explanation, Wanted};
 
@@ -149,9 +148,8 @@ struct Unit {
 
 /// The handle the UI keeps: requests go in, replies come out through `notify`.
 pub struct InferenceWorker {
-    requests: Sender<Request>,
+    worker: Worker<Request>,
     queued: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl InferenceWorker {
@@ -162,29 +160,26 @@ impl InferenceWorker {
         device: DeviceSpec,
         notify: impl Fn(InferenceReply) + Send + 'static,
     ) -> InferenceWorker {
-        let (requests, inbox) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let mut worker = Worker {
-            inbox,
-            notify: Box::new(notify),
-            queued: Arc::clone(&queued),
-            device,
-            model: None,
-            generation: 0,
-            inspect: None,
-            explain: None,
-            units: VecDeque::new(),
-            stopping: false,
-            worked: false,
-        };
-        let thread = std::thread::Builder::new()
-            .name("spanscope-inference".into())
-            .spawn(move || {
-                worker.load(&model_dir);
-                worker.run();
-            })
-            .expect("the operating system starts a thread");
-        InferenceWorker { requests, queued, thread: Some(thread) }
+        let state = Arc::clone(&queued);
+        let worker = Worker::spawn("spanscope-inference", move |inbox| {
+            let mut worker = State {
+                inbox,
+                notify: Box::new(notify),
+                queued: state,
+                device,
+                model: None,
+                generation: 0,
+                inspect: None,
+                explain: None,
+                units: VecDeque::new(),
+                stopping: false,
+                worked: false,
+            };
+            worker.load(&model_dir);
+            worker.run();
+        });
+        InferenceWorker { worker, queued }
     }
 
     /// Queues `sentences` of document `doc` (index in the document, tokens) for prediction;
@@ -195,7 +190,7 @@ impl InferenceWorker {
         }
         self.queued.fetch_add(sentences.len(), Ordering::SeqCst);
         let n = sentences.len();
-        if self.requests.send(Request::Predict { doc, sentences }).is_err() {
+        if !self.worker.send(Request::Predict { doc, sentences }) {
             self.queued.fetch_sub(n, Ordering::SeqCst);
         }
     }
@@ -203,8 +198,7 @@ impl InferenceWorker {
     /// Asks for f_a and class probabilities of words `[start, end)` of `tokens`, ahead of any
     /// queued prediction. A later inspect before this one is served supersedes it.
     pub fn inspect(&self, request: u64, tokens: Vec<String>, start: usize, end: usize) {
-        let _ =
-            self.requests.send(Request::Inspect(InspectRequest { request, tokens, start, end }));
+        self.worker.send(Request::Inspect(InspectRequest { request, tokens, start, end }));
     }
 
     /// Asks for the `wanted` parts of the explanation of `target` in `tokens`, after any
@@ -212,18 +206,18 @@ impl InferenceWorker {
     /// served supersedes it.
     pub fn explain(&self, request: u64, tokens: Vec<String>, target: Target, wanted: Wanted) {
         let request = ExplainRequest { request, tokens, target, wanted };
-        let _ = self.requests.send(Request::Explain(request));
+        self.worker.send(Request::Explain(request));
     }
 
     /// Drops the queued predictions of `doc` (a batch already running still replies).
     pub fn cancel(&self, doc: u64) {
-        let _ = self.requests.send(Request::Cancel(doc));
+        self.worker.send(Request::Cancel(doc));
     }
 
     /// Swaps to the checkpoint in `model_dir`; queued predictions stay queued and are made by
     /// the new model, with a new generation. If it fails to load, the old model stays.
     pub fn reload(&self, model_dir: PathBuf) {
-        let _ = self.requests.send(Request::Reload(model_dir));
+        self.worker.send(Request::Reload(model_dir));
     }
 
     /// Sentences waiting for prediction, for the status line.
@@ -233,12 +227,9 @@ impl InferenceWorker {
 }
 
 impl Drop for InferenceWorker {
-    /// Stops the thread after the unit it is working on and waits for it.
+    /// Stops the thread after the unit it is working on; the worker then waits for it.
     fn drop(&mut self) {
-        let _ = self.requests.send(Request::Stop);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.worker.send(Request::Stop);
     }
 }
 
@@ -251,7 +242,7 @@ struct Loaded {
 }
 
 /// The thread's state.
-struct Worker {
+struct State {
     inbox: Receiver<Request>,
     notify: Box<dyn Fn(InferenceReply) + Send>,
     queued: Arc<AtomicUsize>,
@@ -268,7 +259,7 @@ struct Worker {
     worked: bool,
 }
 
-impl Worker {
+impl State {
     fn run(&mut self) {
         loop {
             self.drain();
@@ -415,16 +406,9 @@ const NO_MODEL: &str = "no model is loaded";
 
 /// Runs `work`, turning an error or a panic into a message.
 fn guarded<T, E: std::fmt::Display>(work: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(work)) {
+    match worker::guarded(work) {
         Ok(result) => result.map_err(|e| e.to_string()),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            Err(format!("the model panicked: {message}"))
-        }
+        Err(panic) => Err(format!("the model panicked: {panic}")),
     }
 }
 

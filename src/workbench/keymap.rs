@@ -389,6 +389,51 @@ pub const INSPECT: &[Binding<InspectAction>] = &[
     ),
 ];
 
+/// Keys that mean the same in every mode, looked up before the mode's own table.
+pub const ANYWHERE: &[Binding<Action>] = &[
+    // A quit request, never an instant kill: unsaved edits are asked about.
+    bind!("Questions", [ctrl('c')], Action::Quit, "quit, asking first when edits are unsaved"),
+];
+
+/// Actions while the help is shown; any other key closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelpAction {
+    /// One line down.
+    Down,
+    /// One line up.
+    Up,
+    /// Ten lines down.
+    PageDown,
+    /// Ten lines up.
+    PageUp,
+}
+
+/// The help, while it is shown.
+pub const HELP: &[Binding<HelpAction>] = &[
+    bind!("Help", [plain('j'), code(KeyCode::Down)], HelpAction::Down, "scroll down"),
+    bind!("Help", [plain('k'), code(KeyCode::Up)], HelpAction::Up, "scroll up"),
+    bind!("Help", [plain(' '), code(KeyCode::PageDown)], HelpAction::PageDown, "page down"),
+    bind!("Help", [code(KeyCode::PageUp)], HelpAction::PageUp, "page up"),
+];
+
+/// Actions of the search prompt; other characters are typed into the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchAction {
+    /// Search for the query (the last one when it is empty).
+    Run,
+    /// Close the prompt.
+    Cancel,
+    /// Delete the query's last character.
+    Erase,
+}
+
+/// The search prompt.
+pub const SEARCH: &[Binding<SearchAction>] = &[
+    bind!("Search", [code(KeyCode::Enter)], SearchAction::Run, "search"),
+    bind!("Search", [code(KeyCode::Esc)], SearchAction::Cancel, "cancel"),
+    bind!("Search", [code(KeyCode::Backspace)], SearchAction::Erase, "delete the last character"),
+];
+
 /// The help line for the inspector's digit keys.
 pub const INSPECT_DIGIT_HELP: (&str, &str, &str) =
     (INSPECTOR, "1-9", "mask the n most important heads");

@@ -525,6 +525,34 @@ impl Default for Training {
     }
 }
 
+/// Whether and when the workbench ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quitting {
+    /// It goes on.
+    No,
+    /// Once the saves in flight succeed ("save everything, then quit"); a failed one cancels.
+    AfterSaves,
+    /// At once.
+    Now,
+}
+
+/// Fine-tuning from the workbench: the last run and what starts the next.
+#[derive(Debug, Default)]
+pub struct FineTuning {
+    /// The last run, if any.
+    pub run: Option<Training>,
+    /// Whether the training panel is shown (in place of the relations).
+    pub panel: bool,
+    /// Start a run by itself every this many newly reviewed sentences.
+    pub auto: Option<usize>,
+    /// Sentences marked reviewed since the last run started.
+    pub reviewed_since: usize,
+    /// Whether fine-tuning is possible (a model to fine-tune, a folder for versions).
+    pub possible: bool,
+    /// Set when another model became current: once it is loaded, proposals are renewed.
+    pub renew_on_load: bool,
+}
+
 /// The whole workbench state.
 #[derive(Debug)]
 pub struct App {
@@ -550,28 +578,19 @@ pub struct App {
     pub search: String,
     /// Proposals scoring below this are "low confidence".
     pub threshold: f32,
-    /// Set when the workbench should exit.
-    pub quit: bool,
-    /// Quit once the saves in flight succeed ("save everything, then quit").
-    pub quit_after_save: bool,
+    /// Whether and when the workbench ends.
+    pub quitting: Quitting,
+    /// When the key being applied was pressed (seconds since the Unix epoch, from its
+    /// [`crate::workbench::update::Msg::Key`]): the time journal entries record.
+    pub now: u64,
     /// Questions waiting for the current dialog to close.
     pub questions: VecDeque<Question>,
     /// Next document id.
     pub next_doc_id: u64,
     /// Next inspector request id.
     pub next_request: u64,
-    /// The last fine-tuning run, if any.
-    pub training: Option<Training>,
-    /// Whether the training panel is shown (in place of the relations).
-    pub show_training: bool,
-    /// Start fine-tuning by itself every this many newly reviewed sentences.
-    pub auto_train: Option<usize>,
-    /// Sentences marked reviewed since the last run started.
-    pub reviewed_since_training: usize,
-    /// Whether fine-tuning is possible (a model to fine-tune, a folder for versions).
-    pub can_train: bool,
-    /// Set when another model became current: once it is loaded, proposals are renewed.
-    pub repredict_on_ready: bool,
+    /// Fine-tuning: the last run, the panel, what starts the next.
+    pub fine_tuning: FineTuning,
     /// The keys in force (the defaults, remapped by the config file).
     pub keymap: Keymap,
     /// Whether marking a sentence reviewed accepts its open proposals (config
@@ -594,20 +613,20 @@ impl App {
             message: None,
             search: String::new(),
             threshold: 0.7,
-            quit: false,
-            quit_after_save: false,
+            quitting: Quitting::No,
+            now: 0,
             questions: VecDeque::new(),
             next_doc_id: 1,
             next_request: 1,
-            training: None,
-            show_training: false,
-            auto_train: None,
-            reviewed_since_training: 0,
-            can_train: false,
-            repredict_on_ready: false,
+            fine_tuning: FineTuning::default(),
             keymap: Keymap::default(),
             review_accepts: false,
         }
+    }
+
+    /// Whether the workbench should exit now.
+    pub fn should_quit(&self) -> bool {
+        self.quitting == Quitting::Now
     }
 
     /// The document under the cursor.

@@ -2,20 +2,18 @@
 //! thread of its own, keeps accepted models as versions next to the documents, and switches
 //! between versions. It reports by messages; the UI never waits for it.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
 use crate::data::{Sentence, Types};
 use crate::model::device::DeviceSpec;
 use crate::model::versions::{Version, VersionRef, Versions};
 use crate::train::finetune::{
-    discard_candidate, finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome,
-    FinetuneProgress,
+    finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome, FinetuneProgress,
 };
+use crate::worker::{guarded, Worker};
 
 /// What the training worker reports.
 #[derive(Debug, Clone)]
@@ -58,10 +56,9 @@ enum Request {
 
 /// The worker's handle.
 pub struct TrainingWorker {
-    tx: Option<Sender<Request>>,
     cancel: Arc<AtomicBool>,
     running: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    worker: Worker<Request>,
 }
 
 /// Settings of the worker.
@@ -82,35 +79,28 @@ pub struct TrainingSetup {
 impl TrainingWorker {
     /// Starts the worker thread.
     pub fn spawn(setup: TrainingSetup, notify: impl Fn(TrainingReply) + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel::<Request>();
         let cancel = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(false));
         let (c, r) = (cancel.clone(), running.clone());
-        let handle = thread::Builder::new()
-            .name("training".into())
-            .spawn(move || {
-                for request in rx {
-                    let reply =
-                        catch_unwind(AssertUnwindSafe(|| handle(&setup, request, &c, &r, &notify)))
-                            .unwrap_or_else(|_| {
-                                Some(TrainingReply::Failed(
-                                    "internal error in the training worker (see the log)".into(),
-                                ))
-                            });
-                    r.store(false, Ordering::Relaxed);
-                    if let Some(reply) = reply {
-                        notify(reply);
-                    }
+        let worker = Worker::spawn("spanscope-training", move |requests: Receiver<Request>| {
+            for request in requests {
+                let reply =
+                    guarded(|| handle(&setup, request, &c, &r, &notify)).unwrap_or_else(|_| {
+                        Some(TrainingReply::Failed(
+                            "internal error in the training worker (see the log)".into(),
+                        ))
+                    });
+                r.store(false, Ordering::Relaxed);
+                if let Some(reply) = reply {
+                    notify(reply);
                 }
-            })
-            .expect("spawning the training thread");
-        Self { tx: Some(tx), cancel, running, handle: Some(handle) }
+            }
+        });
+        Self { cancel, running, worker }
     }
 
     fn send(&self, request: Request) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(request);
-        }
+        self.worker.send(request);
     }
 
     /// Fine-tunes the current model on `reviewed`.
@@ -123,7 +113,9 @@ impl TrainingWorker {
     pub fn start_with_types(&self, reviewed: Vec<Sentence>, types: Option<Types>) {
         self.cancel.store(false, Ordering::Relaxed);
         self.running.store(true, Ordering::Relaxed);
-        self.send(Request::Start { reviewed, types });
+        if !self.worker.send(Request::Start { reviewed, types }) {
+            self.running.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Stops a run at its next step; it then reports `Cancelled`.
@@ -158,13 +150,10 @@ impl TrainingWorker {
 }
 
 impl Drop for TrainingWorker {
+    /// A run in progress stops at its next step and removes its work directory; the worker
+    /// then waits for the thread.
     fn drop(&mut self) {
-        // A run in progress stops at its next step and removes its work directory.
         self.cancel.store(true, Ordering::Relaxed);
-        self.tx.take();
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
     }
 }
 
@@ -243,12 +232,13 @@ fn handle(
                 Err(e) => TrainingReply::VersionsFailed(e.to_string()),
             })
         }
-        Request::Discard { candidate } => match discard_candidate(&candidate) {
-            Ok(()) => None,
-            Err(e) => Some(TrainingReply::VersionsFailed(format!(
-                "the discarded candidate could not be removed: {e}"
-            ))),
-        },
+        Request::Discard { candidate } => {
+            let flow = match flow(setup) {
+                Ok(f) => f,
+                Err(e) => return Some(TrainingReply::VersionsFailed(e)),
+            };
+            flow.discard(&candidate).err().map(|e| TrainingReply::VersionsFailed(e.to_string()))
+        }
         Request::Switch(to) => {
             let mut versions = match versions(setup) {
                 Ok(v) => v,

@@ -529,6 +529,42 @@ mod cli {
         assert!(stderr(&out).contains("cannot be used with '--encoder"), "{}", stderr(&out));
     }
 
+    /// `--continue-from` names the base of the versions folder, as the workbench's `--model`
+    /// does: with v1 current, the run learns from v1 and is judged against it, as the
+    /// workbench's runs are (the two once drifted: the command line trained from the base).
+    #[test]
+    fn continue_from_starts_from_the_current_version_as_the_workbench_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = random_checkpoint(dir.path(), "base", 1);
+        let docs = dir.path().join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        let doc = docs.join("news.json");
+        write_sentences(&doc, &corrections(), Format::Json).unwrap();
+        let trained = random_checkpoint(dir.path(), "trained", 2);
+        Versions::open(&docs).unwrap().accept(&trained, record(path(&base))).unwrap();
+        let v1 = docs.join(".spanscope/models/v1");
+
+        let out = spanscope(&[
+            "train",
+            "--continue-from",
+            path(&base),
+            "--reviewed",
+            path(&doc),
+            "--epochs",
+            "1",
+            "--force",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("fine-tuning {}", v1.display())),
+            "{}",
+            stderr(&out)
+        );
+        let v = Versions::open(&docs).unwrap();
+        assert_eq!(v.current_ref(), VersionRef::Number(2));
+        assert_eq!(v.list()[1].record.parent, "v1");
+    }
+
     #[test]
     fn without_a_held_out_sentence_the_current_model_is_kept() {
         let dir = tempfile::tempdir().unwrap();
@@ -624,7 +660,7 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     let theme = Theme::builtin("dark").unwrap();
     for i in 0..200 {
         let code = if i % 2 == 0 { KeyCode::Char('j') } else { KeyCode::Char('?') };
-        update(&mut app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        update(&mut app, Msg::key(KeyEvent::new(code, KeyModifiers::NONE)));
         terminal.draw(|f| spanscope::workbench::view::draw(f, &app, &theme)).unwrap();
     }
     assert!(worker.is_running(), "200 keys were answered while the run went on");

@@ -26,6 +26,24 @@ fn journaled(effects: &[Effect]) -> Vec<usize> {
         .collect()
 }
 
+/// An edit is journaled with the time its key message carries: `update` reads no clock.
+#[test]
+fn an_edit_is_journaled_at_the_time_of_its_key() {
+    let mut app = app_with(vec![plain()]);
+    let mut effects = Vec::new();
+    for (i, key) in keys("v1").into_iter().enumerate() {
+        effects.extend(update(&mut app, Msg::Key(key, 1_700_000_000 + i as u64)));
+    }
+    let times: Vec<u64> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Store(StoreRequest::Journal { entry, .. }) => Some(entry.at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, [1_700_000_001], "the digit that made the entity, not the clock");
+}
+
 #[test]
 fn a_word_range_gets_a_type_by_digit_and_undo_redo_restore_it() {
     let mut app = app_with(vec![plain(), plain()]);
@@ -225,21 +243,21 @@ fn a_failed_save_keeps_the_edits_and_a_conflict_asks() {
 fn quitting_asks_only_when_edits_are_unsaved() {
     let mut app = app_with(vec![plain()]);
     press(&mut app, "v1q");
-    assert!(matches!(app.mode, Mode::Confirm(Question::Quit)) && !app.quit);
+    assert!(matches!(app.mode, Mode::Confirm(Question::Quit)) && !app.should_quit());
     press(&mut app, "n");
-    assert!(!app.quit && matches!(app.mode, Mode::Normal));
+    assert!(!app.should_quit() && matches!(app.mode, Mode::Normal));
     press(&mut app, "<C-c>y");
-    assert!(app.quit, "Ctrl-c asks the same question");
+    assert!(app.should_quit(), "Ctrl-c asks the same question");
 
     let mut app = app_with(vec![plain()]);
     press(&mut app, "v1qs");
-    assert!(!app.quit, "waits for the save");
+    assert!(!app.should_quit(), "waits for the save");
     update(&mut app, Msg::Store(StoreReply::Saved { doc: 1, result: Ok(base()) }));
-    assert!(app.quit);
+    assert!(app.should_quit());
 
     let mut app = app_with(vec![plain()]);
     press(&mut app, "q");
-    assert!(app.quit);
+    assert!(app.should_quit());
 }
 
 #[test]

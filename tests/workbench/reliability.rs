@@ -114,15 +114,15 @@ fn what_validate_finds_in_an_editable_document_is_said_on_arrival() {
 #[test]
 fn a_run_whose_versions_folder_cannot_be_made_fails_instead_of_preparing_forever() {
     let mut app = app_with(vec![gold(), gold()]);
-    app.can_train = true;
+    app.fine_tuning.possible = true;
     app.model = spanscope::workbench::state::ModelStatus::Loading("base".into());
     press(&mut app, "<Enter><Enter>");
     let effects = press(&mut app, "T");
     assert!(effects.iter().any(|e| matches!(e, Effect::StartTraining { .. })), "{effects:?}");
-    assert_eq!(app.training.as_ref().unwrap().phase, TrainingPhase::Preparing);
+    assert_eq!(app.fine_tuning.run.as_ref().unwrap().phase, TrainingPhase::Preparing);
     let why = "/data/.spanscope/models: could not create the folder: Permission denied";
     update(&mut app, Msg::Training(TrainingReply::VersionsFailed(why.into())));
-    let phase = &app.training.as_ref().unwrap().phase;
+    let phase = &app.fine_tuning.run.as_ref().unwrap().phase;
     assert!(
         matches!(phase, TrainingPhase::Failed(w) if w.contains("Permission denied")),
         "{phase:?}"

@@ -93,7 +93,7 @@ fn a_quick_escape_then_zero_is_two_keys_not_alt_zero() {
     let mut app = app_with(vec![gold()]);
     press(&mut app, "<Tab>");
     for key in keys {
-        update(&mut app, Msg::Key(key));
+        update(&mut app, Msg::key(key));
     }
     assert_eq!(app.cursor.item, None, "Esc dropped the selection");
     press(&mut app, "4x");
@@ -113,7 +113,7 @@ fn a_remapped_key_is_used_and_shown() {
     press(&mut app, "t<Bksp>");
     assert!(matches!(app.mode, Mode::Normal));
     press(&mut app, "q");
-    assert!(!app.quit);
+    assert!(!app.should_quit());
     press(&mut app, "Q");
     assert!(matches!(app.mode, Mode::Confirm(_)), "asks: unsaved");
 }

@@ -147,7 +147,7 @@ pub fn keys(text: &str) -> Vec<KeyEvent> {
 
 /// Presses `text`'s keys and returns every effect they produced.
 pub fn press(app: &mut App, text: &str) -> Vec<Effect> {
-    keys(text).into_iter().flat_map(|k| update::update(app, Msg::Key(k))).collect()
+    keys(text).into_iter().flat_map(|k| update::update(app, Msg::key(k))).collect()
 }
 
 /// Sentence `i` of document 1.

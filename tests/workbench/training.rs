@@ -71,7 +71,7 @@ fn work(effects: Vec<Effect>) -> Vec<Effect> {
 fn trainable_app() -> spanscope::workbench::state::App {
     let mut app = app_with(vec![proposed(), gold(), proposed(), plain()]);
     app.model = ModelStatus::Ready(info("base", 1));
-    app.can_train = true;
+    app.fine_tuning.possible = true;
     // Marking reviewed accepts the open proposals, as the config file can ask.
     app.review_accepts = true;
     app
@@ -86,11 +86,11 @@ fn fine_tuning_needs_reviewed_sentences_then_starts_and_cancels_with_one_key() {
     let effects = work(press(&mut app, "T"));
     let Some(Effect::StartTraining { reviewed }) = effects.first() else { panic!("{effects:?}") };
     assert_eq!(reviewed.len(), 2);
-    assert!(app.training.as_ref().unwrap().is_running() && app.show_training);
+    assert!(app.fine_tuning.run.as_ref().unwrap().is_running() && app.fine_tuning.panel);
     let effects = work(press(&mut app, "T"));
     assert!(matches!(effects[..], [Effect::CancelTraining]));
     update(&mut app, Msg::Training(TrainingReply::Cancelled));
-    assert_eq!(app.training.as_ref().unwrap().phase, TrainingPhase::Cancelled);
+    assert_eq!(app.fine_tuning.run.as_ref().unwrap().phase, TrainingPhase::Cancelled);
     assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"), "the model stays");
 }
 
@@ -107,7 +107,7 @@ fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
         total_steps: 33,
     };
     update(&mut app, Msg::Training(TrainingReply::Progress(started)));
-    let t = app.training.as_ref().unwrap();
+    let t = app.fine_tuning.run.as_ref().unwrap();
     assert_eq!(
         (t.phase.clone(), t.step, t.device.as_str()),
         (TrainingPhase::Training, (0, 33), "cpu")
@@ -177,7 +177,7 @@ fn a_failed_run_is_shown_and_changes_nothing() {
     press(&mut app, "<Enter><Enter>T");
     update(&mut app, Msg::Training(TrainingReply::Failed("the loss became NaN at step 3".into())));
     assert!(
-        matches!(app.training.as_ref().unwrap().phase, TrainingPhase::Failed(ref w) if w.contains("NaN"))
+        matches!(app.fine_tuning.run.as_ref().unwrap().phase, TrainingPhase::Failed(ref w) if w.contains("NaN"))
     );
     assert!(app.message.as_ref().unwrap().1.contains("nothing changed"));
     assert!(matches!(app.model, ModelStatus::Ready(ref i) if i.name == "base"));
@@ -186,7 +186,7 @@ fn a_failed_run_is_shown_and_changes_nothing() {
 #[test]
 fn auto_train_starts_every_n_reviewed_sentences() {
     let mut app = trainable_app();
-    app.auto_train = Some(3);
+    app.fine_tuning.auto = Some(3);
     assert!(press(&mut app, "<Enter><Enter>")
         .iter()
         .all(|e| !matches!(e, Effect::StartTraining { .. })));
@@ -210,4 +210,42 @@ fn the_version_picker_switches_models() {
     assert!(matches!(app.mode, Mode::Pick(ref p) if p.index == 2));
     let effects = work(press(&mut app, "k<Enter>"));
     assert!(matches!(&effects[..], [Effect::SwitchModel(v)] if v.to_string() == "v1"));
+}
+
+/// A candidate the reviewer declined that cannot be removed is reported, as the command line
+/// reports it (the worker once dropped the error): a whole checkpoint stays on disk.
+#[test]
+fn a_discarded_candidate_that_cannot_be_removed_is_reported() {
+    use spanscope::model::device::DeviceSpec;
+    use spanscope::train::finetune::FinetuneConfig;
+    use spanscope::workbench::state::Level;
+    use spanscope::workbench::training::{TrainingSetup, TrainingWorker};
+
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the candidate directory should be cannot be removed as a directory.
+    let candidate = dir.path().join(".candidate");
+    std::fs::write(&candidate, "not a checkpoint").unwrap();
+    let setup = TrainingSetup {
+        base: dir.path().join("base"),
+        docs_dir: dir.path().to_path_buf(),
+        device: DeviceSpec::Cpu,
+        config: FinetuneConfig::default(),
+        types_file: None,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = TrainingWorker::spawn(setup, move |reply| {
+        let _ = tx.send(reply);
+    });
+    worker.discard(candidate);
+    drop(worker); // handles what was sent, then stops
+    let replies: Vec<TrainingReply> = rx.try_iter().collect();
+    let [reply @ TrainingReply::VersionsFailed(why)] = &replies[..] else {
+        panic!("expected one failure, got {replies:?}")
+    };
+    assert!(why.contains("could not be removed") && why.contains(".candidate"), "{why}");
+
+    let mut app = trainable_app();
+    update(&mut app, Msg::Training(reply.clone()));
+    let (level, text) = app.message.clone().unwrap();
+    assert!(level == Level::Error && text.contains("could not be removed"), "{text}");
 }

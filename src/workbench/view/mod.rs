@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     buf.set_style(area, theme.base);
     let screen = Screen::of(app, area);
     sentence::draw(buf, screen.sentence, app, theme);
-    match (&app.training, app.show_training) {
+    match (&app.fine_tuning.run, app.fine_tuning.panel) {
         (Some(t), true) => training::draw(buf, screen.relations, t, theme),
         _ => relations::draw(buf, screen.relations, app, theme),
     }
@@ -121,7 +121,7 @@ impl Screen {
         // Each pane: a title row plus content rows.
         let want = [
             1 + sentence::rows_wanted(app, content_w),
-            1 + match (&app.training, app.show_training) {
+            1 + match (&app.fine_tuning.run, app.fine_tuning.panel) {
                 (Some(_), true) => training::ROWS,
                 _ => relations::rows_wanted(app),
             },

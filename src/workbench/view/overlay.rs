@@ -10,7 +10,8 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
-    Binding, Key, KeyTable, Keymap, DIGIT_HELP, INSPECT, INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER,
+    Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, INSPECT,
+    INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER, SEARCH,
 };
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
@@ -158,11 +159,17 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     legend(&mut rows);
     rows.push(HelpRow::Heading("Search".into()));
     rows.push(HelpRow::Key("type".into(), "the words to find, in every document".into()));
-    rows.push(HelpRow::Key("Enter / Esc".into(), "search / cancel; then n and N go on".into()));
+    let search = |action| SEARCH.iter().find(|b| b.action == action);
+    if let (Some(run), Some(cancel)) = (search(SearchAction::Run), search(SearchAction::Cancel)) {
+        rows.push(HelpRow::Key(
+            format!("{} / {}", keys_label(run.keys), keys_label(cancel.keys)),
+            format!("{} / {}; then n and N go on", run.help, cancel.help),
+        ));
+    }
     rows.push(HelpRow::Blank);
     rows.push(HelpRow::Heading("Questions".into()));
     rows.push(HelpRow::Key("key shown".into(), "answers; Esc closes the quit question".into()));
-    rows.push(HelpRow::Key("Ctrl-c".into(), "quit, asking first when edits are unsaved".into()));
+    rows.extend(ANYWHERE.iter().map(|b| HelpRow::Key(keys_label(b.keys), b.help.into())));
     rows
 }
 
@@ -434,7 +441,7 @@ fn confirm(buf: &mut Buffer, area: Rect, app: &App, question: &Question, theme: 
     let lines = wrap_text(&text, text_w);
     let answers = answers(question);
     let answer_lines: Vec<Vec<String>> =
-        answers.iter().map(|(_, what)| wrap_text(what, text_w.saturating_sub(4))).collect();
+        answers.iter().map(|(_, _, what)| wrap_text(what, text_w.saturating_sub(4))).collect();
     let h = (lines.len() + 1 + answer_lines.iter().map(Vec::len).sum::<usize>() + 2) as u16;
     let title = vec![Span::styled(format!(" {title} "), theme.warn.add_modifier(Modifier::BOLD))];
     let inner = dialog(buf, area, w, h, title, Vec::new(), theme);
@@ -444,7 +451,7 @@ fn confirm(buf: &mut Buffer, area: Rect, app: &App, question: &Question, theme: 
         y += 1;
     }
     y += 1;
-    for ((key, _), wrapped) in answers.iter().zip(&answer_lines) {
+    for ((key, ..), wrapped) in answers.iter().zip(&answer_lines) {
         let key_span = [Span::styled(format!("[{key}]"), theme.warn.add_modifier(Modifier::BOLD))];
         put_spans(buf, inner, inner.x, y, &key_span);
         for line in wrapped {

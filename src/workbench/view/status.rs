@@ -10,7 +10,8 @@ use ratatui::text::Span;
 use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
-    Action, Binding, InspectAction, KeyTable, Keymap, LinkAction, PickAction, INSPECT, LINK, PICKER,
+    Action, Binding, HelpAction, InspectAction, KeyTable, Keymap, LinkAction, PickAction, HELP,
+    INSPECT, LINK, PICKER,
 };
 use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
@@ -183,16 +184,32 @@ fn hints(app: &App) -> Vec<Hint> {
             }
             hints
         }
-        // The search prompt and help keys are handled in `update` itself, not in a table.
         Mode::Search(_) => Vec::new(),
-        Mode::Help { .. } => vec![
-            Hint { keys: "j / k".into(), what: "scroll".into() },
-            Hint { keys: "Space / PgUp".into(), what: "page".into() },
-            Hint { keys: "any other key".into(), what: "close".into() },
-        ],
+        Mode::Help { .. } => {
+            let first = |action| {
+                HELP.iter()
+                    .find(|b| b.action == action)
+                    .map_or(String::new(), |b| b.keys[0].label())
+            };
+            vec![
+                Hint {
+                    keys: format!("{} / {}", first(HelpAction::Down), first(HelpAction::Up)),
+                    what: "scroll".into(),
+                },
+                Hint {
+                    keys: format!(
+                        "{} / {}",
+                        first(HelpAction::PageDown),
+                        first(HelpAction::PageUp)
+                    ),
+                    what: "page".into(),
+                },
+                Hint { keys: "any other key".into(), what: "close".into() },
+            ]
+        }
         Mode::Confirm(question) => answers(question)
             .iter()
-            .map(|(key, what)| Hint {
+            .map(|(key, _, what)| Hint {
                 keys: key.to_string(),
                 what: what.split([',', ';', '(']).next().unwrap_or(what).trim().into(),
             })
@@ -321,7 +338,7 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         spans.push(sep());
         spans.push(Span::styled(format!("predicting {predicting}"), theme.warn));
     }
-    if let Some(t) = app.training.as_ref().filter(|t| t.is_running()) {
+    if let Some(t) = app.fine_tuning.run.as_ref().filter(|t| t.is_running()) {
         spans.push(sep());
         let text = match t.phase {
             crate::workbench::state::TrainingPhase::Training => format!(

@@ -16,20 +16,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::{evaluate, EvalError, Evaluation, Prf};
 use super::trainer::{
     self, EpochRecord, Progress, StepProgress, TrainConfig, TrainData, TrainError, TrainReport,
 };
-use crate::data::io::{read_sentences_strict, write_atomic};
+use crate::data::io::write_atomic;
 use crate::data::{DataError, Sentence, Types};
 use crate::model::checkpoint::{self, CheckpointError};
 use crate::model::decode::predict;
 use crate::model::device::DeviceSpec;
-use crate::model::versions::{Score, Scores, VersionRecord, Versions};
+use crate::model::versions::{Score, Scores, VersionRecord};
+
+mod flow;
+mod selection;
+
+pub use flow::{Decision, FinetuneFlow};
+pub use selection::{draw, is_reviewed, replay_sample, reviewed_sentences, split_held_out};
 
 /// The sample of a model's original training data kept in its checkpoint directory, as JSON
 /// Lines; fine-tuning mixes it in (see [`replay_sample`]) and copies it into the candidate, so
@@ -275,19 +279,9 @@ impl FinetuneOutcome {
     }
 
     /// Removes the candidate when it is not accepted (an accepted one is moved away by
-    /// [`crate::model::versions::Versions::accept`]).
+    /// [`crate::model::versions::Versions::accept`]); see [`FinetuneFlow::discard`].
     pub fn discard(&self) -> Result<(), DataError> {
-        discard_candidate(&self.candidate)
-    }
-}
-
-/// Removes a candidate checkpoint directory that is not accepted (gone already is fine).
-pub fn discard_candidate(candidate: &Path) -> Result<(), DataError> {
-    match std::fs::remove_dir_all(candidate) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(DataError::io(candidate, "remove", &e))
-        }
-        _ => Ok(()),
+        flow::remove_candidate(&self.candidate)
     }
 }
 
@@ -355,6 +349,9 @@ pub enum FinetuneError {
     /// The versions folder could not be read or written.
     #[error("model versions: {0}")]
     Versions(String),
+    /// A discarded candidate could not be removed.
+    #[error("the discarded candidate could not be removed: {0}")]
+    Discard(DataError),
 }
 
 impl From<CheckpointError> for FinetuneError {
@@ -370,101 +367,6 @@ impl From<TrainError> for FinetuneError {
             other => Self::Train(Box::new(other)),
         }
     }
-}
-
-/// The sentences a person marked reviewed (`"reviewed": true`), in order.
-pub fn reviewed_sentences(sentences: &[Sentence]) -> Vec<Sentence> {
-    sentences.iter().filter(|s| is_reviewed(s)).cloned().collect()
-}
-
-/// Whether a person marked the sentence reviewed.
-pub fn is_reviewed(sentence: &Sentence) -> bool {
-    sentence.extra.get(REVIEWED_KEY).and_then(serde_json::Value::as_bool).unwrap_or(false)
-}
-
-/// Splits reviewed sentences into `(train, held_out)`, each in the input order.
-///
-/// A sentence's side is decided by a hash of its words and `seed`, not by its position: it is
-/// held out when the hash, read as a number in [0, 1), is below `fraction`. So a sentence keeps
-/// its side as more sentences are reviewed and the split is run again, and one that an accepted
-/// model was trained on does not turn up later among the sentences that judge the next one
-/// (sentences with the same words share a side too). Bounds on the count move a few
-/// sentences, those with the lowest hashes held out first: with two or more sentences at least
-/// one is held out and at least one trained on, and at most `⌈2 · fraction · n⌉` are held out
-/// (a small set can draw far more than its share). Only these bounds, as the set grows, can
-/// (rarely) move a trained sentence to the held-out side. `fraction` 0 holds nothing out; a
-/// single sentence is never held out.
-pub fn split_held_out(
-    reviewed: &[Sentence],
-    fraction: f64,
-    seed: u64,
-) -> (Vec<Sentence>, Vec<Sentence>) {
-    let n = reviewed.len();
-    if n < 2 || fraction <= 0.0 {
-        return (reviewed.to_vec(), Vec::new());
-    }
-    let draws: Vec<f64> = reviewed.iter().map(|s| unit_hash(&s.tokens, seed)).collect();
-    let mut by_draw: Vec<usize> = (0..n).collect();
-    by_draw.sort_by(|&a, &b| draws[a].total_cmp(&draws[b]).then(a.cmp(&b)));
-    let below = draws.iter().filter(|&&u| u < fraction).count();
-    let most = ((2.0 * fraction * n as f64).ceil() as usize).clamp(1, n - 1);
-    let mut held = vec![false; n];
-    for &i in &by_draw[..below.clamp(1, most)] {
-        held[i] = true;
-    }
-    let mut train = Vec::new();
-    let mut held_out = Vec::new();
-    for (s, h) in reviewed.iter().zip(held) {
-        if h { &mut held_out } else { &mut train }.push(s.clone());
-    }
-    (train, held_out)
-}
-
-/// FNV-1a of the seed and the words, finished with SplitMix64's mixer, as a number in [0, 1).
-/// Hand-written so that splits stay the same across Rust versions and platforms.
-fn unit_hash(tokens: &[String], seed: u64) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(&seed.to_le_bytes());
-    for token in tokens {
-        eat(token.as_bytes());
-        eat(&[0x1f]);
-    }
-    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// `n` sentences of `pool` drawn with `seed` (all of them when it has no more), in pool order.
-pub fn draw(pool: &[Sentence], n: usize, seed: u64) -> Vec<Sentence> {
-    if n >= pool.len() {
-        return pool.to_vec();
-    }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut picked = rand::seq::index::sample(&mut rng, pool.len(), n).into_vec();
-    picked.sort_unstable();
-    picked.into_iter().map(|i| pool[i].clone()).collect()
-}
-
-/// `n` sentences drawn with `seed` from the replay sample in `checkpoint_dir`
-/// ([`REPLAY_FILE`]); empty when the checkpoint has none.
-pub fn replay_sample(
-    checkpoint_dir: &Path,
-    n: usize,
-    seed: u64,
-) -> Result<Vec<Sentence>, DataError> {
-    let path = checkpoint_dir.join(REPLAY_FILE);
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    Ok(draw(&read_sentences_strict(&path)?, n, seed))
 }
 
 /// Whether `after` may replace a model that scored `before`: on the comparison key, relations
@@ -828,96 +730,6 @@ fn score(
     Ok(scores(&evaluate(gold, predicted, types)?))
 }
 
-/// The one fine-tune -> compare -> keep-or-discard flow, shared by `train --continue-from`
-/// and the workbench: [`FinetuneFlow::job`] prepares a run on a versions folder, [`finetune`]
-/// runs it, and [`FinetuneFlow::keep`] or [`FinetuneFlow::discard`] ends it.
-pub struct FinetuneFlow {
-    /// The versions folder the candidate is kept in.
-    pub versions: Versions,
-    /// The model the versions grew from (the bundled one, or `--model`).
-    pub base: PathBuf,
-    /// The model a run starts from: the current version, unless the caller names another.
-    start: Option<PathBuf>,
-}
-
-impl FinetuneFlow {
-    /// The flow on `versions`, whose base model is `base`, starting from the current version.
-    pub fn new(versions: Versions, base: PathBuf) -> Self {
-        Self { versions, base, start: None }
-    }
-
-    /// The same flow starting from the checkpoint in `dir` (`train --continue-from DIR`).
-    pub fn starting_from(mut self, dir: PathBuf) -> Self {
-        self.start = Some(dir);
-        self
-    }
-
-    /// The model a run starts from: the named one, else the current version (or the base).
-    pub fn start(&self) -> PathBuf {
-        self.start.clone().unwrap_or_else(|| self.versions.current_dir(&self.base))
-    }
-
-    /// A job that fine-tunes the current model on `reviewed`: candidates that crashed runs
-    /// left behind are removed, the work directory is new, and the original data mixed in is
-    /// `replay` or else the current model's own sample ([`replay_sample`]).
-    pub fn job(
-        &self,
-        reviewed: Vec<Sentence>,
-        replay: Option<Vec<Sentence>>,
-        types: Option<Types>,
-        config: FinetuneConfig,
-        device: DeviceSpec,
-    ) -> Result<FinetuneJob, FinetuneError> {
-        for path in self.versions.remove_abandoned_candidates() {
-            tracing::info!("removed an abandoned fine-tuning candidate: {}", path.display());
-        }
-        let base = self.start();
-        let work_dir =
-            self.versions.work_dir().map_err(|e| FinetuneError::Versions(e.to_string()))?;
-        // The forgetting slice comes first, then the sample to mix in.
-        let wanted = config.forgetting + config.replay;
-        let replay = match replay {
-            Some(pool) => pool,
-            None => {
-                let path = base.join(REPLAY_FILE);
-                if path.is_file() {
-                    read_sentences_strict(&path)?
-                } else {
-                    Vec::new()
-                }
-            }
-        };
-        let replay = if replay.len() > wanted {
-            let (aside, rest) = replay.split_at(config.forgetting.min(replay.len()));
-            let mut kept = aside.to_vec();
-            kept.extend(draw(rest, config.replay, config.seed));
-            kept
-        } else {
-            replay
-        };
-        Ok(FinetuneJob { base, reviewed, replay, config, device, work_dir, types })
-    }
-
-    /// Keeps a finished run's candidate as the next version and makes it current; `forced`
-    /// when the user keeps one that is not [`FinetuneOutcome::not_worse`].
-    pub fn keep(
-        &mut self,
-        outcome: &FinetuneOutcome,
-        forced: bool,
-    ) -> Result<crate::model::versions::Version, FinetuneError> {
-        let parent = self.versions.name_of(&self.start());
-        let record = VersionRecord { forced, ..outcome.record(parent) };
-        self.versions
-            .accept(&outcome.candidate, record)
-            .map_err(|e| FinetuneError::Versions(e.to_string()))
-    }
-
-    /// Throws a finished run's candidate away.
-    pub fn discard(&self, outcome: &FinetuneOutcome) -> Result<(), FinetuneError> {
-        Ok(outcome.discard()?)
-    }
-}
-
 fn check_config(cfg: &FinetuneConfig) -> Result<(), FinetuneError> {
     if !(0.0..1.0).contains(&cfg.held_out) {
         return Err(FinetuneError::Config(format!(
@@ -1016,52 +828,6 @@ fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), Fine
 mod tests {
     use super::*;
 
-    fn sentence(words: &str) -> Sentence {
-        Sentence::from_tokens(words.split_whitespace().map(String::from).collect())
-    }
-
-    fn many(n: usize) -> Vec<Sentence> {
-        (0..n).map(|i| sentence(&format!("sentence number {i} ."))).collect()
-    }
-
-    #[test]
-    fn the_split_is_deterministic_and_keeps_one_on_each_side() {
-        let reviewed = many(20);
-        let (train, held) = split_held_out(&reviewed, 0.2, 7);
-        assert_eq!((train.clone(), held.clone()), split_held_out(&reviewed, 0.2, 7));
-        assert_eq!(train.len() + held.len(), 20);
-        assert!((1..=9).contains(&held.len()), "{}", held.len());
-        for n in 2..6 {
-            for fraction in [0.01, 0.5, 0.99] {
-                let (t, h) = split_held_out(&many(n), fraction, 3);
-                assert!(!t.is_empty() && !h.is_empty(), "{n} {fraction}");
-            }
-        }
-        assert_eq!(split_held_out(&many(1), 0.5, 0).1.len(), 0);
-        assert_eq!(split_held_out(&many(5), 0.0, 0).1.len(), 0);
-    }
-
-    #[test]
-    fn a_trained_sentence_is_not_held_out_later() {
-        let (first_train, _) = split_held_out(&many(30), 0.2, 1);
-        let (_, later_held) = split_held_out(&many(60), 0.2, 1);
-        assert!(first_train.iter().all(|s| !later_held.contains(s)));
-    }
-
-    #[test]
-    fn only_marked_sentences_are_reviewed() {
-        let mut yes = sentence("a b");
-        yes.extra.insert(REVIEWED_KEY.into(), true.into());
-        let mut no = sentence("c d");
-        no.extra.insert(REVIEWED_KEY.into(), false.into());
-        let text = {
-            let mut s = sentence("e f");
-            s.extra.insert(REVIEWED_KEY.into(), "true".into());
-            s
-        };
-        assert_eq!(reviewed_sentences(&[no, yes.clone(), sentence("g"), text]), vec![yes]);
-    }
-
     #[test]
     fn relation_f1_decides_and_entity_f1_breaks_ties() {
         let s = |entities: f64, relations: f64| Scores {
@@ -1074,17 +840,5 @@ mod tests {
         assert!(!is_not_worse(&s(90.0, 59.0), &s(50.0, 60.0)));
         assert!(!is_not_worse(&s(49.0, 60.0), &s(50.0, 60.0)));
         assert!(!is_not_worse(&Scores::default(), &Scores::default()));
-    }
-
-    #[test]
-    fn draws_are_seeded_and_in_pool_order() {
-        let pool = many(50);
-        let a = draw(&pool, 10, 4);
-        assert_eq!(a, draw(&pool, 10, 4));
-        assert_ne!(a, draw(&pool, 10, 5));
-        let positions: Vec<usize> =
-            a.iter().map(|s| pool.iter().position(|p| p == s).unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(draw(&pool, 80, 4).len(), 50);
     }
 }

@@ -1,0 +1,286 @@
+//! What the store worker and the folder watcher report: loads, saves, journals, files changed
+//! on disk.
+
+use super::{add_document, Effect};
+use crate::data::io::DataError;
+use crate::data::types::{EntityType, RelationType, Types};
+use crate::store::files::{DocumentSource, Fingerprint, LoadedDocument, SaveError};
+use crate::store::journal::Recovered;
+use crate::store::watch::FileEvent;
+use crate::store::worker::{StoreReply, StoreRequest};
+use crate::workbench::annotation;
+use crate::workbench::commands::{self, goto};
+use crate::workbench::state::{App, Disk, Level, LoadState, ModelStatus, Question, Quitting};
+
+pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
+    match reply {
+        StoreReply::Loaded { doc, result, recovery } => loaded(app, doc, result, recovery),
+        StoreReply::Saved { doc, result } => {
+            let Some(i) = app.doc_index(doc) else { return Vec::new() };
+            let d = &mut app.docs[i];
+            let written = d.saving.take();
+            match result {
+                Ok(fingerprint) => {
+                    if let Some(written) = written {
+                        d.baseline = written;
+                    }
+                    d.fingerprint = Some(fingerprint);
+                    d.disk = Disk::InSync;
+                    d.journal_started = true;
+                    d.journal_failed = None;
+                    d.source.read_path = d.source.save_path.clone();
+                    d.source.read_format = d.source.save_format;
+                    d.edited.clear();
+                    for s in 0..d.sentences.len() {
+                        d.refresh_edited(s);
+                    }
+                    let (name, n) = (d.name(), d.sentences.len());
+                    app.say(Level::Info, format!("wrote {name} ({n} sentences)"));
+                }
+                Err(SaveError::Conflict { .. }) => {
+                    cancel_quit_after_save(app);
+                    app.questions.push_back(Question::SaveConflict { doc });
+                }
+                Err(err) => {
+                    cancel_quit_after_save(app);
+                    app.say(Level::Error, format!("not saved, your edits are kept: {err}"));
+                }
+            }
+            finish_quit_after_save(app);
+            Vec::new()
+        }
+        StoreReply::JournalFailed { doc, error } => {
+            if let Some(i) = app.doc_index(doc) {
+                app.docs[i].journal_failed = Some(error.clone());
+            }
+            app.say(Level::Error, format!("recovery journal: {error}"));
+            Vec::new()
+        }
+        StoreReply::SetAside { .. } => Vec::new(),
+        StoreReply::CopyKept { result, .. } => {
+            match result {
+                Ok(path) => {
+                    app.say(Level::Info, format!("your edits were kept in {}", path.display()))
+                }
+                Err(err) => {
+                    app.say(Level::Error, format!("could not keep a copy of your edits: {err}"))
+                }
+            }
+            Vec::new()
+        }
+        StoreReply::Checked { doc, disk } => checked(app, doc, disk),
+    }
+}
+
+pub(super) fn finish_quit_after_save(app: &mut App) {
+    if app.quitting == Quitting::AfterSaves && app.docs.iter().all(|d| d.saving.is_none()) {
+        app.quitting = if app.dirty_docs().next().is_none() { Quitting::Now } else { Quitting::No };
+    }
+}
+
+/// A save that failed or met a conflict: "save everything, then quit" stops there.
+fn cancel_quit_after_save(app: &mut App) {
+    if app.quitting == Quitting::AfterSaves {
+        app.quitting = Quitting::No;
+    }
+}
+
+fn loaded(
+    app: &mut App,
+    doc: u64,
+    result: Result<LoadedDocument, DataError>,
+    recovery: Option<Recovered>,
+) -> Vec<Effect> {
+    let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    let loaded = match result {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            app.docs[i].load = LoadState::Failed(err.to_string());
+            return Vec::new();
+        }
+    };
+    app.history.forget(doc);
+    let d = &mut app.docs[i];
+    d.load = LoadState::Loaded;
+    d.source = loaded.source;
+    d.sentences = loaded.sentences.clone();
+    d.baseline = loaded.sentences;
+    d.edited.clear();
+    d.problems = loaded.problems.iter().map(ToString::to_string).collect();
+    d.notes = loaded.notes.iter().map(ToString::to_string).collect();
+    d.fingerprint = loaded.fingerprint;
+    d.locked = loaded.read_only;
+    d.disk = Disk::InSync;
+    d.journal_started = false;
+    d.saving = None;
+    if !app.types_from_file {
+        merge_types(&mut app.types, &Types::infer(&app.docs[i].sentences));
+    }
+    if app.cursor.doc == i {
+        let c = app.cursor;
+        let len = app.docs[i].sentences.len();
+        goto(app, i, c.sentence.min(len.saturating_sub(1)));
+        if len > 0 {
+            commands::say_problems(app);
+        }
+    }
+    let d = &mut app.docs[i];
+    if let Some(recovered) = recovery {
+        if recovered.base == d.fingerprint {
+            app.questions.push_back(Question::Recover { doc, recovered });
+        } else {
+            let save_path = d.source.save_path.clone();
+            let name = d.name();
+            app.say(
+                Level::Warning,
+                format!(
+                    "{name} changed since its unsaved edits were journaled; they are kept in {}",
+                    recovered.path.display()
+                ),
+            );
+            let aside = Effect::Store(StoreRequest::SetAsideJournal {
+                doc,
+                save_path,
+                why: "stale".into(),
+            });
+            return std::iter::once(aside).chain(predict_unannotated(app, i)).collect();
+        }
+    }
+    predict_unannotated(app, i).into_iter().collect()
+}
+
+/// Asks the model for every sentence of document `i` that has no annotation.
+fn predict_unannotated(app: &mut App, i: usize) -> Option<Effect> {
+    if matches!(app.model, ModelStatus::Failed(_)) {
+        return None;
+    }
+    let d = &mut app.docs[i];
+    let sentences: Vec<(usize, Vec<String>)> = d
+        .sentences
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| annotation::is_unannotated(s) && !s.tokens.is_empty())
+        .map(|(n, s)| (n, s.tokens.clone()))
+        .collect();
+    d.predicting = sentences.iter().map(|(n, _)| *n).collect();
+    (!sentences.is_empty()).then_some(Effect::Predict { doc: d.id, sentences })
+}
+
+pub(super) fn merge_types(types: &mut Types, more: &Types) {
+    for e in &more.entities {
+        if types.entity_index(&e.name).is_none() {
+            types.entities.push(EntityType { ..e.clone() });
+        }
+    }
+    for r in &more.relations {
+        if types.relation_index(&r.name).is_none() {
+            types.relations.push(RelationType { ..r.clone() });
+        }
+    }
+}
+
+fn checked(app: &mut App, doc: u64, disk: Result<Option<Fingerprint>, DataError>) -> Vec<Effect> {
+    let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    let d = &mut app.docs[i];
+    let disk = match disk {
+        Ok(disk) => disk,
+        Err(err) => {
+            let name = d.name();
+            app.say(Level::Warning, format!("cannot check {name}: {err}"));
+            return Vec::new();
+        }
+    };
+    let reads_other_file = d.source.read_path != d.source.save_path;
+    if disk == d.fingerprint && !(reads_other_file && disk.is_none()) {
+        return Vec::new();
+    }
+    if disk.is_none() && !reads_other_file {
+        d.disk = Disk::Removed;
+        let name = d.name();
+        app.say(
+            Level::Warning,
+            format!("{name} was removed from disk; it stays open, Ctrl-s writes it back"),
+        );
+        return Vec::new();
+    }
+    if d.saving.is_some() {
+        return Vec::new();
+    }
+    if d.is_dirty() {
+        if !app
+            .questions
+            .iter()
+            .any(|q| matches!(q, Question::DiskChanged { doc: d2 } if *d2 == doc))
+        {
+            app.questions.push_back(Question::DiskChanged { doc });
+        }
+        Vec::new()
+    } else {
+        let name = d.name();
+        app.say(Level::Info, format!("{name} changed on disk and was reloaded"));
+        reload(app, doc)
+    }
+}
+
+pub(super) fn reload(app: &mut App, doc: u64) -> Vec<Effect> {
+    let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    let d = &mut app.docs[i];
+    let mut effects = Vec::new();
+    if d.is_dirty() {
+        effects.push(Effect::Store(StoreRequest::KeepCopy {
+            doc,
+            source: d.source.clone(),
+            sentences: d.sentences.clone(),
+            tag: "mine".into(),
+        }));
+    }
+    d.load = LoadState::Loading;
+    effects.push(Effect::CancelPredictions { doc });
+    effects.push(Effect::Store(StoreRequest::Load { doc, source: d.source.clone() }));
+    effects
+}
+
+pub(super) fn file_event(app: &mut App, event: FileEvent) -> Vec<Effect> {
+    let path = match &event {
+        FileEvent::Changed(p) | FileEvent::Removed(p) => p.clone(),
+        FileEvent::Rescan => {
+            // Events were lost: compare every open document with its file.
+            return app
+                .docs
+                .iter()
+                .map(|d| {
+                    Effect::Store(StoreRequest::Check {
+                        doc: d.id,
+                        source: d.source.clone(),
+                        known: d.fingerprint,
+                    })
+                })
+                .collect();
+        }
+    };
+    let known = app
+        .docs
+        .iter()
+        .find(|d| d.source.save_path == path || d.source.read_path == path)
+        .map(|d| (d.id, d.source.clone()));
+    match (known, event) {
+        (Some((doc, source)), _) => {
+            let known = app.doc_index(doc).and_then(|i| app.docs[i].fingerprint);
+            vec![Effect::Store(StoreRequest::Check { doc, source, known })]
+        }
+        (None, FileEvent::Changed(path)) => {
+            let is_types = path.file_name().is_some_and(|n| n == "types.json");
+            match DocumentSource::for_path(&path) {
+                Some(source)
+                    if !is_types
+                        && !app.docs.iter().any(|d| d.source.save_path == source.save_path) =>
+                {
+                    app.say(Level::Info, format!("new document: {}", source.display_name()));
+                    vec![add_document(app, source)]
+                }
+                _ => Vec::new(),
+            }
+        }
+        (None, _) => Vec::new(),
+    }
+}
