@@ -18,7 +18,7 @@ use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::config;
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::theme::Theme;
-use spanscope::workbench::training::TrainingSetup;
+use spanscope::worker::training::TrainingSetup;
 
 use super::model_arg::{checkpoint_dir, installed};
 

@@ -12,12 +12,12 @@ use spanscope::data::io::read_sentences_strict;
 use spanscope::data::types::Types;
 use spanscope::model::device::DeviceSpec;
 use spanscope::store::files::{DocumentSource, LoadedDocument};
-use spanscope::store::worker::StoreReply;
 use spanscope::train::finetune::{FinetuneConfig, REVIEWED_KEY};
-use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
 use spanscope::workbench::state::{App, Mode, ModelStatus, Question};
-use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
 use spanscope::workbench::update::{self, Effect, Msg};
+use spanscope::worker::model::{InferenceReply, InferenceWorker};
+use spanscope::worker::store::StoreReply;
+use spanscope::worker::training::{TrainingReply, TrainingSetup, TrainingWorker};
 
 /// Runs the measurement: `reviewed` sentences (all marked reviewed), the checkpoint `base`,
 /// versions written under `scratch`.

@@ -18,14 +18,14 @@ use spanscope::data::types::Types;
 use spanscope::data::Sentence;
 use spanscope::model::device::DeviceSpec;
 use spanscope::store::files::{discover, load};
-use spanscope::store::worker::{StoreReply, StoreRequest, StoreWorker};
 use spanscope::train::finetune::{FinetuneConfig, FinetuneProgress, REVIEWED_KEY};
-use spanscope::workbench::inference::{InferenceReply, InferenceWorker};
 use spanscope::workbench::state::{App, InspectorView, ModelStatus};
 use spanscope::workbench::theme::Theme;
-use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
 use spanscope::workbench::update::{self, Effect, Msg};
 use spanscope::workbench::view;
+use spanscope::worker::model::{InferenceReply, InferenceWorker};
+use spanscope::worker::store::{StoreReply, StoreRequest, StoreWorker};
+use spanscope::worker::training::{TrainingReply, TrainingSetup, TrainingWorker};
 
 use super::model_arg::{checkpoint_dir, installed};
 

@@ -3,8 +3,10 @@
 //!
 //! Everything here is pure data handling; nothing knows about the model or the terminal.
 
+pub mod annotation;
 pub mod corpus;
 pub mod document;
+pub mod edit;
 pub mod formats;
 pub mod io;
 pub mod layout;

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::annotation::REVIEWED_KEY;
 use super::document::Sentence;
-use crate::train::finetune::REVIEWED_KEY;
 
 /// The extra key of an entity or relation that says where it came from.
 pub const SOURCE_KEY: &str = "source";

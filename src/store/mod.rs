@@ -13,4 +13,3 @@ pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod watch;
-pub mod worker;

@@ -18,17 +18,17 @@ use ratatui::crossterm::{cursor, execute};
 use ratatui::prelude::CrosstermBackend;
 use ratatui::{DefaultTerminal, Terminal};
 
-use super::inference::InferenceWorker;
 use super::keymap;
 use super::state::App;
 use super::theme::Theme;
-use super::training::{TrainingSetup, TrainingWorker};
 use super::update::{self, Effect, Msg};
 use super::view;
 use crate::model::device::DeviceSpec;
 use crate::store::files::DocumentSource;
 use crate::store::watch::FolderWatcher;
-use crate::store::worker::StoreWorker;
+use crate::worker::model::InferenceWorker;
+use crate::worker::store::StoreWorker;
+use crate::worker::training::{TrainingSetup, TrainingWorker};
 
 /// What the workbench opens with.
 pub struct Setup {

@@ -1,16 +1,16 @@
 //! What each normal-mode action does to the state: moving, selecting, editing, undo.
 //! Every edit goes through [`commit`], which records it for undo and for the recovery journal.
 
-use super::annotation::{self, is_reviewed, Item};
-use super::edit::{self, Edited};
 use super::history::Change;
 use super::keymap::{Action, Key};
 use super::state::{App, Level, Mode, PickTarget, Picker, Question, RuleEdit};
 use super::update::Effect;
+use crate::data::annotation::reviewed_sentences;
+use crate::data::annotation::{self, is_reviewed, Item};
+use crate::data::edit::{self, Edited};
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
-use crate::store::worker::StoreRequest;
-use crate::train::finetune::reviewed_sentences;
+use crate::worker::store::StoreRequest;
 
 /// Carries out a normal-mode action.
 pub fn run(app: &mut App, action: Action) -> Vec<Effect> {

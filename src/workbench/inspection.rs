@@ -9,13 +9,13 @@
 //! one not at all). Each explain request names only what is still missing, so a newer one
 //! can supersede an older one.
 
-use super::annotation::Item;
-use super::explanation::{Ablation, Masked, Wanted};
 use super::keymap::InspectAction;
 use super::state::{App, ExplainKey, InspectorView, Level, Mode, ModelStatus};
 use super::update::Effect;
+use crate::data::annotation::Item;
 use crate::explain::prediction::{Mode as MaskMode, Target, Words};
 use crate::explain::Head;
+use crate::worker::explanation::{Ablation, Masked, Wanted};
 
 /// What the causal views explain: the selected relation (head span, tail span, its type),
 /// else the span the inspector shows.
@@ -111,7 +111,7 @@ fn first_word(target: &Target) -> usize {
 pub fn explained(
     app: &mut App,
     request: u64,
-    result: Result<Box<super::explanation::Explanation>, String>,
+    result: Result<Box<crate::worker::explanation::Explanation>, String>,
 ) {
     let i = &mut app.inspector;
     if request < i.explain_since {

@@ -5,19 +5,14 @@
 //! `update(&mut state, action)` → `draw(&state)`. State and update are pure and tested without
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
 
-pub mod annotation;
 pub mod app;
 pub mod commands;
 pub mod config;
-pub mod edit;
-pub mod explanation;
 pub mod history;
-pub mod inference;
 pub mod inspection;
 pub mod keymap;
 pub mod search;
 pub mod state;
 pub mod theme;
-pub mod training;
 pub mod update;
 pub mod view;

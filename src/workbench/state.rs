@@ -10,13 +10,13 @@ use crate::explain::Head;
 use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
-use super::annotation::Item;
-use super::explanation::{Ablation, Explanation, Wanted};
 use super::history::History;
-use super::inference::{Inspection, ModelInfo};
 use super::keymap::Keymap;
+use crate::data::annotation::Item;
 use crate::model::versions::Scores;
 use crate::train::finetune::FinetuneOutcome;
+use crate::worker::explanation::{Ablation, Explanation, Wanted};
+use crate::worker::model::{Inspection, ModelInfo};
 
 /// How far a document's loading has come.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +161,7 @@ impl Document {
 
     /// Sentences reviewed so far.
     pub fn reviewed_count(&self) -> usize {
-        self.sentences.iter().filter(|s| super::annotation::is_reviewed(s)).count()
+        self.sentences.iter().filter(|s| crate::data::annotation::is_reviewed(s)).count()
     }
 }
 

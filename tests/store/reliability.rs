@@ -10,7 +10,7 @@ use spanscope::data::document::{Entity, Sentence};
 use spanscope::data::io::write_atomic;
 use spanscope::store::files::{discover, fingerprint, DocumentSource, SaveError};
 use spanscope::store::journal::{Journal, JournalEntry};
-use spanscope::store::worker::{StoreReply, StoreRequest, StoreWorker};
+use spanscope::worker::store::{StoreReply, StoreRequest, StoreWorker};
 
 const DOC: &str =
     "[\n{\"tokens\":[\"Ann\",\"sleeps\"],\"entities\":[],\"relations\":[],\"orig_id\":1}\n]\n";

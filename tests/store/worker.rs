@@ -8,7 +8,7 @@ use std::time::Duration;
 use spanscope::data::document::{Entity, Sentence};
 use spanscope::store::files::{fingerprint, DocumentSource, SaveError};
 use spanscope::store::journal::{replay, Journal, JournalEntry};
-use spanscope::store::worker::{StoreReply, StoreRequest, StoreWorker};
+use spanscope::worker::store::{StoreReply, StoreRequest, StoreWorker};
 
 const DOC: &str =
     "[\n{\"tokens\":[\"Ann\",\"sleeps\"],\"entities\":[],\"relations\":[],\"orig_id\":1}\n]\n";

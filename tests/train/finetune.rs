@@ -616,8 +616,8 @@ fn the_ui_thread_answers_keys_while_the_training_worker_trains() {
     use ratatui::Terminal;
     use spanscope::workbench::state::{App, ModelStatus};
     use spanscope::workbench::theme::Theme;
-    use spanscope::workbench::training::{TrainingReply, TrainingSetup, TrainingWorker};
     use spanscope::workbench::update::{update, Msg};
+    use spanscope::worker::training::{TrainingReply, TrainingSetup, TrainingWorker};
     use std::sync::mpsc;
     use std::time::Duration;
 

@@ -4,13 +4,13 @@
 use crate::support::*;
 use proptest::prelude::*;
 use serde_json::json;
+use spanscope::data::annotation::Item;
 use spanscope::store::files::{Fingerprint, SaveError};
 use spanscope::store::journal::{JournalEntry, Recovered};
-use spanscope::store::worker::{StoreReply, StoreRequest};
-use spanscope::workbench::annotation::Item;
-use spanscope::workbench::inference::InferenceReply;
 use spanscope::workbench::state::{Disk, Mode, Question};
 use spanscope::workbench::update::{update, Effect, Msg};
+use spanscope::worker::model::InferenceReply;
+use spanscope::worker::store::{StoreReply, StoreRequest};
 
 fn some(s: &str) -> Option<String> {
     Some(s.to_string())

@@ -20,7 +20,7 @@ use spanscope::model::candidates::span_pieces;
 use spanscope::model::checkpoint::{load, save};
 use spanscope::model::decode::{explain_span, inspect_span, predict, span_probabilities};
 use spanscope::model::device::DeviceSpec;
-use spanscope::workbench::inference::{InferenceReply, InferenceWorker, CPU_BATCH};
+use spanscope::worker::model::{InferenceReply, InferenceWorker, CPU_BATCH};
 
 /// Long enough for a loaded machine; replies normally take milliseconds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -65,7 +65,7 @@ impl Harness {
         self.replies.recv_timeout(WAIT).expect("the worker replies")
     }
 
-    fn ready(&self) -> spanscope::workbench::inference::ModelInfo {
+    fn ready(&self) -> spanscope::worker::model::ModelInfo {
         match self.next() {
             InferenceReply::Ready(info) => info,
             other => panic!("expected Ready, got {other:?}"),

@@ -13,12 +13,10 @@ use crate::support::{app_with, press, proposed, types};
 use spanscope::explain::prediction::{Explainer, Mode as MaskMode, Reading, Target, Words};
 use spanscope::explain::Head;
 use spanscope::model::checkpoint;
-use spanscope::workbench::explanation::{
-    explain, Ablation, Explanation, Masked, Wanted, WordMasked,
-};
-use spanscope::workbench::inference::{InferenceReply, ModelInfo};
 use spanscope::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use spanscope::workbench::update::{update, Effect, Msg};
+use spanscope::worker::explanation::{explain, Ablation, Explanation, Masked, Wanted, WordMasked};
+use spanscope::worker::model::{InferenceReply, ModelInfo};
 
 /// A workbench on the proposed sentence with a 6 x 12 model loaded.
 fn ready() -> App {

@@ -5,12 +5,12 @@ use crate::support::*;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use spanscope::data::{DataError, ErrorKind, Place};
-use spanscope::store::worker::StoreReply;
 use spanscope::workbench::state::{Mode, Question, TrainingPhase};
 use spanscope::workbench::theme::Theme;
-use spanscope::workbench::training::TrainingReply;
 use spanscope::workbench::update::{update, Effect, Msg};
 use spanscope::workbench::view::draw;
+use spanscope::worker::store::StoreReply;
+use spanscope::worker::training::TrainingReply;
 
 /// The screen as one string (rows joined by newlines).
 fn screen(app: &spanscope::workbench::state::App, w: u16, h: u16) -> String {

@@ -7,7 +7,7 @@ use crate::support::*;
 use proptest::prelude::*;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
-use spanscope::workbench::annotation::Item;
+use spanscope::data::annotation::Item;
 use spanscope::workbench::config;
 use spanscope::workbench::keymap::split_escape;
 use spanscope::workbench::state::Mode;

@@ -12,6 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 use serde_json::{json, Value};
+use spanscope::data::annotation::Item;
 use spanscope::data::{Entity, EntityType, Relation, RelationType, Sentence, Types};
 use spanscope::explain::prediction::{
     FlipSet, Mode as MaskMode, Reading, Target, WordAttribution, Words,
@@ -19,11 +20,6 @@ use spanscope::explain::prediction::{
 use spanscope::explain::{Contribution, Head, HeadGrid, WordAttributions};
 use spanscope::store::files::DocumentSource;
 use spanscope::store::journal::{JournalEntry, Recovered};
-use spanscope::workbench::annotation::Item;
-use spanscope::workbench::explanation::{
-    Ablated, Ablation, Explanation, Masked, Sweep, WordMasked,
-};
-use spanscope::workbench::inference::{Inspection, ModelInfo};
 use spanscope::workbench::keymap::{keys_label, NORMAL};
 use spanscope::workbench::state::{
     App, Cursor, Document, ExplainKey, Inspector, InspectorView, Level, LoadState, Mode,
@@ -31,6 +27,8 @@ use spanscope::workbench::state::{
 };
 use spanscope::workbench::theme::{Theme, ThemeError};
 use spanscope::workbench::view::draw;
+use spanscope::worker::explanation::{Ablated, Ablation, Explanation, Masked, Sweep, WordMasked};
+use spanscope::worker::model::{Inspection, ModelInfo};
 
 // ---------------------------------------------------------------- building states
 

@@ -9,9 +9,9 @@ use serde_json::json;
 use spanscope::data::types::{EntityType, RelationType, Types};
 use spanscope::data::Sentence;
 use spanscope::store::files::{DocumentSource, Fingerprint, LoadedDocument};
-use spanscope::store::worker::StoreReply;
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::update::{self, Effect, Msg};
+use spanscope::worker::store::StoreReply;
 
 /// CoNLL04-like types: Peop, Org, Loc; Work_For, Located_In (symmetric: none).
 pub fn types() -> Types {

@@ -8,10 +8,10 @@ use crate::support::*;
 use spanscope::model::versions::{Score, Scores};
 use spanscope::train::finetune::{FinetuneOutcome, FinetuneProgress, Judge};
 use spanscope::train::trainer::TrainReport;
-use spanscope::workbench::inference::{InferenceReply, ModelInfo};
 use spanscope::workbench::state::{Mode, ModelStatus, Question, TrainingPhase};
-use spanscope::workbench::training::TrainingReply;
 use spanscope::workbench::update::{update, Effect, Msg};
+use spanscope::worker::model::{InferenceReply, ModelInfo};
+use spanscope::worker::training::TrainingReply;
 
 fn scores(relations: f64) -> Scores {
     Scores {
@@ -219,7 +219,7 @@ fn a_discarded_candidate_that_cannot_be_removed_is_reported() {
     use spanscope::model::device::DeviceSpec;
     use spanscope::train::finetune::FinetuneConfig;
     use spanscope::workbench::state::Level;
-    use spanscope::workbench::training::{TrainingSetup, TrainingWorker};
+    use spanscope::worker::training::{TrainingSetup, TrainingWorker};
 
     let dir = tempfile::tempdir().unwrap();
     // A file where the candidate directory should be cannot be removed as a directory.

@@ -32,8 +32,9 @@ use crate::model::versions::{Score, Scores, VersionRecord};
 mod flow;
 mod selection;
 
+pub use crate::data::annotation::{is_reviewed, reviewed_sentences, REVIEWED_KEY};
 pub use flow::{Decision, FinetuneFlow};
-pub use selection::{draw, is_reviewed, replay_sample, reviewed_sentences, split_held_out};
+pub use selection::{draw, replay_sample, split_held_out};
 
 /// The sample of a model's original training data kept in its checkpoint directory, as JSON
 /// Lines; fine-tuning mixes it in (see [`replay_sample`]) and copies it into the candidate, so
@@ -41,8 +42,6 @@ pub use selection::{draw, is_reviewed, replay_sample, reviewed_sentences, split_
 pub const REPLAY_FILE: &str = "replay.jsonl";
 /// The run's summary, written into the candidate beside the trainer's `training.json`.
 pub const REPORT_FILE: &str = "finetune.json";
-/// The sentence key the workbench sets to `true` on a reviewed sentence.
-pub const REVIEWED_KEY: &str = "reviewed";
 
 /// Settings of a fine-tuning run. The defaults are meant for what an expert reviews in a
 /// session (tens of sentences) on top of a model already trained with the paper's recipe;

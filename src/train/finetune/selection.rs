@@ -6,19 +6,9 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::{REPLAY_FILE, REVIEWED_KEY};
+use super::REPLAY_FILE;
 use crate::data::io::read_sentences_strict;
 use crate::data::{DataError, Sentence};
-
-/// The sentences a person marked reviewed (`"reviewed": true`), in order.
-pub fn reviewed_sentences(sentences: &[Sentence]) -> Vec<Sentence> {
-    sentences.iter().filter(|s| is_reviewed(s)).cloned().collect()
-}
-
-/// Whether a person marked the sentence reviewed.
-pub fn is_reviewed(sentence: &Sentence) -> bool {
-    sentence.extra.get(REVIEWED_KEY).and_then(serde_json::Value::as_bool).unwrap_or(false)
-}
 
 /// Splits reviewed sentences into `(train, held_out)`, each in the input order.
 ///
@@ -139,20 +129,6 @@ mod tests {
         let (first_train, _) = split_held_out(&many(30), 0.2, 1);
         let (_, later_held) = split_held_out(&many(60), 0.2, 1);
         assert!(first_train.iter().all(|s| !later_held.contains(s)));
-    }
-
-    #[test]
-    fn only_marked_sentences_are_reviewed() {
-        let mut yes = sentence("a b");
-        yes.extra.insert(REVIEWED_KEY.into(), true.into());
-        let mut no = sentence("c d");
-        no.extra.insert(REVIEWED_KEY.into(), false.into());
-        let text = {
-            let mut s = sentence("e f");
-            s.extra.insert(REVIEWED_KEY.into(), "true".into());
-            s
-        };
-        assert_eq!(reviewed_sentences(&[no, yes.clone(), sentence("g"), text]), vec![yes]);
     }
 
     #[test]

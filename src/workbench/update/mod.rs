@@ -15,19 +15,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
-use super::annotation::Item;
-use super::explanation::Wanted;
-use super::inference::InferenceReply;
 use super::inspection;
 use super::state::{App, Document, Mode, ModelStatus, SpanKey};
-use super::training::TrainingReply;
+use crate::data::annotation::Item;
 use crate::data::Sentence;
 use crate::explain::prediction::Target;
 use crate::model::versions::VersionRef;
 use crate::store::files::DocumentSource;
 use crate::store::watch::FileEvent;
-use crate::store::worker::{StoreReply, StoreRequest};
 use crate::train::finetune::FinetuneOutcome;
+use crate::worker::explanation::Wanted;
+use crate::worker::model::InferenceReply;
+use crate::worker::store::{StoreReply, StoreRequest};
+use crate::worker::training::TrainingReply;
 
 /// Something that happened: a key, or a worker's report.
 #[derive(Debug)]

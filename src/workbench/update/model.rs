@@ -2,10 +2,10 @@
 
 use super::store::merge_types;
 use super::Effect;
-use crate::workbench::annotation;
-use crate::workbench::inference::InferenceReply;
+use crate::data::annotation;
 use crate::workbench::inspection;
 use crate::workbench::state::{App, Level, ModelStatus};
+use crate::worker::model::InferenceReply;
 
 pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
     match reply {

@@ -8,10 +8,10 @@ use super::store::{finish_quit_after_save, reload};
 use super::training::set_phase;
 use super::Effect;
 use crate::store::journal::{replay, Recovered};
-use crate::store::worker::StoreRequest;
 use crate::workbench::commands;
 use crate::workbench::history::Change;
 use crate::workbench::state::{App, Disk, Level, Mode, Question, Quitting, TrainingPhase};
+use crate::worker::store::StoreRequest;
 
 /// What the reviewer can answer. Each question takes a few of these ([`answers`]); the key
 /// pressed is read once, into one of them.

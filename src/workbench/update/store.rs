@@ -2,15 +2,15 @@
 //! on disk.
 
 use super::{add_document, Effect};
+use crate::data::annotation;
 use crate::data::io::DataError;
 use crate::data::types::{EntityType, RelationType, Types};
 use crate::store::files::{DocumentSource, Fingerprint, LoadedDocument, SaveError};
 use crate::store::journal::Recovered;
 use crate::store::watch::FileEvent;
-use crate::store::worker::{StoreReply, StoreRequest};
-use crate::workbench::annotation;
 use crate::workbench::commands::{self, goto};
 use crate::workbench::state::{App, Disk, Level, LoadState, ModelStatus, Question, Quitting};
+use crate::worker::store::{StoreReply, StoreRequest};
 
 pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
     match reply {

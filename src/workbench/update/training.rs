@@ -5,7 +5,7 @@ use crate::train::finetune::{Decision, FinetuneProgress};
 use crate::workbench::state::{
     App, Level, Mode, ModelStatus, PickTarget, Picker, Question, Training, TrainingPhase,
 };
-use crate::workbench::training::TrainingReply;
+use crate::worker::training::TrainingReply;
 
 pub(super) fn set_phase(app: &mut App, phase: TrainingPhase) {
     app.fine_tuning.run.get_or_insert_with(Training::new).phase = phase;

@@ -31,10 +31,10 @@ use super::inspector::{cursor, probabilities, reading_title, top_heads, MARKED};
 use super::{content, decimal, put, put_spans, title_rule, width, wrap_text};
 use crate::explain::prediction::{Mode as MaskMode, Reading, Target};
 use crate::explain::{Head, WordAttributions};
-use crate::workbench::explanation::{Explanation, Masked};
 use crate::workbench::keymap::{InspectAction, KeyTable, INSPECT};
 use crate::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
+use crate::worker::explanation::{Explanation, Masked};
 
 /// Writes `text` wrapped from the top of `inner`.
 pub(super) fn say(buf: &mut Buffer, inner: Rect, text: &str, style: Style) {

@@ -24,9 +24,9 @@ use super::grid::{self, head_name, layer_window, value, Grid};
 use super::{content, decimal, fit, put, title_rule, type_index, wrap_text};
 use crate::explain::prediction::{Reading, Target};
 use crate::explain::{Contribution, Head};
-use crate::workbench::inference::Inspection;
 use crate::workbench::state::{App, InspectorView, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
+use crate::worker::model::Inspection;
 
 /// Heads listed beside the heatmap (and marked in it, up to [`MARKED`]).
 pub(super) const TOP: usize = 5;

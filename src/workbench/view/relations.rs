@@ -17,8 +17,8 @@ use super::{
     content, count, decimal, fit_middle, put, put_spans, spans_width, title_rule, type_index,
     type_label,
 };
+use crate::data::annotation::{self, relation_source, Item, Source};
 use crate::data::{Relation, Sentence};
-use crate::workbench::annotation::{self, relation_source, Item, Source};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 

@@ -21,8 +21,8 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 
 use super::{content, count, decimal, put, title_rule, type_index, type_label, width, wrap_text};
+use crate::data::annotation::{self, entity_source, Item, Source};
 use crate::data::Sentence;
-use crate::workbench::annotation::{self, entity_source, Item, Source};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 

@@ -8,7 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 
 use super::{count, fit, fit_left, put, put_spans, spans_width, width};
-use crate::workbench::annotation::{entity_source, relation_source, Item, Source};
+use crate::data::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
     Action, Binding, HelpAction, InspectAction, KeyTable, Keymap, LinkAction, PickAction, HELP,
     INSPECT, LINK, PICKER,

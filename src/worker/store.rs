@@ -11,7 +11,7 @@
 //! the fingerprint last loaded or saved). A successful save discards the journal and starts an
 //! empty one with the new base. A `Load` closes the open journal of its file (it is reopened on
 //! the next append) and returns any journal with entries as the `recovery` of [`StoreReply::Loaded`]:
-//! the UI replays it ([`super::journal::replay`]) when its base matches the loaded fingerprint
+//! the UI replays it ([`crate::store::journal::replay`]) when its base matches the loaded fingerprint
 //! and the user agrees, and otherwise sends `SetAsideJournal`.
 
 use std::collections::HashMap;
@@ -21,11 +21,11 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
-use super::journal::{Journal, JournalEntry, JournalError, Recovered};
-use super::lock::{FolderLock, Lock};
 use crate::data::document::Sentence;
 use crate::data::io::{DataError, ErrorKind, Place};
+use crate::store::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
+use crate::store::journal::{Journal, JournalEntry, JournalError, Recovered};
+use crate::store::lock::{FolderLock, Lock};
 use crate::worker::{guarded, Worker};
 
 /// The workbench's name for an open document.
@@ -228,7 +228,7 @@ struct State {
     journals: HashMap<PathBuf, Journal>,
     /// The fingerprint last loaded or saved, by save path: the base of a journal started lazily.
     bases: HashMap<PathBuf, Option<Fingerprint>>,
-    /// The lock of each folder a document was loaded from, by lock file (see [`super::lock`]).
+    /// The lock of each folder a document was loaded from, by lock file (see [`crate::store::lock`]).
     locks: HashMap<PathBuf, Lock>,
 }
 
@@ -405,7 +405,8 @@ fn already_saved(journal: &Recovered, loaded: &Result<LoadedDocument, DataError>
         return false;
     }
     let mut replayed = loaded.sentences.clone();
-    super::journal::replay(&mut replayed, &journal.entries).is_ok() && replayed == loaded.sentences
+    crate::store::journal::replay(&mut replayed, &journal.entries).is_ok()
+        && replayed == loaded.sentences
 }
 
 fn journal_failed(doc: DocId, error: impl ToString) -> StoreReply {

@@ -1,7 +1,17 @@
-//! One shape for every background thread (the store, the model, fine-tuning): a named thread
-//! that takes requests from a channel, a panic turned into the reply its request expects, a
-//! failed spawn logged the same way for all, and the thread joined when its handle is dropped.
-//! It knows nothing of what the requests are, so any layer may use it.
+//! The workbench's background threads, all here and all of one shape: [`store`] (loading,
+//! journaling and saving documents), [`model`] (predicting and explaining, with the
+//! inspector's requests in [`explanation`]) and [`training`] (fine-tuning and model versions).
+//! The workbench's pure core (`update`) only asks for them through effects and hears back
+//! through messages; nothing below this module knows threads exist.
+//!
+//! [`Worker`] is the shape: a named thread that takes requests from a channel, a panic turned
+//! into the reply its request expects ([`guarded`]), a failed spawn logged the same way for
+//! all, and the thread joined when its handle is dropped.
+
+pub mod explanation;
+pub mod model;
+pub mod store;
+pub mod training;
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

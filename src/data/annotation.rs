@@ -18,7 +18,7 @@ pub const SCORE_KEY: &str = "score";
 pub const MODEL_KEY: &str = "model";
 /// The sentence extra key set to `true` once a person has reviewed the sentence (the one
 /// fine-tuning reads).
-pub use crate::train::finetune::REVIEWED_KEY;
+pub const REVIEWED_KEY: &str = "reviewed";
 
 /// The provenance of an entity or relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +106,15 @@ pub fn relation_source(relation: &Relation) -> Source {
     Source::of(&relation.extra)
 }
 
-/// Whether a person marked the sentence reviewed.
-pub use crate::train::finetune::is_reviewed;
+/// Whether a person marked the sentence reviewed (`"reviewed": true`; any other value is not).
+pub fn is_reviewed(sentence: &Sentence) -> bool {
+    sentence.extra.get(REVIEWED_KEY).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The sentences a person marked reviewed, in order: what fine-tuning learns from.
+pub fn reviewed_sentences(sentences: &[Sentence]) -> Vec<Sentence> {
+    sentences.iter().filter(|s| is_reviewed(s)).cloned().collect()
+}
 
 /// Whether the sentence has nothing the model may fill in: no entity, no relation, not
 /// reviewed (a reviewed sentence with no entities says "there are none").
@@ -238,5 +245,23 @@ mod tests {
         assert!(is_unannotated(&s));
         s.extra.insert(REVIEWED_KEY.into(), Value::Bool(true));
         assert!(is_reviewed(&s) && !is_unannotated(&s));
+    }
+
+    fn sentence(words: &str) -> Sentence {
+        Sentence::from_tokens(words.split_whitespace().map(String::from).collect())
+    }
+
+    #[test]
+    fn only_marked_sentences_are_reviewed() {
+        let mut yes = sentence("a b");
+        yes.extra.insert(REVIEWED_KEY.into(), true.into());
+        let mut no = sentence("c d");
+        no.extra.insert(REVIEWED_KEY.into(), false.into());
+        let text = {
+            let mut s = sentence("e f");
+            s.extra.insert(REVIEWED_KEY.into(), "true".into());
+            s
+        };
+        assert_eq!(reviewed_sentences(&[no, yes.clone(), sentence("g"), text]), vec![yes]);
     }
 }
