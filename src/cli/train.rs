@@ -50,8 +50,8 @@ const FRESH_ONLY: [&str; 13] = [
     "no_calibration",
 ];
 
-/// Arguments of `spanscope train`; defaults are the paper's Table 3, CoNLL04 column, or, with
-/// `--continue-from`, those of `FinetuneConfig`.
+/// Arguments of `spanscope train`; defaults are the paper's Table 3 (docs/MODEL.md), CoNLL04
+/// column, or, with `--continue-from`, those of `FinetuneConfig`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Training sentences with gold entities and relations (SpERT .json or .jsonl).

@@ -1,5 +1,6 @@
-//! The ASpERT model (paper section 4) and its SpERT baseline (section 3): span classifier with
-//! the attention contribution degree f_a and an MLP, relation classifier with localized context.
+//! The ASpERT model (docs/MODEL.md: the paper's section 4) and its SpERT baseline (section 3): span
+//! classifier with the attention contribution degree f_a and an MLP, relation classifier with
+//! localized context.
 //!
 //! One encoder pass ([`Aspert::encode`]) serves both steps: [`Aspert::span_representations`]
 //! builds E(s) (eq. 6) for any list of spans, [`Aspert::span_logits`] classifies them (eqs. 7-9

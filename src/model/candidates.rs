@@ -1,5 +1,5 @@
 //! Span candidates: every word span of width `1..=max_width` over the kept words, with its
-//! word-piece range (paper section 3.2; DESIGN.md §1 "Candidates").
+//! word-piece range (docs/MODEL.md, eq. 1; docs/DESIGN.md §1 "Candidates").
 
 use std::ops::Range;
 

@@ -1,4 +1,4 @@
-//! The encoder's shape, read from a Hugging Face `config.json` (DESIGN.md §1: "any BERT-family
+//! The encoder's shape, read from a Hugging Face `config.json` (docs/DESIGN.md §1: "any BERT-family
 //! checkpoint in Hugging Face layout").
 //!
 //! Only what the forward pass needs is kept; unknown keys are ignored. Keys that old

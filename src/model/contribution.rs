@@ -1,4 +1,5 @@
-//! The attention contribution degree f_a of a span (paper section 4.2, Algorithms 1 and 2).
+//! The attention contribution degree f_a of a span (docs/MODEL.md: the paper's section 4.2,
+//! Algorithms 1 and 2).
 //!
 //! For every layer `l` and head `h`, take the attention probabilities `A[l, h]` with queries
 //! restricted to the pieces of the span and keys over the real (non-padding) pieces of the

@@ -1,5 +1,5 @@
 //! Our BERT: the hidden states of the last layer and the attention probabilities of every
-//! layer and head, `[B, layers, heads, T, T]` (DESIGN.md §1; the paper's Algorithms 1 and 2
+//! layer and head, `[B, layers, heads, T, T]` (docs/DESIGN.md §1; the paper's Algorithms 1 and 2
 //! read them to compute the attention contribution degree f_a).
 //!
 //! The computation is transformers' `BertModel` in eager mode (Devlin et al. 2019, §3;
@@ -16,13 +16,28 @@
 //!
 //! | path | taken when | proved equal to the reference by |
 //! |------|------------|----------------------------------|
-//! | [`Lean`](EncoderPath::Lean) | `forward`: frozen f32 weights, erf GELU | `tests/model/encoder_reference.rs` `matches_plain_reference_on_padded_batch`; `tests/model/encoder_parity.rs` `matches_transformers_on_tiny_bert`; `tests/cuda.rs` `encoder_matches_transformers_on_cuda` |
-//! | [`FusedQkv`](EncoderPath::FusedQkv) | `forward`: frozen f16 or bf16 weights, or another activation | `tests/model/encoder_reference.rs` `other_activations_match_the_plain_reference`, `half_precision_is_close_to_f32` |
-//! | [`SeparateQkv`](EncoderPath::SeparateQkv) | `forward`: trainable weights | `tests/model/encoder_reference.rs` `trainable_path_matches_inference_path_and_has_gradients` |
-//! | [`LayerNodes`](EncoderPath::LayerNodes) | `forward`: trainable f32 weights, erf GELU, the input tracks gradients and [`WeightGrads`] collects | `tests/model/encoder_reference.rs` `layers_trained_as_one_graph_node_match_the_per_op_graph` |
-//! | [`Gated`](EncoderPath::Gated) | `forward_gated`, `forward_explained` with no gradient wanted; `forward_gated_shared`; `forward_explained_composed` | `tests/explain/heads.rs` `masking_nothing_reproduces_the_prediction`, `masking_a_head_equals_zeroing_its_output_projection_columns`, `rows_sharing_their_unmasked_layers_equal_separate_rows` |
-//! | [`GatedNodes`](EncoderPath::GatedNodes) | `forward_explained` (and `forward_gated`) when ξ or the word scale tracks gradients: f32 weights, erf GELU | `tests/explain/prediction.rs` `the_layer_nodes_give_the_composed_gradients` |
-//! | CUDA graph | around `Lean` or `FusedQkv`: [`Aspert::encode`](super::aspert::Aspert::encode) of an inference copy on a GPU, for a batch shape seen before ([`super::graphs`]) | `tests/cuda.rs` `encoder_graphs_replay_the_direct_pass_exactly` |
+//! | [`Lean`](EncoderPath::Lean) | `forward`: frozen f32 weights, erf GELU |
+//! `tests/model/encoder_reference.rs` `matches_plain_reference_on_padded_batch`;
+//! `tests/model/encoder_parity.rs` `matches_transformers_on_tiny_bert`; `tests/cuda.rs`
+//! `encoder_matches_transformers_on_cuda` | | [`FusedQkv`](EncoderPath::FusedQkv) | `forward`:
+//! frozen f16 or bf16 weights, or another activation | `tests/model/encoder_reference.rs`
+//! `other_activations_match_the_plain_reference`, `half_precision_is_close_to_f32` | |
+//! [`SeparateQkv`](EncoderPath::SeparateQkv) | `forward`: trainable weights |
+//! `tests/model/encoder_reference.rs` `trainable_path_matches_inference_path_and_has_gradients` | |
+//! [`LayerNodes`](EncoderPath::LayerNodes) | `forward`: trainable f32 weights, erf GELU, the input
+//! tracks gradients and [`WeightGrads`] collects | `tests/model/encoder_reference.rs`
+//! `layers_trained_as_one_graph_node_match_the_per_op_graph` | | [`Gated`](EncoderPath::Gated) |
+//! `forward_gated`, `forward_explained` with no gradient wanted; `forward_gated_shared`;
+//! `forward_explained_composed` | `tests/explain/heads.rs`
+//! `masking_nothing_reproduces_the_prediction`,
+//! `masking_a_head_equals_zeroing_its_output_projection_columns`,
+//! `rows_sharing_their_unmasked_layers_equal_separate_rows` | |
+//! [`GatedNodes`](EncoderPath::GatedNodes) | `forward_explained` (and `forward_gated`) when ξ or
+//! the word scale tracks gradients: f32 weights, erf GELU | `tests/explain/prediction.rs`
+//! `the_layer_nodes_give_the_composed_gradients` | | CUDA graph | around `Lean` or `FusedQkv`:
+//! [`Aspert::encode`](super::aspert::Aspert::encode) of an inference copy on a GPU, for a batch
+//! shape seen before ([`super::graphs`]) | `tests/cuda.rs`
+//! `encoder_graphs_replay_the_direct_pass_exactly` |
 //!
 //! Dropout masks come from the encoder's [`DropoutStream`], so a seeded run repeats on the CPU
 //! and the GPU alike. The encoder logs its path when it loads; each stage (embeddings, each

@@ -1,4 +1,4 @@
-//! Where an encoder comes from (DESIGN.md §1: "any BERT-family checkpoint in Hugging Face
+//! Where an encoder comes from (docs/DESIGN.md §1: "any BERT-family checkpoint in Hugging Face
 //! layout"): a local directory, the Hugging Face cache, or the Hub.
 //!
 //! [`resolve`] turns what the user typed into files, trying in order:
@@ -439,7 +439,7 @@ pub fn load_encoder_with(
 
 /// Builds a trainable encoder: its parameters become `Var`s of `varmap` under `prefix` (e.g.
 /// `"encoder"`, or `""` for none), filled with the pretrained weights of `files`, so that
-/// an optimizer over `varmap.all_vars()` fine-tunes them (DESIGN.md §4). Parameters that
+/// an optimizer over `varmap.all_vars()` fine-tunes them (docs/DESIGN.md §4). Parameters that
 /// already exist in `varmap` under the same names are overwritten with the pretrained values.
 pub fn load_trainable(
     files: &EncoderFiles,

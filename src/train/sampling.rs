@@ -1,7 +1,7 @@
-//! Training samples as SpERT draws them (paper section 3.1; SpERT's `create_train_sample`):
-//! per sentence every gold span plus up to `neg_entity_count` random non-entity spans, and every
-//! related pair of gold entities plus up to `neg_relation_count` unrelated pairs of gold
-//! entities. A fresh draw every epoch, from the caller's seeded generator.
+//! Training samples as SpERT draws them (docs/MODEL.md, the paper's section 3.1; SpERT's
+//! `create_train_sample`): per sentence every gold span plus up to `neg_entity_count` random
+//! non-entity spans, and every related pair of gold entities plus up to `neg_relation_count`
+//! unrelated pairs of gold entities. A fresh draw every epoch, from the caller's seeded generator.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use crate::data::Sentence;
 /// How many negatives to draw and how wide a negative span may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamplingConfig {
-    /// Negative spans per sentence (DESIGN.md: 100; the paper's Table 3: 150).
+    /// Negative spans per sentence (docs/DESIGN.md: 100; the paper's Table 3: 150).
     pub neg_entity_count: usize,
     /// Negative entity pairs per sentence.
     pub neg_relation_count: usize,

@@ -1,8 +1,8 @@
-//! The training loop (DESIGN.md §1 "Training"): epochs of shuffled batches with freshly sampled
-//! negatives, the joint loss, AdamW with a linear schedule and clipping; after each epoch an
-//! evaluation on the dev set and an atomic save of the best model so far, with `training.json`
-//! beside the weights. The loop knows nothing of a user interface: it reports through a
-//! callback and stops when a flag is raised.
+//! The training loop (docs/DESIGN.md §1 "Training"): epochs of shuffled batches with freshly
+//! sampled negatives, the joint loss, AdamW with a linear schedule and clipping; after each epoch
+//! an evaluation on the dev set and an atomic save of the best model so far, with `training.json`
+//! beside the weights. The loop knows nothing of a user interface: it reports through a callback
+//! and stops when a flag is raised.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +30,8 @@ use crate::model::decode::predict;
 /// The run's report file, written into the output checkpoint directory.
 pub const REPORT_FILE: &str = "training.json";
 
-/// Hyper-parameters of a run; the defaults are the paper's Table 3, CoNLL04 column, with
-/// DESIGN.md's 100 negatives.
+/// Hyper-parameters of a run; the defaults are the paper's Table 3 (docs/MODEL.md), CoNLL04 column,
+/// with docs/DESIGN.md's 100 negatives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Passes over the training set.

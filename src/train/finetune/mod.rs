@@ -1,4 +1,4 @@
-//! Incremental fine-tuning on reviewed sentences (DESIGN.md §4): a copy of the current model
+//! Incremental fine-tuning on reviewed sentences (docs/DESIGN.md §4): a copy of the current model
 //! learns the sentences an expert reviewed, mixed with a sample of its original training data
 //! so that it does not forget, and is then compared with the current model on reviewed
 //! sentences it did not see.
