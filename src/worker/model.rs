@@ -86,6 +86,10 @@ pub enum InferenceReply {
         /// The given tokens with the model's entities and relations, each carrying
         /// `"source": "model"`, `"score"` and `"model"` (the model's name).
         annotation: Sentence,
+        /// What the model could not do for this sentence (one longer than the encoder is
+        /// predicted in windows, and pairs further apart than a window get no relation), for
+        /// the reviewer to see; empty for almost every sentence.
+        notes: Vec<String>,
     },
     /// The answer to an inspect request that was not superseded.
     Inspected {
@@ -437,8 +441,9 @@ fn load_checkpoint(
     Ok(Loaded { model, pieces, device: opened, info })
 }
 
-/// The model's annotations of `units`, each entity and relation marked with the model's name.
-fn annotate(loaded: &Loaded, units: &[Unit]) -> candle_core::Result<Vec<Sentence>> {
+/// The model's annotations of `units`, each entity and relation marked with the model's name,
+/// with the prediction's notes.
+fn annotate(loaded: &Loaded, units: &[Unit]) -> candle_core::Result<Vec<(Sentence, Vec<String>)>> {
     let sentences: Vec<Sentence> =
         units.iter().map(|u| Sentence::from_tokens(u.tokens.clone())).collect();
     let predictions =
@@ -453,7 +458,7 @@ fn annotate(loaded: &Loaded, units: &[Unit]) -> candle_core::Result<Vec<Sentence
             for extra in extras.chain(s.relations.iter_mut().map(|r| &mut r.extra)) {
                 extra.insert("model".into(), name.clone());
             }
-            s
+            (s, p.notes)
         })
         .collect())
 }
@@ -471,8 +476,18 @@ fn inspect(
     Ok(Inspection { start, end, contribution: found.contribution, probabilities })
 }
 
-fn predicted(unit: &Unit, generation: u64, annotation: Sentence) -> InferenceReply {
-    InferenceReply::Predicted { doc: unit.doc, sentence: unit.sentence, generation, annotation }
+fn predicted(
+    unit: &Unit,
+    generation: u64,
+    (annotation, notes): (Sentence, Vec<String>),
+) -> InferenceReply {
+    InferenceReply::Predicted {
+        doc: unit.doc,
+        sentence: unit.sentence,
+        generation,
+        annotation,
+        notes,
+    }
 }
 
 fn failed(unit: &Unit, error: String) -> InferenceReply {

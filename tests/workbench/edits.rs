@@ -278,6 +278,7 @@ fn predictions_fill_only_unannotated_sentences_and_are_not_edits() {
                 sentence: i,
                 generation: 1,
                 annotation,
+                notes: Vec::new(),
             }),
         );
     }
@@ -436,4 +437,25 @@ fn the_user_guide_lists_every_key() {
             );
         }
     }
+}
+
+#[test]
+fn what_the_model_could_not_do_for_a_sentence_is_said_on_screen() {
+    let mut app = app_with(vec![plain(), plain()]);
+    app.docs[0].predicting.insert(1);
+    let notes = vec!["12 of its 90 ordered entity pairs are further apart than the window".into()];
+    update(
+        &mut app,
+        Msg::Model(InferenceReply::Predicted {
+            doc: 1,
+            sentence: 1,
+            generation: 1,
+            annotation: proposed(),
+            notes,
+        }),
+    );
+    let (level, text) = app.message.clone().expect("a message");
+    assert_eq!(level, spanscope::workbench::state::Level::Warning);
+    assert!(text.contains("sentence 2: 12 of its 90 ordered entity pairs"), "{text}");
+    assert!(text.contains(&app.docs[0].name()), "names the document: {text}");
 }

@@ -101,7 +101,9 @@ fn predicted(replies: &[InferenceReply], doc: u64) -> BTreeMap<usize, (u64, Sent
     replies
         .iter()
         .filter_map(|r| match r {
-            InferenceReply::Predicted { doc: d, sentence, generation, annotation } if *d == doc => {
+            InferenceReply::Predicted { doc: d, sentence, generation, annotation, .. }
+                if *d == doc =>
+            {
                 Some((*sentence, (*generation, annotation.clone())))
             }
             _ => None,
@@ -340,4 +342,27 @@ fn inspect_span_agrees_with_explain_span_and_span_probabilities() {
     assert!(wide.contains("5 words wide") && wide.contains("at most 4"), "{wide}");
     assert!(inspect_span(&t.model, &t.pieces, &tokens, 14, 15).is_err());
     assert!(inspect_span(&t.model, &t.pieces, &tokens, 3, 3).is_err());
+}
+
+#[test]
+fn a_sentence_longer_than_the_encoder_comes_with_notes_and_a_short_one_without() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = Harness::free(checkpoint(tmp.path(), "tiny-a", 2));
+    h.ready();
+    // The tiny encoder reads 64 pieces: twelve copies of a 7-word sentence do not fit.
+    let long = sentence(&["John Smith works for Acme in Paris ."; 12].join(" "));
+    h.worker.predict(3, numbered(&[sentences()[0].clone(), long]));
+    let notes: BTreeMap<usize, Vec<String>> = h
+        .until_idle()
+        .into_iter()
+        .filter_map(|r| match r {
+            InferenceReply::Predicted { sentence, notes, .. } => Some((sentence, notes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes[&0], Vec::<String>::new());
+    assert!(
+        notes[&1].iter().any(|n| n.contains("overlapping windows")),
+        "the long sentence's reply says how it was predicted: {notes:?}"
+    );
 }

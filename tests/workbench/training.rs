@@ -148,6 +148,7 @@ fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
             sentence: i,
             generation: 2,
             annotation: renewed.clone(),
+            notes: Vec::new(),
         };
         update(&mut app, Msg::Model(reply));
     }

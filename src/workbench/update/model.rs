@@ -29,12 +29,19 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
                 d.predicting.clear();
             }
         }
-        InferenceReply::Predicted { doc, sentence, annotation, .. } => {
+        InferenceReply::Predicted { doc, sentence, annotation, notes, .. } => {
             let Some(i) = app.doc_index(doc) else { return Vec::new() };
             let d = &mut app.docs[i];
             if !d.predicting.remove(&sentence) || d.edited.contains(&sentence) {
                 return Vec::new();
             }
+            if !notes.is_empty() {
+                // A long sentence's limits are said where the reviewer looks, not only logged.
+                let line = format!("{} sentence {}: {}", d.name(), sentence + 1, notes.join("; "));
+                tracing::warn!("{line}");
+                app.say(Level::Warning, line);
+            }
+            let d = &mut app.docs[i];
             if let Some(current) = d.sentences.get(sentence) {
                 let untouched =
                     annotation::only_proposals(current) && !annotation::is_reviewed(current);
