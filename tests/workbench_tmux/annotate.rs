@@ -1,108 +1,20 @@
 //! The real `spanscope` binary in a real terminal (tmux): keys go in with send-keys, the
 //! screen comes back with capture-pane, and the files it wrote are checked.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::tmux::{wait_for_file, Tmux};
 use serde_json::{json, Value};
 
-static SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// A tmux server of our own with one pane running a command.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Starts `command` (run by sh) in a `width`×`height` pane.
-    fn start(command: &str, width: u16, height: u16) -> Tmux {
-        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let socket = format!("spanscope-test-{}-{n}", std::process::id());
-        let tmux = Tmux { socket };
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            command,
-        ]);
-        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
-        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux runs (scripts/setup.sh installs it)")
-    }
-
-    /// Types keys: tmux key names ("Enter", "C-s", "Tab") or literal text.
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            let out = self.run(&["send-keys", "-t", "0", key]);
-            assert!(out.status.success());
-        }
-    }
-
-    /// The screen as text.
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
-    }
-
-    /// Waits until the screen shows `text`, or fails showing the screen.
-    fn wait_for(&self, text: &str) -> String {
-        self.wait_until(&format!("{text:?}"), |screen| screen.contains(text))
-    }
-
-    /// Waits until the document and the bundled model are both loaded: the model's name is
-    /// shown and nothing says "loading" (the inspector names the model while it loads, so its
-    /// name alone comes too early on a busy machine).
-    fn wait_ready(&self) -> String {
-        self.wait_until("the document and the model", |screen| {
-            screen.contains("conll04-aspert-minilm") && !screen.contains("loading")
-        })
-    }
-
-    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "waited 60 s for {what}; the screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-/// Waits until `path` exists (the wrapper script writes it when spanscope has exited).
-fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "spanscope did not exit ({} never appeared); the screen:\n{}",
-            path.display(),
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    std::fs::read_to_string(path).unwrap()
+/// Waits until the document and the bundled model are both loaded: the model's name is shown
+/// and nothing says "loading" (the inspector names the model while it loads, so its name alone
+/// comes too early on a busy machine).
+fn wait_ready(tmux: &Tmux) -> String {
+    tmux.wait_until("the document and the model", |screen| {
+        screen.contains("conll04-aspert-minilm") && !screen.contains("loading")
+    })
 }
 
 struct Workspace {
@@ -150,7 +62,7 @@ impl Workspace {
 fn a_reviewer_adds_and_retypes_an_entity_adds_a_relation_saves_and_quits() {
     let ws = Workspace::new();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    let first = tmux.wait_ready();
+    let first = wait_ready(&tmux);
     assert!(first.contains("doc.json"), "the document list shows the file:\n{first}");
     assert!(first.contains("Org"), "the gold entity's type is shown:\n{first}");
 
@@ -199,7 +111,7 @@ fn edits_survive_kill_9_and_are_offered_back() {
     let ws = Workspace::new();
     let before = std::fs::read(ws.path("doc.json")).unwrap();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    tmux.wait_ready();
+    wait_ready(&tmux);
     tmux.keys(&["v", "l", "3"]);
     tmux.wait_for("add entity");
     // The journal entry is on disk once the store worker wrote it: kill as soon as it is.
@@ -244,7 +156,7 @@ fn quitting_with_unsaved_edits_asks_first() {
     let ws = Workspace::new();
     let before = std::fs::read(ws.path("doc.json")).unwrap();
     let tmux = Tmux::start(&ws.command(), 80, 24);
-    tmux.wait_ready();
+    wait_ready(&tmux);
     tmux.keys(&["v", "l", "3"]);
     tmux.wait_for("add entity");
     tmux.keys(&["q"]);
@@ -265,7 +177,7 @@ fn quitting_with_unsaved_edits_asks_first() {
 fn the_inspector_masks_the_most_important_head_and_shows_before_and_after() {
     let ws = Workspace::new();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    tmux.wait_ready();
+    wait_ready(&tmux);
     // "John Smith" as a range, the inspector given the keys, its importance view.
     tmux.keys(&["v", "l", "i", "e"]);
     let importance = tmux.wait_for("|∂s/∂ξ| 0");
@@ -287,7 +199,7 @@ fn the_inspector_masks_the_most_important_head_and_shows_before_and_after() {
 fn the_inspector_masks_a_word_and_shows_before_and_after() {
     let ws = Workspace::new();
     let tmux = Tmux::start(&ws.command(), 100, 32);
-    tmux.wait_ready();
+    wait_ready(&tmux);
     // "John Smith" as a range, the inspector given the keys, its importance view.
     tmux.keys(&["v", "l", "i", "e"]);
     tmux.wait_for("no word masked");

@@ -3,78 +3,9 @@
 //! the selection, and a key remapped in the config file is the one that works.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
+use crate::tmux::{wait_for_file, Tmux};
 use serde_json::{json, Value};
-
-static SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// A tmux server of our own with one pane running a command.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str, width: u16, height: u16) -> Tmux {
-        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let tmux = Tmux { socket: format!("spanscope-keys-{}-{n}", std::process::id()) };
-        let (w, h) = (width.to_string(), height.to_string());
-        let out = tmux.run(&["new-session", "-d", "-x", &w, "-y", &h, command]);
-        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
-        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux runs (scripts/setup.sh installs it)")
-    }
-
-    /// Sends keys in one send-keys call, so they reach the program in one write.
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "0"];
-        args.extend_from_slice(keys);
-        assert!(self.run(&args).status.success());
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "waited 60 s for {text:?}; the screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        let screen = tmux.screen();
-        assert!(Instant::now() < deadline, "spanscope did not exit; the screen:\n{screen}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    std::fs::read_to_string(path).unwrap()
-}
 
 /// A folder with doc.json (one sentence, Acme gold Org), the CoNLL04 types and a config file
 /// that moves quit from `q` to `Q`.
@@ -108,22 +39,22 @@ fn stray_digits_and_a_quick_escape_change_nothing_and_the_config_remaps_quit() {
     let tmux = Tmux::start(&command(dir.path()), 200, 30);
     tmux.wait_for("doc.json");
 
-    tmux.keys(&["l", "l", "3"]);
+    tmux.keys_at_once(&["l", "l", "3"]);
     tmux.wait_for("nothing selected for type 3");
 
     // Select Acme, then Escape and 0 in one write: the bytes of Alt-0. Were the Escape lost,
     // Acme would stay selected and x would delete it.
-    tmux.keys(&["Tab"]);
+    tmux.keys_at_once(&["Tab"]);
     tmux.wait_for("relate");
-    tmux.keys(&["Escape", "0"]);
-    tmux.keys(&["x"]);
+    tmux.keys_at_once(&["Escape", "0"]);
+    tmux.keys_at_once(&["x"]);
     tmux.wait_for("select an entity (Tab) or a relation (]) first");
 
-    tmux.keys(&["q"]);
-    tmux.keys(&["C-s"]);
+    tmux.keys_at_once(&["q"]);
+    tmux.keys_at_once(&["C-s"]);
     tmux.wait_for("nothing to save");
     assert!(!dir.path().join("exit.txt").exists(), "q no longer quits");
-    tmux.keys(&["Q"]);
+    tmux.keys_at_once(&["Q"]);
     let exit = wait_for_file(&dir.path().join("exit.txt"), &tmux);
     assert_eq!(exit.trim(), "0");
 

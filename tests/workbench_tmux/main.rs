@@ -5,3 +5,4 @@ mod annotate;
 mod keys;
 mod rules;
 mod signals;
+mod tmux;

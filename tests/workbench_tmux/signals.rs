@@ -2,57 +2,13 @@
 //! comes back as it was, the journal keeps the edit, and the second window is read-only
 //! (issue 22, docs/RELIABILITY.md).
 
+use crate::tmux::Tmux;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 const DOC: &str =
     "[\n{\"tokens\":[\"Ann\",\"sleeps\",\".\"],\"entities\":[],\"relations\":[]}\n]\n";
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let tmux = Tmux { socket: format!("spanscope-signals-{}-{n}", std::process::id()) };
-        let out = tmux.run(&["new-session", "-d", "-x", "100", "-y", "30", command]);
-        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
-        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux runs (scripts/setup.sh installs it)")
-    }
-
-    fn keys(&self, keys: &str) {
-        assert!(self.run(&["send-keys", "-t", "0", keys]).status.success());
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str) {
-        wait(&format!("{text:?} on screen"), || self.screen().contains(text), || self.screen());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
 
 fn wait(what: &str, done: impl Fn() -> bool, show: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -80,9 +36,9 @@ fn every_ending_signal_restores_the_terminal_and_keeps_the_journal() {
     for (signal, number) in [("TERM", 15), ("HUP", 1), ("INT", 2), ("QUIT", 3)] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
-        let tmux = Tmux::start(&command(dir.path()));
+        let tmux = Tmux::start(&command(dir.path()), 100, 30);
         tmux.wait_for("Sentence 1/1");
-        tmux.keys("r"); // mark reviewed: one unsaved edit
+        tmux.keys(&["r"]); // mark reviewed: one unsaved edit
         tmux.wait_for("✓ reviewed");
         let pid = std::fs::read_to_string(dir.path().join("pid.txt")).unwrap();
         let killed = Command::new("kill").args([&format!("-{signal}"), pid.trim()]).status();
@@ -105,12 +61,16 @@ fn a_closed_terminal_ends_the_workbench_and_keeps_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
     let (bin, d) = (env!("CARGO_BIN_EXE_spanscope"), dir.path().display());
-    let tmux = Tmux::start(&format!(
+    let tmux = Tmux::start(
+        &format!(
         "cd {d} && echo $$ > {d}/pid.txt && exec env -u SPANSCOPE_MODEL HOME={d} {bin} annotate \
          --no-model {d}/doc.json"
-    ));
+    ),
+        100,
+        30,
+    );
     tmux.wait_for("Sentence 1/1");
-    tmux.keys("r");
+    tmux.keys(&["r"]);
     tmux.wait_for("✓ reviewed");
     let pid = std::fs::read_to_string(dir.path().join("pid.txt")).unwrap().trim().to_string();
     // The window closes: tmux hangs up the terminal.
@@ -134,12 +94,16 @@ fn a_terminal_that_hangs_up_without_sighup_ends_the_workbench() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
     let (bin, d) = (env!("CARGO_BIN_EXE_spanscope"), dir.path().display());
-    let tmux = Tmux::start(&format!(
-        "cd {d} && setsid sh -c 'echo $$ > {d}/pid.txt; exec env -u SPANSCOPE_MODEL HOME={d} \
+    let tmux = Tmux::start(
+        &format!(
+            "cd {d} && setsid sh -c 'echo $$ > {d}/pid.txt; exec env -u SPANSCOPE_MODEL HOME={d} \
          {bin} annotate --no-model {d}/doc.json' <$(tty) >$(tty) 2>/dev/null; sleep 30"
-    ));
+        ),
+        100,
+        30,
+    );
     tmux.wait_for("Sentence 1/1");
-    tmux.keys("r");
+    tmux.keys(&["r"]);
     tmux.wait_for("✓ reviewed");
     let pid = std::fs::read_to_string(dir.path().join("pid.txt")).unwrap().trim().to_string();
     let proc = Path::new("/proc").join(&pid);
@@ -158,20 +122,24 @@ fn a_terminal_that_hangs_up_without_sighup_ends_the_workbench() {
 fn a_second_workbench_on_the_folder_is_read_only_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("doc.json"), DOC).unwrap();
-    let first = Tmux::start(&command(dir.path()));
+    let first = Tmux::start(&command(dir.path()), 100, 30);
     first.wait_for("Sentence 1/1");
     let second_dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_spanscope");
-    let second = Tmux::start(&format!(
+    let second = Tmux::start(
+        &format!(
         "cd {} && env -u SPANSCOPE_MODEL HOME={} {bin} annotate --no-model {}/doc.json; sleep 30",
         second_dir.path().display(),
         second_dir.path().display(),
         dir.path().display()
-    ));
+    ),
+        100,
+        30,
+    );
     second.wait_for("read-only");
-    second.keys("r");
+    second.keys(&["r"]);
     second.wait_for("another spanscope workbench");
-    first.keys("r");
+    first.keys(&["r"]);
     first.wait_for("✓ reviewed");
     let journal = dir.path().join(".spanscope/recovery/doc.json.journal.jsonl");
     wait("the first one's journal", || journal.exists(), || first.screen());
