@@ -823,12 +823,14 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
             super::state::Disk::Changed => (d.fingerprint, true),
             super::state::Disk::Removed => (None, false),
         };
-        d.saving = Some(d.sentences.clone());
+        // One copy serves the store worker and, once written, the document's baseline.
+        let snapshot = std::sync::Arc::new(d.sentences.clone());
+        d.saving = Some(snapshot.clone());
         names.push(d.name());
         effects.push(Effect::Store(StoreRequest::Save {
             doc: d.id,
             source: d.source.clone(),
-            sentences: d.sentences.clone(),
+            sentences: snapshot,
             expected,
             force,
         }));

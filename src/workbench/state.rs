@@ -2,6 +2,7 @@
 //! what the workers last said. Rendering reads it; only `update` changes it.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::data::types::Types;
 use crate::data::Sentence;
@@ -65,7 +66,7 @@ pub struct Document {
     /// The file's state on disk.
     pub disk: Disk,
     /// The sentences handed to the store worker by a save in flight.
-    pub saving: Option<Vec<Sentence>>,
+    pub saving: Option<Arc<Vec<Sentence>>>,
     /// Whether this document's recovery journal has been started since the last load or save.
     pub journal_started: bool,
     /// Why the last journal write failed, until a save succeeds: unsaved edits are then not

@@ -47,8 +47,9 @@ pub enum StoreRequest {
         doc: DocId,
         /// Where it is.
         source: DocumentSource,
-        /// Its sentences as they are now.
-        sentences: Vec<Sentence>,
+        /// Its sentences as they are now, shared with the workbench (which keeps them as what
+        /// the file holds once the save succeeds) rather than copied twice.
+        sentences: Arc<Vec<Sentence>>,
         /// The fingerprint last loaded or saved.
         expected: Option<Fingerprint>,
         /// Save even if the file changed on disk (the disk version is kept).
@@ -466,7 +467,7 @@ mod tests {
         let request = StoreRequest::Save {
             doc: 9,
             source,
-            sentences: Vec::new(),
+            sentences: Arc::new(Vec::new()),
             expected: None,
             force: false,
         };

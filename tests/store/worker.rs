@@ -68,7 +68,7 @@ fn load_journal_save_replies_in_order_and_empties_the_journal() {
     worker.send(StoreRequest::Save {
         doc: 1,
         source: source.clone(),
-        sentences: edited.clone(),
+        sentences: std::sync::Arc::new(edited.clone()),
         expected: loaded.fingerprint,
         force: false,
     });
@@ -132,7 +132,7 @@ fn conflicts_copies_and_journal_failures_are_replied() {
     worker.send(StoreRequest::Save {
         doc: 7,
         source: source.clone(),
-        sentences: vec![edit(&sentences[0]).after],
+        sentences: std::sync::Arc::new(vec![edit(&sentences[0]).after]),
         expected: None,
         force: false,
     });

@@ -22,7 +22,8 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
             match result {
                 Ok(fingerprint) => {
                     if let Some(written) = written {
-                        d.baseline = written;
+                        d.baseline = std::sync::Arc::try_unwrap(written)
+                            .unwrap_or_else(|shared| shared.as_ref().clone());
                     }
                     d.fingerprint = Some(fingerprint);
                     d.disk = Disk::InSync;
