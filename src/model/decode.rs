@@ -243,7 +243,7 @@ fn predict_over(
 
 /// `sentence`'s annotated entities that are candidates, as (candidate index, entity with the
 /// span's probabilities), ordered by start then end like [`decode_entities`].
-pub(super) fn annotated_entities<P: AsRef<[f32]>>(
+fn annotated_entities<P: AsRef<[f32]>>(
     candidates: &[SpanCandidate],
     probabilities: &[P],
     entity_types: &[String],
@@ -330,7 +330,6 @@ impl QueuedBatch {
         let Some(work) = self.work else {
             return Ok(vec![SentencePrediction::default(); self.candidates.len()]);
         };
-        let cfg = model.config();
         let (_, rows, classes) = work.probabilities.dims3()?;
         let mut predictions = Vec::with_capacity(self.candidates.len());
         let mut chosen = Vec::with_capacity(self.candidates.len());
@@ -338,17 +337,7 @@ impl QueuedBatch {
         for (b, cands) in self.candidates.iter().enumerate() {
             let own = &probs[b * rows * classes..][..cands.len() * classes];
             let rows: Vec<&[f32]> = own.chunks_exact(classes).collect();
-            let mut found = match annotated {
-                None => decode_entities(cands, &rows, &cfg.entity_types),
-                Some(sentences) => {
-                    annotated_entities(cands, &rows, &cfg.entity_types, sentences[b])
-                }
-            };
-            // Flat decoding ranks the raw scores, so calibration never changes which span stays.
-            if annotated.is_none() && cfg.decoding == EntityDecoding::Flat {
-                found = keep_best_of_overlaps(found);
-            }
-            cfg.calibration.apply_to_entities(&mut found, &cfg.entity_types);
+            let found = entities_of(model, cands, &rows, annotated.map(|s| s[b]));
             chosen.push(found.iter().map(|(i, _)| *i).collect::<Vec<_>>());
             let entities = found.into_iter().map(|(_, e)| e).collect();
             predictions.push(SentencePrediction { entities, ..Default::default() });
@@ -389,20 +378,56 @@ fn relate(
     let scores = pair_probabilities(model, enc, repr, spans, &span_pairs)?;
     let _decode = tracing::span!(tracing::Level::TRACE, "decode").entered();
     for (b, prediction) in predictions.iter_mut().enumerate() {
-        prediction.relations = decode_relations(
-            &prediction.entities,
-            &all_pairs[b],
-            &scores[b],
-            &cfg.relation_types,
-            &cfg.symmetric_relations,
-            cfg.relation_threshold,
-        );
-        // α applies to the raw sigmoid (module calibration): only the reported score changes.
-        for relation in &mut prediction.relations {
-            relation.score = cfg.calibration.relation_score(relation.score);
-        }
+        prediction.relations = relations_of(model, &prediction.entities, &all_pairs[b], &scores[b]);
     }
     Ok(())
+}
+
+/// A sentence's entities from its candidates' class probabilities, as every prediction path
+/// decides them: the predicted types (or, with `annotated`, its gold spans), flat decoding
+/// where the model says so, then calibrated scores. Each entity comes with its candidate index.
+pub(super) fn entities_of<P: AsRef<[f32]>>(
+    model: &Aspert,
+    candidates: &[SpanCandidate],
+    probabilities: &[P],
+    annotated: Option<&Sentence>,
+) -> Vec<(usize, PredictedEntity)> {
+    let cfg = model.config();
+    let mut found = match annotated {
+        None => decode_entities(candidates, probabilities, &cfg.entity_types),
+        Some(sentence) => {
+            annotated_entities(candidates, probabilities, &cfg.entity_types, sentence)
+        }
+    };
+    // Flat decoding ranks the raw scores, so calibration never changes which span stays.
+    if annotated.is_none() && cfg.decoding == EntityDecoding::Flat {
+        found = keep_best_of_overlaps(found);
+    }
+    cfg.calibration.apply_to_entities(&mut found, &cfg.entity_types);
+    found
+}
+
+/// The relations of `entities` from the sigmoids of their ordered `pairs`, with calibrated
+/// scores (α applies to the raw sigmoid, module calibration: only the reported score changes).
+pub(super) fn relations_of(
+    model: &Aspert,
+    entities: &[PredictedEntity],
+    pairs: &[(usize, usize)],
+    scores: &[Vec<f32>],
+) -> Vec<PredictedRelation> {
+    let cfg = model.config();
+    let mut relations = decode_relations(
+        entities,
+        pairs,
+        scores,
+        &cfg.relation_types,
+        &cfg.symmetric_relations,
+        cfg.relation_threshold,
+    );
+    for relation in &mut relations {
+        relation.score = cfg.calibration.relation_score(relation.score);
+    }
+    relations
 }
 
 /// The relation sigmoids `[pair][relation type]` of each sentence's ordered `pairs` (indices

@@ -13,10 +13,8 @@ use super::aspert::Aspert;
 use super::batch::{PieceBatch, SpanBatch};
 use super::candidates::{candidate_count, span_candidates, span_pieces, SpanCandidate};
 use super::decode::{
-    annotated_entities, decode_entities, decode_relations, pair_probabilities, PredictedEntity,
-    SentencePrediction,
+    entities_of, pair_probabilities, relations_of, PredictedEntity, SentencePrediction,
 };
-use super::overlap::{keep_best_of_overlaps, EntityDecoding};
 use crate::data::wordpiece::{Window, WordPieces};
 use crate::data::Sentence;
 
@@ -74,16 +72,7 @@ pub(super) fn predict_in_windows(
 
     let (candidates, probabilities) =
         span_probabilities(model, pieces, &windows, &owned, batch_size, device)?;
-    let mut found = match given {
-        None => decode_entities(&candidates, &probabilities, &cfg.entity_types),
-        Some(sentence) => {
-            annotated_entities(&candidates, &probabilities, &cfg.entity_types, sentence)
-        }
-    };
-    if given.is_none() && cfg.decoding == EntityDecoding::Flat {
-        found = keep_best_of_overlaps(found);
-    }
-    cfg.calibration.apply_to_entities(&mut found, &cfg.entity_types);
+    let found = entities_of(model, &candidates, &probabilities, given);
     let entities: Vec<PredictedEntity> = found.into_iter().map(|(_, e)| e).collect();
     let relations = if cfg.relation_types.is_empty() || entities.len() < 2 {
         Vec::new()
@@ -98,18 +87,7 @@ pub(super) fn predict_in_windows(
                 cfg.max_pieces
             ));
         }
-        let mut relations = decode_relations(
-            &entities,
-            &pairs,
-            &scores,
-            &cfg.relation_types,
-            &cfg.symmetric_relations,
-            cfg.relation_threshold,
-        );
-        for relation in &mut relations {
-            relation.score = cfg.calibration.relation_score(relation.score);
-        }
-        relations
+        relations_of(model, &entities, &pairs, &scores)
     };
     for note in &notes {
         tracing::warn!("sentence {index}: {note}");
