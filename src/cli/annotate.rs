@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use spanscope::data::types::Types;
+use spanscope::data::formats::Interchange;
+use spanscope::data::types::{Types, ANNOTATION_CONF};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::versions::Versions;
 use spanscope::store::files::{discover, DocumentSource};
@@ -25,9 +26,9 @@ use super::model_arg::{checkpoint_dir, installed};
 /// Arguments of `annotate`.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Documents to review: SpERT .json, .jsonl or .txt files, or folders of them (a folder is
-    /// watched: files added or changed there appear without a restart). Default: the sample
-    /// documents.
+    /// Documents to review: SpERT .json, .jsonl or .txt files, brat .ann files (with their
+    /// .txt), DyGIE JSON lines, or folders of them (a folder is watched: files added or
+    /// changed there appear without a restart). Default: the sample documents.
     #[arg(value_name = "FILES|DIR")]
     pub inputs: Vec<PathBuf>,
 
@@ -153,7 +154,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
                 types.display()
             );
         }
-        bail!("no .json, .jsonl or .txt documents in {}", describe(&inputs));
+        bail!("no .json, .jsonl, .txt or .ann documents in {}", describe(&inputs));
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
@@ -162,9 +163,23 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         );
     }
     let types_file = args.types.clone().or(found.types.clone());
-    let types = match &types_file {
-        Some(path) => Types::read(path)?,
-        None => Types::default(),
+    // brat documents without a types file: their annotation.conf gives the types and rules.
+    let has_brat = found.documents.iter().any(|d| d.interchange == Some(Interchange::Brat));
+    let conf =
+        inputs
+            .iter()
+            .map(|p| {
+                if p.is_dir() {
+                    p.join(ANNOTATION_CONF)
+                } else {
+                    p.with_file_name(ANNOTATION_CONF)
+                }
+            })
+            .find(|conf| has_brat && types_file.is_none() && conf.is_file());
+    let types = match (&types_file, &conf) {
+        (Some(path), _) => Types::read(path)?,
+        (None, Some(conf)) => Types::from_annotation_conf(conf)?,
+        (None, None) => Types::default(),
     };
     let base = if args.no_model { None } else { Some(checkpoint_dir(args.model.as_deref())?) };
     // Fine-tuned versions live beside the documents; the current one is what opens.
@@ -200,7 +215,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
         None => ModelStatus::Failed("no model (--no-model)".into()),
     };
-    let mut app = App::new(types, types_file.is_some(), status);
+    let mut app = App::new(types, types_file.is_some() || conf.is_some(), status);
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;

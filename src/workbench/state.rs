@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use crate::data::formats::LossReport;
 use crate::data::types::Types;
 use crate::data::Sentence;
 use crate::explain::prediction::{Mode as MaskMode, Target};
@@ -76,6 +77,11 @@ pub struct Document {
     pub locked: Option<String>,
     /// Sentences sent to the model and not yet answered.
     pub predicting: BTreeSet<usize>,
+    /// What the file (brat, DyGIE) holds that is not shown, and so a save would not write back.
+    pub losses: LossReport,
+    /// Whether the reviewer agreed to save this document without what its format cannot
+    /// carry (asked before the first save, again after a reload).
+    pub losses_accepted: bool,
 }
 
 impl Document {
@@ -97,6 +103,8 @@ impl Document {
             journal_failed: None,
             locked: None,
             predicting: BTreeSet::new(),
+            losses: LossReport::default(),
+            losses_accepted: false,
         }
     }
 
@@ -248,6 +256,13 @@ pub enum Question {
     SaveConflict {
         /// The document.
         doc: u64,
+    },
+    /// Saving a document back in an other tool's format would lose what is listed.
+    SaveLosses {
+        /// The document.
+        doc: u64,
+        /// What would be lost.
+        losses: LossReport,
     },
     /// A fine-tuned model scored worse than the current one on the held-out sentences.
     KeepModel {

@@ -3,6 +3,7 @@
 
 mod files;
 mod journal;
+mod other_tools;
 mod reliability;
 mod watch;
 mod worker;

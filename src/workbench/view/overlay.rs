@@ -431,6 +431,26 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
             "Save conflict".into(),
             format!("{} changed on disk since it was read; your save was not written.", name(*doc)),
         ),
+        Question::SaveLosses { doc, losses } => {
+            let format = app
+                .doc_index(*doc)
+                .and_then(|i| app.docs[i].source.interchange)
+                .map_or("its", |f| f.name());
+            let listed: Vec<String> = losses
+                .losses
+                .iter()
+                .map(|l| match l.examples.first() {
+                    Some(e) => format!("{} × {} (e.g. {e})", l.count, l.kind.describe()),
+                    None => format!("{} × {}", l.count, l.kind.describe()),
+                })
+                .collect();
+            let text = format!(
+                "Saving {} in the {format} format cannot carry everything: {}.",
+                name(*doc),
+                listed.join("; ")
+            );
+            ("Save without these?".into(), text)
+        }
     }
 }
 
