@@ -87,6 +87,7 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Undo => return undo(app, true),
         Action::Redo => return undo(app, false),
         Action::Help => app.mode = Mode::Help { scroll: 0 },
+        Action::Statistics => app.mode = Mode::Stats { scroll: 0 },
         Action::FineTune => return fine_tune(app),
         Action::TrainingPanel => {
             app.fine_tuning.panel = !app.fine_tuning.panel && app.fine_tuning.run.is_some();

@@ -84,6 +84,8 @@ pub enum Action {
     Redo,
     /// Show every key.
     Help,
+    /// Show the statistics of the open documents.
+    Statistics,
     /// Quit (asks first when edits are unsaved).
     Quit,
     /// Start fine-tuning on the reviewed sentences, or cancel the run in progress.
@@ -308,6 +310,7 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(FILE, [plain('n')], Action::SearchNext, "next match"),
     bind!(FILE, [plain('N')], Action::SearchPrev, "previous match"),
     bind!(FILE, [ctrl('s')], Action::Save, "save every edited document"),
+    bind!(FILE, [plain('S')], Action::Statistics, "statistics of the open documents"),
     bind!(FILE, [plain('?')], Action::Help, "this help"),
     bind!(FILE, [plain('q')], Action::Quit, "quit (asks when edits are unsaved)"),
     bind!(

@@ -321,6 +321,11 @@ pub enum Mode {
     Confirm(Question),
     /// Keys go to the inspector: its views, its head and word cursors, what to mask.
     Inspect,
+    /// The statistics of the open documents, scrolled by `scroll` lines.
+    Stats {
+        /// Lines scrolled.
+        scroll: u16,
+    },
 }
 
 /// The model as the workbench sees it.

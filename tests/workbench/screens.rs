@@ -619,6 +619,24 @@ fn a_selected_relation_is_explained_as_one() {
 }
 
 #[test]
+fn statistics_overlay_at_80x24() {
+    let mut app = app();
+    app.mode = Mode::Stats { scroll: 0 };
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn statistics_overlay_at_120x40() {
+    let mut app = app();
+    app.mode = Mode::Stats { scroll: 0 };
+    let out = screen(&app, 120, 40);
+    assert!(out.contains("people.json") && out.contains("all 3 open documents"), "{out}");
+    assert!(out.contains("reviewed:    1 of 3 sentences"), "{out}");
+    assert!(out.contains("Work_For  Peop -> Org"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
 fn failed_document() {
     let mut app = app();
     app.cursor = Cursor { doc: 2, ..Cursor::default() };

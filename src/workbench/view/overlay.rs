@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
+use crate::data::stats::Stats;
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
     Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, INSPECT,
@@ -21,6 +22,7 @@ use crate::workbench::update::answers;
 pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     match &app.mode {
         Mode::Help { scroll } => help(buf, area, app, *scroll, theme),
+        Mode::Stats { scroll } => stats_box(buf, area, app, *scroll, theme),
         Mode::Pick(picker) => picker_box(buf, area, app, picker, theme),
         Mode::Confirm(question) => confirm(buf, area, app, question, theme),
         _ => error_box(buf, area, app, theme),
@@ -270,6 +272,66 @@ fn help(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
                 HelpRow::Blank => {}
             }
         }
+    }
+}
+
+/// What `spanscope stats` says of the cursor's document and, with several open, of all of
+/// them: one heading, then the summary's lines.
+fn stats_rows(app: &App) -> Vec<(bool, String)> {
+    let mut rows = Vec::new();
+    let mut block = |heading: String, stats: &Stats| {
+        if !rows.is_empty() {
+            rows.push((false, String::new()));
+        }
+        rows.push((true, heading));
+        rows.extend(stats.summary().lines().map(|l| (false, l.to_string())));
+    };
+    if let Some(doc) = app.doc() {
+        block(doc.name(), &Stats::of(&doc.sentences));
+    }
+    if app.docs.len() > 1 {
+        let mut total = Stats::default();
+        for doc in &app.docs {
+            total.add(&Stats::of(&doc.sentences));
+        }
+        block(format!("all {} open documents", app.docs.len()), &total);
+    }
+    rows
+}
+
+fn stats_box(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
+    let w = area.width.saturating_sub(4).min(100);
+    let text_w = usize::from(w.saturating_sub(4));
+    let mut rows: Vec<(bool, String)> = Vec::new();
+    for (heading, line) in stats_rows(app) {
+        if width(&line) <= text_w {
+            // As `spanscope stats` prints it, columns and all.
+            rows.push((heading, line));
+            continue;
+        }
+        // Continuation lines of a long count list are indented under its label.
+        let wrapped = wrap_text(&line, text_w.saturating_sub(2).max(1));
+        for (i, part) in wrapped.into_iter().enumerate() {
+            rows.push((heading, if i == 0 { part } else { format!("  {part}") }));
+        }
+    }
+    let total = rows.len() as u16;
+    let h = (total + 2).min(area.height.saturating_sub(2).max(3));
+    let inner_h = h.saturating_sub(2);
+    let scroll = scroll.min(total.saturating_sub(inner_h));
+    let note = if total > inner_h {
+        format!(" {}–{} of {total} · ", scroll + 1, (scroll + inner_h).min(total))
+    } else {
+        " ".to_string()
+    };
+    let title = vec![Span::styled(" Statistics ", theme.base.add_modifier(Modifier::BOLD))];
+    let footer = vec![Span::styled(format!("{note}any other key closes "), theme.dim)];
+    let inner = dialog(buf, area, w, h, title, footer, theme);
+    for (n, (heading, line)) in
+        rows.iter().skip(usize::from(scroll)).take(usize::from(inner.height)).enumerate()
+    {
+        let style = if *heading { theme.warn.add_modifier(Modifier::BOLD) } else { theme.base };
+        put(buf, inner, inner.x, inner.y + n as u16, line, style);
     }
 }
 
