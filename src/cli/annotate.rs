@@ -11,10 +11,11 @@ use spanscope::data::formats::Interchange;
 use spanscope::data::types::{Types, ANNOTATION_CONF};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::versions::Versions;
-use spanscope::store::files::{discover, DocumentSource};
+use spanscope::store::files::{self, discover, DocumentSource};
 use spanscope::store::watch::canonical_form;
 use spanscope::train::finetune::FinetuneConfig;
 use spanscope::train::settings::apply_config_file;
+use spanscope::workbench::adjudication::{document_name, Comparison};
 use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::config;
 use spanscope::workbench::state::{App, ModelStatus};
@@ -94,6 +95,12 @@ pub struct Args {
     /// Examples a new type needs before the fine-tuned model predicts it [default: 10].
     #[arg(long, value_name = "N")]
     pub propose_after: Option<usize>,
+
+    /// Another annotator's annotations of the same sentences (a file or folder, in any format
+    /// the workbench opens), shown as a second layer to adjudicate: documents matched by
+    /// name, sentences by position or words.
+    #[arg(long, value_name = "OTHER")]
+    pub compare: Option<PathBuf>,
 }
 
 impl Args {
@@ -115,6 +122,7 @@ impl Args {
             folds: None,
             forgetting: None,
             propose_after: None,
+            compare: None,
         }
     }
 }
@@ -156,6 +164,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         }
         bail!("no .json, .jsonl, .txt or .ann documents in {}", describe(&inputs));
     }
+    let compare = args.compare.as_deref().map(comparison).transpose()?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
             "the workbench needs a terminal; for scripts use `spanscope predict`, `eval` or \
@@ -220,6 +229,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;
     app.fine_tuning.auto = args.auto_train.filter(|&n| n > 0);
+    app.compare = compare;
     // Paths as the folder watcher reports them, so events find their documents.
     let documents: Vec<DocumentSource> = found
         .documents
@@ -234,6 +244,23 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     tracing::info!("workbench: {} documents, model {:?}", documents.len(), model);
     app::run(Setup { app, documents, watch, model, device, theme, training })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The other annotator's documents, read whole before the workbench starts.
+fn comparison(other: &Path) -> anyhow::Result<Comparison> {
+    let found = discover(&[other.to_path_buf()])?;
+    if found.documents.is_empty() {
+        bail!("--compare {}: no documents there", other.display());
+    }
+    let mut documents = Vec::new();
+    for source in &found.documents {
+        let loaded = files::load(source)?;
+        if let Some(problem) = loaded.problems.first() {
+            bail!("--compare: {problem}");
+        }
+        documents.push((document_name(&source.read_path), loaded.sentences));
+    }
+    Ok(Comparison { name: dir_name(other), documents, selected: None })
 }
 
 fn dir_name(dir: &Path) -> String {

@@ -97,6 +97,12 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Inspect => super::inspection::focus(app),
         Action::InspectorView => app.inspector.view = app.inspector.view.next(),
+        Action::NextDisagreement => super::adjudication::next(app, true),
+        Action::PrevDisagreement => super::adjudication::next(app, false),
+        Action::TakeTheirs => return super::adjudication::settle(app, true, false),
+        Action::TakeTheirsAll => return super::adjudication::settle(app, true, true),
+        Action::KeepMine => return super::adjudication::settle(app, false, false),
+        Action::KeepMineAll => return super::adjudication::settle(app, false, true),
         Action::ModelVersions => {
             if !app.fine_tuning.possible {
                 app.say(Level::Warning, "no model versions: fine-tuning needs a model");

@@ -98,6 +98,18 @@ pub enum Action {
     Inspect,
     /// Show the inspector's next view: f_a, importance, ablation.
     InspectorView,
+    /// Select the next open disagreement with the other annotator.
+    NextDisagreement,
+    /// Select the previous open disagreement.
+    PrevDisagreement,
+    /// Take the other annotator's labels at the selected disagreement.
+    TakeTheirs,
+    /// Take theirs at every open disagreement of the sentence.
+    TakeTheirsAll,
+    /// Keep one's own labels at the selected disagreement.
+    KeepMine,
+    /// Keep one's own at every open disagreement of the sentence.
+    KeepMineAll,
 }
 
 /// Actions while the inspector has the keys.
@@ -253,6 +265,7 @@ const EDIT: &str = "Edit";
 const FILE: &str = "Find, save, quit";
 const MODEL: &str = "Model";
 const INSPECTOR: &str = "Inspector (i gives it the keys)";
+const ADJUDICATE: &str = "Adjudicate (annotate --compare OTHER)";
 
 macro_rules! bind {
     ($group:expr, [$($key:expr),+], $action:expr, $help:expr) => {
@@ -323,6 +336,12 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(MODEL, [plain('M')], Action::ModelVersions, "model versions: roll back or forward"),
     bind!(MODEL, [plain('e')], Action::InspectorView, "inspector view: f_a, importance, ablation"),
     bind!(MODEL, [plain('i')], Action::Inspect, "inspector keys: mask heads and words"),
+    bind!(ADJUDICATE, [plain('c')], Action::NextDisagreement, "next open disagreement"),
+    bind!(ADJUDICATE, [plain('C')], Action::PrevDisagreement, "previous open disagreement"),
+    bind!(ADJUDICATE, [plain('o')], Action::TakeTheirs, "take theirs (the selected one)"),
+    bind!(ADJUDICATE, [plain('O')], Action::TakeTheirsAll, "take theirs, whole sentence"),
+    bind!(ADJUDICATE, [plain('w')], Action::KeepMine, "keep mine (the selected one)"),
+    bind!(ADJUDICATE, [plain('W')], Action::KeepMineAll, "keep mine, whole sentence"),
 ];
 
 /// The help line for the digit keys.

@@ -12,6 +12,7 @@ use crate::explain::Head;
 use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
+use super::adjudication::Comparison;
 use super::history::History;
 use super::keymap::Keymap;
 use crate::data::annotation::Item;
@@ -617,6 +618,8 @@ pub struct App {
     /// Whether marking a sentence reviewed accepts its open proposals (config
     /// `review.accept_open_proposals`); when not, it refuses while proposals are open.
     pub review_accepts: bool,
+    /// Another annotator's annotations to adjudicate against (`annotate --compare`).
+    pub compare: Option<Comparison>,
 }
 
 impl App {
@@ -642,6 +645,7 @@ impl App {
             fine_tuning: FineTuning::default(),
             keymap: Keymap::default(),
             review_accepts: false,
+            compare: None,
         }
     }
 

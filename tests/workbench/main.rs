@@ -7,6 +7,7 @@ mod tiny_model;
 
 mod support;
 
+mod adjudication;
 mod edits;
 mod inference;
 mod inspector;

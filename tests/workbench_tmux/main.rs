@@ -1,6 +1,7 @@
 //! The real `spanscope` binary in a real terminal (tmux), apart from tests/workbench because
 //! it starts processes and waits on screens. One test binary per area (docs/TESTING.md).
 
+mod adjudication;
 mod annotate;
 mod formats;
 mod keys;

@@ -198,6 +198,8 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("+word −word", "words that pushed the score up (green) / down (red)"),
         ("words line", "the word cursor is reversed; struck-through words are [MASK]ed"),
         ("P(type)", "the model's probability of each type for the span"),
+        ("Theirs: (italic)", "--compare: the other annotator's layer, under the sentence"),
+        ("≠  =  ✓", "theirs differs from yours (open) / agrees / you kept yours"),
     ];
     rows.push(HelpRow::Heading("What the marks mean".into()));
     for (mark, meaning) in MARKS {
