@@ -2,6 +2,8 @@
 //! One test binary per area (docs/TESTING.md).
 
 mod files;
+#[path = "../interop/mod.rs"]
+mod interop;
 mod journal;
 mod other_tools;
 mod reliability;

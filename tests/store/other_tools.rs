@@ -5,24 +5,14 @@
 //! data the tests print a note and pass.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 use spanscope::data::document::Entity;
 use spanscope::data::formats::{Interchange, LossKind};
 use spanscope::store::files::{discover, load, save, DocumentSource, Fingerprint};
 
-fn interop() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SPANSCOPE_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    let dir = dir.join("interop");
-    if !dir.is_dir() {
-        eprintln!("note: no {}; skipping", dir.display());
-    }
-    dir.is_dir().then_some(dir)
-}
+use crate::interop::interop;
 
 /// Copies `files` of `from` (under the interop folder) into `to`.
 fn copy(interop: &Path, from: &str, files: &[&str], to: &Path) {

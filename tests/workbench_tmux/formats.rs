@@ -4,23 +4,12 @@
 //! pass.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::interop::interop;
 use crate::tmux::{wait_for_file, Tmux};
-
-fn interop() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SPANSCOPE_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    let dir = dir.join("interop");
-    if !dir.is_dir() {
-        eprintln!("note: no {}; skipping", dir.display());
-    }
-    dir.is_dir().then_some(dir)
-}
 
 /// The workbench without a model on `args`, run in `dir`; `exit.txt` holds its exit status.
 pub(crate) fn command(dir: &Path, args: &str) -> String {

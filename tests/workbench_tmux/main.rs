@@ -4,6 +4,8 @@
 mod adjudication;
 mod annotate;
 mod formats;
+#[path = "../interop/mod.rs"]
+mod interop;
 mod keys;
 mod rules;
 mod signals;
