@@ -7,13 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use spanscope::data::types::Types;
+use spanscope::data::formats::Interchange;
+use spanscope::data::types::{Types, ANNOTATION_CONF};
 use spanscope::model::device::DeviceSpec;
 use spanscope::model::versions::Versions;
-use spanscope::store::files::{discover, DocumentSource};
+use spanscope::store::files::{self, discover, DocumentSource};
 use spanscope::store::watch::canonical_form;
 use spanscope::train::finetune::FinetuneConfig;
 use spanscope::train::settings::apply_config_file;
+use spanscope::workbench::adjudication::{document_name, Comparison};
 use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::config;
 use spanscope::workbench::state::{App, ModelStatus};
@@ -25,9 +27,9 @@ use super::model_arg::{checkpoint_dir, installed};
 /// Arguments of `annotate`.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Documents to review: SpERT .json, .jsonl or .txt files, or folders of them (a folder is
-    /// watched: files added or changed there appear without a restart). Default: the sample
-    /// documents.
+    /// Documents to review: SpERT .json, .jsonl or .txt files, brat .ann files (with their
+    /// .txt), DyGIE JSON lines, or folders of them (a folder is watched: files added or
+    /// changed there appear without a restart). Default: the sample documents.
     #[arg(value_name = "FILES|DIR")]
     pub inputs: Vec<PathBuf>,
 
@@ -93,6 +95,12 @@ pub struct Args {
     /// Examples a new type needs before the fine-tuned model predicts it [default: 10].
     #[arg(long, value_name = "N")]
     pub propose_after: Option<usize>,
+
+    /// Another annotator's annotations of the same sentences (a file or folder, in any format
+    /// the workbench opens), shown as a second layer to adjudicate: documents matched by
+    /// name, sentences by position or words.
+    #[arg(long, value_name = "OTHER")]
+    pub compare: Option<PathBuf>,
 }
 
 impl Args {
@@ -114,6 +122,7 @@ impl Args {
             folds: None,
             forgetting: None,
             propose_after: None,
+            compare: None,
         }
     }
 }
@@ -153,8 +162,9 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
                 types.display()
             );
         }
-        bail!("no .json, .jsonl or .txt documents in {}", describe(&inputs));
+        bail!("no .json, .jsonl, .txt or .ann documents in {}", describe(&inputs));
     }
+    let compare = args.compare.as_deref().map(comparison).transpose()?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
             "the workbench needs a terminal; for scripts use `spanscope predict`, `eval` or \
@@ -162,9 +172,23 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         );
     }
     let types_file = args.types.clone().or(found.types.clone());
-    let types = match &types_file {
-        Some(path) => Types::read(path)?,
-        None => Types::default(),
+    // brat documents without a types file: their annotation.conf gives the types and rules.
+    let has_brat = found.documents.iter().any(|d| d.interchange == Some(Interchange::Brat));
+    let conf =
+        inputs
+            .iter()
+            .map(|p| {
+                if p.is_dir() {
+                    p.join(ANNOTATION_CONF)
+                } else {
+                    p.with_file_name(ANNOTATION_CONF)
+                }
+            })
+            .find(|conf| has_brat && types_file.is_none() && conf.is_file());
+    let types = match (&types_file, &conf) {
+        (Some(path), _) => Types::read(path)?,
+        (None, Some(conf)) => Types::from_annotation_conf(conf)?,
+        (None, None) => Types::default(),
     };
     let base = if args.no_model { None } else { Some(checkpoint_dir(args.model.as_deref())?) };
     // Fine-tuned versions live beside the documents; the current one is what opens.
@@ -200,11 +224,12 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
         None => ModelStatus::Failed("no model (--no-model)".into()),
     };
-    let mut app = App::new(types, types_file.is_some(), status);
+    let mut app = App::new(types, types_file.is_some() || conf.is_some(), status);
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;
     app.fine_tuning.auto = args.auto_train.filter(|&n| n > 0);
+    app.compare = compare;
     // Paths as the folder watcher reports them, so events find their documents.
     let documents: Vec<DocumentSource> = found
         .documents
@@ -219,6 +244,23 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     tracing::info!("workbench: {} documents, model {:?}", documents.len(), model);
     app::run(Setup { app, documents, watch, model, device, theme, training })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The other annotator's documents, read whole before the workbench starts.
+fn comparison(other: &Path) -> anyhow::Result<Comparison> {
+    let found = discover(&[other.to_path_buf()])?;
+    if found.documents.is_empty() {
+        bail!("--compare {}: no documents there", other.display());
+    }
+    let mut documents = Vec::new();
+    for source in &found.documents {
+        let loaded = files::load(source)?;
+        if let Some(problem) = loaded.problems.first() {
+            bail!("--compare: {problem}");
+        }
+        documents.push((document_name(&source.read_path), loaded.sentences));
+    }
+    Ok(Comparison { name: dir_name(other), documents, selected: None })
 }
 
 fn dir_name(dir: &Path) -> String {

@@ -156,6 +156,57 @@ impl Types {
         Ok(())
     }
 
+    /// The types brat's `annotation.conf` declares, for brat documents opened without a types
+    /// file: the `[entities]` (abstract `!` types and `<...>` settings left out, the hierarchy
+    /// flattened) and the `[relations]` with their rules ([`Types::read_annotation_conf`]);
+    /// `<ENTITY>` and other macros in a rule read as any type, and `<REL-TYPE>:symmetric...`
+    /// makes a relation type symmetric. Events and attributes are not types here.
+    pub fn from_annotation_conf(path: &Path) -> Result<Types, DataError> {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "read", &e))?;
+        let text = utf8_text(path, &bytes)?;
+        let mut types = Types::default();
+        let mut section = "";
+        for raw in text.lines() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            let Some(name) = line.split_whitespace().next() else { continue };
+            if name.starts_with(['<', '!']) {
+                continue;
+            }
+            let (short, verbose) = (name.to_string(), name.to_string());
+            match section {
+                "[entities]" if types.entity_index(name).is_none() => {
+                    let entity = EntityType { name: name.into(), short, verbose, retired: false };
+                    types.entities.push(entity);
+                }
+                "[relations]"
+                    if name != "ENTITY-NESTING" && types.relation_index(name).is_none() =>
+                {
+                    types.relations.push(RelationType {
+                        name: name.into(),
+                        short,
+                        verbose,
+                        symmetric: line.contains("<REL-TYPE>:symmetric"),
+                        ..RelationType::default()
+                    });
+                }
+                _ => {}
+            }
+        }
+        types.read_annotation_conf(path)?;
+        for relation in &mut types.relations {
+            for allowed in [&mut relation.heads, &mut relation.tails] {
+                if allowed.iter().any(|t| t.starts_with('<')) {
+                    allowed.clear();
+                }
+            }
+        }
+        Ok(types)
+    }
+
     /// Parses a types file's text (errors name the file `<types>`).
     pub fn from_json_str(text: &str) -> Result<Types, DataError> {
         Self::parse(text, Path::new(STRING_SOURCE)).map_err(|mut problems| problems.swap_remove(0))
@@ -735,6 +786,32 @@ mod tests {
                 "T.json: relation type \"R\": `tail` must be an array of entity types, found string \"A\"",
             ]
         );
+    }
+
+    #[test]
+    fn brat_annotation_conf_gives_the_types_without_a_types_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join(ANNOTATION_CONF);
+        std::fs::write(
+            &conf,
+            "[entities]\nPerson\n!Abstract\n\tGPE\n[relations]\n<OVERLAP> Arg1:<ENTITY>\n\
+             Located Arg1:Person, Arg2:GPE\nKnows Arg1:<ENTITY>, Arg2:Person\n\
+             Alias Arg1:Person, Arg2:Person, <REL-TYPE>:symmetric-transitive\n\
+             ENTITY-NESTING Arg1:Person, Arg2:Person\n[events]\nDie Person-Arg:Person\n",
+        )
+        .unwrap();
+        let types = Types::from_annotation_conf(&conf).unwrap();
+        let names = |v: Vec<String>| v.join(" ");
+        let entities = types.entities.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(names(entities), "Person GPE");
+        let relations = types.relations.iter().map(|r| r.name.clone()).collect();
+        assert_eq!(names(relations), "Located Knows Alias");
+        assert_eq!(
+            (types.relations[0].heads.clone(), types.relations[0].tails.clone()),
+            (vec!["Person".to_string()], vec!["GPE".to_string()])
+        );
+        assert!(types.relations[1].heads.is_empty(), "<ENTITY> is any type");
+        assert!(types.relations[2].symmetric && !types.relations[0].symmetric);
     }
 
     #[test]

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::document::Sentence;
+use crate::data::formats::{self, brat, dygie, Interchange, LossReport};
 use crate::data::io::{
-    encode_sentences, open_regular, read_bytes, read_file, write_atomic, DataError, Format,
+    encode_sentences, open_regular, read_bytes, read_file, write_atomic, DataError, ErrorKind,
+    Format, Place,
 };
 use crate::data::layout::encode_like;
 use crate::data::time::utc_stamp;
@@ -25,6 +27,8 @@ use crate::data::time::utc_stamp;
 ///
 /// For `.json` and `.jsonl` both are the same file. A `.txt` document holds no annotations, so
 /// they are saved to the `.json` of the same stem beside it; once that exists, it is what is read.
+/// Other tools' documents are read and saved in their own format: a brat `.ann` (with the
+/// `.txt` beside it, which is never written) and DyGIE JSON lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentSource {
     /// The file the sentences are read from.
@@ -35,15 +39,30 @@ pub struct DocumentSource {
     pub read_format: Format,
     /// The format of `save_path` (never [`Format::Text`]).
     pub save_format: Format,
+    /// The other tool's format the document is kept in ([`Interchange::Brat`] or
+    /// [`Interchange::Dygie`]), read and saved through its converter; `None` for SpERT JSON,
+    /// JSON Lines and text. The two formats above are then unused.
+    pub interchange: Option<Interchange>,
 }
 
 impl DocumentSource {
     /// The source for a `.json`, `.jsonl` or `.txt` file; `None` for any other extension.
     /// `X.txt` reads `X.json` instead when that exists.
     pub fn for_path(path: &Path) -> Option<Self> {
+        if is_brat(path) {
+            return Some(Self::other_tool(path, Interchange::Brat));
+        }
         let format = Format::from_path(path)?;
         if format != Format::Text {
+            if is_dygie(path) {
+                return Some(Self::other_tool(path, Interchange::Dygie));
+            }
             return Some(Self::same(path, format));
+        }
+        // A brat document's text: the document is its `.ann`.
+        let ann = path.with_extension("ann");
+        if ann.is_file() {
+            return Some(Self::other_tool(&ann, Interchange::Brat));
         }
         let json = path.with_extension("json");
         if json.exists() {
@@ -54,6 +73,7 @@ impl DocumentSource {
             save_path: json,
             read_format: Format::Text,
             save_format: Format::Json,
+            interchange: None,
         })
     }
 
@@ -63,7 +83,12 @@ impl DocumentSource {
             save_path: path.to_path_buf(),
             read_format: format,
             save_format: format,
+            interchange: None,
         }
+    }
+
+    fn other_tool(path: &Path, interchange: Interchange) -> Self {
+        Self { interchange: Some(interchange), ..Self::same(path, Format::JsonLines) }
     }
 
     /// The file name to show the user (of `read_path`).
@@ -98,7 +123,9 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovered, DataError> {
         if meta.is_dir() {
             files.extend(folder_files(input)?);
         } else {
-            Format::of(input)?;
+            if !is_brat(input) {
+                Format::of(input)?;
+            }
             if !meta.is_file() {
                 open_regular(input)?; // says what it is instead, without waiting on it
             }
@@ -140,7 +167,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovered, DataError> {
     Ok(found)
 }
 
-/// The `.json`, `.jsonl` and `.txt` files of `folder`, not hidden, sorted by name.
+/// The `.json`, `.jsonl`, `.txt` and `.ann` files of `folder`, not hidden, sorted by name.
 fn folder_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
     let entries = fs::read_dir(folder).map_err(|e| DataError::io(folder, "list", &e))?;
     let mut files = Vec::new();
@@ -148,7 +175,8 @@ fn folder_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
         let entry = entry.map_err(|e| DataError::io(folder, "list", &e))?;
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if hidden || Format::from_path(&path).is_none() || !path.is_file() {
+        let known = Format::from_path(&path).is_some() || is_brat(&path);
+        if hidden || !known || !path.is_file() {
             continue;
         }
         files.push(path);
@@ -157,9 +185,44 @@ fn folder_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(files)
 }
 
-/// Whether `path` is a `.json` file whose first JSON character opens an object.
+/// Whether `path` is a brat annotation file (`.ann`).
+fn is_brat(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ann"))
+}
+
+/// Whether `path` (`.json` or `.jsonl`) holds DyGIE JSON lines: its first line is an object
+/// with `sentences` (lists of words) and no `tokens`, which SpERT records have. SciERC's
+/// files end in `.json`, so both extensions are looked into.
+fn is_dygie(path: &Path) -> bool {
+    use std::io::BufRead;
+    if !matches!(Format::from_path(path), Some(Format::Json | Format::JsonLines)) {
+        return false;
+    }
+    let Ok(file) = open_regular(path) else { return false };
+    // A DyGIE line is a whole document: allow a long one, but not an unbounded read, and
+    // none at all for a file that does not open with an object (a SpERT array).
+    let mut reader = std::io::BufReader::new(file.take(64 << 20));
+    let Ok(head) = reader.fill_buf() else { return false };
+    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return false;
+    }
+    let mut line = Vec::new();
+    while line.iter().all(u8::is_ascii_whitespace) {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_or(true, |n| n == 0) {
+            return false;
+        }
+    }
+    let Ok(serde_json::Value::Object(first)) = serde_json::from_slice(&line) else {
+        return false;
+    };
+    first.get("sentences").is_some_and(serde_json::Value::is_array) && !first.contains_key("tokens")
+}
+
+/// Whether `path` is a `.json` file whose first JSON character opens an object (and that is
+/// not DyGIE JSON lines).
 fn is_types_file(path: &Path) -> Result<bool, DataError> {
-    if Format::from_path(path) != Some(Format::Json) {
+    if Format::from_path(path) != Some(Format::Json) || is_dygie(path) {
         return Ok(false);
     }
     let mut head = Vec::with_capacity(4096);
@@ -224,12 +287,28 @@ pub struct LoadedDocument {
     /// Why it must not be edited here, when it must not (another workbench holds its folder,
     /// see [`super::lock`]).
     pub read_only: Option<String>,
+    /// What an other tool's file holds that the workbench cannot show, and so a save would not
+    /// write back (brat events, DyGIE clusters, ...); empty for SpERT and text.
+    pub losses: LossReport,
 }
 
 /// Loads a document; the fingerprint is of exactly the bytes parsed.
 pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
     let path = &source.read_path;
     let bytes = read_file(path)?;
+    if let Some(format) = source.interchange {
+        let mut losses = LossReport::default();
+        let sentences = read_other_tool(source, format, &bytes, &mut losses)?;
+        return Ok(LoadedDocument {
+            source: source.clone(),
+            sentences,
+            problems: Vec::new(),
+            notes: Vec::new(),
+            fingerprint: Some(Fingerprint::of(&bytes)),
+            read_only: None,
+            losses,
+        });
+    }
     let loaded = read_bytes(path, &bytes, source.read_format)?;
     // A .txt read is not the file a save replaces: we expect none there yet.
     let fingerprint = (source.read_path == source.save_path).then(|| Fingerprint::of(&bytes));
@@ -240,7 +319,64 @@ pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
         notes: loaded.notes,
         fingerprint,
         read_only: None,
+        losses: LossReport::default(),
     })
+}
+
+/// The sentences of an other tool's file whose bytes are `bytes`.
+fn read_other_tool(
+    source: &DocumentSource,
+    format: Interchange,
+    bytes: &[u8],
+    losses: &mut LossReport,
+) -> Result<Vec<Sentence>, DataError> {
+    let path = &source.read_path;
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::utf8(path, e.valid_up_to()))?;
+    match format {
+        Interchange::Brat => brat::document(path, &brat_text(path)?, text, losses),
+        Interchange::Dygie => dygie::parse(path, text, losses),
+        other => {
+            let reason = format!("the workbench does not open {} files", other.name());
+            Err(DataError::new(path, Place::File, ErrorKind::Format, reason))
+        }
+    }
+}
+
+/// The text of the brat document `ann` (the `.txt` beside it).
+fn brat_text(ann: &Path) -> Result<String, DataError> {
+    let txt = ann.with_extension("txt");
+    fs::read_to_string(&txt).map_err(|e| {
+        let doing = format!("read the text of {} (brat keeps it beside the .ann)", ann.display());
+        DataError::io(&txt, &doing, &e)
+    })
+}
+
+/// The bytes of an other tool's file holding `sentences`, and what they cannot carry.
+fn encode_other_tool(
+    source: &DocumentSource,
+    format: Interchange,
+    sentences: &[Sentence],
+    losses: &mut LossReport,
+) -> Result<Vec<u8>, DataError> {
+    let path = &source.save_path;
+    match format {
+        Interchange::Brat => {
+            brat::annotations(path, &brat_text(path)?, sentences, losses).map(String::into_bytes)
+        }
+        _ => {
+            let kept = formats::accepted_only(sentences, losses);
+            Ok(formats::json_lines_bytes(&dygie::encode(&kept, losses)))
+        }
+    }
+}
+
+/// Whether the other tool's file `disk` already says what `ours` would: then saving would
+/// only lose what the file holds that we do not show, and nothing is written.
+fn says_the_same(source: &DocumentSource, format: Interchange, disk: &[u8], ours: &[u8]) -> bool {
+    let mut ignored = LossReport::default();
+    read_other_tool(source, format, disk, &mut ignored)
+        .and_then(|theirs| encode_other_tool(source, format, &theirs, &mut ignored))
+        .is_ok_and(|theirs| theirs == ours)
 }
 
 /// Why a save did not happen.
@@ -282,9 +418,17 @@ pub fn save(
     let path = &source.save_path;
     let disk = read_if_present(path)?;
     // Records nobody edited keep their bytes, and the file its layout.
-    let bytes = match &disk {
-        Some(disk) => encode_like(path, sentences, source.save_format, disk)?,
-        None => encode_sentences(path, sentences, source.save_format)?,
+    let bytes = match (source.interchange, &disk) {
+        (Some(format), _) => {
+            let ours = encode_other_tool(source, format, sentences, &mut LossReport::default())?;
+            if let Some(disk) = disk.as_deref().filter(|d| says_the_same(source, format, d, &ours))
+            {
+                return Ok(Fingerprint::of(disk));
+            }
+            ours
+        }
+        (None, Some(disk)) => encode_like(path, sentences, source.save_format, disk)?,
+        (None, None) => encode_sentences(path, sentences, source.save_format)?,
     };
     let ours = Fingerprint::of(&bytes);
     let disk_print = disk.as_deref().map(Fingerprint::of);

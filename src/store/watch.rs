@@ -139,7 +139,9 @@ fn by_existence(path: &Path) -> FileEvent {
 fn is_document(path: &Path) -> bool {
     let hidden = path.file_name().is_none_or(|n| n.to_string_lossy().starts_with('.'));
     let ours = path.components().any(|c| c == Component::Normal(".spanscope".as_ref()));
-    !hidden && !ours && Format::from_path(path).is_some()
+    // brat documents are `.ann` files (their `.txt` is a text document already).
+    let brat = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ann"));
+    !hidden && !ours && (Format::from_path(path).is_some() || brat)
 }
 
 #[cfg(test)]

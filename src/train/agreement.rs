@@ -153,6 +153,75 @@ pub fn compare(a: &[Sentence], b: &[Sentence], types: &Types) -> Result<Agreemen
     })
 }
 
+/// What a disputed item is: an entity span, or a relation's pair of argument spans (symmetric
+/// relation types with the earlier span first), word indices `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ItemKey {
+    /// The words of an entity.
+    Entity(SpanKey),
+    /// The head's and the tail's words.
+    Relation(SpanKey, SpanKey),
+}
+
+/// One span (or argument pair) of one sentence that A and B label differently: every label
+/// each side gives it, in order of appearance. The unit `compare` lists as disagreements,
+/// grouped by item, as the workbench adjudicates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    /// The span or the argument pair.
+    pub key: ItemKey,
+    /// A's labels there (none: A has nothing there).
+    pub a: Vec<String>,
+    /// B's labels there.
+    pub b: Vec<String>,
+}
+
+/// The items of one sentence that A and B label differently, paired as [`compare`] pairs
+/// them (the same tokens assumed); entities first, each kind in span order.
+pub fn disputes(a: &Sentence, b: &Sentence, types: &Types) -> Vec<Dispute> {
+    let mut out: Vec<Dispute> = Vec::new();
+    let entities = pair_up(entity_items(a), entity_items(b));
+    let entities = entities.into_iter().map(|(k, la, lb)| (ItemKey::Entity(k), la, lb));
+    let relations = pair_up(relation_items(a, types), relation_items(b, types));
+    let relations = relations.into_iter().map(|((h, t), la, lb)| (ItemKey::Relation(h, t), la, lb));
+    let mut differs = Vec::new();
+    for (key, la, lb) in entities.chain(relations) {
+        if la != lb && !differs.contains(&key) {
+            differs.push(key);
+        }
+        match out.iter_mut().find(|d| d.key == key) {
+            Some(d) => {
+                d.a.extend(la.map(String::from));
+                d.b.extend(lb.map(String::from));
+            }
+            None => out.push(Dispute {
+                key,
+                a: la.map(String::from).into_iter().collect(),
+                b: lb.map(String::from).into_iter().collect(),
+            }),
+        }
+    }
+    out.retain(|d| differs.contains(&d.key));
+    out
+}
+
+/// The argument spans of `relation` of `sentence` as [`compare`] keys it: symmetric types
+/// with the earlier span first; `None` when an argument is no entity of the sentence.
+pub fn relation_key(
+    sentence: &Sentence,
+    relation: &crate::data::Relation,
+    types: &Types,
+) -> Option<(SpanKey, SpanKey)> {
+    let span = |at: usize| sentence.entities.get(at).map(|e| (e.start, e.end));
+    let (mut head, mut tail) = (span(relation.head)?, span(relation.tail)?);
+    let symmetric =
+        types.relation_index(&relation.relation_type).is_some_and(|t| types.relations[t].symmetric);
+    if symmetric && tail < head {
+        std::mem::swap(&mut head, &mut tail);
+    }
+    Some((head, tail))
+}
+
 /// The sentences with every entity type replaced by [`ANY_TYPE`].
 fn untyped(sentences: &[Sentence]) -> Vec<Sentence> {
     let mut out = sentences.to_vec();
@@ -173,7 +242,8 @@ fn entity_labels(types: &Types, a: &[Sentence], b: &[Sentence]) -> Vec<String> {
     names
 }
 
-type SpanKey = (usize, usize);
+/// Words `[start, end)` of a sentence.
+pub type SpanKey = (usize, usize);
 
 fn entity_items(sentence: &Sentence) -> Vec<(SpanKey, &str)> {
     sentence.entities.iter().map(|e| ((e.start, e.end), e.entity_type.as_str())).collect()
@@ -181,20 +251,10 @@ fn entity_items(sentence: &Sentence) -> Vec<(SpanKey, &str)> {
 
 /// Relations keyed by their argument spans, symmetric types with the earlier span as head.
 fn relation_items<'a>(sentence: &'a Sentence, types: &Types) -> Vec<((SpanKey, SpanKey), &'a str)> {
-    let span = |at: usize| sentence.entities.get(at).map(|e| (e.start, e.end));
     sentence
         .relations
         .iter()
-        .filter_map(|r| {
-            let (mut head, mut tail) = (span(r.head)?, span(r.tail)?);
-            let symmetric = types
-                .relation_index(&r.relation_type)
-                .is_some_and(|t| types.relations[t].symmetric);
-            if symmetric && tail < head {
-                std::mem::swap(&mut head, &mut tail);
-            }
-            Some(((head, tail), r.relation_type.as_str()))
-        })
+        .filter_map(|r| Some((relation_key(sentence, r, types)?, r.relation_type.as_str())))
         .collect()
 }
 

@@ -8,6 +8,7 @@ use super::update::Effect;
 use crate::data::annotation::reviewed_sentences;
 use crate::data::annotation::{self, is_reviewed, Item};
 use crate::data::edit::{self, Edited};
+use crate::data::formats;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
 use crate::worker::store::StoreRequest;
@@ -86,6 +87,7 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Undo => return undo(app, true),
         Action::Redo => return undo(app, false),
         Action::Help => app.mode = Mode::Help { scroll: 0 },
+        Action::Statistics => app.mode = Mode::Stats { scroll: 0 },
         Action::FineTune => return fine_tune(app),
         Action::TrainingPanel => {
             app.fine_tuning.panel = !app.fine_tuning.panel && app.fine_tuning.run.is_some();
@@ -95,6 +97,12 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Inspect => super::inspection::focus(app),
         Action::InspectorView => app.inspector.view = app.inspector.view.next(),
+        Action::NextDisagreement => super::adjudication::next(app, true),
+        Action::PrevDisagreement => super::adjudication::next(app, false),
+        Action::TakeTheirs => return super::adjudication::settle(app, true, false),
+        Action::TakeTheirsAll => return super::adjudication::settle(app, true, true),
+        Action::KeepMine => return super::adjudication::settle(app, false, false),
+        Action::KeepMineAll => return super::adjudication::settle(app, false, true),
         Action::ModelVersions => {
             if !app.fine_tuning.possible {
                 app.say(Level::Warning, "no model versions: fine-tuning needs a model");
@@ -813,10 +821,28 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut names = Vec::new();
     let mut refused = Vec::new();
+    let mut asking = Vec::new();
     for d in app.docs.iter_mut().filter(|d| d.is_dirty() && d.saving.is_none()) {
         if let Some(why) = d.read_only_reason() {
             refused.push(format!("{}: {why}", d.name()));
             continue;
+        }
+        if let Some(format) = d.source.interchange.filter(|_| !d.losses_accepted) {
+            // What the format cannot carry is said before the save, never after.
+            let mut losses = d.losses.clone();
+            losses.extend(formats::write_losses(format, &d.sentences));
+            if !losses.is_empty() {
+                let doc = d.id;
+                let asked =
+                    |q: &Question| matches!(q, Question::SaveLosses { doc: d2, .. } if *d2 == doc);
+                if !app.questions.iter().any(asked)
+                    && !matches!(&app.mode, Mode::Confirm(q) if asked(q))
+                {
+                    app.questions.push_back(Question::SaveLosses { doc, losses });
+                }
+                asking.push(d.name());
+                continue;
+            }
         }
         let (expected, force) = match d.disk {
             super::state::Disk::InSync => (d.fingerprint, false),
@@ -837,6 +863,12 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
     }
     if let Some(first) = refused.first() {
         app.say(Level::Error, format!("not saved: {first}"));
+    } else if names.is_empty() && !asking.is_empty() {
+        let what = asking.join(", ");
+        app.say(
+            Level::Warning,
+            format!("{what}: its format cannot carry everything; answer first"),
+        );
     } else if names.is_empty() {
         let busy = app.docs.iter().any(|d| d.saving.is_some());
         app.say(Level::Info, if busy { "saving…" } else { "nothing to save: no unsaved edits" });

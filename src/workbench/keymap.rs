@@ -84,6 +84,8 @@ pub enum Action {
     Redo,
     /// Show every key.
     Help,
+    /// Show the statistics of the open documents.
+    Statistics,
     /// Quit (asks first when edits are unsaved).
     Quit,
     /// Start fine-tuning on the reviewed sentences, or cancel the run in progress.
@@ -96,6 +98,18 @@ pub enum Action {
     Inspect,
     /// Show the inspector's next view: f_a, importance, ablation.
     InspectorView,
+    /// Select the next open disagreement with the other annotator.
+    NextDisagreement,
+    /// Select the previous open disagreement.
+    PrevDisagreement,
+    /// Take the other annotator's labels at the selected disagreement.
+    TakeTheirs,
+    /// Take theirs at every open disagreement of the sentence.
+    TakeTheirsAll,
+    /// Keep one's own labels at the selected disagreement.
+    KeepMine,
+    /// Keep one's own at every open disagreement of the sentence.
+    KeepMineAll,
 }
 
 /// Actions while the inspector has the keys.
@@ -251,6 +265,7 @@ const EDIT: &str = "Edit";
 const FILE: &str = "Find, save, quit";
 const MODEL: &str = "Model";
 const INSPECTOR: &str = "Inspector (i gives it the keys)";
+const ADJUDICATE: &str = "Adjudicate (annotate --compare OTHER)";
 
 macro_rules! bind {
     ($group:expr, [$($key:expr),+], $action:expr, $help:expr) => {
@@ -308,6 +323,7 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(FILE, [plain('n')], Action::SearchNext, "next match"),
     bind!(FILE, [plain('N')], Action::SearchPrev, "previous match"),
     bind!(FILE, [ctrl('s')], Action::Save, "save every edited document"),
+    bind!(FILE, [plain('S')], Action::Statistics, "statistics of the open documents"),
     bind!(FILE, [plain('?')], Action::Help, "this help"),
     bind!(FILE, [plain('q')], Action::Quit, "quit (asks when edits are unsaved)"),
     bind!(
@@ -320,6 +336,12 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(MODEL, [plain('M')], Action::ModelVersions, "model versions: roll back or forward"),
     bind!(MODEL, [plain('e')], Action::InspectorView, "inspector view: f_a, importance, ablation"),
     bind!(MODEL, [plain('i')], Action::Inspect, "inspector keys: mask heads and words"),
+    bind!(ADJUDICATE, [plain('c')], Action::NextDisagreement, "next open disagreement"),
+    bind!(ADJUDICATE, [plain('C')], Action::PrevDisagreement, "previous open disagreement"),
+    bind!(ADJUDICATE, [plain('o')], Action::TakeTheirs, "take theirs (the selected one)"),
+    bind!(ADJUDICATE, [plain('O')], Action::TakeTheirsAll, "take theirs, whole sentence"),
+    bind!(ADJUDICATE, [plain('w')], Action::KeepMine, "keep mine (the selected one)"),
+    bind!(ADJUDICATE, [plain('W')], Action::KeepMineAll, "keep mine, whole sentence"),
 ];
 
 /// The help line for the digit keys.

@@ -5,6 +5,7 @@
 //! `update(&mut state, action)` → `draw(&state)`. State and update are pure and tested without
 //! a terminal; the model and the disk are reached only through workers that talk by messages.
 
+pub mod adjudication;
 pub mod app;
 pub mod commands;
 pub mod config;

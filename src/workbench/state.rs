@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use crate::data::formats::LossReport;
 use crate::data::types::Types;
 use crate::data::Sentence;
 use crate::explain::prediction::{Mode as MaskMode, Target};
@@ -11,6 +12,7 @@ use crate::explain::Head;
 use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
+use super::adjudication::Comparison;
 use super::history::History;
 use super::keymap::Keymap;
 use crate::data::annotation::Item;
@@ -76,6 +78,11 @@ pub struct Document {
     pub locked: Option<String>,
     /// Sentences sent to the model and not yet answered.
     pub predicting: BTreeSet<usize>,
+    /// What the file (brat, DyGIE) holds that is not shown, and so a save would not write back.
+    pub losses: LossReport,
+    /// Whether the reviewer agreed to save this document without what its format cannot
+    /// carry (asked before the first save, again after a reload).
+    pub losses_accepted: bool,
 }
 
 impl Document {
@@ -97,6 +104,8 @@ impl Document {
             journal_failed: None,
             locked: None,
             predicting: BTreeSet::new(),
+            losses: LossReport::default(),
+            losses_accepted: false,
         }
     }
 
@@ -249,6 +258,13 @@ pub enum Question {
         /// The document.
         doc: u64,
     },
+    /// Saving a document back in an other tool's format would lose what is listed.
+    SaveLosses {
+        /// The document.
+        doc: u64,
+        /// What would be lost.
+        losses: LossReport,
+    },
     /// A fine-tuned model scored worse than the current one on the held-out sentences.
     KeepModel {
         /// The run's result.
@@ -306,6 +322,11 @@ pub enum Mode {
     Confirm(Question),
     /// Keys go to the inspector: its views, its head and word cursors, what to mask.
     Inspect,
+    /// The statistics of the open documents, scrolled by `scroll` lines.
+    Stats {
+        /// Lines scrolled.
+        scroll: u16,
+    },
 }
 
 /// The model as the workbench sees it.
@@ -597,6 +618,8 @@ pub struct App {
     /// Whether marking a sentence reviewed accepts its open proposals (config
     /// `review.accept_open_proposals`); when not, it refuses while proposals are open.
     pub review_accepts: bool,
+    /// Another annotator's annotations to adjudicate against (`annotate --compare`).
+    pub compare: Option<Comparison>,
 }
 
 impl App {
@@ -622,6 +645,7 @@ impl App {
             fine_tuning: FineTuning::default(),
             keymap: Keymap::default(),
             review_accepts: false,
+            compare: None,
         }
     }
 

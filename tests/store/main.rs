@@ -2,7 +2,10 @@
 //! One test binary per area (docs/TESTING.md).
 
 mod files;
+#[path = "../interop/mod.rs"]
+mod interop;
 mod journal;
+mod other_tools;
 mod reliability;
 mod watch;
 mod worker;

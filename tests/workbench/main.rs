@@ -7,9 +7,11 @@ mod tiny_model;
 
 mod support;
 
+mod adjudication;
 mod edits;
 mod inference;
 mod inspector;
+mod other_tools;
 mod reliability;
 mod safe_keys;
 mod schema;

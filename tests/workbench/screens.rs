@@ -20,6 +20,8 @@ use spanscope::explain::prediction::{
 use spanscope::explain::{Contribution, Head, HeadGrid, WordAttributions};
 use spanscope::store::files::DocumentSource;
 use spanscope::store::journal::{JournalEntry, Recovered};
+use spanscope::train::agreement::ItemKey;
+use spanscope::workbench::adjudication::Comparison;
 use spanscope::workbench::keymap::{keys_label, NORMAL};
 use spanscope::workbench::state::{
     App, Cursor, Document, ExplainKey, Inspector, InspectorView, Level, LoadState, Mode,
@@ -615,6 +617,64 @@ fn a_selected_relation_is_explained_as_one() {
     assert!(out.contains("relation Work_For"), "the title says a relation:\n{out}");
     assert!(out.contains("head “John Smith”"), "{out}");
     assert!(out.contains("model: Work_For .71"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+/// The main state against another annotator who has "University of Chicago" as a Loc and
+/// neither "Chicago" nor the proposals; their disagreement on it selected.
+fn adjudicating() -> App {
+    let mut app = app();
+    let mut theirs = Sentence::from_tokens(main_sentence().tokens);
+    theirs.entities = vec![
+        entity("Peop", 0, 2, json!({})),
+        entity("Loc", 7, 10, json!({})),
+        entity("Peop", 12, 14, json!({})),
+        entity("Loc", 15, 17, json!({})),
+    ];
+    theirs.relations = vec![relation("Work_For", 0, 1, json!({}))];
+    let others = vec![
+        theirs,
+        Sentence::from_tokens(words("Acme Corp is based in Boston .")),
+        Sentence::from_tokens(words("It rained .")),
+    ];
+    app.compare = Some(Comparison {
+        name: "bob/people.json".into(),
+        documents: vec![("people".into(), others)],
+        selected: Some((1, 0, ItemKey::Entity((7, 10)))),
+    });
+    app.cursor.item = Some(Item::Entity(1));
+    app
+}
+
+#[test]
+fn adjudication_layer_at_80x24() {
+    insta::assert_snapshot!(screen(&adjudicating(), 80, 24));
+}
+
+#[test]
+fn adjudication_layer_at_120x40() {
+    let out = screen(&adjudicating(), 120, 40);
+    // Their labels and the reviewer's, side by side where they differ.
+    assert!(out.contains("Theirs: bob/people.json"), "{out}");
+    assert!(out.contains("4 open here · 4 open of 4"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn statistics_overlay_at_80x24() {
+    let mut app = app();
+    app.mode = Mode::Stats { scroll: 0 };
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn statistics_overlay_at_120x40() {
+    let mut app = app();
+    app.mode = Mode::Stats { scroll: 0 };
+    let out = screen(&app, 120, 40);
+    assert!(out.contains("people.json") && out.contains("all 3 open documents"), "{out}");
+    assert!(out.contains("reviewed:    1 of 3 sentences"), "{out}");
+    assert!(out.contains("Work_For  Peop -> Org"), "{out}");
     insta::assert_snapshot!(out);
 }
 

@@ -1,7 +1,11 @@
 //! The real `spanscope` binary in a real terminal (tmux), apart from tests/workbench because
 //! it starts processes and waits on screens. One test binary per area (docs/TESTING.md).
 
+mod adjudication;
 mod annotate;
+mod formats;
+#[path = "../interop/mod.rs"]
+mod interop;
 mod keys;
 mod rules;
 mod signals;

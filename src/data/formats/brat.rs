@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::loss::{LossKind, LossReport};
 use super::standoff::{CharIndex, Link, Span, Standoff};
-use super::{note_extras, DOC_KEY};
+use super::{accepted_only, note_extras, DOC_KEY};
 use crate::data::document::Sentence;
 use crate::data::io::{write_atomic, DataError, ErrorKind, Place};
 
@@ -56,8 +56,19 @@ pub fn read_document(ann: &Path, report: &mut LossReport) -> Result<Vec<Sentence
         DataError::io(&txt, &doing, &e)
     })?;
     let lines = fs::read_to_string(ann).map_err(|e| DataError::io(ann, "read", &e))?;
+    document(ann, &text, &lines, report)
+}
+
+/// The sentences of the `.ann` at `ann` whose lines are `lines`, over its text `text`, each
+/// with the document's name as `doc_key`.
+pub fn document(
+    ann: &Path,
+    text: &str,
+    lines: &str,
+    report: &mut LossReport,
+) -> Result<Vec<Sentence>, DataError> {
     let name = ann.file_stem().and_then(|s| s.to_str()).unwrap_or("document").to_string();
-    let doc = parse(ann, &text, &lines, report)?;
+    let doc = parse(ann, text, lines, report)?;
     let mut sentences = doc.to_sentences(None, &name, report);
     for sentence in &mut sentences {
         sentence.extra.insert(DOC_KEY.into(), Value::from(name.clone()));
@@ -181,28 +192,13 @@ pub fn write(out: &Path, sentences: &[Sentence], report: &mut LossReport) -> Res
     let mut stems = std::collections::HashSet::new();
     for (name, records) in &documents {
         let (doc, _) = Standoff::from_sentences(records);
-        let chars = CharIndex::new(&doc.text);
-        let mut ann = String::new();
-        for (i, span) in doc.spans.iter().enumerate() {
-            let (start, end) = (chars.char(span.range.start), chars.char(span.range.end));
-            let label = brat_name(&span.label);
-            ann.push_str(&format!(
-                "T{}\t{label} {start} {end}\t{}\n",
-                i + 1,
-                &doc.text[span.range.clone()]
-            ));
-            conf.entities.insert(label);
+        let ann = ann_lines(&doc);
+        for span in &doc.spans {
+            conf.entities.insert(brat_name(&span.label));
         }
-        for (i, link) in doc.links.iter().enumerate() {
-            let label = brat_name(&link.label);
-            ann.push_str(&format!(
-                "R{}\t{label} Arg1:T{} Arg2:T{}\n",
-                i + 1,
-                link.head + 1,
-                link.tail + 1
-            ));
+        for link in &doc.links {
             conf.note_relation(
-                label,
+                brat_name(&link.label),
                 brat_name(&doc.spans[link.head].label),
                 brat_name(&doc.spans[link.tail].label),
             );
@@ -225,6 +221,77 @@ pub fn write(out: &Path, sentences: &[Sentence], report: &mut LossReport) -> Res
         write_atomic(&dir.join(format!("{stem}.ann")), ann.as_bytes())?;
     }
     write_atomic(&dir.join("annotation.conf"), conf.to_string().as_bytes())
+}
+
+/// The `T` and `R` lines of `doc`, numbered in order, offsets in characters.
+fn ann_lines(doc: &Standoff) -> String {
+    let chars = CharIndex::new(&doc.text);
+    let mut ann = String::new();
+    for (i, span) in doc.spans.iter().enumerate() {
+        let (start, end) = (chars.char(span.range.start), chars.char(span.range.end));
+        let label = brat_name(&span.label);
+        let covered = &doc.text[span.range.clone()];
+        ann.push_str(&format!("T{}\t{label} {start} {end}\t{covered}\n", i + 1));
+    }
+    for (i, link) in doc.links.iter().enumerate() {
+        let label = brat_name(&link.label);
+        let (head, tail) = (link.head + 1, link.tail + 1);
+        ann.push_str(&format!("R{}\t{label} Arg1:T{head} Arg2:T{tail}\n", i + 1));
+    }
+    ann
+}
+
+/// The `.ann` of `sentences` over the unchanged `text` they were read from (the workbench
+/// saving a brat document back: its `.txt` is never written). Each sentence's words are found
+/// in the text in order, so offsets point into it; model proposals nobody accepted are not
+/// written, and keys brat has no place for are reported.
+pub fn annotations(
+    ann: &Path,
+    text: &str,
+    sentences: &[Sentence],
+    report: &mut LossReport,
+) -> Result<String, DataError> {
+    let sentences = &accepted_only(sentences, report);
+    note_extras(sentences, &[DOC_KEY], report);
+    let mut doc = Standoff { text: text.to_string(), ..Standoff::default() };
+    let mut at = 0;
+    for (i, sentence) in sentences.iter().enumerate() {
+        let mut words = Vec::with_capacity(sentence.tokens.len());
+        for token in &sentence.tokens {
+            let Some(found) = text[at..].find(token.as_str()) else {
+                let reason =
+                    format!("record {i}: the word {token:?} is not in the text (in order)");
+                let txt = ann.with_extension("txt");
+                return Err(DataError::new(&txt, Place::File, ErrorKind::Format, reason));
+            };
+            words.push(at + found..at + found + token.len());
+            at += found + token.len();
+        }
+        let first_span = doc.spans.len();
+        for (e, entity) in sentence.entities.iter().enumerate() {
+            let (Some(first), Some(last)) = (words.get(entity.start), words.get(entity.end - 1))
+            else {
+                let reason = format!("record {i} entity {e}: outside the sentence");
+                return Err(DataError::new(ann, Place::File, ErrorKind::Structure, reason));
+            };
+            doc.spans.push(Span {
+                label: entity.entity_type.clone(),
+                range: first.start..last.end,
+                name: format!("record {i} entity {e}"),
+                extra: Map::new(),
+            });
+        }
+        for (r, relation) in sentence.relations.iter().enumerate() {
+            doc.links.push(Link {
+                label: relation.relation_type.clone(),
+                head: first_span + relation.head,
+                tail: first_span + relation.tail,
+                name: format!("record {i} relation {r}"),
+                extra: Map::new(),
+            });
+        }
+    }
+    Ok(ann_lines(&doc))
 }
 
 /// Sentences grouped by `doc_key` in order of first appearance (`fallback` for none).

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::loss::{LossKind, LossReport};
-use super::{bad_record, json_lines, note_extras, write_json_lines, DOC_KEY};
+use super::{bad_record, json_lines_of, note_extras, write_json_lines, DOC_KEY};
 use crate::data::document::{Entity, Relation, Sentence};
 use crate::data::io::{kind_of, DataError};
 
@@ -21,8 +21,14 @@ const DATASET_KEY: &str = "dataset";
 
 /// Reads a DyGIE JSON lines file (SciERC's files end in `.json` but hold one object a line).
 pub fn read(path: &Path, report: &mut LossReport) -> Result<Vec<Sentence>, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, "read", &e))?;
+    parse(path, &text, report)
+}
+
+/// The sentences of DyGIE JSON lines `text`, read from `path` (named in errors).
+pub fn parse(path: &Path, text: &str, report: &mut LossReport) -> Result<Vec<Sentence>, DataError> {
     let mut sentences = Vec::new();
-    for (index, (line, document)) in json_lines(path)?.into_iter().enumerate() {
+    for (index, (line, document)) in json_lines_of(path, text)?.into_iter().enumerate() {
         let bad = |reason: String| bad_record(path, index, format!("(line {line}) {reason}"));
         let Value::Object(map) = &document else {
             return Err(bad(format!("a document must be an object, found {}", kind_of(&document))));
@@ -132,7 +138,16 @@ pub fn write(
     sentences: &[Sentence],
     report: &mut LossReport,
 ) -> Result<(), DataError> {
-    note_extras(sentences, &[DOC_KEY, DATASET_KEY], report);
+    write_json_lines(path, &encode(sentences, report))
+}
+
+/// The sentence keys a DyGIE document carries (every other one is reported when written).
+pub const DOCUMENT_KEYS: &[&str] = &[DOC_KEY, DATASET_KEY];
+
+/// The DyGIE documents of `sentences`, one JSON object per `doc_key`, in order of first
+/// appearance.
+pub fn encode(sentences: &[Sentence], report: &mut LossReport) -> Vec<Value> {
+    note_extras(sentences, DOCUMENT_KEYS, report);
     let mut documents: Vec<(Value, Vec<(usize, &Sentence)>)> = Vec::new();
     for (i, sentence) in sentences.iter().enumerate() {
         match sentence.extra.get(DOC_KEY) {
@@ -188,5 +203,5 @@ pub fn write(
         document.insert("relations".into(), Value::from(relations));
         lines.push(Value::Object(document));
     }
-    write_json_lines(path, &lines)
+    lines
 }

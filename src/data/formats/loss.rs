@@ -68,6 +68,9 @@ pub enum LossKind {
     /// reviewed annotation can only name its own regions, so the proposal is written as
     /// reviewed.
     ProposalWrittenAsGold,
+    /// A model proposal nobody accepted, in a format with no place for proposals (brat,
+    /// DyGIE, written back by the workbench): not written.
+    ProposalNotWritten,
 }
 
 impl LossKind {
@@ -116,6 +119,9 @@ impl LossKind {
             }
             LossKind::ProposalWrittenAsGold => {
                 "model proposal that a reviewed relation uses, written as reviewed"
+            }
+            LossKind::ProposalNotWritten => {
+                "model proposal not accepted, not written: the format has no place for proposals"
             }
         }
     }

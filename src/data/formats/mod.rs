@@ -173,6 +173,59 @@ fn read_only(path: &Path, name: &str, how: &str) -> DataError {
     DataError::new(path, Place::File, ErrorKind::Format, reason)
 }
 
+/// What saving `sentences` back in `format` (the workbench saving a brat or DyGIE document)
+/// cannot carry: proposals nobody accepted, and keys the format has no place for.
+pub fn write_losses(format: Interchange, sentences: &[Sentence]) -> LossReport {
+    let mut report = LossReport::default();
+    let kept = accepted_only(sentences, &mut report);
+    match format {
+        Interchange::Dygie => {
+            dygie::encode(&kept, &mut report);
+        }
+        _ => note_extras(&kept, &[DOC_KEY], &mut report),
+    }
+    report
+}
+
+/// The sentences without the model proposals nobody accepted (each reported), for a format
+/// that has no place for a proposal; relations keep their arguments.
+pub fn accepted_only(sentences: &[Sentence], report: &mut LossReport) -> Vec<Sentence> {
+    use super::annotation::{entity_source, relation_source, Source};
+    let mut out = Vec::with_capacity(sentences.len());
+    for (i, sentence) in sentences.iter().enumerate() {
+        let mut kept = sentence.clone();
+        let mut index = Vec::with_capacity(sentence.entities.len());
+        kept.entities.clear();
+        for (e, entity) in sentence.entities.iter().enumerate() {
+            if entity_source(entity) == Source::Model {
+                report.note(LossKind::ProposalNotWritten, || format!("record {i} entity {e}"));
+                index.push(None);
+            } else {
+                index.push(Some(kept.entities.len()));
+                kept.entities.push(entity.clone());
+            }
+        }
+        kept.relations.clear();
+        for (r, relation) in sentence.relations.iter().enumerate() {
+            let ends = (index.get(relation.head).copied(), index.get(relation.tail).copied());
+            match ends {
+                (Some(Some(head)), Some(Some(tail)))
+                    if relation_source(relation) != Source::Model =>
+                {
+                    let mut relation = relation.clone();
+                    (relation.head, relation.tail) = (head, tail);
+                    kept.relations.push(relation);
+                }
+                _ => {
+                    report.note(LossKind::ProposalNotWritten, || format!("record {i} relation {r}"))
+                }
+            }
+        }
+        out.push(kept);
+    }
+    out
+}
+
 /// A structure error at a record of `file` (a line of JSON lines, a document, a task).
 pub(crate) fn bad_record(file: &Path, index: usize, reason: impl Into<String>) -> DataError {
     DataError::record(file, index, None, ErrorKind::Structure, reason)
@@ -201,6 +254,14 @@ pub(crate) fn note_extras(sentences: &[Sentence], keep: &[&str], report: &mut Lo
 /// The non-blank lines of a JSON lines file, parsed, with their 1-based line numbers.
 pub(crate) fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Value)>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, "read", &e))?;
+    json_lines_of(path, &text)
+}
+
+/// The non-blank lines of `text`, read from `path`, parsed, with their 1-based line numbers.
+pub(crate) fn json_lines_of(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(usize, serde_json::Value)>, DataError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -217,10 +278,15 @@ pub(crate) fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Value)>,
 
 /// Writes one JSON value per line, atomically.
 pub(crate) fn write_json_lines(path: &Path, values: &[serde_json::Value]) -> Result<(), DataError> {
+    super::io::write_atomic(path, &json_lines_bytes(values))
+}
+
+/// One JSON value per line.
+pub fn json_lines_bytes(values: &[serde_json::Value]) -> Vec<u8> {
     let mut bytes = Vec::new();
     for value in values {
         bytes.extend_from_slice(value.to_string().as_bytes());
         bytes.push(b'\n');
     }
-    super::io::write_atomic(path, &bytes)
+    bytes
 }

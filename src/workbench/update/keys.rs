@@ -97,6 +97,17 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             };
             Vec::new()
         }
+        Mode::Stats { scroll } => {
+            // Scrolled like the help; any other key (Esc) closes it.
+            app.mode = match keymap::lookup(keymap::HELP, &key) {
+                Some(HelpAction::Down) => Mode::Stats { scroll: scroll + 1 },
+                Some(HelpAction::Up) => Mode::Stats { scroll: scroll.saturating_sub(1) },
+                Some(HelpAction::PageDown) => Mode::Stats { scroll: scroll + 10 },
+                Some(HelpAction::PageUp) => Mode::Stats { scroll: scroll.saturating_sub(10) },
+                None => Mode::Normal,
+            };
+            Vec::new()
+        }
         Mode::Confirm(question) => answer_key(app, question, key),
         Mode::Inspect => {
             if let Some(action) = app.keymap.inspect_action(&key) {

@@ -39,6 +39,10 @@ pub enum Answer {
     BreakRule,
     /// Leave the sentence as it is.
     LeaveAsItIs,
+    /// Save without what the format cannot carry.
+    SaveWithLosses,
+    /// Do not save the document.
+    DoNotSave,
 }
 
 /// One answer a question takes: its key, the answer, and what it does (the dialog lists them).
@@ -69,6 +73,10 @@ pub fn answers(question: &Question) -> &'static [Choice] {
             ('y', BreakRule, "make the change anyway"),
             ('n', LeaveAsItIs, "leave the sentence as it is"),
         ],
+        Question::SaveLosses { .. } => &[
+            ('y', SaveWithLosses, "save without them (not asked again for this file)"),
+            ('n', DoNotSave, "do not save it; the edits stay open and in the journal"),
+        ],
     }
 }
 
@@ -78,6 +86,7 @@ pub(super) fn answer_key(app: &mut App, question: Question, key: KeyEvent) -> Ve
     let chosen = match key.code {
         KeyCode::Char(c) => answers(&question).iter().find(|(k, ..)| *k == c).map(|(_, a, _)| *a),
         KeyCode::Esc if matches!(question, Question::Quit) => Some(Answer::Stay),
+        KeyCode::Esc if matches!(question, Question::SaveLosses { .. }) => Some(Answer::DoNotSave),
         _ => None,
     };
     match chosen {
@@ -144,6 +153,21 @@ fn answer(app: &mut App, question: Question, chosen: Answer) -> Vec<Effect> {
                 app.docs[i].disk = Disk::Changed;
             }
             commands::save_all(app)
+        }
+        (Question::SaveLosses { doc, .. }, SaveWithLosses) => {
+            if let Some(i) = app.doc_index(doc) {
+                app.docs[i].losses_accepted = true;
+            }
+            commands::save_all(app)
+        }
+        (Question::SaveLosses { doc, .. }, _) => {
+            if app.quitting == Quitting::AfterSaves {
+                app.quitting = Quitting::No;
+            }
+            if let Some(i) = app.doc_index(doc) {
+                app.say(Level::Info, format!("{} not saved", app.docs[i].name()));
+            }
+            Vec::new()
         }
         (Question::Quit, _) => Vec::new(),
     }

@@ -111,6 +111,8 @@ fn loaded(
     d.notes = loaded.notes.iter().map(ToString::to_string).collect();
     d.fingerprint = loaded.fingerprint;
     d.locked = loaded.read_only;
+    d.losses = loaded.losses;
+    d.losses_accepted = false;
     d.disk = Disk::InSync;
     d.journal_started = false;
     d.saving = None;

@@ -18,6 +18,7 @@
 //! what they ask for; spare rows go to the inspector, after a row of air for the other two. At
 //! any size every pane draws what fits and clips the rest, so tiny terminals never panic.
 
+mod adjudication;
 mod documents;
 mod explanation;
 mod grid;
@@ -47,6 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     buf.set_style(area, theme.base);
     let screen = Screen::of(app, area);
     sentence::draw(buf, screen.sentence, app, theme);
+    adjudication::draw(buf, screen.theirs, app, theme);
     match (&app.fine_tuning.run, app.fine_tuning.panel) {
         (Some(t), true) => training::draw(buf, screen.relations, t, theme),
         _ => relations::draw(buf, screen.relations, app, theme),
@@ -89,6 +91,8 @@ enum Panel {
 struct Screen {
     documents: Panel,
     sentence: Rect,
+    /// The other annotator's layer (no rows without `--compare`).
+    theirs: Rect,
     relations: Rect,
     inspector: Rect,
     hints: Rect,
@@ -119,30 +123,33 @@ impl Screen {
         let main_w = area.x + area.width - main_x;
         let content_w = main_w.saturating_sub(2);
         // Each pane: a title row plus content rows.
+        let theirs_rows = adjudication::rows_wanted(app);
         let want = [
             1 + sentence::rows_wanted(app, content_w),
+            if theirs_rows > 0 { 1 + theirs_rows } else { 0 },
             1 + match (&app.fine_tuning.run, app.fine_tuning.panel) {
                 (Some(_), true) => training::ROWS,
                 _ => relations::rows_wanted(app),
             },
             1 + inspector::rows_wanted(app),
         ];
-        let least = [want[0].min(4), want[1].min(3), want[2].min(5)];
-        let mut got = [0u16; 3];
+        let least = [want[0].min(4), want[1].min(2), want[2].min(3), want[3].min(5)];
+        let mut got = [0u16; 4];
         for target in [least, want] {
-            for i in 0..3 {
+            for i in 0..4 {
                 got[i] += take(&mut rows, target[i].saturating_sub(got[i]));
             }
         }
         // Spare rows: one of air under the sentence and the relations, the rest to the
         // inspector, whose empty rows then sit at the bottom of the screen.
         got[0] += take(&mut rows, 1);
-        got[1] += take(&mut rows, 1);
-        got[2] += rows;
+        got[2] += take(&mut rows, 1);
+        got[3] += rows;
         let sentence = Rect::new(main_x, top, main_w, got[0]);
-        let relations = Rect::new(main_x, sentence.bottom(), main_w, got[1]);
-        let inspector = Rect::new(main_x, relations.bottom(), main_w, got[2]);
-        Screen { documents, sentence, relations, inspector, hints, status }
+        let theirs = Rect::new(main_x, sentence.bottom(), main_w, got[1]);
+        let relations = Rect::new(main_x, theirs.bottom(), main_w, got[2]);
+        let inspector = Rect::new(main_x, relations.bottom(), main_w, got[3]);
+        Screen { documents, sentence, theirs, relations, inspector, hints, status }
     }
 }
 

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
+use crate::data::stats::Stats;
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
     Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, INSPECT,
@@ -21,6 +22,7 @@ use crate::workbench::update::answers;
 pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     match &app.mode {
         Mode::Help { scroll } => help(buf, area, app, *scroll, theme),
+        Mode::Stats { scroll } => stats_box(buf, area, app, *scroll, theme),
         Mode::Pick(picker) => picker_box(buf, area, app, picker, theme),
         Mode::Confirm(question) => confirm(buf, area, app, question, theme),
         _ => error_box(buf, area, app, theme),
@@ -196,6 +198,8 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("+word −word", "words that pushed the score up (green) / down (red)"),
         ("words line", "the word cursor is reversed; struck-through words are [MASK]ed"),
         ("P(type)", "the model's probability of each type for the span"),
+        ("Theirs: (italic)", "--compare: the other annotator's layer, under the sentence"),
+        ("≠  =  ✓", "theirs differs from yours (open) / agrees / you kept yours"),
     ];
     rows.push(HelpRow::Heading("What the marks mean".into()));
     for (mark, meaning) in MARKS {
@@ -270,6 +274,66 @@ fn help(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
                 HelpRow::Blank => {}
             }
         }
+    }
+}
+
+/// What `spanscope stats` says of the cursor's document and, with several open, of all of
+/// them: one heading, then the summary's lines.
+fn stats_rows(app: &App) -> Vec<(bool, String)> {
+    let mut rows = Vec::new();
+    let mut block = |heading: String, stats: &Stats| {
+        if !rows.is_empty() {
+            rows.push((false, String::new()));
+        }
+        rows.push((true, heading));
+        rows.extend(stats.summary().lines().map(|l| (false, l.to_string())));
+    };
+    if let Some(doc) = app.doc() {
+        block(doc.name(), &Stats::of(&doc.sentences));
+    }
+    if app.docs.len() > 1 {
+        let mut total = Stats::default();
+        for doc in &app.docs {
+            total.add(&Stats::of(&doc.sentences));
+        }
+        block(format!("all {} open documents", app.docs.len()), &total);
+    }
+    rows
+}
+
+fn stats_box(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
+    let w = area.width.saturating_sub(4).min(100);
+    let text_w = usize::from(w.saturating_sub(4));
+    let mut rows: Vec<(bool, String)> = Vec::new();
+    for (heading, line) in stats_rows(app) {
+        if width(&line) <= text_w {
+            // As `spanscope stats` prints it, columns and all.
+            rows.push((heading, line));
+            continue;
+        }
+        // Continuation lines of a long count list are indented under its label.
+        let wrapped = wrap_text(&line, text_w.saturating_sub(2).max(1));
+        for (i, part) in wrapped.into_iter().enumerate() {
+            rows.push((heading, if i == 0 { part } else { format!("  {part}") }));
+        }
+    }
+    let total = rows.len() as u16;
+    let h = (total + 2).min(area.height.saturating_sub(2).max(3));
+    let inner_h = h.saturating_sub(2);
+    let scroll = scroll.min(total.saturating_sub(inner_h));
+    let note = if total > inner_h {
+        format!(" {}–{} of {total} · ", scroll + 1, (scroll + inner_h).min(total))
+    } else {
+        " ".to_string()
+    };
+    let title = vec![Span::styled(" Statistics ", theme.base.add_modifier(Modifier::BOLD))];
+    let footer = vec![Span::styled(format!("{note}any other key closes "), theme.dim)];
+    let inner = dialog(buf, area, w, h, title, footer, theme);
+    for (n, (heading, line)) in
+        rows.iter().skip(usize::from(scroll)).take(usize::from(inner.height)).enumerate()
+    {
+        let style = if *heading { theme.warn.add_modifier(Modifier::BOLD) } else { theme.base };
+        put(buf, inner, inner.x, inner.y + n as u16, line, style);
     }
 }
 
@@ -431,6 +495,26 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
             "Save conflict".into(),
             format!("{} changed on disk since it was read; your save was not written.", name(*doc)),
         ),
+        Question::SaveLosses { doc, losses } => {
+            let format = app
+                .doc_index(*doc)
+                .and_then(|i| app.docs[i].source.interchange)
+                .map_or("its", |f| f.name());
+            let listed: Vec<String> = losses
+                .losses
+                .iter()
+                .map(|l| match l.examples.first() {
+                    Some(e) => format!("{} × {} (e.g. {e})", l.count, l.kind.describe()),
+                    None => format!("{} × {}", l.count, l.kind.describe()),
+                })
+                .collect();
+            let text = format!(
+                "Saving {} in the {format} format cannot carry everything: {}.",
+                name(*doc),
+                listed.join("; ")
+            );
+            ("Save without these?".into(), text)
+        }
     }
 }
 

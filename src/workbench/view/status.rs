@@ -185,7 +185,7 @@ fn hints(app: &App) -> Vec<Hint> {
             hints
         }
         Mode::Search(_) => Vec::new(),
-        Mode::Help { .. } => {
+        Mode::Help { .. } | Mode::Stats { .. } => {
             let first = |action| {
                 HELP.iter()
                     .find(|b| b.action == action)
@@ -285,6 +285,7 @@ fn mode_name(mode: &Mode) -> &'static str {
         Mode::Help { .. } => "HELP",
         Mode::Confirm(_) => "ANSWER",
         Mode::Inspect => "INSPECT",
+        Mode::Stats { .. } => "STATS",
     }
 }
 
