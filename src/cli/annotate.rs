@@ -198,7 +198,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
 
     let status = match &model {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
-        None => ModelStatus::Failed("no model (--no-model)".into()),
+        None => ModelStatus::Off,
     };
     let mut app = App::new(types, types_file.is_some(), status);
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);

@@ -332,6 +332,7 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         }
         ModelStatus::Loading(_) => spans.push(Span::styled("model loading…", theme.warn)),
         ModelStatus::Failed(_) => spans.push(Span::styled("model failed", theme.error)),
+        ModelStatus::Off => spans.push(Span::styled("no model: proposals off", theme.dim)),
     }
     let predicting: usize = app.docs.iter().map(|d| d.predicting.len()).sum();
     if predicting > 0 {
