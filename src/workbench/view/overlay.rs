@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, wrap_text};
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
-    Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, INSPECT,
+    Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, HELP, INSPECT,
     INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER, SEARCH,
 };
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
@@ -159,17 +159,22 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     legend(&mut rows);
     rows.push(HelpRow::Heading("Search".into()));
     rows.push(HelpRow::Key("type".into(), "the words to find, in every document".into()));
-    let search = |action| SEARCH.iter().find(|b| b.action == action);
-    if let (Some(run), Some(cancel)) = (search(SearchAction::Run), search(SearchAction::Cancel)) {
-        rows.push(HelpRow::Key(
-            format!("{} / {}", keys_label(run.keys), keys_label(cancel.keys)),
-            format!("{} / {}; then n and N go on", run.help, cancel.help),
-        ));
+    for (i, b) in SEARCH.iter().enumerate() {
+        let keys = keys_label(app.keymap.row_keys(KeyTable::Search, i));
+        let help =
+            if b.action == SearchAction::Run { "search; then n and N go on" } else { b.help };
+        rows.push(HelpRow::Key(keys, help.into()));
     }
+    rows.push(HelpRow::Blank);
+    table(&mut rows, &app.keymap, KeyTable::Help, HELP);
+    rows.push(HelpRow::Key("other keys".into(), "close the help".into()));
     rows.push(HelpRow::Blank);
     rows.push(HelpRow::Heading("Questions".into()));
     rows.push(HelpRow::Key("key shown".into(), "answers; Esc closes the quit question".into()));
-    rows.extend(ANYWHERE.iter().map(|b| HelpRow::Key(keys_label(b.keys), b.help.into())));
+    for (i, b) in ANYWHERE.iter().enumerate() {
+        let keys = keys_label(app.keymap.row_keys(KeyTable::Anywhere, i));
+        rows.push(HelpRow::Key(keys, b.help.into()));
+    }
     rows
 }
 
