@@ -265,6 +265,8 @@ mod tests {
         assert!(e.contains("/home/me/config.toml") && e.contains("next_sentense"), "{e}");
         let e = err("[keys]\nquit = \"j\"\n").to_string();
         assert!(e.contains("j is bound to both"), "{e}");
+        let e = err("[keys]\nquit = \"Alt-q\"\n").to_string();
+        assert!(e.contains("Alt keys cannot be bound"), "{e}");
         let e = err("[keys]\nquit = \"Hyper-q\"\n").to_string();
         assert!(e.contains("\"Hyper-q\" is not a key"), "{e}");
         let e = err("[review]\naccept_open_proposals = 1\n").to_string();

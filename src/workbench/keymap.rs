@@ -575,6 +575,17 @@ pub enum KeymapError {
         /// The key as written.
         key: String,
     },
+    /// An Alt key: terminals send Alt-x as Esc then x, which [`split_escape`] reads as the two
+    /// keys, so an Alt binding could never be pressed.
+    #[error("[{section}] {action}: \"{key}\": Alt keys cannot be bound (terminals send Alt-x as Esc then x, read as those two keys)")]
+    AltKey {
+        /// The section.
+        section: &'static str,
+        /// The action.
+        action: String,
+        /// The key as written.
+        key: String,
+    },
     /// Two actions of one mode on the same key.
     #[error("[{section}] {key} is bound to both {first} and {second}")]
     Conflict {
@@ -776,6 +787,9 @@ impl Keymap {
             .collect::<Result<_, _>>()?;
         if parsed.is_empty() {
             return Err(KeymapError::NoKey { section, action: name.into() });
+        }
+        if let Some(i) = parsed.iter().position(|k| k.mods.contains(KeyModifiers::ALT)) {
+            return Err(KeymapError::AltKey { section, action: name.into(), key: keys[i].clone() });
         }
         fn names<A: Copy + std::fmt::Debug>(t: &[Binding<A>]) -> Vec<String> {
             t.iter().map(|b| action_name(b.action)).collect()
