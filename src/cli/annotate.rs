@@ -93,6 +93,9 @@ pub struct Args {
     /// Examples a new type needs before the fine-tuned model predicts it [default: 10].
     #[arg(long, value_name = "N")]
     pub propose_after: Option<usize>,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 impl Args {
@@ -114,6 +117,7 @@ impl Args {
             folds: None,
             forgetting: None,
             propose_after: None,
+            device: Default::default(),
         }
     }
 }
