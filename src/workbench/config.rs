@@ -195,7 +195,8 @@ pub fn default_text() -> String {
                 "# Each action takes a key or a list of keys: \"j\", \"J\" (shifted), \
                  \"Ctrl-s\", \"Down\",\n# \"Up\", \"Left\", \"Right\", \"Enter\", \"Esc\", \
                  \"Tab\", \"S-Tab\", \"Space\", \"Del\", \"Bksp\", \"Home\",\n# \"End\", \
-                 \"PgUp\", \"PgDn\". A key may do one thing per mode.\n",
+                 \"PgUp\", \"PgDn\". A key may do one thing per mode. No Alt key: terminals\n# \
+                 send Alt-x as Esc then x, which the workbench reads as those two keys.\n",
             );
         }
         let note = match table {
