@@ -263,7 +263,7 @@ mod tests {
         }
         .render();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "span 1:3 \"b c\"");
+        assert_eq!(lines[0], "words 2-3 \"b c\"");
         assert_eq!(lines[2], "       H1    H2    H3 ");
         assert_eq!(lines[3], "  L1 .000  .250▒ .500█");
         assert_eq!(lines[4], "  L2 .125░ .000  .000 ");
