@@ -113,63 +113,51 @@ pub enum Command {
     Encode(encode::Args),
 }
 
+impl Command {
+    /// The device flags of a command that runs a model.
+    fn device_args(&self) -> Option<DeviceArgs> {
+        match self {
+            Command::Annotate(args) => Some(args.device),
+            Command::Predict(args) => Some(args.device),
+            Command::Heads(args) => Some(args.device),
+            Command::Explain(args) => Some(args.device),
+            Command::Init(args) => Some(args.device),
+            Command::Train(args) => Some(args.device),
+            Command::Calibrate(args) => Some(args.device),
+            Command::Eval(args) => Some(args.device),
+            Command::Bench(args) => Some(args.device),
+            Command::BenchUi(args) => Some(args.device),
+            Command::Encode(args) => Some(args.device),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the chosen sub-command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let before =
         DeviceArgs { device: cli.device, tf32: cli.tf32, no_cuda_graphs: cli.no_cuda_graphs };
-    let device = |own: DeviceArgs| own.or(before).apply();
+    let own = cli.command.as_ref().and_then(Command::device_args).unwrap_or_default();
+    let device = own.or(before).apply();
     match cli.command {
-        Some(Command::Annotate(args)) => {
-            let device = device(args.device);
-            annotate::run(args, device)
-        }
-        Some(Command::Predict(args)) => {
-            let device = device(args.device);
-            predict::run(args, device)
-        }
-        Some(Command::Heads(args)) => {
-            let device = device(args.device);
-            heads::run(args, device)
-        }
-        Some(Command::Explain(args)) => {
-            let device = device(args.device);
-            explain::run(args, device)
-        }
+        Some(Command::Annotate(args)) => annotate::run(args, device),
+        Some(Command::Predict(args)) => predict::run(args, device),
+        Some(Command::Heads(args)) => heads::run(args, device),
+        Some(Command::Explain(args)) => explain::run(args, device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Types(args)) => types::run(args),
-        Some(Command::Init(args)) => {
-            let device = device(args.device);
-            init::run(args, device)
-        }
-        Some(Command::Train(args)) => {
-            let device = device(args.device);
-            train::run(args, device)
-        }
-        Some(Command::Calibrate(args)) => {
-            let device = device(args.device);
-            calibrate::run(args, device)
-        }
-        Some(Command::Eval(args)) => {
-            let device = device(args.device);
-            eval::run(args, device)
-        }
+        Some(Command::Init(args)) => init::run(args, device),
+        Some(Command::Train(args)) => train::run(args, device),
+        Some(Command::Calibrate(args)) => calibrate::run(args, device),
+        Some(Command::Eval(args)) => eval::run(args, device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Config(args)) => config::run(args),
-        Some(Command::Bench(args)) => {
-            let device = device(args.device);
-            bench::run(args, device)
-        }
-        Some(Command::BenchUi(args)) => {
-            let device = device(args.device);
-            bench_ui::run(args, device)
-        }
-        Some(Command::Encode(args)) => {
-            let device = device(args.device);
-            encode::run(args, device)
-        }
-        None => annotate::run(annotate::Args::samples(), device(DeviceArgs::default())),
+        Some(Command::Bench(args)) => bench::run(args, device),
+        Some(Command::BenchUi(args)) => bench_ui::run(args, device),
+        Some(Command::Encode(args)) => encode::run(args, device),
+        None => annotate::run(annotate::Args::samples(), device),
     }
 }
