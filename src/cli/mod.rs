@@ -41,8 +41,9 @@ use spanscope::model::device::DeviceSpec;
 /// With no command, opens the workbench on the sample documents with the bundled model.
 ///
 /// Models run on an NVIDIA GPU when this build has CUDA (`--features cuda`) and the machine
-/// a GPU, else on the CPU; the `--device` of each command that runs a model chooses. Every command reads and writes SpERT JSON (`.json`), JSON Lines
-/// (`.jsonl`) or plain text (`.txt`, split into sentences and words on load).
+/// a GPU, else on the CPU; the `--device` of each command that runs a model chooses. Every
+/// command reads and writes SpERT JSON (`.json`), JSON Lines (`.jsonl`) or plain text
+/// (`.txt`, split into sentences and words on load).
 #[derive(Debug, Parser)]
 #[command(name = "spanscope", version, about, long_about)]
 pub struct Cli {
