@@ -101,6 +101,8 @@ pub struct Args {
     /// name, sentences by position or words.
     #[arg(long, value_name = "OTHER")]
     pub compare: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 impl Args {
@@ -123,6 +125,7 @@ impl Args {
             forgetting: None,
             propose_after: None,
             compare: None,
+            device: Default::default(),
         }
     }
 }
@@ -222,7 +225,7 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
 
     let status = match &model {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
-        None => ModelStatus::Failed("no model (--no-model)".into()),
+        None => ModelStatus::Off,
     };
     let mut app = App::new(types, types_file.is_some() || conf.is_some(), status);
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);

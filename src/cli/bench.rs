@@ -99,6 +99,9 @@ pub struct Args {
     /// attributions (16 steps); the median of each over the sentences.
     #[arg(long)]
     explain: bool,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Which entities relations are classified between.

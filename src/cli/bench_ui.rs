@@ -56,6 +56,9 @@ pub struct Args {
     /// A folder for the versions of --finetune (created if missing).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Where the time of one key press goes.

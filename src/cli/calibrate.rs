@@ -45,6 +45,9 @@ pub struct Args {
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 8, value_name = "N")]
     batch_size: usize,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Fits, reports, and stores the temperatures.

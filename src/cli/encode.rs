@@ -27,6 +27,9 @@ pub struct Args {
     /// The safetensors file to write (input_ids, attention_mask, hidden, attentions).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Tokenises the texts like every other command and dumps the encoder's outputs.

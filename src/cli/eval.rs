@@ -54,6 +54,9 @@ pub struct Args {
     /// each relation type allows) of --types, or else of the checkpoint's types.
     #[arg(long, conflicts_with = "predictions")]
     constrain_relations: bool,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Reads the gold data, gets predictions (from the model or a file), prints the scores.

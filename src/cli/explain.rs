@@ -31,14 +31,14 @@ pub struct Args {
     #[arg(long, required_unless_present = "dataset", conflicts_with = "dataset")]
     text: Option<String>,
 
-    /// Explain the entity prediction of this span: word indices START:END (END exclusive,
-    /// SpERT style, from 0).
-    #[arg(long, value_name = "START:END", conflicts_with = "relation")]
+    /// Explain the entity prediction of this span: words FIRST-LAST, from 1, LAST included
+    /// (`4-5`; `4` for one word). The older START:END, from 0 with END excluded, is still read.
+    #[arg(long, value_name = "FIRST-LAST", conflicts_with = "relation")]
     span: Option<String>,
 
-    /// Explain a relation: head and tail spans, and optionally the relation type (default:
-    /// the type the model scores highest for the pair).
-    #[arg(long, value_name = "A:B,C:D[,TYPE]")]
+    /// Explain a relation: head and tail spans, numbered as --span, and optionally the
+    /// relation type (default: the type the model scores highest for the pair).
+    #[arg(long, value_name = "A-B,C-D[,TYPE]")]
     relation: Option<String>,
 
     /// A spanscope checkpoint. Default: the bundled model.
@@ -95,6 +95,9 @@ pub struct Args {
     /// A second checkpoint: show per type the heads whose mean importance changed most.
     #[arg(long, value_name = "DIR", requires = "dataset")]
     compare_model: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// The modes `--mode` names.
@@ -176,7 +179,7 @@ fn parse_target(args: &Args, tokens: &[String], model: &Aspert) -> anyhow::Resul
             let (head, tail, relation) = match parts.as_slice() {
                 [h, t] => (h, t, None),
                 [h, t, ty] => (h, t, Some(ty.to_string())),
-                _ => bail!("--relation {r:?}: expected HEAD,TAIL[,TYPE], e.g. 1:3,8:11,Work_For"),
+                _ => bail!("--relation {r:?}: expected HEAD,TAIL[,TYPE], e.g. 2-3,9-11,Work_For"),
             };
             let types = &model.config().relation_types;
             if let Some(ty) = &relation {
@@ -193,7 +196,7 @@ fn parse_target(args: &Args, tokens: &[String], model: &Aspert) -> anyhow::Resul
                 relation,
             })
         }
-        _ => bail!("give --span START:END or --relation A:B,C:D[,TYPE] (or --dataset FILE)"),
+        _ => bail!("give --span FIRST-LAST or --relation A-B,C-D[,TYPE] (or --dataset FILE)"),
     }
 }
 

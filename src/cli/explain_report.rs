@@ -159,9 +159,8 @@ fn prediction(ex: &Explanation) -> String {
             let all: Vec<String> =
                 sorted.iter().map(|(t, v)| format!("{t} {}", prob(*v))).collect();
             format!(
-                "span {}:{} \"{}\": {} (P {}; {})",
-                span.start,
-                span.end,
+                "{} \"{}\": {} (P {}; {})",
+                super::heads::words_label(span.start, span.end),
                 text(span.start, span.end),
                 p.predicted,
                 prob(p.probability),
@@ -172,9 +171,9 @@ fn prediction(ex: &Explanation) -> String {
             let verdict = if p.predicted == "none" { "below α: none" } else { "predicted" };
             format!(
                 "relation {} \"{}\" → {} \"{}\": {} logit {:+.3}, σ {} vs α {} ({verdict}; score {})",
-                format_args!("{}:{}", head.start, head.end),
+                super::heads::words_label(head.start, head.end),
                 text(head.start, head.end),
-                format_args!("{}:{}", tail.start, tail.end),
+                super::heads::words_label(tail.start, tail.end),
                 text(tail.start, tail.end),
                 ex.label,
                 p.score,

@@ -88,9 +88,8 @@ fn title(ex: &Explanation) -> String {
     let text = |s: usize, e: usize| ex.tokens[s..e].join(" ");
     match &ex.target {
         Target::Entity { span } => format!(
-            "span {}:{} \"{}\": {} (P {:.2}; the target underlined below)",
-            span.start,
-            span.end,
+            "{} \"{}\": {} (P {:.2}; the target underlined below)",
+            super::heads::words_label(span.start, span.end),
             text(span.start, span.end),
             ex.prediction.predicted,
             ex.prediction.probability

@@ -1,4 +1,4 @@
-//! `spanscope heads --text "..." --span START:END [--model DIR] [--json]`.
+//! `spanscope heads --text "..." --span FIRST-LAST [--model DIR] [--json]`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,8 +21,9 @@ pub struct Args {
     #[arg(long)]
     text: String,
 
-    /// The span, as word indices START:END (END exclusive, SpERT style; `2:4` is words 2 and 3).
-    #[arg(long, value_name = "START:END")]
+    /// The span: words FIRST-LAST, from 1, LAST included (`4-5`; `4` for one word). The older
+    /// START:END, from 0 with END excluded (`3:5`, SpERT's offsets), is still read.
+    #[arg(long, value_name = "FIRST-LAST")]
     span: String,
 
     /// A spanscope checkpoint, or any BERT encoder (directory, Hugging Face cache, hub id):
@@ -47,6 +48,9 @@ pub struct Args {
     /// How many of the strongest heads to list under the heatmap.
     #[arg(long, default_value_t = 5, value_name = "K")]
     top: usize,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Computes and prints the span's contribution matrix.
@@ -106,20 +110,45 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses `START:END` given as `flag` and checks it against the sentence length.
+/// Parses a span given as `flag` and checks it against the sentence length. Words are
+/// numbered as the workbench numbers them, from 1 with the last one included (`4-5`, or `4`
+/// for one word); the older `START:END`, from 0 with END excluded as SpERT's offsets are
+/// (`3:5`, the same two words), is still read. Returns SpERT's offsets.
 pub(super) fn parse_span(flag: &str, span: &str, words: usize) -> anyhow::Result<(usize, usize)> {
-    let Some((a, b)) = span.split_once(':') else {
-        bail!("{flag} {span:?}: expected START:END, e.g. 2:4");
+    let number = |text: &str, what: &str| -> anyhow::Result<usize> {
+        text.trim().parse().with_context(|| format!("{flag} {span:?}: bad {what}"))
     };
-    let start: usize = a.trim().parse().with_context(|| format!("{flag} {span:?}: bad START"))?;
-    let end: usize = b.trim().parse().with_context(|| format!("{flag} {span:?}: bad END"))?;
-    if start >= end {
-        bail!("{flag} {span:?}: START must be less than END (END is exclusive)");
-    }
+    let (start, end) = if let Some((a, b)) = span.split_once(':') {
+        let (start, end) = (number(a, "START")?, number(b, "END")?);
+        if start >= end {
+            bail!("{flag} {span:?}: START must be less than END (END is exclusive)");
+        }
+        (start, end)
+    } else {
+        let (a, b) = span.split_once('-').unwrap_or((span, span));
+        let (first, last) = (number(a, "FIRST word")?, number(b, "LAST word")?);
+        if first == 0 {
+            bail!("{flag} {span:?}: words are numbered from 1 (FIRST-LAST, e.g. 4-5)");
+        }
+        if first > last {
+            bail!("{flag} {span:?}: FIRST must not come after LAST");
+        }
+        (first - 1, last)
+    };
     if end > words {
-        bail!("{flag} {span:?}: the text has {words} words (indices 0..{words})");
+        bail!("{flag} {span:?}: the text has {words} words (1-{words})");
     }
     Ok((start, end))
+}
+
+/// Words `[start, end)` as `--span` takes them: `word 5`, `words 4-5` (from 1, the last
+/// included).
+pub(super) fn words_label(start: usize, end: usize) -> String {
+    if end == start + 1 {
+        format!("word {end}")
+    } else {
+        format!("words {}-{end}", start + 1)
+    }
 }
 
 /// Shades from weakest to strongest, for terminals without colour.
@@ -145,7 +174,8 @@ impl Heatmap<'_> {
         let (start, end) = self.span;
         let max = c.values.iter().copied().fold(0.0f32, f32::max);
         let mut out = String::new();
-        let _ = writeln!(out, "span {start}:{end} \"{}\"", self.words[start..end].join(" "));
+        let words = self.words[start..end].join(" ");
+        let _ = writeln!(out, "{} \"{words}\"", words_label(start, end));
         let _ = writeln!(
             out,
             "attention contribution f_a (θ = {}, fusion {}): {} layers x {} heads, max {max:.4}",
@@ -205,6 +235,11 @@ mod tests {
     #[test]
     fn span_argument_is_checked() {
         assert_eq!(parse_span("--span", "2:4", 5).unwrap(), (2, 4));
+        assert_eq!(parse_span("--span", "3-4", 5).unwrap(), (2, 4), "from 1, LAST included");
+        assert_eq!(parse_span("--span", "5", 5).unwrap(), (4, 5), "one word");
+        assert!(parse_span("--span", "0-2", 5).unwrap_err().to_string().contains("from 1"));
+        assert!(parse_span("--span", "4-3", 5).is_err());
+        assert!(parse_span("--span", "5-6", 5).unwrap_err().to_string().contains("5 words"));
         assert!(parse_span("--span", "4:2", 5).is_err());
         assert!(parse_span("--span", "3:3", 5).is_err());
         assert!(parse_span("--span", "0:6", 5).unwrap_err().to_string().contains("5 words"));
@@ -228,7 +263,7 @@ mod tests {
         }
         .render();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "span 1:3 \"b c\"");
+        assert_eq!(lines[0], "words 2-3 \"b c\"");
         assert_eq!(lines[2], "       H1    H2    H3 ");
         assert_eq!(lines[3], "  L1 .000  .250▒ .500█");
         assert_eq!(lines[4], "  L2 .125░ .000  .000 ");

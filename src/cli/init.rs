@@ -36,6 +36,9 @@ pub struct Args {
     /// Store the weights in half precision (f16).
     #[arg(long)]
     half: bool,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// Builds the model from the encoder with freshly initialised heads and saves it.

@@ -8,6 +8,7 @@ mod calibrate;
 mod compare;
 mod config;
 mod convert;
+mod device_arg;
 mod encode;
 mod eval;
 mod explain;
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use device_arg::DeviceArgs;
 use spanscope::model::device::DeviceSpec;
 
 /// Joint entity and relation extraction with the ASpERT model: review and correct in a
@@ -39,26 +41,20 @@ use spanscope::model::device::DeviceSpec;
 /// With no command, opens the workbench on the sample documents with the bundled model.
 ///
 /// Models run on an NVIDIA GPU when this build has CUDA (`--features cuda`) and the machine
-/// a GPU, else on the CPU; `--device` chooses. Every command reads and writes SpERT JSON (`.json`), JSON Lines
-/// (`.jsonl`) or plain text (`.txt`, split into sentences and words on load).
+/// a GPU, else on the CPU; the `--device` of each command that runs a model chooses. Every
+/// command reads and writes SpERT JSON (`.json`), JSON Lines (`.jsonl`) or plain text
+/// (`.txt`, split into sentences and words on load).
 #[derive(Debug, Parser)]
 #[command(name = "spanscope", version, about, long_about)]
 pub struct Cli {
-    /// Where the model runs: auto (the first GPU in a CUDA build on a machine with one,
-    /// else the CPU), cpu, cuda or cuda:N.
-    #[arg(long, global = true, default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceSpec,
-
-    /// On the GPU, run f32 matrix products on TF32 tensor cores: faster for large encoders,
-    /// with about three significant digits fewer in each product (as PyTorch's
-    /// `allow_tf32`; off by default, and no effect on the CPU).
-    #[arg(long, global = true)]
-    pub tf32: bool,
-
-    /// On the GPU, run every encoder pass op by op instead of replaying it as a CUDA graph
-    /// (graphs are recorded for each batch shape seen twice; the results are the same).
-    #[arg(long, global = true)]
-    pub no_cuda_graphs: bool,
+    // The device flags before the command name, as they were once given to every command;
+    // still read, no longer listed (each command that runs a model lists its own).
+    #[arg(long, hide = true, value_name = "DEVICE")]
+    device: Option<DeviceSpec>,
+    #[arg(long, hide = true)]
+    tf32: bool,
+    #[arg(long, hide = true)]
+    no_cuda_graphs: bool,
 
     /// Append diagnostic logs to this file (default: $SPANSCOPE_LOG_FILE, else none).
     #[arg(long, global = true, value_name = "FILE")]
@@ -118,29 +114,51 @@ pub enum Command {
     Encode(encode::Args),
 }
 
+impl Command {
+    /// The device flags of a command that runs a model.
+    fn device_args(&self) -> Option<DeviceArgs> {
+        match self {
+            Command::Annotate(args) => Some(args.device),
+            Command::Predict(args) => Some(args.device),
+            Command::Heads(args) => Some(args.device),
+            Command::Explain(args) => Some(args.device),
+            Command::Init(args) => Some(args.device),
+            Command::Train(args) => Some(args.device),
+            Command::Calibrate(args) => Some(args.device),
+            Command::Eval(args) => Some(args.device),
+            Command::Bench(args) => Some(args.device),
+            Command::BenchUi(args) => Some(args.device),
+            Command::Encode(args) => Some(args.device),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the chosen sub-command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
-    spanscope::model::graphs::set_enabled(!cli.no_cuda_graphs);
+    let before =
+        DeviceArgs { device: cli.device, tf32: cli.tf32, no_cuda_graphs: cli.no_cuda_graphs };
+    let own = cli.command.as_ref().and_then(Command::device_args).unwrap_or_default();
+    let device = own.or(before).apply();
     match cli.command {
-        Some(Command::Annotate(args)) => annotate::run(args, cli.device),
-        Some(Command::Predict(args)) => predict::run(args, cli.device),
-        Some(Command::Heads(args)) => heads::run(args, cli.device),
-        Some(Command::Explain(args)) => explain::run(args, cli.device),
+        Some(Command::Annotate(args)) => annotate::run(args, device),
+        Some(Command::Predict(args)) => predict::run(args, device),
+        Some(Command::Heads(args)) => heads::run(args, device),
+        Some(Command::Explain(args)) => explain::run(args, device),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Types(args)) => types::run(args),
-        Some(Command::Init(args)) => init::run(args, cli.device),
-        Some(Command::Train(args)) => train::run(args, cli.device),
-        Some(Command::Calibrate(args)) => calibrate::run(args, cli.device),
-        Some(Command::Eval(args)) => eval::run(args, cli.device),
+        Some(Command::Init(args)) => init::run(args, device),
+        Some(Command::Train(args)) => train::run(args, device),
+        Some(Command::Calibrate(args)) => calibrate::run(args, device),
+        Some(Command::Eval(args)) => eval::run(args, device),
         Some(Command::FetchModel(args)) => fetch_model::run(args),
         Some(Command::Config(args)) => config::run(args),
-        Some(Command::Bench(args)) => bench::run(args, cli.device),
-        Some(Command::BenchUi(args)) => bench_ui::run(args, cli.device),
-        Some(Command::Encode(args)) => encode::run(args, cli.device),
-        None => annotate::run(annotate::Args::samples(), cli.device),
+        Some(Command::Bench(args)) => bench::run(args, device),
+        Some(Command::BenchUi(args)) => bench_ui::run(args, device),
+        Some(Command::Encode(args)) => encode::run(args, device),
+        None => annotate::run(annotate::Args::samples(), device),
     }
 }

@@ -82,6 +82,9 @@ pub struct Args {
     /// Types file whose relation rules --constrain-relations applies.
     #[arg(long, value_name = "FILE", requires = "constrain_relations")]
     types: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// The model a run predicts with.

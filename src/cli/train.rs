@@ -139,6 +139,9 @@ pub struct Args {
 
     #[command(flatten)]
     finetune: FinetuneArgs,
+
+    #[command(flatten)]
+    pub(super) device: super::device_arg::DeviceArgs,
 }
 
 /// A count that must be at least 1 (a batch of 0 sentences would divide by zero).
@@ -176,7 +179,8 @@ struct FinetuneArgs {
     reviewed: Vec<PathBuf>,
 
     /// Original training data to mix in (default: the checkpoint's own replay.jsonl, if any).
-    #[arg(long, value_name = "FILE", requires = "continue_from")]
+    /// `--replay` is its old name, still read; `--replay-size` says how many of it.
+    #[arg(long = "replay-file", alias = "replay", value_name = "FILE", requires = "continue_from")]
     replay: Option<PathBuf>,
 
     /// Original training sentences mixed in [default: 200].
@@ -394,7 +398,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
     if job.replay.is_empty() && job.config.replay > 0 {
         eprintln!(
             "spanscope: no original training data to mix in ({} has no {REPLAY_FILE} and no \
-             --replay was given): the model may forget what the reviewed sentences do not show",
+             --replay-file was given): the model may forget what the reviewed sentences do not show",
             start.display()
         );
     }

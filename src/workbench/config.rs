@@ -117,11 +117,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
             }
             ("keys", toml::Value::Table(keys)) => {
                 read_keys(&mut settings.keymap, KeyTable::Normal, keys, path)?;
-                for (mode, table) in [
-                    ("picker", KeyTable::Picker),
-                    ("link", KeyTable::Link),
-                    ("inspector", KeyTable::Inspector),
-                ] {
+                for table in KeyTable::ALL {
+                    let Some(mode) = table.subsection() else { continue };
                     if let Some(value) = keys.get(mode) {
                         let toml::Value::Table(t) = value else {
                             return Err(setting(&format!("keys.{mode}"), "must be a table"));
@@ -145,7 +142,9 @@ fn read_keys(
     path: &Path,
 ) -> Result<(), ConfigError> {
     for (action, value) in keys {
-        if table == KeyTable::Normal && matches!(action.as_str(), "picker" | "link" | "inspector") {
+        if table == KeyTable::Normal
+            && KeyTable::ALL.iter().any(|t| t.subsection() == Some(action.as_str()))
+        {
             continue;
         }
         let names: Vec<String> = match value {
@@ -196,9 +195,17 @@ pub fn default_text() -> String {
                 "# Each action takes a key or a list of keys: \"j\", \"J\" (shifted), \
                  \"Ctrl-s\", \"Down\",\n# \"Up\", \"Left\", \"Right\", \"Enter\", \"Esc\", \
                  \"Tab\", \"S-Tab\", \"Space\", \"Del\", \"Bksp\", \"Home\",\n# \"End\", \
-                 \"PgUp\", \"PgDn\". A key may do one thing per mode.\n",
+                 \"PgUp\", \"PgDn\". A key may do one thing per mode. No Alt key: terminals\n# \
+                 send Alt-x as Esc then x, which the workbench reads as those two keys.\n",
             );
         }
+        let note = match table {
+            KeyTable::Help => "# Any other key closes the help.\n",
+            KeyTable::Search => "# Other characters are typed into the query.\n",
+            KeyTable::Anywhere => "# Looked up first in every mode: no mode may use these keys.\n",
+            _ => "",
+        };
+        out.push_str(note);
         for (name, help, keys) in keymap.named_rows(table) {
             let keys: Vec<String> = keys.iter().map(|k| toml_string(&k.config_name())).collect();
             let value = match keys.as_slice() {
@@ -218,6 +225,8 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workbench::keymap::HelpAction::Down;
+    use crate::workbench::keymap::SearchAction::Run;
     use crate::workbench::keymap::{Action, Key};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -257,6 +266,8 @@ mod tests {
         assert!(e.contains("/home/me/config.toml") && e.contains("next_sentense"), "{e}");
         let e = err("[keys]\nquit = \"j\"\n").to_string();
         assert!(e.contains("j is bound to both"), "{e}");
+        let e = err("[keys]\nquit = \"Alt-q\"\n").to_string();
+        assert!(e.contains("Alt keys cannot be bound"), "{e}");
         let e = err("[keys]\nquit = \"Hyper-q\"\n").to_string();
         assert!(e.contains("\"Hyper-q\" is not a key"), "{e}");
         let e = err("[review]\naccept_open_proposals = 1\n").to_string();
@@ -264,6 +275,23 @@ mod tests {
         let e = err("colour = 1\n").to_string();
         assert!(e.contains("colour: no such setting"), "{e}");
         assert!(matches!(err("[keys"), ConfigError::Syntax { .. }));
+    }
+
+    #[test]
+    fn the_help_search_and_anywhere_keys_are_remapped_too() {
+        let text = "[keys.help_screen]\ndown = \"n\"\n[keys.search_prompt]\nrun = \"Tab\"\n\
+                    [keys.anywhere]\nquit = \"Ctrl-q\"\n";
+        let map = parse(text, here()).unwrap().keymap;
+        let event = |c, m| KeyEvent::new(c, m);
+        assert_eq!(map.help_action(&event(KeyCode::Char('n'), KeyModifiers::NONE)), Some(Down));
+        assert_eq!(map.help_action(&event(KeyCode::Char('j'), KeyModifiers::NONE)), None);
+        assert_eq!(map.search_action(&event(KeyCode::Tab, KeyModifiers::NONE)), Some(Run));
+        assert_eq!(map.search_action(&event(KeyCode::Enter, KeyModifiers::NONE)), None);
+        let ctrl = |c| event(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(map.anywhere_action(&ctrl('q')), Some(Action::Quit));
+        assert_eq!(map.anywhere_action(&ctrl('c')), None);
+        let e = parse("[keys.anywhere]\nquit = \"Ctrl-s\"\n", here()).unwrap_err().to_string();
+        assert!(e.contains("Ctrl-s is bound to both quit (keys.anywhere) and save"), "{e}");
     }
 
     #[test]

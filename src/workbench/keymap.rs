@@ -500,6 +500,12 @@ pub struct Keymap {
     link: Vec<Vec<Key>>,
     /// Keys of each row of [`INSPECT`].
     inspect: Vec<Vec<Key>>,
+    /// Keys of each row of [`HELP`].
+    help: Vec<Vec<Key>>,
+    /// Keys of each row of [`SEARCH`].
+    search: Vec<Vec<Key>>,
+    /// Keys of each row of [`ANYWHERE`].
+    anywhere: Vec<Vec<Key>>,
 }
 
 impl Default for Keymap {
@@ -513,6 +519,9 @@ impl Default for Keymap {
             picker: rows(PICKER),
             link: rows(LINK),
             inspect: rows(INSPECT),
+            help: rows(HELP),
+            search: rows(SEARCH),
+            anywhere: rows(ANYWHERE),
         }
     }
 }
@@ -528,12 +537,25 @@ pub enum KeyTable {
     Link,
     /// `[keys.inspector]`: the inspector, while it has the keys.
     Inspector,
+    /// `[keys.help_screen]`: the help, while it is shown (`[keys]` has `help`, the key opening it).
+    Help,
+    /// `[keys.search_prompt]`: the search prompt (`[keys]` has `search`, the key opening it).
+    Search,
+    /// `[keys.anywhere]`: keys that mean the same in every mode.
+    Anywhere,
 }
 
 impl KeyTable {
     /// Every table, in the config file's order.
-    pub const ALL: [KeyTable; 4] =
-        [KeyTable::Normal, KeyTable::Picker, KeyTable::Link, KeyTable::Inspector];
+    pub const ALL: [KeyTable; 7] = [
+        KeyTable::Normal,
+        KeyTable::Picker,
+        KeyTable::Link,
+        KeyTable::Inspector,
+        KeyTable::Help,
+        KeyTable::Search,
+        KeyTable::Anywhere,
+    ];
 
     /// The config file's section.
     pub fn section(self) -> &'static str {
@@ -542,7 +564,15 @@ impl KeyTable {
             KeyTable::Picker => "keys.picker",
             KeyTable::Link => "keys.link",
             KeyTable::Inspector => "keys.inspector",
+            KeyTable::Help => "keys.help_screen",
+            KeyTable::Search => "keys.search_prompt",
+            KeyTable::Anywhere => "keys.anywhere",
         }
+    }
+
+    /// The section's name inside `[keys]` (`picker` for `[keys.picker]`); none for `[keys]`.
+    pub fn subsection(self) -> Option<&'static str> {
+        self.section().strip_prefix("keys.")
     }
 }
 
@@ -560,6 +590,17 @@ pub enum KeymapError {
     /// A key name that is not a key.
     #[error("[{section}] {action}: \"{key}\" is not a key (write e.g. \"j\", \"J\", \"Ctrl-s\", \"Down\", \"Enter\", \"Space\")")]
     BadKey {
+        /// The section.
+        section: &'static str,
+        /// The action.
+        action: String,
+        /// The key as written.
+        key: String,
+    },
+    /// An Alt key: terminals send Alt-x as Esc then x, which [`split_escape`] reads as the two
+    /// keys, so an Alt binding could never be pressed.
+    #[error("[{section}] {action}: \"{key}\": Alt keys cannot be bound (terminals send Alt-x as Esc then x, read as those two keys)")]
+    AltKey {
         /// The section.
         section: &'static str,
         /// The action.
@@ -705,6 +746,21 @@ impl Keymap {
             .or_else(|| self.digit(event).map(InspectAction::AblateTop))
     }
 
+    /// The help's action for a key event (any other key closes the help).
+    pub fn help_action(&self, event: &KeyEvent) -> Option<HelpAction> {
+        find(&self.help, HELP, event)
+    }
+
+    /// The search prompt's action for a key event (other characters are typed).
+    pub fn search_action(&self, event: &KeyEvent) -> Option<SearchAction> {
+        find(&self.search, SEARCH, event)
+    }
+
+    /// The action a key event means in every mode, looked up before the mode's own.
+    pub fn anywhere_action(&self, event: &KeyEvent) -> Option<Action> {
+        find(&self.anywhere, ANYWHERE, event)
+    }
+
     /// The keys of normal-mode `action` (empty when it has none).
     pub fn normal_keys(&self, action: Action) -> &[Key] {
         if let Action::TypeNumber(n) = action {
@@ -720,6 +776,9 @@ impl Keymap {
             KeyTable::Picker => &self.picker,
             KeyTable::Link => &self.link,
             KeyTable::Inspector => &self.inspect,
+            KeyTable::Help => &self.help,
+            KeyTable::Search => &self.search,
+            KeyTable::Anywhere => &self.anywhere,
         };
         rows.get(i).map_or(&[], Vec::as_slice)
     }
@@ -751,6 +810,9 @@ impl Keymap {
         if parsed.is_empty() {
             return Err(KeymapError::NoKey { section, action: name.into() });
         }
+        if let Some(i) = parsed.iter().position(|k| k.mods.contains(KeyModifiers::ALT)) {
+            return Err(KeymapError::AltKey { section, action: name.into(), key: keys[i].clone() });
+        }
         fn names<A: Copy + std::fmt::Debug>(t: &[Binding<A>]) -> Vec<String> {
             t.iter().map(|b| action_name(b.action)).collect()
         }
@@ -767,6 +829,9 @@ impl Keymap {
             KeyTable::Picker => (&mut self.picker, names(PICKER)),
             KeyTable::Link => (&mut self.link, names(LINK)),
             KeyTable::Inspector => (&mut self.inspect, names(INSPECT)),
+            KeyTable::Help => (&mut self.help, names(HELP)),
+            KeyTable::Search => (&mut self.search, names(SEARCH)),
+            KeyTable::Anywhere => (&mut self.anywhere, names(ANYWHERE)),
         };
         let i = row_names
             .iter()
@@ -799,11 +864,31 @@ impl Keymap {
             KeyTable::Picker => rows(PICKER, &self.picker),
             KeyTable::Link => rows(LINK, &self.link),
             KeyTable::Inspector => rows(INSPECT, &self.inspect),
+            KeyTable::Help => rows(HELP, &self.help),
+            KeyTable::Search => rows(SEARCH, &self.search),
+            KeyTable::Anywhere => rows(ANYWHERE, &self.anywhere),
         }
     }
 
-    /// Checks that no key of one mode does two things.
+    /// Checks that no key of one mode does two things. The keys of `[keys.anywhere]` are
+    /// looked up first in every mode, so a mode's key among them could never be used.
     pub fn check(&self) -> Result<(), KeymapError> {
+        let anywhere = self.named_rows(KeyTable::Anywhere);
+        for table in KeyTable::ALL.into_iter().filter(|t| *t != KeyTable::Anywhere) {
+            for (name, _, keys) in self.named_rows(table) {
+                let shadowed = anywhere.iter().find_map(|(first, _, any)| {
+                    keys.iter().find(|k| any.contains(k)).map(|k| (first, k))
+                });
+                if let Some((first, key)) = shadowed {
+                    return Err(KeymapError::Conflict {
+                        section: table.section(),
+                        key: key.config_name(),
+                        first: format!("{first} (keys.anywhere)"),
+                        second: name,
+                    });
+                }
+            }
+        }
         for table in KeyTable::ALL {
             let rows = self.named_rows(table);
             let mut seen: Vec<(Key, &str)> = Vec::new();

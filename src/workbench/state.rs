@@ -338,6 +338,8 @@ pub enum ModelStatus {
     Ready(ModelInfo),
     /// The checkpoint could not be loaded; editing still works.
     Failed(String),
+    /// No model was asked for (`annotate --no-model`): no proposals, editing works.
+    Off,
 }
 
 /// How urgent a status message is.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::data::{Sentence, Types};
 use crate::model::device::DeviceSpec;
@@ -265,7 +266,7 @@ fn handle(
                     v.name(),
                     format!(
                         "{} · from {} · {} sentences · relations F1 {:.1} → {:.1}{}",
-                        v.created,
+                        crate::data::time::readable_stamp(&v.created, SystemTime::now()),
                         r.parent,
                         r.trained_on,
                         r.before.relations.f1,

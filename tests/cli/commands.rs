@@ -24,7 +24,7 @@ fn predict_with(input: &Path, model: &Path, output: &Path) -> std::process::Outp
 }
 
 /// A saved tiny checkpoint whose span classifier favours `Peop`, so predictions are not empty.
-fn tiny_checkpoint(dir: &Path) -> PathBuf {
+pub(crate) fn tiny_checkpoint(dir: &Path) -> PathBuf {
     let vocab = dir.join("vocab");
     std::fs::create_dir_all(&vocab).unwrap();
     let cfg = tiny_model::aspert_config();
@@ -277,11 +277,11 @@ fn heads_text_heatmap_names_the_span_and_every_layer() {
         "--text",
         "John Smith works for Acme in Paris.",
         "--span",
-        "4:5",
+        "5",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.starts_with("span 4:5 \"Acme\""), "{text}");
+    assert!(text.starts_with("word 5 \"Acme\""), "{text}");
     assert!(text.contains("2 layers x 4 heads"), "{text}");
     assert!(text.lines().any(|l| l.trim_start().starts_with("L2 ")), "{text}");
     // Piped output has no colour escapes.

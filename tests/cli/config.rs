@@ -7,7 +7,18 @@ fn the_default_settings_are_written_out_and_check_clean() {
     let out = spanscope(&["config", "--default"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for line in ["[review]", "[keys]", "[keys.picker]", "[keys.link]", "quit = \"q\"", "type_1"] {
+    for line in [
+        "[review]",
+        "[keys]",
+        "[keys.picker]",
+        "[keys.link]",
+        "[keys.help_screen]",
+        "[keys.search_prompt]",
+        "[keys.anywhere]",
+        "quit = \"q\"",
+        "quit = \"Ctrl-c\"",
+        "type_1",
+    ] {
         assert!(text.contains(line), "no {line:?} in:\n{text}");
     }
     let dir = tempfile::tempdir().unwrap();

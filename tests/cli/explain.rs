@@ -163,8 +163,10 @@ fn dataset_view_gives_means_for_the_types_present() {
 
 #[test]
 fn bad_inputs_are_refused_with_the_reason() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--span", "5:3"], "START must be less than END"),
+        (&["--span", "5-3"], "FIRST must not come after LAST"),
+        (&["--relation", "2-3,9-11,Marries"], "no relation type \"Marries\""),
         (&["--span", "1:40"], "the text has 16 words"),
         (&["--relation", "1:3,8:11,Marries"], "no relation type \"Marries\""),
         (&["--relation", "1:3"], "expected HEAD,TAIL[,TYPE]"),
@@ -180,7 +182,7 @@ fn bad_inputs_are_refused_with_the_reason() {
     }
     let out = spanscope(&["explain", "--text", TEXT]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("--span START:END or --relation"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--span FIRST-LAST or --relation"), "{}", stderr(&out));
     let out = spanscope(&["explain", "--dataset", "/nonexistent/dev.json"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("/nonexistent/dev.json"), "{}", stderr(&out));

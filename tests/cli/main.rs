@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod data;
 mod explain;
+mod flags;
 mod reliability;
 mod shared_data;
 mod train;

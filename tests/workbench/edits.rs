@@ -424,6 +424,26 @@ fn a_new_file_in_a_watched_folder_opens_and_events_on_open_files_are_checked() {
 }
 
 #[test]
+fn a_new_file_written_in_steps_is_reported_as_new_not_as_changed() {
+    use spanscope::store::watch::FileEvent;
+    let mut app = app_with(vec![plain()]);
+    update(&mut app, Msg::File(FileEvent::Changed("/nowhere/new.json".into())));
+    let said = || app.message.as_ref().map(|m| m.1.clone()).unwrap_or_default();
+    assert!(said().contains("new document: new.json"), "{}", said());
+    // The writer is not done: a second event, checked before the first read came back.
+    let effects = update(&mut app, Msg::File(FileEvent::Changed("/nowhere/new.json".into())));
+    assert!(matches!(&effects[0], Effect::Store(StoreRequest::Check { doc: 2, .. })));
+    let disk = Ok(Some(Fingerprint::of(b"written")));
+    let effects = update(&mut app, Msg::Store(StoreReply::Checked { doc: 2, disk }));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Store(StoreRequest::Load { doc: 2, .. }))),
+        "read again"
+    );
+    let said = app.message.as_ref().map(|m| m.1.clone()).unwrap_or_default();
+    assert!(!said.contains("changed on disk"), "{said}");
+}
+
+#[test]
 fn the_user_guide_lists_every_key() {
     use spanscope::workbench::keymap::{Key, NORMAL};
     let guide = std::fs::read_to_string("docs/WORKBENCH.md").unwrap();

@@ -12,6 +12,7 @@ mod edits;
 mod inference;
 mod inspector;
 mod other_tools;
+mod legend;
 mod reliability;
 mod safe_keys;
 mod schema;

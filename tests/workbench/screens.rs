@@ -222,7 +222,7 @@ fn text(buf: &Buffer) -> String {
     out
 }
 
-fn screen(app: &App, w: u16, h: u16) -> String {
+pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     text(&render(app, &Theme::builtin("dark").unwrap(), w, h))
 }
 

@@ -165,6 +165,8 @@ fn a_worse_model_is_used_only_when_the_reviewer_says_so() {
     assert!(matches!(app.mode, Mode::Confirm(Question::KeepModel { .. })));
     let effects = work(press(&mut app, "k"));
     assert!(matches!(&effects[..], [Effect::DiscardModel { .. }]));
+    let said = app.message.as_ref().map(|m| m.1.clone()).unwrap_or_default();
+    assert!(said.contains("the current model was kept"), "the run's message is gone: {said}");
 
     press(&mut app, "T");
     update(&mut app, Msg::Training(TrainingReply::Finished(outcome(60.0, 40.0))));

@@ -6,11 +6,11 @@ use super::questions::answer_key;
 use super::Effect;
 use crate::workbench::commands::{self, apply_type, cycle_tail, open_picker_for};
 use crate::workbench::inspection;
-use crate::workbench::keymap::{self, HelpAction, LinkAction, PickAction, SearchAction};
+use crate::workbench::keymap::{HelpAction, LinkAction, PickAction, SearchAction};
 use crate::workbench::state::{App, Mode, PickTarget};
 
 pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    if let Some(action) = keymap::lookup(keymap::ANYWHERE, &key) {
+    if let Some(action) = app.keymap.anywhere_action(&key) {
         return commands::run(app, action);
     }
     match app.mode.clone() {
@@ -64,7 +64,7 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         Mode::Search(mut query) => {
-            match keymap::lookup(keymap::SEARCH, &key) {
+            match app.keymap.search_action(&key) {
                 Some(SearchAction::Cancel) => app.mode = Mode::Normal,
                 Some(SearchAction::Run) => {
                     app.mode = Mode::Normal;
@@ -88,7 +88,7 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         Mode::Help { scroll } => {
-            app.mode = match keymap::lookup(keymap::HELP, &key) {
+            app.mode = match app.keymap.help_action(&key) {
                 Some(HelpAction::Down) => Mode::Help { scroll: scroll + 1 },
                 Some(HelpAction::Up) => Mode::Help { scroll: scroll.saturating_sub(1) },
                 Some(HelpAction::PageDown) => Mode::Help { scroll: scroll + 10 },
@@ -99,7 +99,7 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         Mode::Stats { scroll } => {
             // Scrolled like the help; any other key (Esc) closes it.
-            app.mode = match keymap::lookup(keymap::HELP, &key) {
+            app.mode = match app.keymap.help_action(&key) {
                 Some(HelpAction::Down) => Mode::Stats { scroll: scroll + 1 },
                 Some(HelpAction::Up) => Mode::Stats { scroll: scroll.saturating_sub(1) },
                 Some(HelpAction::PageDown) => Mode::Stats { scroll: scroll + 10 },

@@ -125,12 +125,15 @@ fn answer(app: &mut App, question: Question, chosen: Answer) -> Vec<Effect> {
                 .into_iter()
                 .collect()
         }
+        // The status line still holds the run's last progress message: the answer replaces it.
         (Question::KeepModel { outcome }, UseNewModel) => {
             set_phase(app, TrainingPhase::Done("the new model is used (you chose it)".into()));
+            app.say(Level::Info, "switching to the fine-tuned model (you chose it)");
             vec![Effect::AcceptModel { outcome, forced: true }]
         }
         (Question::KeepModel { outcome }, _) => {
             set_phase(app, TrainingPhase::Done("the current model was kept".into()));
+            app.say(Level::Info, "the current model was kept; the fine-tuned one is discarded");
             vec![Effect::DiscardModel { candidate: outcome.candidate }]
         }
         (Question::BreakRules { edit, .. }, BreakRule) => commands::apply_rule_edit(app, edit),

@@ -154,7 +154,7 @@ fn loaded(
 
 /// Asks the model for every sentence of document `i` that has no annotation.
 fn predict_unannotated(app: &mut App, i: usize) -> Option<Effect> {
-    if matches!(app.model, ModelStatus::Failed(_)) {
+    if matches!(app.model, ModelStatus::Failed(_) | ModelStatus::Off) {
         return None;
     }
     let d = &mut app.docs[i];
@@ -218,6 +218,10 @@ fn checked(app: &mut App, doc: u64, disk: Result<Option<Fingerprint>, DataError>
             app.questions.push_back(Question::DiskChanged { doc });
         }
         Vec::new()
+    } else if d.load == LoadState::Loading {
+        // A file that just appeared is often written in several steps: the reviewer was told
+        // of the new document and has seen none of it, so reading it again is no news.
+        reload(app, doc)
     } else {
         let name = d.name();
         app.say(Level::Info, format!("{name} changed on disk and was reloaded"));

@@ -105,6 +105,10 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
             plain_title(buf, vec![Span::styled(" · no model", theme.error)]);
             return say(buf, &format!("the model could not be loaded: {why}"), theme.error);
         }
+        ModelStatus::Off => {
+            plain_title(buf, vec![Span::styled(" · no model", theme.dim)]);
+            return say(buf, "started with --no-model: nothing to inspect", theme.dim);
+        }
         ModelStatus::Ready(_) => {}
     }
     let max_words = usize::from(area.width / 3).max(8);

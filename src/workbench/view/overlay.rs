@@ -11,7 +11,7 @@ use super::{count, fit_middle, put, put_spans, spans_width, type_index, width, w
 use crate::data::stats::Stats;
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
-    Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, INSPECT,
+    Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, HELP, INSPECT,
     INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER, SEARCH,
 };
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
@@ -161,51 +161,110 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     legend(&mut rows);
     rows.push(HelpRow::Heading("Search".into()));
     rows.push(HelpRow::Key("type".into(), "the words to find, in every document".into()));
-    let search = |action| SEARCH.iter().find(|b| b.action == action);
-    if let (Some(run), Some(cancel)) = (search(SearchAction::Run), search(SearchAction::Cancel)) {
-        rows.push(HelpRow::Key(
-            format!("{} / {}", keys_label(run.keys), keys_label(cancel.keys)),
-            format!("{} / {}; then n and N go on", run.help, cancel.help),
-        ));
+    for (i, b) in SEARCH.iter().enumerate() {
+        let keys = keys_label(app.keymap.row_keys(KeyTable::Search, i));
+        let help =
+            if b.action == SearchAction::Run { "search; then n and N go on" } else { b.help };
+        rows.push(HelpRow::Key(keys, help.into()));
     }
+    rows.push(HelpRow::Blank);
+    table(&mut rows, &app.keymap, KeyTable::Help, HELP);
+    rows.push(HelpRow::Key("other keys".into(), "close the help".into()));
     rows.push(HelpRow::Blank);
     rows.push(HelpRow::Heading("Questions".into()));
     rows.push(HelpRow::Key("key shown".into(), "answers; Esc closes the quit question".into()));
-    rows.extend(ANYWHERE.iter().map(|b| HelpRow::Key(keys_label(b.keys), b.help.into())));
+    for (i, b) in ANYWHERE.iter().enumerate() {
+        let keys = keys_label(app.keymap.row_keys(KeyTable::Anywhere, i));
+        rows.push(HelpRow::Key(keys, b.help.into()));
+    }
     rows
 }
 
-/// What every mark on the screen means.
+/// What every mark on the screen means, by where it is seen. A test below checks that every
+/// glyph the view draws is listed here.
+const LEGEND: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Marks: the sentence",
+        &[
+            ("└─Peop─┘", "an entity: gold, accepted, corrected or added by hand"),
+            ("└╌Loc? .93╌┘", "a proposal of the model (dashed, ?), with its score"),
+            ("┗━Org━┛ ┗╍Loc?╍┛", "the selected entity or proposal (heavy, reversed label)"),
+            ("└── / ──┘", "an entity that goes on to the next line / came from the last"),
+            ("word colour", "the type of the entity it is in (■ in the type picker)"),
+            ("italic", "a proposal's words and label, not yet accepted"),
+            ("bold underlined", "the words of the selected entity or relation"),
+            ("reversed word", "the cursor; a highlighted run is the range (v)"),
+            ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
+            ("3 proposals left", "open proposals: accept (a, A) or reject (x, X) them"),
+            ("● edited", "the sentence has edits not yet saved"),
+            ("↑ ↓ ↕ lines 2–4", "more lines above / below / both: the sentence scrolls"),
+            ("2 overlapping", "entities inside others that have no room to be drawn"),
+            ("… and “…”", "text cut to fit; quoted words of a span"),
+        ],
+    ),
+    (
+        "Marks: relations",
+        &[
+            ("A → B", "a relation from head A to tail B"),
+            ("A ⇢ B  Kind?", "a proposed relation (italic type, ?), with its score"),
+            ("A ↔ B", "a symmetric relation (no direction)"),
+            ("model / accepted", "where an item came from: model (open proposal), accepted,"),
+            ("corrected / manual", "corrected by you, added by you; gold has no mark"),
+            ("new", "the relation being made: pick its tail, then its type"),
+            ("italic words", "the words between head and tail"),
+        ],
+    ),
+    (
+        "Marks: documents and status",
+        &[
+            ("▸", "the current document, type or version"),
+            ("●", "unsaved edits (document list)"),
+            ("2/3", "sentences reviewed of all (green when all are)"),
+            ("‹2  3›", "documents hidden left / right of the tabs"),
+            ("✗ failed", "the file could not be read (the message says why)"),
+            ("read-only", "problems in the file, or another workbench has it open"),
+            ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
+            ("changed on disk", "another program changed the file; you are asked"),
+            ("no model", "started with --no-model: no proposals, editing works"),
+            ("predicting 2", "sentences waiting for the model's proposals"),
+            ("yellow / red", "needs you (proposals, unsaved) / failed"),
+        ],
+    ),
+    (
+        "Marks: inspector",
+        &[
+            ("heatmap", "a value per layer (rows) and head (columns), from 0 (legend);"),
+            ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
+            ("! in it", "ablation view: masking that head alone flips the prediction"),
+            ("░▒▓█", "the heatmap's shades without colour (NO_COLOR)"),
+            ("+  •", "the head cursor; a head in the set to mask"),
+            ("|∂s/∂ξ|", "importance: how much the prediction's score depends on a head"),
+            ("█▉▊▋▌▍▎▏ .93", "a probability as a bar, in eighths of a cell"),
+            ("+word −word", "words that pushed the score up (green) / down (red)"),
+            ("words line", "the word cursor is reversed; struck-through words are [MASK]ed"),
+            ("underlined", "the words of the inspected entity or relation"),
+            ("«word»", "a masked word, in the what-if lines"),
+            ("α", "the relation threshold: a relation is kept above it"),
+            ("P(type)", "the model's probability of each type for the span"),
+        ],
+    ),
+    (
+        "Marks: adjudication (--compare)",
+        &[
+            ("Theirs: (italic)", "the other annotator's layer, under the sentence"),
+            ("≠  =  ✓", "theirs differs from yours (open) / agrees / you kept yours"),
+        ],
+    ),
+];
+
 fn legend(rows: &mut Vec<HelpRow>) {
-    const MARKS: &[(&str, &str)] = &[
-        ("└─Peop─┘", "an entity: gold, accepted, corrected or added by hand"),
-        ("└╌Loc? .93╌┘", "a proposal of the model, with its score: accept or reject it"),
-        ("┗━Org━┛ ┗╍Loc?╍┛", "the selected entity or proposal (heavy, reversed label)"),
-        ("└── / ──┘", "an entity that goes on to the next line / came from the last"),
-        ("A → B", "a relation from head A to tail B"),
-        ("A ⇢ B  Kind?", "a proposed relation, with its score"),
-        ("A ↔ B", "a symmetric relation (no direction)"),
-        ("model / accepted", "where an item came from: model (open proposal), accepted,"),
-        ("corrected / manual", "corrected by you, added by you; gold has no mark"),
-        ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
-        ("●", "unsaved edits (sentence title, document list)"),
-        ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
-        ("heatmap", "a value per layer (rows) and head (columns), from 0 (legend);"),
-        ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
-        ("! in it", "ablation view: masking that head alone flips the prediction"),
-        ("+  •", "the head cursor; a head in the set to mask"),
-        ("|∂s/∂ξ|", "importance: how much the prediction's score depends on a head"),
-        ("+word −word", "words that pushed the score up (green) / down (red)"),
-        ("words line", "the word cursor is reversed; struck-through words are [MASK]ed"),
-        ("P(type)", "the model's probability of each type for the span"),
-        ("Theirs: (italic)", "--compare: the other annotator's layer, under the sentence"),
-        ("≠  =  ✓", "theirs differs from yours (open) / agrees / you kept yours"),
-    ];
-    rows.push(HelpRow::Heading("What the marks mean".into()));
-    for (mark, meaning) in MARKS {
-        rows.push(HelpRow::Key((*mark).into(), (*meaning).into()));
+    for (heading, marks) in LEGEND {
+        rows.push(HelpRow::Heading((*heading).into()));
+        for (mark, meaning) in *marks {
+            rows.push(HelpRow::Key((*mark).into(), (*meaning).into()));
+        }
+        rows.push(HelpRow::Blank);
     }
-    rows.push(HelpRow::Blank);
 }
 
 fn help(buf: &mut Buffer, area: Rect, app: &App, scroll: u16, theme: &Theme) {
@@ -581,4 +640,52 @@ fn keep_model_text(outcome: &crate::train::finetune::FinetuneOutcome) -> String 
 fn capitalised(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LEGEND;
+
+    /// Every glyph the view draws is explained in the legend, but for the rules between panes
+    /// and the `·` between items. Comments and tests are not drawn.
+    #[test]
+    fn the_legend_lists_every_glyph_the_view_draws() {
+        const DRAWN: &[(&str, &str)] = &[
+            ("documents.rs", include_str!("documents.rs")),
+            ("explanation.rs", include_str!("explanation.rs")),
+            ("grid.rs", include_str!("grid.rs")),
+            ("inspector.rs", include_str!("inspector.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+            ("overlay.rs", include_str!("overlay.rs")),
+            ("relations.rs", include_str!("relations.rs")),
+            ("sentence.rs", include_str!("sentence.rs")),
+            ("status.rs", include_str!("status.rs")),
+            ("training.rs", include_str!("training.rs")),
+            ("theme.rs", include_str!("../theme.rs")),
+        ];
+        let legend: String = LEGEND
+            .iter()
+            .flat_map(|(_, marks)| marks.iter())
+            .map(|(m, t)| format!("{m} {t}"))
+            .collect();
+        for (file, text) in DRAWN {
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            // The legend itself is not a mark on the screen.
+            let code = match code.split_once("const LEGEND") {
+                Some((before, rest)) => {
+                    format!("{before}{}", rest.split_once("\nfn legend(").map_or("", |r| r.1))
+                }
+                None => code.to_string(),
+            };
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for c in line.chars().filter(|c| !c.is_ascii() && !"│┬├·".contains(*c)) {
+                    assert!(
+                        legend.contains(c),
+                        "{file}: `{c}` in `{}` is not in the legend",
+                        line.trim()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -10,8 +10,8 @@ use ratatui::text::Span;
 use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::data::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
-    Action, Binding, HelpAction, InspectAction, KeyTable, Keymap, LinkAction, PickAction, HELP,
-    INSPECT, LINK, PICKER,
+    Action, Binding, HelpAction, InspectAction, Key, KeyTable, Keymap, LinkAction, PickAction,
+    HELP, INSPECT, LINK, PICKER,
 };
 use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
@@ -188,8 +188,9 @@ fn hints(app: &App) -> Vec<Hint> {
         Mode::Help { .. } | Mode::Stats { .. } => {
             let first = |action| {
                 HELP.iter()
-                    .find(|b| b.action == action)
-                    .map_or(String::new(), |b| b.keys[0].label())
+                    .position(|b| b.action == action)
+                    .and_then(|i| km.row_keys(KeyTable::Help, i).first())
+                    .map_or(String::new(), Key::label)
             };
             vec![
                 Hint {
@@ -333,6 +334,7 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         }
         ModelStatus::Loading(_) => spans.push(Span::styled("model loading…", theme.warn)),
         ModelStatus::Failed(_) => spans.push(Span::styled("model failed", theme.error)),
+        ModelStatus::Off => spans.push(Span::styled("no model: proposals off", theme.dim)),
     }
     let predicting: usize = app.docs.iter().map(|d| d.predicting.len()).sum();
     if predicting > 0 {
