@@ -200,6 +200,8 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         None => ModelStatus::Failed("no model (--no-model)".into()),
     };
     let mut app = App::new(types, types_file.is_some(), status);
+    // With no types file the label editor starts one beside the documents.
+    app.types_path = Some(types_file.clone().unwrap_or_else(|| docs_dir.join("types.json")));
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;

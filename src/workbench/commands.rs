@@ -94,6 +94,7 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::Inspect => super::inspection::focus(app),
+        Action::Labels => super::labels::open(app),
         Action::InspectorView => app.inspector.view = app.inspector.view.next(),
         Action::ModelVersions => {
             if !app.fine_tuning.possible {
