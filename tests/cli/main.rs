@@ -11,5 +11,6 @@ mod config;
 mod data;
 mod explain;
 mod reliability;
+mod schema;
 mod shared_data;
 mod train;
