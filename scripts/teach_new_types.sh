@@ -41,14 +41,20 @@ s() { "$SPANSCOPE" --device "$DEVICE" "$@"; }
 # The expert's types file: CoNLL04's types, then SciERC's (names and symmetry as in
 # scierc_types.json).
 cp "$DATA/conll04/conll04_types.json" "$OUT/types.json"
+add() { # kind name [--symmetric]
+    s types add "$OUT/types.json" "$@" >> "$OUT/types.log" 2>&1 || {
+        cat "$OUT/types.log" >&2
+        exit 1
+    }
+}
 for t in Task Method Metric Material OtherScientificTerm Generic; do
-    s types add "$OUT/types.json" entity "$t" > /dev/null
+    add entity "$t"
 done
 for t in USED-FOR FEATURE-OF HYPONYM-OF EVALUATE-FOR PART-OF; do
-    s types add "$OUT/types.json" relation "$t" > /dev/null
+    add relation "$t"
 done
 for t in COMPARE CONJUNCTION; do
-    s types add "$OUT/types.json" relation "$t" --symmetric > /dev/null
+    add relation "$t" --symmetric
 done
 
 # One SciERC train sentence a line, so that a subset is a choice of lines.
