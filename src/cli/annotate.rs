@@ -14,7 +14,6 @@ use spanscope::model::versions::Versions;
 use spanscope::store::files::{self, discover, DocumentSource};
 use spanscope::store::watch::canonical_form;
 use spanscope::train::finetune::FinetuneConfig;
-use spanscope::train::settings::apply_config_file;
 use spanscope::workbench::adjudication::{document_name, Comparison};
 use spanscope::workbench::app::{self, Setup};
 use spanscope::workbench::config;
@@ -209,7 +208,11 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     let config_dir = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    let config = finetune_config(&args, config_dir.as_deref())?;
+    let settings = match args.config.clone().or_else(config::default_path) {
+        Some(path) => config::read(&path)?,
+        None => config::Settings::default(),
+    };
+    let config = finetune_config(&args, settings.finetune.clone());
     let training = base.map(|base| TrainingSetup {
         base,
         docs_dir: docs_dir.clone(),
@@ -218,16 +221,14 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         types_file: types_file.clone(),
     });
     let theme = Theme::resolve(args.theme.as_deref(), config_dir.as_deref())?;
-    let settings = match args.config.clone().or_else(config::default_path) {
-        Some(path) => config::read(&path)?,
-        None => config::Settings::default(),
-    };
 
     let status = match &model {
         Some(dir) => ModelStatus::Loading(dir_name(dir)),
         None => ModelStatus::Off,
     };
     let mut app = App::new(types, types_file.is_some() || conf.is_some(), status);
+    // With no types file the label editor starts one beside the documents.
+    app.types_path = Some(types_file.clone().unwrap_or_else(|| docs_dir.join("types.json")));
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;
@@ -274,14 +275,9 @@ fn describe(inputs: &[PathBuf]) -> String {
     inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// Fine-tuning settings: the flags, else `[finetune]` of the config file, else the defaults.
-fn finetune_config(args: &Args, config_dir: Option<&Path>) -> anyhow::Result<FinetuneConfig> {
-    let mut config = FinetuneConfig::default();
-    if let Some(file) = config_dir.map(|d| d.join("spanscope").join("config.toml")) {
-        if file.is_file() {
-            config = apply_config_file(config, &file).map_err(anyhow::Error::msg)?;
-        }
-    }
+/// Fine-tuning settings: the flags, else `[finetune]` of the config file (`config`), else the
+/// defaults.
+fn finetune_config(args: &Args, mut config: FinetuneConfig) -> FinetuneConfig {
     let set = |field: &mut usize, flag: Option<usize>| *field = flag.unwrap_or(*field);
     set(&mut config.replay, args.replay);
     set(&mut config.epochs, args.epochs);
@@ -290,5 +286,5 @@ fn finetune_config(args: &Args, config_dir: Option<&Path>) -> anyhow::Result<Fin
     set(&mut config.forgetting, args.forgetting);
     set(&mut config.propose_after, args.propose_after);
     config.held_out = args.held_out.unwrap_or(config.held_out);
-    Ok(config)
+    config
 }

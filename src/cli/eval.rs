@@ -1,5 +1,5 @@
 //! `spanscope eval --dataset FILE [--model DIR | --predictions FILE] [--types FILE] [--json]
-//! [--batch-size N] [--output-predictions FILE]`.
+//! [--only-types FILE] [--batch-size N] [--output-predictions FILE]`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +36,12 @@ pub struct Args {
     /// them symmetric).
     #[arg(long, value_name = "FILE")]
     types: Option<PathBuf>,
+
+    /// Score only the entity and relation types of this types file: gold and predicted
+    /// entities of other types are left out, with their relations (a model grown by new
+    /// types, scored on its old types alone or on its new ones).
+    #[arg(long, value_name = "FILE")]
+    only_types: Option<PathBuf>,
 
     /// Print one JSON object instead of the tables.
     #[arg(long)]
@@ -80,6 +86,18 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
             let (predicted, model_types, dir) = run_model(&args, &gold, device)?;
             (predicted, given_types.unwrap_or(model_types), dir.display().to_string())
         }
+    };
+    let (gold, predicted, types) = match &args.only_types {
+        Some(path) => {
+            let only = Types::read(path)?;
+            let restricted = |mut sentences: Vec<Sentence>| {
+                sentences.iter_mut().for_each(|s| only.restrict(s));
+                sentences
+            };
+            // Symmetry and order from the scored types, as the tables list only those.
+            (restricted(gold), restricted(predicted), only)
+        }
+        None => (gold, predicted, types),
     };
     let evaluation = evaluate(&gold, &predicted, &types)
         .with_context(|| format!("scoring {source} against {}", args.dataset.display()))?;

@@ -420,6 +420,31 @@ impl Types {
         broken.len()
     }
 
+    /// Leaves in `sentence` only what this file's types cover: entities of its entity types,
+    /// and relations of its relation types between entities that stay (indices renumbered).
+    /// Scores a grown model on its old types, or on its new ones, alone.
+    pub fn restrict(&self, sentence: &mut Sentence) {
+        let mut kept = Vec::with_capacity(sentence.entities.len());
+        let mut new_index = vec![None; sentence.entities.len()];
+        for (i, e) in std::mem::take(&mut sentence.entities).into_iter().enumerate() {
+            if self.entity_index(&e.entity_type).is_some() {
+                new_index[i] = Some(kept.len());
+                kept.push(e);
+            }
+        }
+        sentence.entities = kept;
+        let relations = std::mem::take(&mut sentence.relations);
+        sentence.relations = relations
+            .into_iter()
+            .filter(|r| self.relation_index(&r.relation_type).is_some())
+            .filter_map(|mut r| {
+                r.head = (*new_index.get(r.head)?)?;
+                r.tail = (*new_index.get(r.tail)?)?;
+                Some(r)
+            })
+            .collect();
+    }
+
     /// Sets every relation type's rule to the head and tail entity types its relations in
     /// `sentences` have (a type never seen gets no rule): rules the data obeys.
     pub fn learn_rules(&mut self, sentences: &[Sentence]) {
@@ -873,5 +898,27 @@ mod tests {
         s.relations.push(Relation::new("Work_For", 0, 1));
         assert_eq!(t.drop_violations(&mut s), 2);
         assert_eq!(s.relations, vec![Relation::new("Work_For", 1, 0), Relation::new("Any", 0, 1)]);
+    }
+
+    #[test]
+    fn restrict_keeps_this_files_types_and_renumbers_relations() {
+        let t = Types::from_json_str(CONLL).unwrap();
+        let mut s = Sentence::from_tokens(vec!["x".into(); 4]);
+        s.entities = vec![
+            Entity::new("Gene", 0, 1),
+            Entity::new("Org", 1, 2),
+            Entity::new("Chemical", 2, 3),
+            Entity::new("Loc", 3, 4),
+        ];
+        s.relations = vec![
+            Relation::new("Work_For", 1, 3),
+            Relation::new("Work_For", 0, 3),
+            Relation::new("Binds", 1, 3),
+            Relation::new("Near", 3, 1),
+            Relation::new("Near", 2, 0),
+        ];
+        t.restrict(&mut s);
+        assert_eq!(s.entities, vec![Entity::new("Org", 1, 2), Entity::new("Loc", 3, 4)]);
+        assert_eq!(s.relations, vec![Relation::new("Work_For", 0, 1), Relation::new("Near", 1, 0)]);
     }
 }

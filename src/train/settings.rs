@@ -11,8 +11,6 @@
 //!
 //! Flags given on the command line win over the file, the file over the defaults.
 
-use std::path::Path;
-
 use super::finetune::FinetuneConfig;
 
 /// The keys of the `[finetune]` table.
@@ -30,16 +28,9 @@ pub const KEYS: [&str; 11] = [
     "propose-after",
 ];
 
-/// `config` with the `[finetune]` table of the config file at `path` applied (a file without
-/// the table changes nothing); an unknown key or a value of the wrong kind is an error naming
-/// the file and the key.
-pub fn apply_config_file(config: FinetuneConfig, path: &Path) -> Result<FinetuneConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: could not read: {e}", path.display()))?;
-    apply_config_text(config, &text).map_err(|reason| format!("{}: {reason}", path.display()))
-}
-
-/// [`apply_config_file`] on the file's text.
+/// `config` with the `[finetune]` table of a config file's text applied (a text without the
+/// table changes nothing); an unknown key or a value of the wrong kind is an error naming the
+/// key. The workbench's config reader ([`crate::workbench::config::parse`]) calls it.
 pub fn apply_config_text(mut config: FinetuneConfig, text: &str) -> Result<FinetuneConfig, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
     let Some(section) = table.get("finetune") else { return Ok(config) };

@@ -96,6 +96,7 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::Inspect => super::inspection::focus(app),
+        Action::Labels => super::labels::open(app),
         Action::InspectorView => app.inspector.view = app.inspector.view.next(),
         Action::NextDisagreement => super::adjudication::next(app, true),
         Action::PrevDisagreement => super::adjudication::next(app, false),

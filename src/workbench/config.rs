@@ -1,5 +1,6 @@
 //! The reviewer's settings file, `~/.config/spanscope/config.toml` (or
-//! `$XDG_CONFIG_HOME/spanscope/config.toml`): the theme, how reviewing behaves, and every key.
+//! `$XDG_CONFIG_HOME/spanscope/config.toml`): the theme, how reviewing behaves, every key, and
+//! the fine-tuning settings.
 //! `spanscope config --default` writes the defaults out; a file may hold any part of them.
 
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::keymap::{KeyTable, Keymap, KeymapError};
+use crate::train::finetune::FinetuneConfig;
+use crate::train::settings::apply_config_text;
 
 /// Why the config file cannot be used; the text names the file and the setting.
 #[derive(Debug, Error)]
@@ -58,6 +61,9 @@ pub struct Settings {
     /// `review.low_confidence`: proposals scoring below this are "low confidence"
     /// (`annotate --low-confidence` wins).
     pub low_confidence: Option<f32>,
+    /// `[finetune]`: the fine-tuning settings, keyed by `spanscope train`'s flag names (see
+    /// [`crate::train::settings`]; `annotate`'s flags win).
+    pub finetune: FinetuneConfig,
 }
 
 /// The config file's usual place: `$XDG_CONFIG_HOME/spanscope/config.toml`, else
@@ -95,6 +101,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         match (name.as_str(), value) {
             // Read by the theme's own loader.
             ("theme", _) => {}
+            ("finetune", _) => {
+                settings.finetune = apply_config_text(FinetuneConfig::default(), text)
+                    .map_err(|reason| setting("finetune", &reason))?;
+            }
             ("review", toml::Value::Table(review)) => {
                 for (key, value) in review {
                     let full = format!("review.{key}");
@@ -188,6 +198,7 @@ pub fn default_text() -> String {
          # Proposals the model scores below this are low confidence (! jumps to them).\n\
          low_confidence = 0.7\n",
     );
+    out.push_str(&finetune_text());
     for table in KeyTable::ALL {
         out.push_str(&format!("\n[{}]\n", table.section()));
         if table == KeyTable::Normal {
@@ -218,6 +229,44 @@ pub fn default_text() -> String {
     out
 }
 
+/// The `[finetune]` table with the defaults, named as `spanscope train`'s flags.
+fn finetune_text() -> String {
+    let d = FinetuneConfig::default();
+    format!(
+        "\n[finetune]\n\
+         # Fine-tuning from the workbench (T), named as `spanscope train`'s flags; annotate's\n\
+         # flags of the same names win. Passes over the reviewed and replayed sentences:\n\
+         epochs = {}\n\
+         lr = {:e}\n\
+         batch-size = {}\n\
+         seed = {}\n\
+         # Original training sentences mixed in so that the model does not forget.\n\
+         replay-size = {}\n\
+         # Share of the reviewed sentences held out to judge the new model, and the fewest\n\
+         # to judge on: below it, cross-validation with `folds` folds over every reviewed\n\
+         # sentence, or \"too few reviewed sentences to judge\".\n\
+         held-out = {:?}\n\
+         min-held-out = {}\n\
+         folds = {}\n\
+         # Original sentences kept aside to check forgetting, and the F1 points it may lose.\n\
+         forgetting = {}\n\
+         max-forgetting = {:?}\n\
+         # Examples a new type needs before the model proposes it.\n\
+         propose-after = {}\n",
+        d.epochs,
+        d.lr,
+        d.batch_size,
+        d.seed,
+        d.replay,
+        d.held_out,
+        d.min_held_out,
+        d.folds,
+        d.forgetting,
+        d.max_forgetting,
+        d.propose_after
+    )
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -240,6 +289,15 @@ mod tests {
         assert_eq!(settings.keymap, Keymap::default());
         assert!(!settings.accept_open_proposals);
         assert_eq!(settings.low_confidence, Some(0.7));
+        assert_eq!(settings.finetune, FinetuneConfig::default());
+    }
+
+    #[test]
+    fn the_finetune_table_is_read_and_checked() {
+        let settings = parse("[finetune]\nheld-out = 0.3\nmin-held-out = 8\n", here()).unwrap();
+        assert_eq!((settings.finetune.held_out, settings.finetune.min_held_out), (0.3, 8));
+        let e = parse("[finetune]\nheld_out = 0.3\n", here()).unwrap_err().to_string();
+        assert!(e.starts_with("config.toml: finetune: [finetune] has no key `held_out`"), "{e}");
     }
 
     #[test]

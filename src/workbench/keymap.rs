@@ -110,6 +110,8 @@ pub enum Action {
     KeepMine,
     /// Keep one's own at every open disagreement of the sentence.
     KeepMineAll,
+    /// Open the label editor: add, rename and retire types.
+    Labels,
 }
 
 /// Actions while the inspector has the keys.
@@ -317,6 +319,7 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(EDIT, [plain(')')], Action::EndRight, "entity end one word right"),
     bind!(EDIT, [plain('R')], Action::AddRelation, "new relation from the selected entity"),
     bind!(EDIT, [plain('f')], Action::Flip, "flip the selected relation"),
+    bind!(EDIT, [plain('L')], Action::Labels, "label editor: add, rename, retire types"),
     bind!(EDIT, [plain('u')], Action::Undo, "undo"),
     bind!(EDIT, [ctrl('r')], Action::Redo, "redo"),
     bind!(FILE, [plain('/')], Action::Search, "search the words of all documents"),
@@ -454,6 +457,36 @@ pub const SEARCH: &[Binding<SearchAction>] = &[
     bind!("Search", [code(KeyCode::Enter)], SearchAction::Run, "search"),
     bind!("Search", [code(KeyCode::Esc)], SearchAction::Cancel, "cancel"),
     bind!("Search", [code(KeyCode::Backspace)], SearchAction::Erase, "delete the last character"),
+];
+
+/// Actions of the label editor; while it asks for a name, characters are typed into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelAction {
+    /// Highlight the next type.
+    Down,
+    /// Highlight the previous type.
+    Up,
+    /// Add an entity type.
+    AddEntity,
+    /// Add a relation type.
+    AddRelation,
+    /// Rename the highlighted type.
+    Rename,
+    /// Retire the highlighted type, or offer it again.
+    Retire,
+    /// Close the editor.
+    Close,
+}
+
+/// The label editor.
+pub const LABELS: &[Binding<LabelAction>] = &[
+    bind!("Label editor", [plain('j'), code(KeyCode::Down)], LabelAction::Down, "next type"),
+    bind!("Label editor", [plain('k'), code(KeyCode::Up)], LabelAction::Up, "previous type"),
+    bind!("Label editor", [plain('e')], LabelAction::AddEntity, "add an entity type"),
+    bind!("Label editor", [plain('r')], LabelAction::AddRelation, "add a relation type"),
+    bind!("Label editor", [plain('c')], LabelAction::Rename, "rename the type"),
+    bind!("Label editor", [plain('x')], LabelAction::Retire, "retire the type / offer it again"),
+    bind!("Label editor", [code(KeyCode::Esc), plain('q')], LabelAction::Close, "close"),
 ];
 
 /// The help line for the inspector's digit keys.

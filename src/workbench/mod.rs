@@ -12,6 +12,7 @@ pub mod config;
 pub mod history;
 pub mod inspection;
 pub mod keymap;
+pub mod labels;
 pub mod search;
 pub mod state;
 pub mod theme;

@@ -2,6 +2,7 @@
 //! what the workers last said. Rendering reads it; only `update` changes it.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::data::formats::LossReport;
@@ -15,6 +16,7 @@ use crate::store::journal::Recovered;
 use super::adjudication::Comparison;
 use super::history::History;
 use super::keymap::Keymap;
+use super::labels::LabelEditor;
 use crate::data::annotation::Item;
 use crate::model::versions::Scores;
 use crate::train::finetune::FinetuneOutcome;
@@ -327,6 +329,8 @@ pub enum Mode {
         /// Lines scrolled.
         scroll: u16,
     },
+    /// The label editor: adding, renaming and retiring types.
+    Labels(LabelEditor),
 }
 
 /// The model as the workbench sees it.
@@ -592,6 +596,8 @@ pub struct App {
     pub types: Types,
     /// Whether `types` came from a file (else from the model or the documents).
     pub types_from_file: bool,
+    /// The types file the label editor writes (`None`: the editor is not offered).
+    pub types_path: Option<PathBuf>,
     /// The model.
     pub model: ModelStatus,
     /// The span inspector.
@@ -634,6 +640,7 @@ impl App {
             history: History::default(),
             types,
             types_from_file,
+            types_path: None,
             model,
             inspector: Inspector::default(),
             message: None,

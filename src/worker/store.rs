@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::data::document::Sentence;
 use crate::data::io::{DataError, ErrorKind, Place};
+use crate::data::types::Types;
 use crate::store::files::{self, DocumentSource, Fingerprint, LoadedDocument, SaveError};
 use crate::store::journal::{Journal, JournalEntry, JournalError, Recovered};
 use crate::store::lock::{FolderLock, Lock};
@@ -54,6 +55,13 @@ pub enum StoreRequest {
         expected: Option<Fingerprint>,
         /// Save even if the file changed on disk (the disk version is kept).
         force: bool,
+    },
+    /// Write the types file (atomically), as the label editor changed it.
+    WriteTypes {
+        /// The types file.
+        path: PathBuf,
+        /// Its new contents.
+        types: Types,
     },
     /// Start an empty journal, replacing any old one.
     StartJournal {
@@ -143,6 +151,13 @@ pub enum StoreReply {
         doc: DocId,
         /// Where the copy is, or why it could not be written.
         result: Result<PathBuf, DataError>,
+    },
+    /// A `WriteTypes` finished.
+    TypesWritten {
+        /// The types file.
+        path: PathBuf,
+        /// Why it could not be written, if it could not.
+        result: Result<(), DataError>,
     },
     /// A `Check` finished.
     Checked {
@@ -270,6 +285,10 @@ impl State {
             }
             StoreRequest::Check { doc, source, known: _ } => {
                 vec![StoreReply::Checked { doc, disk: files::fingerprint(&source.save_path) }]
+            }
+            StoreRequest::WriteTypes { path, types } => {
+                let result = types.write(&path);
+                vec![StoreReply::TypesWritten { path, result }]
             }
         }
     }
@@ -421,6 +440,7 @@ enum Failure {
     Journal(DocId),
     Copy(DocId, PathBuf),
     Check(DocId, PathBuf),
+    Types(PathBuf),
 }
 
 impl Failure {
@@ -437,6 +457,7 @@ impl Failure {
             StoreRequest::Check { doc, source, .. } => {
                 Failure::Check(*doc, source.save_path.clone())
             }
+            StoreRequest::WriteTypes { path, .. } => Failure::Types(path.clone()),
         }
     }
 
@@ -453,6 +474,10 @@ impl Failure {
             Failure::Journal(doc) => StoreReply::JournalFailed { doc, error: reason },
             Failure::Copy(doc, path) => StoreReply::CopyKept { doc, result: Err(error(&path)) },
             Failure::Check(doc, path) => StoreReply::Checked { doc, disk: Err(error(&path)) },
+            Failure::Types(path) => {
+                let result = Err(error(&path));
+                StoreReply::TypesWritten { path, result }
+            }
         }
     }
 }

@@ -12,5 +12,6 @@ mod data;
 mod explain;
 mod flags;
 mod reliability;
+mod schema;
 mod shared_data;
 mod train;

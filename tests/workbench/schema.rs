@@ -1,8 +1,12 @@
-//! The expert's schema in the workbench, at the state level: the type picker offers only the
-//! relation types whose rules allow the pair and no retired type, a retype or flip that breaks
-//! a rule asks first, and a long error is shown whole at 80x24 (screen snapshot).
+//! The expert's schema in the workbench, at the state level: the label editor adds, renames
+//! and retires types and writes the types file, the type picker offers only the relation types
+//! whose rules allow the pair and no retired type, a retype or flip that breaks a rule asks
+//! first, and a long error is shown whole at 80x24 (screen snapshot).
 
 use crate::support;
+
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::support::{app_with, gold, press, relations};
 use ratatui::backend::TestBackend;
@@ -11,7 +15,9 @@ use spanscope::data::types::Types;
 use spanscope::workbench::commands::open_picker_for;
 use spanscope::workbench::state::{App, Level, Mode, PickTarget, Question};
 use spanscope::workbench::theme::Theme;
+use spanscope::workbench::update::Effect;
 use spanscope::workbench::view::draw;
+use spanscope::worker::store::{StoreReply, StoreRequest, StoreWorker};
 
 /// The support types with rules (Work_For from Peop to Org, Located_In from Org to Loc) and a
 /// fourth entity type, Misc, retired.
@@ -108,4 +114,83 @@ fn a_long_error_is_shown_whole_at_80x24() {
     insta::assert_snapshot!(screen);
     press(&mut app, "<Esc>");
     assert!(app.message.is_none(), "Esc hides it");
+}
+
+/// Has a real store worker carry out the label editor's writes; the types file afterwards.
+fn written(effects: Vec<Effect>, path: &std::path::Path) -> Types {
+    let (sender, replies) = mpsc::channel();
+    let worker = StoreWorker::spawn(move |reply| {
+        let _ = sender.send(reply);
+    });
+    let mut writes = 0;
+    for effect in effects {
+        if let Effect::Store(request @ StoreRequest::WriteTypes { .. }) = effect {
+            worker.send(request);
+            writes += 1;
+        }
+    }
+    assert!(writes > 0, "the editor wrote nothing");
+    for _ in 0..writes {
+        let reply = replies.recv_timeout(Duration::from_secs(10)).expect("no store reply");
+        let StoreReply::TypesWritten { result: Ok(()), .. } = reply else {
+            panic!("the types file was not written: {reply:?}");
+        };
+    }
+    Types::read(path).unwrap()
+}
+
+#[test]
+fn the_label_editor_adds_a_type_that_is_offered_at_once_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("types.json");
+    let mut app = app();
+    app.types_path = Some(path.clone());
+    press(&mut app, "L");
+    assert!(matches!(app.mode, Mode::Labels(_)), "L opens the editor: {:?}", app.mode);
+    // A name with a space is refused and stays to be corrected.
+    press(&mut app, "eChe mical<Enter>");
+    assert!(app.types.entity_index("Che mical").is_none());
+    let mut effects = press(&mut app, "<Bksp><Bksp><Bksp><Bksp><Bksp><Bksp>mical<Enter>");
+    assert_eq!(app.types.entity_index("Chemical"), Some(4), "after Misc");
+    effects.extend(press(&mut app, "rInhibits<Enter><Esc>"));
+    assert!(matches!(app.mode, Mode::Normal));
+    let file = written(effects, &path);
+    assert_eq!(file, app.types, "the file holds what the workbench offers");
+    assert!(file.relations[0].has_rule(), "rules are kept");
+    open_picker_for(&mut app, PickTarget::EntityType(0));
+    assert_eq!(picker_options(&app), ["Peop", "Org", "Loc", "Chemical"]);
+}
+
+#[test]
+fn the_label_editor_renames_a_type_and_its_annotations_and_retires_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("types.json");
+    let mut app = app();
+    app.types_path = Some(path.clone());
+    // Row 0 is Peop: rename it to Person (c, clear the old name, type the new one).
+    let mut effects = press(&mut app, "Lc<Bksp><Bksp><Bksp><Bksp>Person<Enter>");
+    assert_eq!(app.types.entities[0].name, "Person");
+    assert_eq!(app.types.relations[0].heads, ["Person"], "the rule follows");
+    assert_eq!(support::entities(&app, 0)[0].0, "Person", "the annotation follows");
+    assert!(app.docs[0].is_dirty(), "as an unsaved edit");
+    // Row 1 is Org: retire it; the picker no longer offers it, the annotation stays.
+    effects.extend(press(&mut app, "jx<Esc>"));
+    assert!(app.types.entities[1].retired);
+    assert_eq!(written(effects, &path), app.types);
+    open_picker_for(&mut app, PickTarget::EntityType(0));
+    assert_eq!(picker_options(&app), ["Person", "Loc"]);
+    assert_eq!(support::entities(&app, 0)[1].0, "Org");
+    // u undoes the rename of the annotation.
+    app.mode = Mode::Normal;
+    press(&mut app, "u");
+    assert_eq!(support::entities(&app, 0)[0].0, "Peop");
+}
+
+#[test]
+fn without_a_types_file_the_label_editor_says_so() {
+    let mut app = app();
+    press(&mut app, "L");
+    assert!(matches!(app.mode, Mode::Normal));
+    let (_, said) = app.message.clone().unwrap();
+    assert_eq!(said, "no types file to edit: open the documents with --types FILE");
 }

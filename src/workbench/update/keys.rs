@@ -5,9 +5,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::questions::answer_key;
 use super::Effect;
 use crate::workbench::commands::{self, apply_type, cycle_tail, open_picker_for};
-use crate::workbench::inspection;
 use crate::workbench::keymap::{HelpAction, LinkAction, PickAction, SearchAction};
 use crate::workbench::state::{App, Mode, PickTarget};
+use crate::workbench::{inspection, labels};
 
 pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if let Some(action) = app.keymap.anywhere_action(&key) {
@@ -109,6 +109,7 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         Mode::Confirm(question) => answer_key(app, question, key),
+        Mode::Labels(editor) => labels::key(app, editor, key),
         Mode::Inspect => {
             if let Some(action) = app.keymap.inspect_action(&key) {
                 inspection::run(app, action);

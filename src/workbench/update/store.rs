@@ -70,6 +70,13 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
             Vec::new()
         }
         StoreReply::Checked { doc, disk } => checked(app, doc, disk),
+        StoreReply::TypesWritten { result, .. } => {
+            if let Err(err) = result {
+                // The workbench offers the edited types still; the file holds the old ones.
+                app.say(Level::Error, format!("the label editor's change was not saved: {err}"));
+            }
+            Vec::new()
+        }
     }
 }
 

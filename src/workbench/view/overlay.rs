@@ -12,8 +12,9 @@ use crate::data::stats::Stats;
 use crate::data::time::utc_stamp;
 use crate::workbench::keymap::{
     Binding, Key, KeyTable, Keymap, SearchAction, ANYWHERE, DIGIT_HELP, HELP, INSPECT,
-    INSPECT_DIGIT_HELP, LINK, NORMAL, PICKER, SEARCH,
+    INSPECT_DIGIT_HELP, LABELS, LINK, NORMAL, PICKER, SEARCH,
 };
+use crate::workbench::labels::{LabelEditor, Purpose};
 use crate::workbench::state::{App, Level, Mode, PickTarget, Picker, Question};
 use crate::workbench::theme::Theme;
 use crate::workbench::update::answers;
@@ -25,6 +26,10 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         Mode::Stats { scroll } => stats_box(buf, area, app, *scroll, theme),
         Mode::Pick(picker) => picker_box(buf, area, app, picker, theme),
         Mode::Confirm(question) => confirm(buf, area, app, question, theme),
+        Mode::Labels(editor) => {
+            labels_box(buf, area, app, editor, theme);
+            error_box(buf, area, app, theme);
+        }
         _ => error_box(buf, area, app, theme),
     }
 }
@@ -59,6 +64,83 @@ fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     for (y, line) in (inner.y..inner.bottom()).zip(&lines) {
         put(buf, inner, inner.x, y, line, theme.base);
     }
+}
+
+/// The label editor: every entity type, then every relation type with its rule, retired ones
+/// marked; the name being typed on the last row.
+fn labels_box(buf: &mut Buffer, area: Rect, app: &App, editor: &LabelEditor, theme: &Theme) {
+    let rule = |allowed: &[String]| {
+        if allowed.is_empty() {
+            "any".to_string()
+        } else {
+            allowed.join("|")
+        }
+    };
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    for t in &app.types.entities {
+        rows.push((format!("entity    {}", t.name), String::new(), t.retired));
+    }
+    for t in &app.types.relations {
+        let what = if t.has_rule() {
+            format!("{} -> {}", rule(&t.heads), rule(&t.tails))
+        } else {
+            String::new()
+        };
+        rows.push((format!("relation  {}", t.name), what, t.retired));
+    }
+    let prompt = editor.prompt.as_ref().map(|p| {
+        let what = match &p.purpose {
+            Purpose::Add(true) => "new entity type".to_string(),
+            Purpose::Add(false) => "new relation type".to_string(),
+            Purpose::Rename(_, from) => format!("rename {from} to"),
+        };
+        format!("{what}: {}", p.name)
+    });
+    let name_w = rows.iter().map(|r| width(&r.0)).max().unwrap_or(0);
+    let rest_w = rows.iter().map(|r| width(&r.1) + if r.2 { 10 } else { 0 }).max().unwrap_or(0);
+    let prompt_w = prompt.as_deref().map_or(0, width) + 2;
+    let w = (4 + name_w + 2 + rest_w).max(prompt_w).max(54) as u16 + 2;
+    let h = rows.len() as u16 + 2 + u16::from(prompt.is_some()) * 2;
+    let title = vec![Span::styled(
+        format!(" Types: {} ", app.types_path.as_deref().map_or(String::new(), path_name)),
+        theme.base.add_modifier(Modifier::BOLD),
+    )];
+    let footer = match prompt {
+        Some(_) => " Enter done · Esc cancel ",
+        None => " e entity · r relation · c rename · x retire · Esc ",
+    };
+    let inner = dialog(buf, area, w, h, title, vec![Span::styled(footer, theme.dim)], theme);
+    let list_h = usize::from(inner.height.saturating_sub(u16::from(prompt.is_some()) * 2));
+    let first = (editor.index + 1).saturating_sub(list_h);
+    for (n, (i, (name, what, retired))) in
+        rows.iter().enumerate().skip(first).take(list_h).enumerate()
+    {
+        let y = inner.y + n as u16;
+        let current = i == editor.index;
+        let base = if current { theme.selection } else { theme.base };
+        if current {
+            buf.set_style(Rect::new(inner.x, y, inner.width, 1), theme.selection);
+        }
+        let mut spans = vec![
+            Span::styled(if current { "▸ " } else { "  " }, base.patch(theme.warn)),
+            Span::styled(format!("{name:name_w$}  "), base),
+            Span::styled(what.clone(), base.patch(theme.dim)),
+        ];
+        if *retired {
+            spans.push(Span::styled(" (retired)", base.patch(theme.dim)));
+        }
+        put_spans(buf, inner, inner.x, y, &spans);
+    }
+    if let Some(prompt) = prompt {
+        let y = inner.bottom().saturating_sub(1);
+        let x = put(buf, inner, inner.x, y, &prompt, theme.base.add_modifier(Modifier::BOLD));
+        put(buf, inner, x, y, " ", theme.cursor);
+    }
+}
+
+/// A path's file name, for a title.
+fn path_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
 }
 
 /// Clears a `w x h` box centred in `area` (shrunk to fit), draws its border and titles, and
@@ -149,6 +231,9 @@ fn help_rows(app: &App) -> Vec<HelpRow> {
     rows.push(HelpRow::Blank);
     table(&mut rows, &app.keymap, KeyTable::Inspector, INSPECT);
     rows.push(HelpRow::Key(app.keymap.digits_label(), INSPECT_DIGIT_HELP.2.into()));
+    rows.push(HelpRow::Blank);
+    rows.push(HelpRow::Heading(LABELS[0].group.into()));
+    rows.extend(LABELS.iter().map(|b| HelpRow::Key(keys_label(b.keys), b.help.into())));
     rows.push(HelpRow::Blank);
     let types = app.entity_types();
     if !types.is_empty() {

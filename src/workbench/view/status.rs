@@ -11,7 +11,7 @@ use super::{count, fit, fit_left, put, put_spans, spans_width, width};
 use crate::data::annotation::{entity_source, relation_source, Item, Source};
 use crate::workbench::keymap::{
     Action, Binding, HelpAction, InspectAction, Key, KeyTable, Keymap, LinkAction, PickAction,
-    HELP, INSPECT, LINK, PICKER,
+    HELP, INSPECT, LABELS, LINK, PICKER,
 };
 use crate::workbench::state::{App, Disk, Level, LoadState, Mode, ModelStatus};
 use crate::workbench::theme::Theme;
@@ -185,6 +185,13 @@ fn hints(app: &App) -> Vec<Hint> {
             hints
         }
         Mode::Search(_) => Vec::new(),
+        Mode::Labels(editor) if editor.prompt.is_some() => vec![
+            Hint { keys: "Enter".into(), what: "done".into() },
+            Hint { keys: "Esc".into(), what: "cancel".into() },
+        ],
+        Mode::Labels(_) => {
+            LABELS.iter().map(|b| Hint { keys: b.keys[0].label(), what: b.help.into() }).collect()
+        }
         Mode::Help { .. } | Mode::Stats { .. } => {
             let first = |action| {
                 HELP.iter()
@@ -287,6 +294,7 @@ fn mode_name(mode: &Mode) -> &'static str {
         Mode::Confirm(_) => "ANSWER",
         Mode::Inspect => "INSPECT",
         Mode::Stats { .. } => "STATS",
+        Mode::Labels(_) => "LABELS",
     }
 }
 
