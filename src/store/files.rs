@@ -6,6 +6,7 @@
 //! `<dir>/.spanscope/conflicts/`. Files are compared by [`Fingerprint`] (length and FNV-1a hash
 //! of the bytes), which is stable across runs and so can be kept in recovery journals.
 
+use std::borrow::Borrow;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -273,9 +274,9 @@ pub enum SaveError {
 /// failure to copy it stops the save. When the disk already holds exactly the bytes we would
 /// write, nothing is written (the file keeps its modification time). The check and the write
 /// are not one atomic step: another program writing in between is not detected.
-pub fn save(
+pub fn save<S: Borrow<Sentence>>(
     source: &DocumentSource,
-    sentences: &[Sentence],
+    sentences: &[S],
     expected: Option<Fingerprint>,
     force: bool,
 ) -> Result<Fingerprint, SaveError> {
@@ -309,9 +310,9 @@ pub fn save(
 /// Writes `sentences` as SpERT JSON to `.spanscope/conflicts/<name>.<time>.<tag>.json` beside
 /// `source.save_path` and returns that path; used to keep the user's edits when they reload a
 /// file that changed on disk.
-pub fn keep_copy(
+pub fn keep_copy<S: Borrow<Sentence>>(
     source: &DocumentSource,
-    sentences: &[Sentence],
+    sentences: &[S],
     tag: &str,
 ) -> Result<PathBuf, DataError> {
     let copy = conflict_path(&source.save_path, &format!("{}.json", clean_tag(tag)))?;

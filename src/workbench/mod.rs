@@ -12,6 +12,7 @@ pub mod history;
 pub mod inspection;
 pub mod keymap;
 pub mod search;
+pub mod sentences;
 pub mod state;
 pub mod theme;
 pub mod update;
