@@ -5,6 +5,7 @@
 #   scripts/reliability.sh corpus          # >= 150 malformed and special files: CLI and workbench
 #   scripts/reliability.sh kills [N]       # N kill -9 of workbenches (default 1000)
 #   scripts/reliability.sh memory          # 1,000,000 records: validate and predict under time -v
+#   scripts/reliability.sh memory-workbench  # the workbench opening and saving them
 #   scripts/reliability.sh all [N]
 #
 # Needs tmux and python3 (scripts/setup.sh installs both). Every result line starts with
@@ -193,8 +194,10 @@ EOF
 
 # ---------------------------------------------------------------------------- memory
 
-memory() {
+# The 152 MB JSON Lines file of 1,000,000 seven-word records that `memory` measures on.
+million() {
     local file="$work/million.jsonl"
+    [ -f "$file" ] && return
     python3 - "$file" <<'EOF'
 import json, sys
 with open(sys.argv[1], "w") as f:
@@ -204,6 +207,62 @@ with open(sys.argv[1], "w") as f:
                             "relations": [], "orig_id": i}) + "\n")
 EOF
     echo "memory: $(du -h "$file" | cut -f1) file, 1,000,000 records"
+}
+
+# Kilobytes of field $2 (VmRSS, VmHWM) of process $1.
+vm() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# Seconds since $1 (a `date +%s.%N`).
+since() { echo "$(date +%s.%N) - $1" | bc; }
+
+# The workbench on the million records, in tmux under /usr/bin/time -v: how long until the
+# document is open and what it holds then, then one sentence marked reviewed and saved (the
+# peak of the save), and that the other records came back byte for byte.
+memory_workbench() {
+    million
+    local file="$work/million.jsonl" copy="$work/million.before.jsonl" pid="" started
+    cp "$file" "$copy"
+    if ! tmx has-session -t main 2>/dev/null; then
+        tmx new-session -d -s main -x 120 -y 40 -n idle "sleep 100000"
+        tmx set-option -g remain-on-exit on
+    fi
+    tmx new-window -d -t main -n wb -- /usr/bin/time -v -o "$work/time.wb" \
+        "$bin" annotate --no-model "$file"
+    started=$(date +%s.%N)
+    for _ in $(seq 100); do
+        pid=$(pgrep -P "$(tmx display-message -p -t main:wb '#{pane_pid}')" -x spanscope) && break
+        sleep 0.05
+    done
+    # Keys answer while it loads: the help opens before the document is there.
+    tmx send-keys -t main:wb '?'
+    wait_for wb " Keys " 10 && screen wb | grep -qF "loading…" \
+        && echo "memory: workbench: the help opened while the document was loading"
+    tmx send-keys -t main:wb Escape
+    wait_for wb "Sentence 1/1000000" 120 || fail "memory: the workbench did not open the file"
+    echo "memory: workbench open after $(since "$started") s:" \
+        "resident $(($(vm "$pid" VmRSS) / 1024)) MB, peak so far $(($(vm "$pid" VmHWM) / 1024)) MB"
+    tmx send-keys -t main:wb r
+    wait_for wb "Sentence 1/1000000 · ✓ reviewed" 10 || fail "memory: the edit did not show"
+    started=$(date +%s.%N)
+    tmx send-keys -t main:wb C-s
+    wait_for wb "wrote million.jsonl" 120 || fail "memory: the save did not finish"
+    echo "memory: workbench saved after $(since "$started") s:" \
+        "resident $(($(vm "$pid" VmRSS) / 1024)) MB, peak so far $(($(vm "$pid" VmHWM) / 1024)) MB"
+    tmx send-keys -t main:wb q
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    local rss
+    rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.wb")
+    echo "memory: workbench max RSS $((${rss:-0} / 1024)) MB (/usr/bin/time -v)"
+    # Every record but the first, which was edited, as it was.
+    cmp <(tail -n +2 "$copy") <(tail -n +2 "$file") \
+        || fail "memory: the save changed records nobody edited"
+    head -1 "$file" | grep -qF '"reviewed"' || fail "memory: the edit was not saved"
+    close wb
+}
+
+memory() {
+    million
+    local file="$work/million.jsonl"
     # validate reads the whole file; predict runs for at most $PREDICT_SECONDS (default 120:
     # on a CPU a million sentences take hours), long enough for its memory to level off.
     local limit="${PREDICT_SECONDS:-120}"
@@ -221,6 +280,7 @@ EOF
     [ -f "$work/million.out.jsonl" ] && written=$(wc -l < "$work/million.out.jsonl")
     echo "memory: predict wrote $written sentences in its time"
     [ "$written" -gt 0 ] || fail "memory: predict wrote nothing"
+    memory_workbench
 }
 
 build
@@ -228,8 +288,9 @@ case "${1:-all}" in
     corpus) corpus ;;
     kills) kills "${2:-1000}" ;;
     memory) memory ;;
+    memory-workbench) memory_workbench ;;
     all) corpus; kills "${2:-1000}"; memory ;;
-    *) echo "usage: $0 corpus|kills [N]|memory|all [N]" >&2; exit 2 ;;
+    *) echo "usage: $0 corpus|kills [N]|memory|memory-workbench|all [N]" >&2; exit 2 ;;
 esac
 echo "failures: $failures"
 [ $failures = 0 ]

@@ -112,8 +112,8 @@ pub fn is_reviewed(sentence: &Sentence) -> bool {
 }
 
 /// The sentences a person marked reviewed, in order: what fine-tuning learns from.
-pub fn reviewed_sentences(sentences: &[Sentence]) -> Vec<Sentence> {
-    sentences.iter().filter(|s| is_reviewed(s)).cloned().collect()
+pub fn reviewed_sentences<'a>(sentences: impl IntoIterator<Item = &'a Sentence>) -> Vec<Sentence> {
+    sentences.into_iter().filter(|s| is_reviewed(s)).cloned().collect()
 }
 
 /// Whether the sentence has nothing the model may fill in: no entity, no relation, not

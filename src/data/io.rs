@@ -10,6 +10,7 @@
 //! `entity 2` is what a relation's `head: 2` points at); lines and columns are 1-based like an
 //! editor's.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -625,15 +626,15 @@ pub fn write_sentences(
 }
 
 /// The bytes [`write_sentences`] writes (`path` only names the file in errors).
-pub fn encode_sentences(
+pub fn encode_sentences<S: Borrow<Sentence>>(
     path: &Path,
-    sentences: &[Sentence],
+    sentences: &[S],
     format: Format,
 ) -> Result<Vec<u8>, DataError> {
     let mut out = Vec::new();
     let lines = sentences
         .iter()
-        .map(serde_json::to_string)
+        .map(|s| serde_json::to_string(s.borrow()))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| DataError::new(path, Place::File, ErrorKind::Structure, e.to_string()))?;
     match format {
@@ -809,7 +810,7 @@ mod tests {
 
     #[test]
     fn empty_dataset_is_an_empty_array() {
-        let bytes = encode_sentences(Path::new("e.json"), &[], Format::Json).unwrap();
+        let bytes = encode_sentences::<Sentence>(Path::new("e.json"), &[], Format::Json).unwrap();
         assert_eq!(bytes, b"[]\n");
         let loaded = read_bytes(Path::new("e.json"), &bytes, Format::Json).unwrap();
         assert!(loaded.sentences.is_empty() && loaded.problems.is_empty());

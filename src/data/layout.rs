@@ -2,6 +2,7 @@
 //! keeps its exact bytes, whatever tool laid it out, and so does the text around the records
 //! (docs/RELIABILITY.md, "Numbers and keys of records nobody edited").
 
+use std::borrow::Borrow;
 use std::ops::Range;
 use std::path::Path;
 
@@ -16,9 +17,9 @@ use super::record::parse_record;
 /// to the record at its place in `original` is written as that record's bytes, and any other
 /// is written anew, indented as the file's first record is. When `original` is not a readable
 /// SpERT file of `format`, the sentences are written as [`encode_sentences`] writes them.
-pub fn encode_like(
+pub fn encode_like<S: Borrow<Sentence>>(
     path: &Path,
-    sentences: &[Sentence],
+    sentences: &[S],
     format: Format,
     original: &[u8],
 ) -> Result<Vec<u8>, DataError> {
@@ -30,6 +31,7 @@ pub fn encode_like(
     let mut out = String::with_capacity(original.len());
     out.push_str(&layout.text[..layout.records[0].start]);
     for (i, sentence) in sentences.iter().enumerate() {
+        let sentence = sentence.borrow();
         if i > 0 {
             out.push_str(layout.separator(i - 1, &style));
         }

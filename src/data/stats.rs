@@ -52,7 +52,7 @@ pub struct Stats {
 impl Stats {
     /// The counts of `sentences`. A relation whose head or tail is not an entity of its
     /// sentence is counted under its type, and in `signatures` with `?` for the missing side.
-    pub fn of(sentences: &[Sentence]) -> Stats {
+    pub fn of<'a>(sentences: impl IntoIterator<Item = &'a Sentence>) -> Stats {
         let mut stats = Stats::default();
         for s in sentences {
             stats.sentences += 1;

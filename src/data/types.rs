@@ -573,7 +573,7 @@ impl Types {
 
     /// The types used in `sentences`, in first-seen order, labels equal to the names and
     /// `symmetric` false: for datasets that come without a types file.
-    pub fn infer(sentences: &[Sentence]) -> Types {
+    pub fn infer<'a>(sentences: impl IntoIterator<Item = &'a Sentence>) -> Types {
         let mut types = Types::default();
         for sentence in sentences {
             for e in &sentence.entities {

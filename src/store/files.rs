@@ -6,6 +6,7 @@
 //! `<dir>/.spanscope/conflicts/`. Files are compared by [`Fingerprint`] (length and FNV-1a hash
 //! of the bytes), which is stable across runs and so can be kept in recovery journals.
 
+use std::borrow::Borrow;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -409,9 +410,9 @@ pub enum SaveError {
 /// failure to copy it stops the save. When the disk already holds exactly the bytes we would
 /// write, nothing is written (the file keeps its modification time). The check and the write
 /// are not one atomic step: another program writing in between is not detected.
-pub fn save(
+pub fn save<S: Borrow<Sentence>>(
     source: &DocumentSource,
-    sentences: &[Sentence],
+    sentences: &[S],
     expected: Option<Fingerprint>,
     force: bool,
 ) -> Result<Fingerprint, SaveError> {
@@ -420,7 +421,9 @@ pub fn save(
     // Records nobody edited keep their bytes, and the file its layout.
     let bytes = match (source.interchange, &disk) {
         (Some(format), _) => {
-            let ours = encode_other_tool(source, format, sentences, &mut LossReport::default())?;
+            // brat and DyGIE documents are written whole by their converters, from owned sentences.
+            let owned: Vec<Sentence> = sentences.iter().map(|s| s.borrow().clone()).collect();
+            let ours = encode_other_tool(source, format, &owned, &mut LossReport::default())?;
             if let Some(disk) = disk.as_deref().filter(|d| says_the_same(source, format, d, &ours))
             {
                 return Ok(Fingerprint::of(disk));
@@ -453,9 +456,9 @@ pub fn save(
 /// Writes `sentences` as SpERT JSON to `.spanscope/conflicts/<name>.<time>.<tag>.json` beside
 /// `source.save_path` and returns that path; used to keep the user's edits when they reload a
 /// file that changed on disk.
-pub fn keep_copy(
+pub fn keep_copy<S: Borrow<Sentence>>(
     source: &DocumentSource,
-    sentences: &[Sentence],
+    sentences: &[S],
     tag: &str,
 ) -> Result<PathBuf, DataError> {
     let copy = conflict_path(&source.save_path, &format!("{}.json", clean_tag(tag)))?;

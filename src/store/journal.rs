@@ -9,6 +9,8 @@
 //! edited document. A journal is never deleted except right after a successful save
 //! ([`Journal::discard`]); one the user declines is set aside ([`Journal::set_aside`]).
 
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -274,6 +276,19 @@ pub enum ReplayError {
 /// Applies `entries` in order. All entries are checked first, so on error `sentences` is
 /// unchanged.
 pub fn replay(sentences: &mut [Sentence], entries: &[JournalEntry]) -> Result<(), ReplayError> {
+    for (i, after) in replayed(sentences, entries)? {
+        sentences[i] = after.clone();
+    }
+    Ok(())
+}
+
+/// What replaying `entries` on `sentences` makes of each sentence they name, in sentence order,
+/// without copying the others; an error as [`replay`] gives it.
+pub fn replayed<'e, S: Borrow<Sentence>>(
+    sentences: &[S],
+    entries: &'e [JournalEntry],
+) -> Result<BTreeMap<usize, &'e Sentence>, ReplayError> {
+    let mut last = BTreeMap::new();
     for (entry, e) in entries.iter().enumerate() {
         let label = e.label.clone();
         let Some(current) = sentences.get(e.sentence) else {
@@ -281,12 +296,10 @@ pub fn replay(sentences: &mut [Sentence], entries: &[JournalEntry]) -> Result<()
             return Err(ReplayError::OutOfRange { entry, label, sentence: e.sentence, count });
         };
         // Entries never change tokens, so checking against the original is enough.
-        if current.tokens != e.after.tokens {
+        if current.borrow().tokens != e.after.tokens {
             return Err(ReplayError::TokensDiffer { entry, label, sentence: e.sentence });
         }
+        last.insert(e.sentence, &e.after);
     }
-    for e in entries {
-        sentences[e.sentence] = e.after.clone();
-    }
-    Ok(())
+    Ok(last)
 }

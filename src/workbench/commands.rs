@@ -738,8 +738,7 @@ pub fn commit(
     label: &str,
 ) -> Vec<Effect> {
     let d = &mut app.docs[doc];
-    let before = std::mem::replace(&mut d.sentences[index], after.clone());
-    d.refresh_edited(index);
+    let before = d.sentences.edit(index, after.clone());
     app.history.record(Change {
         doc: d.id,
         sentence: index,
@@ -809,8 +808,7 @@ fn undo(app: &mut App, back: bool) -> Vec<Effect> {
     if (app.cursor.doc, app.cursor.sentence) != (doc, change.sentence) {
         goto(app, doc, change.sentence);
     }
-    app.docs[doc].sentences[change.sentence] = state;
-    app.docs[doc].refresh_edited(change.sentence);
+    app.docs[doc].sentences.edit(change.sentence, state);
     fix_item(app);
     let label = format!("{} {}", if back { "undo" } else { "redo" }, change.label);
     app.say(Level::Info, label.clone());
@@ -831,7 +829,7 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
         if let Some(format) = d.source.interchange.filter(|_| !d.losses_accepted) {
             // What the format cannot carry is said before the save, never after.
             let mut losses = d.losses.clone();
-            losses.extend(formats::write_losses(format, &d.sentences));
+            losses.extend(formats::write_losses(format, &d.sentences.to_vec()));
             if !losses.is_empty() {
                 let doc = d.id;
                 let asked =
@@ -850,8 +848,8 @@ pub fn save_all(app: &mut App) -> Vec<Effect> {
             super::state::Disk::Changed => (d.fingerprint, true),
             super::state::Disk::Removed => (None, false),
         };
-        // One copy serves the store worker and, once written, the document's baseline.
-        let snapshot = std::sync::Arc::new(d.sentences.clone());
+        // The store worker and, once written, the document share the sentences, not copies.
+        let snapshot = d.sentences.snapshot();
         d.saving = Some(snapshot.clone());
         names.push(d.name());
         effects.push(Effect::Store(StoreRequest::Save {
@@ -890,7 +888,7 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         return Vec::new();
     }
     let reviewed: Vec<Sentence> =
-        app.docs.iter().flat_map(|d| reviewed_sentences(&d.sentences)).collect();
+        app.docs.iter().flat_map(|d| reviewed_sentences(d.sentences.iter())).collect();
     if reviewed.len() < 2 {
         app.say(
             Level::Warning,

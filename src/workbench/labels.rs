@@ -173,7 +173,7 @@ fn rename_annotations(app: &App, from: &str, to: &str, entity: bool) -> usize {
     app.docs
         .iter()
         .filter(|d| d.read_only_reason().is_none())
-        .flat_map(|d| &d.sentences)
+        .flat_map(|d| d.sentences.iter())
         .map(|s| Types::rename_in(&mut s.clone(), from, to, entity))
         .sum()
 }

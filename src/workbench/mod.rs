@@ -14,6 +14,7 @@ pub mod inspection;
 pub mod keymap;
 pub mod labels;
 pub mod search;
+pub mod sentences;
 pub mod state;
 pub mod theme;
 pub mod update;

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::data::formats::LossReport;
 use crate::data::types::Types;
@@ -17,6 +16,7 @@ use super::adjudication::Comparison;
 use super::history::History;
 use super::keymap::Keymap;
 use super::labels::LabelEditor;
+use super::sentences::{Sentences, Snapshot};
 use crate::data::annotation::Item;
 use crate::model::versions::Scores;
 use crate::train::finetune::FinetuneOutcome;
@@ -54,12 +54,9 @@ pub struct Document {
     pub source: DocumentSource,
     /// Whether its sentences are here.
     pub load: LoadState,
-    /// The sentences as the reviewer sees them.
-    pub sentences: Vec<Sentence>,
-    /// The sentences as on disk (plus the model's proposals, which are not edits).
-    pub baseline: Vec<Sentence>,
-    /// Indices of sentences that differ from `baseline`: the unsaved edits.
-    pub edited: BTreeSet<usize>,
+    /// The sentences as the reviewer sees them, and which differ from the file: the unsaved
+    /// edits.
+    pub sentences: Sentences,
     /// The file's fingerprint when we last read or wrote it (`None`: not on disk yet).
     pub fingerprint: Option<Fingerprint>,
     /// Records that could not be read. A document with problems is read-only, because saving
@@ -70,7 +67,7 @@ pub struct Document {
     /// The file's state on disk.
     pub disk: Disk,
     /// The sentences handed to the store worker by a save in flight.
-    pub saving: Option<Arc<Vec<Sentence>>>,
+    pub saving: Option<Snapshot>,
     /// Whether this document's recovery journal has been started since the last load or save.
     pub journal_started: bool,
     /// Why the last journal write failed, until a save succeeds: unsaved edits are then not
@@ -94,9 +91,7 @@ impl Document {
             id,
             source,
             load: LoadState::Loading,
-            sentences: Vec::new(),
-            baseline: Vec::new(),
-            edited: BTreeSet::new(),
+            sentences: Sentences::default(),
             fingerprint: None,
             problems: Vec::new(),
             notes: Vec::new(),
@@ -118,7 +113,7 @@ impl Document {
 
     /// Whether there are edits not yet on disk.
     pub fn is_dirty(&self) -> bool {
-        !self.edited.is_empty()
+        self.sentences.edited_count() > 0
     }
 
     /// Why the document cannot be edited, if it cannot.
@@ -162,18 +157,9 @@ impl Document {
         Some((first.strip_prefix(&prefix).unwrap_or(first), more))
     }
 
-    /// Re-derives whether sentence `i` differs from what is on disk.
-    pub fn refresh_edited(&mut self, i: usize) {
-        if self.sentences.get(i) == self.baseline.get(i) {
-            self.edited.remove(&i);
-        } else {
-            self.edited.insert(i);
-        }
-    }
-
     /// Sentences reviewed so far.
     pub fn reviewed_count(&self) -> usize {
-        self.sentences.iter().filter(|s| crate::data::annotation::is_reviewed(s)).count()
+        self.sentences.reviewed_count()
     }
 }
 

@@ -32,6 +32,10 @@ use crate::worker::{guarded, Worker};
 /// The workbench's name for an open document.
 pub type DocId = u64;
 
+/// A document's sentences as they were when a save or a copy was asked for, shared with the
+/// workbench sentence by sentence rather than copied.
+pub type Snapshot = Arc<[Arc<Sentence>]>;
+
 /// Work for the store worker.
 #[derive(Debug)]
 pub enum StoreRequest {
@@ -48,9 +52,9 @@ pub enum StoreRequest {
         doc: DocId,
         /// Where it is.
         source: DocumentSource,
-        /// Its sentences as they are now, shared with the workbench (which keeps them as what
-        /// the file holds once the save succeeds) rather than copied twice.
-        sentences: Arc<Vec<Sentence>>,
+        /// Its sentences as they are now, shared with the workbench (which compares them with
+        /// its own once the save succeeds).
+        sentences: Snapshot,
         /// The fingerprint last loaded or saved.
         expected: Option<Fingerprint>,
         /// Save even if the file changed on disk (the disk version is kept).
@@ -97,7 +101,7 @@ pub enum StoreRequest {
         /// Where it is.
         source: DocumentSource,
         /// The sentences to keep.
-        sentences: Vec<Sentence>,
+        sentences: Snapshot,
         /// A word for the file name ("mine").
         tag: String,
     },
@@ -368,7 +372,7 @@ impl State {
         &mut self,
         doc: DocId,
         source: &DocumentSource,
-        sentences: &[Sentence],
+        sentences: &[Arc<Sentence>],
         expected: Option<Fingerprint>,
         force: bool,
     ) -> Vec<StoreReply> {
@@ -424,9 +428,8 @@ fn already_saved(journal: &Recovered, loaded: &Result<LoadedDocument, DataError>
     if journal.entries.is_empty() || journal.base == loaded.fingerprint {
         return false;
     }
-    let mut replayed = loaded.sentences.clone();
-    crate::store::journal::replay(&mut replayed, &journal.entries).is_ok()
-        && replayed == loaded.sentences
+    crate::store::journal::replayed(&loaded.sentences, &journal.entries)
+        .is_ok_and(|after| after.into_iter().all(|(i, s)| loaded.sentences[i] == *s))
 }
 
 fn journal_failed(doc: DocId, error: impl ToString) -> StoreReply {
@@ -492,7 +495,7 @@ mod tests {
         let request = StoreRequest::Save {
             doc: 9,
             source,
-            sentences: Arc::new(Vec::new()),
+            sentences: Arc::new([]),
             expected: None,
             force: false,
         };

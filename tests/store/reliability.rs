@@ -87,7 +87,7 @@ fn a_second_workbench_on_a_folder_is_read_only_and_keeps_the_first_ones_journal(
     second.send(StoreRequest::Save {
         doc: 1,
         source: source.clone(),
-        sentences: std::sync::Arc::new(vec![entry.after.clone()]),
+        sentences: [std::sync::Arc::new(entry.after.clone())].into(),
         expected: fingerprint(&save_path).unwrap(),
         force: true,
     });

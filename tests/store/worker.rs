@@ -64,11 +64,10 @@ fn load_journal_save_replies_in_order_and_empties_the_journal() {
     let journal = Journal::read(&save_path).unwrap().unwrap();
     assert_eq!((journal.base, journal.entries.clone()), (loaded.fingerprint, vec![entry.clone()]));
 
-    let edited = vec![entry.after.clone()];
     worker.send(StoreRequest::Save {
         doc: 1,
         source: source.clone(),
-        sentences: std::sync::Arc::new(edited.clone()),
+        sentences: [std::sync::Arc::new(entry.after.clone())].into(),
         expected: loaded.fingerprint,
         force: false,
     });
@@ -132,14 +131,14 @@ fn conflicts_copies_and_journal_failures_are_replied() {
     worker.send(StoreRequest::Save {
         doc: 7,
         source: source.clone(),
-        sentences: std::sync::Arc::new(vec![edit(&sentences[0]).after]),
+        sentences: [std::sync::Arc::new(edit(&sentences[0]).after)].into(),
         expected: None,
         force: false,
     });
     worker.send(StoreRequest::KeepCopy {
         doc: 7,
         source: source.clone(),
-        sentences: sentences.clone(),
+        sentences: sentences.iter().cloned().map(std::sync::Arc::new).collect(),
         tag: "mine".into(),
     });
     // A file where the journal's folder should be.

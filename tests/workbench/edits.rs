@@ -223,7 +223,11 @@ fn saving_sends_the_sentences_and_a_successful_save_leaves_nothing_unsaved() {
     let written = Fingerprint::of(b"saved");
     update(&mut app, Msg::Store(StoreReply::Saved { doc: 1, result: Ok(written) }));
     assert_eq!(app.docs[0].fingerprint, Some(written));
-    assert_eq!(app.docs[0].edited.len(), 1, "the edit made during the save is still unsaved");
+    assert_eq!(
+        app.docs[0].sentences.edited_count(),
+        1,
+        "the edit made during the save is still unsaved"
+    );
 }
 
 #[test]
@@ -285,7 +289,7 @@ fn predictions_fill_only_unannotated_sentences_and_are_not_edits() {
     assert_eq!(*sent(&app, 0), proposed());
     assert_eq!(*sent(&app, 1), gold(), "gold is never overwritten");
     assert_eq!(entities(&app, 2).len(), 1, "the reviewer's edit stands");
-    assert_eq!(app.docs[0].edited.iter().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(app.docs[0].sentences.edited().collect::<Vec<_>>(), vec![2]);
 }
 
 fn recovered(base: Option<Fingerprint>) -> Recovered {

@@ -13,6 +13,7 @@ mod inference;
 mod inspector;
 mod other_tools;
 mod legend;
+mod large_document;
 mod reliability;
 mod safe_keys;
 mod schema;

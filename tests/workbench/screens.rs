@@ -23,6 +23,7 @@ use spanscope::store::journal::{JournalEntry, Recovered};
 use spanscope::train::agreement::ItemKey;
 use spanscope::workbench::adjudication::Comparison;
 use spanscope::workbench::keymap::{keys_label, NORMAL};
+use spanscope::workbench::sentences::Sentences;
 use spanscope::workbench::state::{
     App, Cursor, Document, ExplainKey, Inspector, InspectorView, Level, LoadState, Mode,
     ModelStatus, PickTarget, Picker, Question, SpanKey,
@@ -126,9 +127,19 @@ fn document(id: u64, path: &str, sentences: Vec<Sentence>) -> Document {
     // Rendering never touches the disk, so a fixed relative path keeps snapshots stable.
     let mut d = Document::new(id, DocumentSource::for_path(Path::new(path)).unwrap());
     d.load = LoadState::Loaded;
-    d.baseline = sentences.clone();
-    d.sentences = sentences;
+    d.sentences = Sentences::loaded(sentences);
     d
+}
+
+/// Makes sentence `i` an unsaved edit that shows as it is: the file had it without `note`.
+fn unsaved(d: &mut Document, i: usize) {
+    let now = d.sentences[i].clone();
+    let mut on_disk = now.clone();
+    on_disk.extra.insert("note".into(), Value::Bool(true));
+    let mut sentences = d.sentences.to_vec();
+    sentences[i] = on_disk;
+    d.sentences = Sentences::loaded(sentences);
+    d.sentences.edit(i, now);
 }
 
 /// A smooth f_a with its peak at layer `peak.0`, head `peak.1` (0-based) and a second one.
@@ -169,7 +180,7 @@ fn app() -> App {
     let second = reviewed(Sentence::from_tokens(words("Acme Corp is based in Boston .")));
     let third = Sentence::from_tokens(words("It rained ."));
     let mut people = document(1, "sample_docs/people.json", vec![main.clone(), second, third]);
-    people.edited = BTreeSet::from([0]);
+    unsaved(&mut people, 0);
     let news_sentences =
         (0..4).map(|_| Sentence::from_tokens(words("Nothing happened ."))).collect();
     let mut news = document(2, "sample_docs/news.json", news_sentences);
@@ -275,7 +286,7 @@ fn long_sentence_wraps_and_scrolls_to_the_cursor() {
     ];
     s.entities = spans.into_iter().map(|(ty, (a, b), extra)| entity(ty, a, b, extra)).collect();
     let (red, cross) = (at("Red").0, at("Cross").0);
-    app.docs[0].sentences[0] = s;
+    app.docs[0].sentences.edit(0, s);
     app.cursor = Cursor { doc: 0, sentence: 0, token: cross, anchor: Some(red), item: None };
     let out = screen(&app, 80, 24);
     assert!(out.contains("Red Cross"), "the cursor's line is in view:\n{out}");
@@ -307,7 +318,8 @@ fn type_picker() {
 #[test]
 fn quit_dialog() {
     let mut app = app();
-    app.docs[1].edited = BTreeSet::from([0, 2]);
+    unsaved(&mut app.docs[1], 0);
+    unsaved(&mut app.docs[1], 2);
     app.mode = Mode::Confirm(Question::Quit);
     let out = screen(&app, 80, 24);
     assert!(out.contains("2 documents have unsaved edits"), "{out}");
@@ -804,8 +816,9 @@ fn hints_end_with_help_and_follow_the_mode() {
 #[test]
 fn relations_show_direction_symmetry_and_proposals() {
     let mut app = app();
-    let s = &mut app.docs[0].sentences[0];
+    let mut s = app.docs[0].sentences[0].clone();
     s.relations.push(relation("Colleague_Of", 0, 3, json!({"source": "manual"})));
+    app.docs[0].sentences.edit(0, s);
     app.cursor.item = Some(Item::Relation(1));
     let out = screen(&app, 140, 45);
     let line = |needle: &str| out.lines().find(|l| l.contains(needle)).unwrap_or("").to_string();

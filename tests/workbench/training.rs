@@ -154,7 +154,7 @@ fn progress_reaches_the_panel_and_a_model_that_is_not_worse_takes_over() {
     }
     assert_eq!(entities(&app, 2).len(), 1, "renewed");
     assert_eq!(entities(&app, 0).len(), 3, "a reviewed sentence is never touched");
-    assert!(!app.docs[0].edited.contains(&2), "renewed proposals are not edits");
+    assert!(!app.docs[0].sentences.is_edited(2), "renewed proposals are not edits");
 }
 
 #[test]

@@ -32,7 +32,7 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
         InferenceReply::Predicted { doc, sentence, annotation, notes, .. } => {
             let Some(i) = app.doc_index(doc) else { return Vec::new() };
             let d = &mut app.docs[i];
-            if !d.predicting.remove(&sentence) || d.edited.contains(&sentence) {
+            if !d.predicting.remove(&sentence) || d.sentences.is_edited(sentence) {
                 return Vec::new();
             }
             if !notes.is_empty() {
@@ -49,8 +49,7 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
                     let mut filled = current.clone();
                     filled.entities = annotation.entities;
                     filled.relations = annotation.relations;
-                    d.sentences[sentence] = filled.clone();
-                    d.baseline[sentence] = filled;
+                    d.sentences.propose(sentence, filled);
                 }
             }
         }
@@ -89,7 +88,7 @@ fn repredict(app: &mut App) -> Vec<Effect> {
                 !s.tokens.is_empty()
                     && annotation::only_proposals(s)
                     && !annotation::is_reviewed(s)
-                    && !d.edited.contains(i)
+                    && !d.sentences.is_edited(*i)
             })
             .map(|(i, s)| (i, s.tokens.clone()))
             .collect();

@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use super::store::{finish_quit_after_save, reload};
 use super::training::set_phase;
 use super::Effect;
-use crate::store::journal::{replay, Recovered};
+use crate::store::journal::{replayed, Recovered};
 use crate::workbench::commands;
 use crate::workbench::history::Change;
 use crate::workbench::state::{App, Disk, Level, Mode, Question, Quitting, TrainingPhase};
@@ -182,27 +182,28 @@ fn recovered_save_path(app: &App, doc: u64) -> Option<PathBuf> {
 
 fn recover(app: &mut App, doc: u64, recovered: Recovered) -> Vec<Effect> {
     let Some(i) = app.doc_index(doc) else { return Vec::new() };
-    let mut sentences = app.docs[i].sentences.clone();
-    if let Err(err) = replay(&mut sentences, &recovered.entries) {
-        app.say(Level::Error, format!("cannot recover: {err}; the journal is set aside"));
-        let save_path = app.docs[i].source.save_path.clone();
-        return vec![Effect::Store(StoreRequest::SetAsideJournal {
-            doc,
-            save_path,
-            why: "unreadable".into(),
-        })];
-    }
+    let replayed = match replayed(app.docs[i].sentences.as_slice(), &recovered.entries) {
+        Ok(replayed) => replayed,
+        Err(err) => {
+            app.say(Level::Error, format!("cannot recover: {err}; the journal is set aside"));
+            let save_path = app.docs[i].source.save_path.clone();
+            return vec![Effect::Store(StoreRequest::SetAsideJournal {
+                doc,
+                save_path,
+                why: "unreadable".into(),
+            })];
+        }
+    };
     let d = &mut app.docs[i];
     let mut changed = 0;
-    for (s, after) in sentences.into_iter().enumerate() {
-        if d.sentences[s] != after {
-            let before = std::mem::replace(&mut d.sentences[s], after.clone());
-            d.refresh_edited(s);
+    for (s, after) in replayed {
+        if d.sentences[s] != *after {
+            let before = d.sentences.edit(s, after.clone());
             app.history.record(Change {
                 doc,
                 sentence: s,
                 before,
-                after,
+                after: after.clone(),
                 label: "recovered edit".into(),
             });
             changed += 1;

@@ -9,6 +9,7 @@ use crate::store::files::{DocumentSource, Fingerprint, LoadedDocument, SaveError
 use crate::store::journal::Recovered;
 use crate::store::watch::FileEvent;
 use crate::workbench::commands::{self, goto};
+use crate::workbench::sentences::Sentences;
 use crate::workbench::state::{App, Disk, Level, LoadState, ModelStatus, Question, Quitting};
 use crate::worker::store::{StoreReply, StoreRequest};
 
@@ -22,8 +23,7 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
             match result {
                 Ok(fingerprint) => {
                     if let Some(written) = written {
-                        d.baseline = std::sync::Arc::try_unwrap(written)
-                            .unwrap_or_else(|shared| shared.as_ref().clone());
+                        d.sentences.saved(&written);
                     }
                     d.fingerprint = Some(fingerprint);
                     d.disk = Disk::InSync;
@@ -31,10 +31,6 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
                     d.journal_failed = None;
                     d.source.read_path = d.source.save_path.clone();
                     d.source.read_format = d.source.save_format;
-                    d.edited.clear();
-                    for s in 0..d.sentences.len() {
-                        d.refresh_edited(s);
-                    }
                     let (name, n) = (d.name(), d.sentences.len());
                     app.say(Level::Info, format!("wrote {name} ({n} sentences)"));
                 }
@@ -111,9 +107,7 @@ fn loaded(
     let d = &mut app.docs[i];
     d.load = LoadState::Loaded;
     d.source = loaded.source;
-    d.sentences = loaded.sentences.clone();
-    d.baseline = loaded.sentences;
-    d.edited.clear();
+    d.sentences = Sentences::loaded(loaded.sentences);
     d.problems = loaded.problems.iter().map(ToString::to_string).collect();
     d.notes = loaded.notes.iter().map(ToString::to_string).collect();
     d.fingerprint = loaded.fingerprint;
@@ -124,7 +118,7 @@ fn loaded(
     d.journal_started = false;
     d.saving = None;
     if !app.types_from_file {
-        merge_types(&mut app.types, &Types::infer(&app.docs[i].sentences));
+        merge_types(&mut app.types, &Types::infer(app.docs[i].sentences.iter()));
     }
     if app.cursor.doc == i {
         let c = app.cursor;
@@ -244,7 +238,7 @@ pub(super) fn reload(app: &mut App, doc: u64) -> Vec<Effect> {
         effects.push(Effect::Store(StoreRequest::KeepCopy {
             doc,
             source: d.source.clone(),
-            sentences: d.sentences.clone(),
+            sentences: d.sentences.snapshot(),
             tag: "mine".into(),
         }));
     }

@@ -433,12 +433,12 @@ fn stats_rows(app: &App) -> Vec<(bool, String)> {
         rows.extend(stats.summary().lines().map(|l| (false, l.to_string())));
     };
     if let Some(doc) = app.doc() {
-        block(doc.name(), &Stats::of(&doc.sentences));
+        block(doc.name(), &Stats::of(doc.sentences.iter()));
     }
     if app.docs.len() > 1 {
         let mut total = Stats::default();
         for doc in &app.docs {
-            total.add(&Stats::of(&doc.sentences));
+            total.add(&Stats::of(doc.sentences.iter()));
         }
         block(format!("all {} open documents", app.docs.len()), &total);
     }

@@ -373,7 +373,7 @@ fn title<'a>(app: &App, s: &Sentence, theme: &Theme) -> Vec<Span<'a>> {
             theme.warn,
         ));
     }
-    if doc.edited.contains(&app.cursor.sentence) {
+    if doc.sentences.is_edited(app.cursor.sentence) {
         spans.extend([dot(), Span::styled("● edited", theme.warn)]);
     }
     if doc.predicting.contains(&app.cursor.sentence) {

@@ -316,7 +316,7 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         } else if !doc.problems.is_empty() && !doc.is_dirty() {
             ("read-only".to_string(), theme.warn)
         } else if doc.is_dirty() {
-            (format!("{} unsaved", doc.edited.len()), theme.warn)
+            (format!("{} unsaved", doc.sentences.edited_count()), theme.warn)
         } else if doc.fingerprint.is_none() && doc.source.read_path != doc.source.save_path {
             // A .txt document: its annotations go to this .json on the first save.
             ("no edits yet".to_string(), theme.dim)
