@@ -63,6 +63,7 @@ pub fn run(
         notes: Vec::new(),
         fingerprint: None,
         read_only: None,
+        text_update: None,
     };
     let _ = update::update(
         &mut app,

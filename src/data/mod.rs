@@ -10,6 +10,7 @@ pub mod edit;
 pub mod formats;
 pub mod io;
 pub mod layout;
+pub mod origin;
 pub mod provenance;
 pub(crate) mod record;
 pub mod stats;

@@ -92,6 +92,7 @@ pub fn loaded_document(sentences: Vec<Sentence>) -> LoadedDocument {
         notes: Vec::new(),
         fingerprint: Some(base()),
         read_only: None,
+        text_update: None,
     }
 }
 
