@@ -8,6 +8,7 @@ use super::update::Effect;
 use crate::data::annotation::reviewed_sentences;
 use crate::data::annotation::{self, is_reviewed, Item};
 use crate::data::edit::{self, Edited};
+use crate::data::provenance::without_rejected;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
 use crate::worker::store::StoreRequest;
@@ -725,9 +726,10 @@ pub fn commit(
     app: &mut App,
     doc: usize,
     index: usize,
-    after: Sentence,
+    mut after: Sentence,
     label: &str,
 ) -> Vec<Effect> {
+    super::provenance::mark_edit(app, doc, index, &mut after);
     let d = &mut app.docs[doc];
     let before = std::mem::replace(&mut d.sentences[index], after.clone());
     d.refresh_edited(index);
@@ -857,7 +859,7 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         return Vec::new();
     }
     let reviewed: Vec<Sentence> =
-        app.docs.iter().flat_map(|d| reviewed_sentences(&d.sentences)).collect();
+        without_rejected(app.docs.iter().flat_map(|d| reviewed_sentences(&d.sentences)).collect());
     if reviewed.len() < 2 {
         app.say(
             Level::Warning,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod history;
 pub mod inspection;
 pub mod keymap;
+pub mod provenance;
 pub mod search;
 pub mod state;
 pub mod theme;

@@ -597,6 +597,9 @@ pub struct App {
     /// Whether marking a sentence reviewed accepts its open proposals (config
     /// `review.accept_open_proposals`); when not, it refuses while proposals are open.
     pub review_accepts: bool,
+    /// Who is reviewing: recorded with every edit (`annotate --annotator`, the config file's
+    /// `review.annotator`, else the user name; see [`super::config::annotator`]).
+    pub annotator: String,
 }
 
 impl App {
@@ -622,6 +625,7 @@ impl App {
             fine_tuning: FineTuning::default(),
             keymap: Keymap::default(),
             review_accepts: false,
+            annotator: "unknown".into(),
         }
     }
 

@@ -10,6 +10,7 @@ mod support;
 mod edits;
 mod inference;
 mod inspector;
+mod provenance;
 mod reliability;
 mod safe_keys;
 mod schema;
