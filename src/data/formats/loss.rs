@@ -68,6 +68,9 @@ pub enum LossKind {
     /// reviewed annotation can only name its own regions, so the proposal is written as
     /// reviewed.
     ProposalWrittenAsGold,
+    /// Provenance the format has no place for (rejected proposals, the proposal a correction
+    /// replaced, annotator and time, sentence id, offsets into the source text): dropped.
+    Provenance,
 }
 
 impl LossKind {
@@ -116,6 +119,10 @@ impl LossKind {
             }
             LossKind::ProposalWrittenAsGold => {
                 "model proposal that a reviewed relation uses, written as reviewed"
+            }
+            LossKind::Provenance => {
+                "provenance the format has no place for (rejected proposals, original \
+                 proposals, annotator and time, sentence id, text offsets), dropped"
             }
         }
     }
