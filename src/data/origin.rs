@@ -1,5 +1,5 @@
 //! Where records made from plain text came from, and bringing in a text that changed after
-//! its annotations were saved (docs/DATA.md, "Records made from text").
+//! its annotations were saved (docs/DATA.md, "Provenance and text positions").
 //!
 //! A record split out of `X.txt` keeps, in extra keys SpERT ignores, each token's character
 //! offsets (`"offsets"`) and the sentence's place in the text (`"origin"`), both counted in

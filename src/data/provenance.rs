@@ -1,6 +1,7 @@
 //! The rest of provenance, beside [`super::annotation`]'s `"source"`: rejected proposals, the
 //! proposal a correction replaced, who made an edit and when, and a stable id per sentence.
-//! All of it lives in extra keys SpERT ignores (docs/DATA.md, "Provenance").
+//! All of it lives in extra keys SpERT ignores (docs/DATA.md, "Provenance and text
+//! positions").
 //!
 //! Rejected proposals are kept on the sentence, never among its entities or relations, so
 //! every reader that takes `entities` as gold (SpERT, `train`, `eval`, `compare`) ignores them

@@ -1,6 +1,7 @@
-//! Provenance of the reviewer's edits (docs/DATA.md, "Provenance"): who and when on what an
-//! edit changed, and the model's current score for what the reviewer wrote, taken from the
-//! inspector's answer for its span (the inspector asks about the selected entity anyway).
+//! Provenance of the reviewer's edits (docs/DATA.md, "Provenance and text positions"): who
+//! and when on what an edit changed, and the model's current score for what the reviewer
+//! wrote, taken from the inspector's answer for its span (the inspector asks about the
+//! selected entity anyway).
 
 use std::time::{Duration, UNIX_EPOCH};
 
