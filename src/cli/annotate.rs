@@ -61,6 +61,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// The name recorded with every edit (default: `review.annotator` in the config file,
+    /// else the user name from USER, USERNAME or LOGNAME).
+    #[arg(long, value_name = "NAME")]
+    pub annotator: Option<String>,
+
     /// Start fine-tuning by itself every N newly reviewed sentences (`T` starts it by hand).
     #[arg(long, value_name = "N")]
     pub auto_train: Option<usize>,
@@ -115,6 +120,7 @@ impl Args {
             theme: None,
             low_confidence: None,
             config: None,
+            annotator: None,
             auto_train: None,
             replay: None,
             epochs: None,
@@ -232,6 +238,10 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
     app.threshold = args.low_confidence.or(settings.low_confidence).unwrap_or(0.7);
     app.keymap = settings.keymap;
     app.review_accepts = settings.accept_open_proposals;
+    app.annotator =
+        config::annotator(args.annotator.as_deref(), settings.annotator.as_deref(), |name| {
+            std::env::var(name).ok()
+        });
     app.fine_tuning.auto = args.auto_train.filter(|&n| n > 0);
     app.compare = compare;
     // Paths as the folder watcher reports them, so events find their documents.

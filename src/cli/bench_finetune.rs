@@ -64,6 +64,7 @@ pub fn run(
         fingerprint: None,
         read_only: None,
         losses: Default::default(),
+        text_update: None,
     };
     let _ = update::update(
         &mut app,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use spanscope::data::io::read_sentences_strict;
+use spanscope::data::provenance::without_rejected;
 use spanscope::data::{Sentence, Types};
 use spanscope::train::agreement::compare;
 use spanscope::train::evaluate::EvalError;
@@ -37,8 +38,9 @@ pub struct Args {
 
 /// Reads both sets, compares them, prints the agreement.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let a = read_sentences_strict(&args.a)?;
-    let b = read_sentences_strict(&args.b)?;
+    // Rejected proposals kept inline are no one's annotations.
+    let a = without_rejected(read_sentences_strict(&args.a)?);
+    let b = without_rejected(read_sentences_strict(&args.b)?);
     let types = match &args.types {
         Some(path) => Types::read(path)?,
         None => {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use candle_core::DType;
 use spanscope::data::io::{read_sentences, write_sentences};
+use spanscope::data::provenance::without_rejected;
 use spanscope::data::{Sentence, Types};
 use spanscope::model::checkpoint;
 use spanscope::model::device::DeviceSpec;
@@ -128,7 +129,7 @@ fn read_all(path: &Path, what: &str) -> anyhow::Result<Vec<Sentence>> {
             loaded.problems.len()
         );
     }
-    Ok(loaded.sentences)
+    Ok(without_rejected(loaded.sentences))
 }
 
 /// Predicts every gold sentence with the model; writes the predictions when asked.

@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use candle_core::DType;
 use indicatif::{ProgressBar, ProgressStyle};
 use spanscope::data::io::{read_sentences, read_sentences_strict};
+use spanscope::data::provenance::without_rejected;
 use spanscope::data::types::Types;
 use spanscope::data::validate::validate_file;
 use spanscope::data::Sentence;
@@ -386,7 +387,13 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
             files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let replay = args.finetune.replay.as_deref().map(read_sentences_strict).transpose()?;
+    let replay = args
+        .finetune
+        .replay
+        .as_deref()
+        .map(read_sentences_strict)
+        .transpose()?
+        .map(without_rejected);
     let types = args.types.as_deref().map(Types::read).transpose()?;
     let versions = match &args.out {
         Some(dir) => Versions::open_folder(dir)?,
@@ -491,7 +498,7 @@ fn load_reviewed(path: &Path) -> anyhow::Result<Vec<Sentence>> {
             loaded.problems.len()
         );
     }
-    Ok(reviewed_sentences(&loaded.sentences))
+    Ok(without_rejected(reviewed_sentences(&loaded.sentences)))
 }
 
 /// The folder a file is in (`.` for a bare name).
@@ -540,7 +547,8 @@ fn load_checked(path: &Path, types: &Types) -> anyhow::Result<Vec<Sentence>> {
     if !loaded.problems.is_empty() {
         bail!("{}: {} unreadable record(s)", path.display(), loaded.problems.len());
     }
-    Ok(loaded.sentences)
+    // A proposal someone rejected is no gold.
+    Ok(without_rejected(loaded.sentences))
 }
 
 /// A bar on standard error (hidden when that is not a terminal): step, loss, ETA.

@@ -22,7 +22,7 @@ use super::io::{
     each_json_array_record, open_regular, read_file, syntax_reason, write_atomic, DataError,
     ErrorKind, Format, Place, RawRecord,
 };
-use super::text::split_text;
+use super::origin::sentences_from_part;
 
 /// Where the sentences of a run come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +212,9 @@ fn read_one(
             // Paragraphs (runs of lines that are not blank) split independently: the same
             // sentences as splitting the whole text at once.
             let (mut line, mut paragraph, mut first) = (Vec::new(), String::new(), true);
+            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            // Code points read before this line, and before the paragraph: offsets count them.
+            let (mut chars, mut paragraph_start) = (0, 0);
             loop {
                 line.clear();
                 let n = reader.read_until(b'\n', &mut line).map_err(io_error)?;
@@ -222,11 +225,15 @@ fn read_one(
                 first = false;
                 let blank = text.trim().is_empty();
                 if !blank {
+                    if paragraph.is_empty() {
+                        paragraph_start = chars;
+                    }
                     paragraph.push_str(text);
                 }
+                chars += text.chars().count();
                 if (blank || n == 0) && !paragraph.is_empty() {
-                    for sentence in split_text(&paragraph) {
-                        if !each(Item::Sentence(sentence.to_sentence()), *done) {
+                    for sentence in sentences_from_part(&name, &paragraph, paragraph_start) {
+                        if !each(Item::Sentence(sentence), *done) {
                             return Ok(false);
                         }
                     }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::annotation::{entity_source, relation_source, Source, REVIEWED_KEY};
+use super::provenance;
 use crate::data::{Entity, Relation, Sentence};
 
 /// Why an edit cannot be made; the text is shown in the status line.
@@ -93,6 +94,7 @@ pub fn set_entity_type(s: &Sentence, i: usize, ty: &str) -> Edited {
         return Err(EditError::DuplicateEntity(span_text(s, e.start, e.end)));
     }
     let mut out = s.clone();
+    provenance::keep_entity_proposal(&mut out, i);
     let e = &mut out.entities[i];
     e.entity_type = ty.to_string();
     entity_source(e).corrected().set(&mut e.extra);
@@ -110,6 +112,7 @@ pub fn set_entity_span(s: &Sentence, i: usize, start: usize, end: usize) -> Edit
         return Err(EditError::DuplicateEntity(span_text(s, start, end)));
     }
     let mut out = s.clone();
+    provenance::keep_entity_proposal(&mut out, i);
     let e = &mut out.entities[i];
     (e.start, e.end) = (start, end);
     entity_source(e).corrected().set(&mut e.extra);
@@ -117,9 +120,16 @@ pub fn set_entity_span(s: &Sentence, i: usize, start: usize, end: usize) -> Edit
 }
 
 /// Removes entity `i` and every relation that uses it; later relations' indices follow.
+/// Proposals among them are recorded as rejected ([`provenance::note_rejected_entity`]).
 pub fn delete_entity(s: &Sentence, i: usize) -> Edited {
     entity(s, i)?;
     let mut out = s.clone();
+    for r in
+        (0..s.relations.len()).filter(|&r| s.relations[r].head == i || s.relations[r].tail == i)
+    {
+        provenance::note_rejected_relation(&mut out, r);
+    }
+    provenance::note_rejected_entity(&mut out, i);
     out.entities.remove(i);
     out.relations.retain(|r| r.head != i && r.tail != i);
     for r in &mut out.relations {
@@ -188,6 +198,9 @@ pub fn accept_all(s: &Sentence) -> Edited {
 /// and proposed relations go.
 pub fn reject_all(s: &Sentence) -> Edited {
     let mut out = s.clone();
+    for r in 0..s.relations.len() {
+        provenance::note_rejected_relation(&mut out, r);
+    }
     out.relations.retain(|r| relation_source(r) != Source::Model);
     let mut i = out.entities.len();
     while i > 0 {
@@ -230,6 +243,7 @@ pub fn set_relation_type(s: &Sentence, i: usize, ty: &str) -> Edited {
         return Err(EditError::DuplicateRelation);
     }
     let mut out = s.clone();
+    provenance::keep_relation_proposal(&mut out, i);
     let r = &mut out.relations[i];
     r.relation_type = ty.to_string();
     relation_source(r).corrected().set(&mut r.extra);
@@ -246,16 +260,18 @@ pub fn flip_relation(s: &Sentence, i: usize) -> Edited {
         return Err(EditError::DuplicateRelation);
     }
     let mut out = s.clone();
+    provenance::keep_relation_proposal(&mut out, i);
     let r = &mut out.relations[i];
     (r.head, r.tail) = (r.tail, r.head);
     relation_source(r).corrected().set(&mut r.extra);
     Ok(out)
 }
 
-/// Removes relation `i`.
+/// Removes relation `i`; a proposal is recorded as rejected.
 pub fn delete_relation(s: &Sentence, i: usize) -> Edited {
     relation(s, i)?;
     let mut out = s.clone();
+    provenance::note_rejected_relation(&mut out, i);
     out.relations.remove(i);
     Ok(out)
 }

@@ -21,8 +21,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::document::Sentence;
+use super::origin::sentences_from_text;
 use super::record::parse_record;
-use super::text::split_text;
 
 /// What went wrong with a data file, and where: the file, a place inside it, and the reason.
 ///
@@ -331,7 +331,8 @@ pub fn read_bytes(path: &Path, bytes: &[u8], format: Format) -> Result<Loaded, D
         }
         Format::Text => {
             let text = utf8_text(path, bytes)?;
-            loaded.sentences = split_text(text).iter().map(|s| s.to_sentence()).collect();
+            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            loaded.sentences = sentences_from_text(&name, text);
         }
     }
     Ok(loaded)

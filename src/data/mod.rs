@@ -10,6 +10,8 @@ pub mod edit;
 pub mod formats;
 pub mod io;
 pub mod layout;
+pub mod origin;
+pub mod provenance;
 pub(crate) mod record;
 pub mod stats;
 pub mod text;

@@ -15,11 +15,16 @@ use serde_json::{Map, Value};
 
 use super::annotation::REVIEWED_KEY;
 use super::document::Sentence;
+use super::provenance::rejected_counts;
 
 /// The extra key of an entity or relation that says where it came from.
 pub const SOURCE_KEY: &str = "source";
 /// The provenance of an entity or relation with no [`SOURCE_KEY`]: it was in the file.
 pub const GOLD_SOURCE: &str = "gold";
+/// The provenance counted for proposals a person rejected (the workbench keeps them in the
+/// sentence's `"rejected_entities"` and `"rejected_relations"`; another tool may keep them
+/// inline with this `"source"`).
+pub use super::provenance::REJECTED_SOURCE;
 
 /// Counts over a set of sentences. Maps are sorted by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +67,14 @@ impl Stats {
             if let Some(value) = s.extra.get(REVIEWED_KEY) {
                 stats.with_review_key += 1;
                 stats.reviewed += usize::from(value.as_bool() == Some(true));
+            }
+            // Rejected proposals are kept on the sentence, not among its entities.
+            let (rejected_entities, rejected_relations) = rejected_counts(s);
+            if rejected_entities > 0 {
+                bump(&mut stats.entity_sources, REJECTED_SOURCE, rejected_entities);
+            }
+            if rejected_relations > 0 {
+                bump(&mut stats.relation_sources, REJECTED_SOURCE, rejected_relations);
             }
             for e in &s.entities {
                 bump(&mut stats.entity_types, &e.entity_type, 1);

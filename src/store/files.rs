@@ -17,11 +17,13 @@ use thiserror::Error;
 
 use crate::data::document::Sentence;
 use crate::data::formats::{self, brat, dygie, Interchange, LossReport};
+use crate::data::io::utf8_text;
 use crate::data::io::{
     encode_sentences, open_regular, read_bytes, read_file, write_atomic, DataError, ErrorKind,
     Format, Place,
 };
 use crate::data::layout::encode_like;
+use crate::data::origin::{bring_in_text, made_from, TextUpdate};
 use crate::data::time::utc_stamp;
 
 /// Where a document is read from and where its annotations are saved.
@@ -291,9 +293,13 @@ pub struct LoadedDocument {
     /// What an other tool's file holds that the workbench cannot show, and so a save would not
     /// write back (brat events, DyGIE clusters, ...); empty for SpERT and text.
     pub losses: LossReport,
+    /// What came in from the `.txt` the annotations were made from, when it changed since
+    /// ([`bring_in_text`]); the sentences already hold it, the file does once saved.
+    pub text_update: Option<Box<TextUpdate>>,
 }
 
-/// Loads a document; the fingerprint is of exactly the bytes parsed.
+/// Loads a document; the fingerprint is of exactly the bytes parsed. Annotations made from
+/// `X.txt` bring in what changed in `X.txt` since ([`bring_in_text`]).
 pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
     let path = &source.read_path;
     let bytes = read_file(path)?;
@@ -308,11 +314,16 @@ pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
             fingerprint: Some(Fingerprint::of(&bytes)),
             read_only: None,
             losses,
+            text_update: None,
         });
     }
-    let loaded = read_bytes(path, &bytes, source.read_format)?;
+    let mut loaded = read_bytes(path, &bytes, source.read_format)?;
     // A .txt read is not the file a save replaces: we expect none there yet.
     let fingerprint = (source.read_path == source.save_path).then(|| Fingerprint::of(&bytes));
+    let text_update = match source.read_format {
+        Format::Text => None,
+        _ => changed_text(path, &mut loaded.sentences)?,
+    };
     Ok(LoadedDocument {
         source: source.clone(),
         sentences: loaded.sentences,
@@ -321,7 +332,27 @@ pub fn load(source: &DocumentSource) -> Result<LoadedDocument, DataError> {
         fingerprint,
         read_only: None,
         losses: LossReport::default(),
+        text_update,
     })
+}
+
+/// Brings into `sentences`, the annotations in `path`, what changed in the `.txt` of the same
+/// stem they were made from; `None` when there is no such text or it did not change.
+fn changed_text(
+    path: &Path,
+    sentences: &mut Vec<Sentence>,
+) -> Result<Option<Box<TextUpdate>>, DataError> {
+    let text_path = path.with_extension("txt");
+    let name = file_name(&text_path);
+    if !made_from(sentences, &name) {
+        return Ok(None);
+    }
+    let Some(bytes) = read_if_present(&text_path)? else { return Ok(None) };
+    let text = utf8_text(&text_path, &bytes)?;
+    Ok(bring_in_text(sentences, &name, text).map(|(merged, update)| {
+        *sentences = merged;
+        Box::new(update)
+    }))
 }
 
 /// The sentences of an other tool's file whose bytes are `bytes`.

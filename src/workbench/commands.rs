@@ -9,6 +9,7 @@ use crate::data::annotation::reviewed_sentences;
 use crate::data::annotation::{self, is_reviewed, Item};
 use crate::data::edit::{self, Edited};
 use crate::data::formats;
+use crate::data::provenance::without_rejected;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
 use crate::worker::store::StoreRequest;
@@ -734,9 +735,10 @@ pub fn commit(
     app: &mut App,
     doc: usize,
     index: usize,
-    after: Sentence,
+    mut after: Sentence,
     label: &str,
 ) -> Vec<Effect> {
+    super::provenance::mark_edit(app, doc, index, &mut after);
     let d = &mut app.docs[doc];
     let before = d.sentences.edit(index, after.clone());
     app.history.record(Change {
@@ -888,7 +890,7 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         return Vec::new();
     }
     let reviewed: Vec<Sentence> =
-        app.docs.iter().flat_map(|d| reviewed_sentences(d.sentences.iter())).collect();
+        without_rejected(app.docs.iter().flat_map(|d| reviewed_sentences(d.sentences.iter())).collect());
     if reviewed.len() < 2 {
         app.say(
             Level::Warning,

@@ -64,6 +64,25 @@ pub struct Settings {
     /// `[finetune]`: the fine-tuning settings, keyed by `spanscope train`'s flag names (see
     /// [`crate::train::settings`]; `annotate`'s flags win).
     pub finetune: FinetuneConfig,
+    /// `review.annotator`: the name recorded with every edit (`annotate --annotator` wins).
+    pub annotator: Option<String>,
+}
+
+/// Who is reviewing: `flag` (`annotate --annotator`), else the config file's `configured`,
+/// else the user name from the environment (`env` reads a variable: `USER`, `USERNAME`,
+/// `LOGNAME`), else `unknown`. Blank names count as none.
+pub fn annotator(
+    flag: Option<&str>,
+    configured: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> String {
+    let given = [flag, configured].into_iter().flatten().map(str::to_string);
+    let user = ["USER", "USERNAME", "LOGNAME"].into_iter().filter_map(env);
+    given
+        .chain(user)
+        .map(|name| name.trim().to_string())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The config file's usual place: `$XDG_CONFIG_HOME/spanscope/config.toml`, else
@@ -114,6 +133,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
                         }
                         ("low_confidence", toml::Value::Float(p)) if (0.0..=1.0).contains(p) => {
                             settings.low_confidence = Some(*p as f32)
+                        }
+                        ("annotator", toml::Value::String(name)) => {
+                            settings.annotator = Some(name.clone())
+                        }
+                        ("annotator", _) => {
+                            return Err(setting(&full, "must be a name, as a string"))
                         }
                         ("accept_open_proposals", _) => {
                             return Err(setting(&full, "must be true or false"))
@@ -196,7 +221,9 @@ pub fn default_text() -> String {
          # it refuses while proposals are open and selects the first one.\n\
          accept_open_proposals = false\n\
          # Proposals the model scores below this are low confidence (! jumps to them).\n\
-         low_confidence = 0.7\n",
+         low_confidence = 0.7\n\
+         # The name recorded with every edit (annotate --annotator wins; default: the user name).\n\
+         # annotator = \"ada\"\n",
     );
     out.push_str(&finetune_text());
     for table in KeyTable::ALL {
@@ -350,6 +377,19 @@ mod tests {
         assert_eq!(map.anywhere_action(&ctrl('c')), None);
         let e = parse("[keys.anywhere]\nquit = \"Ctrl-s\"\n", here()).unwrap_err().to_string();
         assert!(e.contains("Ctrl-s is bound to both quit (keys.anywhere) and save"), "{e}");
+    }
+
+    #[test]
+    fn the_annotator_comes_from_the_flag_the_file_or_the_environment() {
+        let env = |name: &str| (name == "USERNAME").then(|| "winuser".to_string());
+        assert_eq!(annotator(Some("flag"), Some("file"), env), "flag");
+        assert_eq!(annotator(None, Some("file"), env), "file");
+        assert_eq!(annotator(Some("  "), None, env), "winuser");
+        assert_eq!(annotator(None, None, |_| None), "unknown");
+        let text = "[review]\nannotator = \"maria\"\n";
+        assert_eq!(parse(text, here()).unwrap().annotator.as_deref(), Some("maria"));
+        let e = parse("[review]\nannotator = 1\n", here()).unwrap_err().to_string();
+        assert!(e.contains("review.annotator: must be a name"), "{e}");
     }
 
     #[test]

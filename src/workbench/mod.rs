@@ -13,6 +13,7 @@ pub mod history;
 pub mod inspection;
 pub mod keymap;
 pub mod labels;
+pub mod provenance;
 pub mod search;
 pub mod sentences;
 pub mod state;

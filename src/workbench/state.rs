@@ -614,6 +614,9 @@ pub struct App {
     pub review_accepts: bool,
     /// Another annotator's annotations to adjudicate against (`annotate --compare`).
     pub compare: Option<Comparison>,
+    /// Who is reviewing: recorded with every edit (`annotate --annotator`, the config file's
+    /// `review.annotator`, else the user name; see [`super::config::annotator`]).
+    pub annotator: String,
 }
 
 impl App {
@@ -641,6 +644,7 @@ impl App {
             keymap: Keymap::default(),
             review_accepts: false,
             compare: None,
+            annotator: "unknown".into(),
         }
     }
 

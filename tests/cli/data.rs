@@ -375,3 +375,48 @@ fn stats_names_the_file_and_record_of_a_bad_record() {
         stderr(&out)
     );
 }
+
+// The same sentence annotated twice: in `KEPT` a person rejected a proposed Loc (and the
+// relation on it) in the workbench, which keeps rejections on the sentence; in `INLINE`
+// another tool kept the same rejections among the entities with `"source": "rejected"`.
+const KEPT: &str = r#"[
+ {"tokens": ["Ann", "works", "for", "Acme", "in", "Oslo"],
+  "entities": [{"type": "Peop", "start": 0, "end": 1, "source": "accepted"}, {"type": "Org", "start": 3, "end": 4}],
+  "relations": [{"type": "Work_For", "head": 0, "tail": 1}],
+  "rejected_entities": [{"type": "Loc", "start": 5, "end": 6, "score": 0.4, "annotator": "ada", "time": "20261207T120000Z"}],
+  "rejected_relations": [{"type": "OrgBased_In", "head": {"type": "Org", "start": 3, "end": 4}, "tail": {"type": "Loc", "start": 5, "end": 6}, "score": 0.3}]}
+]"#;
+const INLINE: &str = r#"[
+ {"tokens": ["Ann", "works", "for", "Acme", "in", "Oslo"],
+  "entities": [{"type": "Peop", "start": 0, "end": 1, "source": "accepted"}, {"type": "Loc", "start": 5, "end": 6, "source": "rejected"}, {"type": "Org", "start": 3, "end": 4}],
+  "relations": [{"type": "Work_For", "head": 0, "tail": 2}, {"type": "OrgBased_In", "head": 2, "tail": 1, "source": "rejected"}]}
+]"#;
+
+#[test]
+fn stats_counts_rejections_the_workbench_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = write(dir.path(), "kept.json", KEPT);
+    let v = json(&["stats", path(&kept), "--json"]);
+    let file = &v["files"][0];
+    assert_eq!((&file["entities"], &file["relations"]), (&2.into(), &1.into()));
+    assert_eq!(
+        file["entity_sources"],
+        serde_json::json!({"accepted": 1, "gold": 1, "rejected": 1})
+    );
+    assert_eq!(file["relation_sources"], serde_json::json!({"gold": 1, "rejected": 1}));
+    assert_eq!(file["entity_types"], serde_json::json!({"Org": 1, "Peop": 1}), "no Loc");
+}
+
+#[test]
+fn compare_and_eval_take_no_rejected_proposal_as_an_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = write(dir.path(), "kept.json", KEPT);
+    let inline = write(dir.path(), "inline.json", INLINE);
+    let v = json(&["compare", path(&kept), path(&inline), "--json"]);
+    assert_micro(&v["entities_strict"], 100.0, 100.0, 100.0);
+    assert_micro(&v["relations_strict"], 100.0, 100.0, 100.0);
+    assert_eq!(v["disagreements"], serde_json::json!([]));
+    let v = json(&["eval", "--dataset", path(&kept), "--predictions", path(&inline), "--json"]);
+    assert_micro(&v["entities"], 100.0, 100.0, 100.0);
+    assert_micro(&v["relations_strict"], 100.0, 100.0, 100.0);
+}

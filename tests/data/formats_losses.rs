@@ -268,3 +268,25 @@ fn the_spert_format_named_is_read_whatever_the_extension() {
     let err = formats::read(&path, Interchange::Spert(spanscope::data::Format::Json)).unwrap_err();
     assert!(err.to_string().contains("must be a JSON array"), "{err}");
 }
+
+#[test]
+fn provenance_a_format_cannot_carry_is_named_with_the_rejections_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = sentence(&["Ann", "met", "Bob"], vec![Entity::new("Per", 0, 1)], vec![]);
+    let rejected =
+        json!([{"type": "Per", "start": 2, "end": 3}, {"type": "Loc", "start": 2, "end": 3}]);
+    s.extra.insert("rejected_entities".into(), rejected);
+    s.extra.insert("id".into(), "0123456789abcdef".into());
+    s.entities[0].extra =
+        json!({"source": "corrected", "proposal": {"type": "Loc", "start": 0, "end": 1}})
+            .as_object()
+            .unwrap()
+            .clone();
+    let report = formats::write(&tmp.path().join("out.jsonl"), Interchange::Doccano, &[s]).unwrap();
+    assert_eq!(counts(&report), [(LossKind::ExtraKey, 1), (LossKind::Provenance, 3)]);
+    let provenance = report.losses.iter().find(|l| l.kind == LossKind::Provenance).unwrap();
+    assert_eq!(
+        provenance.examples,
+        ["record 0: `rejected_entities` (2)", "record 0: `id`", "record 0 entity 0: `proposal`"]
+    );
+}

@@ -14,6 +14,7 @@ mod inspector;
 mod other_tools;
 mod legend;
 mod large_document;
+mod provenance;
 mod reliability;
 mod safe_keys;
 mod schema;

@@ -93,6 +93,7 @@ pub fn loaded_document(sentences: Vec<Sentence>) -> LoadedDocument {
         fingerprint: Some(base()),
         read_only: None,
         losses: Default::default(),
+        text_update: None,
     }
 }
 

@@ -44,10 +44,15 @@ impl Workspace {
     /// The shell command that runs the workbench on the folder, then records how it ended
     /// and the terminal's settings afterwards.
     fn command(&self) -> String {
+        self.command_with("")
+    }
+
+    /// [`Self::command`] with more `annotate` flags.
+    fn command_with(&self, flags: &str) -> String {
         let bin = env!("CARGO_BIN_EXE_spanscope");
         let d = self.dir.path().display();
         format!(
-            "cd {d} && env -u SPANSCOPE_MODEL -u NO_COLOR HOME={d} {bin} annotate {d}; \
+            "cd {d} && env -u SPANSCOPE_MODEL -u NO_COLOR HOME={d} {bin} annotate {d} {flags}; \
              echo $? > {d}/exit.txt.tmp; stty -a > {d}/stty.txt; mv {d}/exit.txt.tmp {d}/exit.txt; \
              sleep 30"
         )
@@ -219,4 +224,37 @@ fn the_inspector_masks_a_word_and_shows_before_and_after() {
     // w again unmasks it.
     tmux.keys(&["w"]);
     tmux.wait_for("no word masked");
+}
+
+/// A sentence appended to a `.txt` after its annotations were saved comes in when the
+/// document is opened again, and the reviewed sentence keeps its review.
+#[test]
+fn a_sentence_appended_to_a_saved_text_comes_in_and_the_review_stays() {
+    let ws = Workspace::new();
+    std::fs::remove_file(ws.path("doc.json")).unwrap();
+    std::fs::write(ws.path("notes.txt"), "Zoë Ünal lives in Berlin.\n").unwrap();
+    // No model: nothing is proposed while the keys go in.
+    let tmux = Tmux::start(&ws.command_with("--no-model"), 100, 32);
+    tmux.wait_for("Berlin");
+    tmux.keys(&["r"]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("wrote notes.json");
+    tmux.keys(&["q"]);
+    wait_for_file(&ws.path("exit.txt"), &tmux);
+    drop(tmux);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("notes.json")).unwrap()).unwrap();
+    assert_eq!(saved[0]["reviewed"], true);
+    assert_eq!(saved[0]["offsets"][1], json!([4, 8]), "code points: Ünal after Zoë");
+
+    std::fs::remove_file(ws.path("exit.txt")).unwrap();
+    let mut text = std::fs::read_to_string(ws.path("notes.txt")).unwrap();
+    text.push_str("\nMax Weber moved to Paris.\n");
+    std::fs::write(ws.path("notes.txt"), text).unwrap();
+    let tmux = Tmux::start(&ws.command_with("--no-model"), 160, 32);
+    tmux.wait_for("notes.txt changed: 1 new or changed sentence(s) came in");
+    tmux.keys(&["j"]);
+    tmux.wait_for("Paris");
+    tmux.keys(&["q"]);
+    wait_for_file(&ws.path("exit.txt"), &tmux);
 }

@@ -71,6 +71,9 @@ pub enum LossKind {
     /// A model proposal nobody accepted, in a format with no place for proposals (brat,
     /// DyGIE, written back by the workbench): not written.
     ProposalNotWritten,
+    /// Provenance the format has no place for (rejected proposals, the proposal a correction
+    /// replaced, annotator and time, sentence id, offsets into the source text): dropped.
+    Provenance,
 }
 
 impl LossKind {
@@ -122,6 +125,10 @@ impl LossKind {
             }
             LossKind::ProposalNotWritten => {
                 "model proposal not accepted, not written: the format has no place for proposals"
+            }
+            LossKind::Provenance => {
+                "provenance the format has no place for (rejected proposals, original \
+                 proposals, annotator and time, sentence id, text offsets), dropped"
             }
         }
     }

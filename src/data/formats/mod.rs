@@ -22,6 +22,7 @@ pub use loss::{Loss, LossKind, LossReport};
 
 use super::document::Sentence;
 use super::io::{read_bytes, read_file, write_sentences, DataError, ErrorKind, Format, Place};
+use super::{origin, provenance};
 
 /// The sentence extra key naming the document a sentence belongs to (DyGIE's `doc_key`; brat
 /// writes one `.txt`/`.ann` pair per document).
@@ -232,22 +233,52 @@ pub(crate) fn bad_record(file: &Path, index: usize, reason: impl Into<String>) -
 }
 
 /// Reports every extra key of sentences (but `keep`), entities and relations, for formats
-/// that have no place for them.
+/// that have no place for them; the workbench's provenance keys as [`LossKind::Provenance`],
+/// a list of rejected proposals with its length.
 pub(crate) fn note_extras(sentences: &[Sentence], keep: &[&str], report: &mut LossReport) {
     for (i, sentence) in sentences.iter().enumerate() {
-        for key in sentence.extra.keys().filter(|k| !keep.contains(&k.as_str())) {
-            report.note(LossKind::ExtraKey, || format!("record {i}: `{key}`"));
+        for (key, value) in sentence.extra.iter().filter(|(k, _)| !keep.contains(&k.as_str())) {
+            let listed = value.as_array().map(Vec::len).filter(|_| key.starts_with("rejected_"));
+            match (kind_of_key(key, SENTENCE_PROVENANCE), listed) {
+                (kind, Some(n)) => report.note(kind, || format!("record {i}: `{key}` ({n})")),
+                (kind, None) => report.note(kind, || format!("record {i}: `{key}`")),
+            }
         }
         for (e, entity) in sentence.entities.iter().enumerate() {
             for key in entity.extra.keys() {
-                report.note(LossKind::ExtraKey, || format!("record {i} entity {e}: `{key}`"));
+                let kind = kind_of_key(key, ITEM_PROVENANCE);
+                report.note(kind, || format!("record {i} entity {e}: `{key}`"));
             }
         }
         for (r, relation) in sentence.relations.iter().enumerate() {
             for key in relation.extra.keys() {
-                report.note(LossKind::ExtraKey, || format!("record {i} relation {r}: `{key}`"));
+                let kind = kind_of_key(key, ITEM_PROVENANCE);
+                report.note(kind, || format!("record {i} relation {r}: `{key}`"));
             }
         }
+    }
+}
+
+/// The sentence keys of provenance and text positions (docs/DATA.md).
+const SENTENCE_PROVENANCE: &[&str] = &[
+    provenance::REJECTED_ENTITIES_KEY,
+    provenance::REJECTED_RELATIONS_KEY,
+    provenance::ID_KEY,
+    provenance::ANNOTATOR_KEY,
+    provenance::TIME_KEY,
+    origin::ORIGIN_KEY,
+    origin::OFFSETS_KEY,
+];
+
+/// The entity and relation keys of provenance beyond `source`, `score` and `model`.
+const ITEM_PROVENANCE: &[&str] =
+    &[provenance::PROPOSAL_KEY, provenance::ANNOTATOR_KEY, provenance::TIME_KEY];
+
+fn kind_of_key(key: &str, provenance: &[&str]) -> LossKind {
+    if provenance.contains(&key) {
+        LossKind::Provenance
+    } else {
+        LossKind::ExtraKey
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::store::merge_types;
 use super::Effect;
-use crate::data::annotation;
+use crate::data::{annotation, provenance};
 use crate::workbench::inspection;
 use crate::workbench::state::{App, Level, ModelStatus};
 use crate::worker::model::InferenceReply;
@@ -46,6 +46,8 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
                 let untouched =
                     annotation::only_proposals(current) && !annotation::is_reviewed(current);
                 if current.tokens == annotation.tokens && untouched {
+                    let mut annotation = annotation;
+                    provenance::drop_rejected(&mut annotation, current);
                     let mut filled = current.clone();
                     filled.entities = annotation.entities;
                     filled.relations = annotation.relations;
@@ -56,6 +58,7 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
         InferenceReply::Inspected { request, result } => {
             if request == app.inspector.request {
                 app.inspector.result = Some(result);
+                return crate::workbench::provenance::score_inspected(app);
             }
         }
         InferenceReply::Explained { request, result } => {

@@ -96,7 +96,7 @@ fn loaded(
     recovery: Option<Recovered>,
 ) -> Vec<Effect> {
     let Some(i) = app.doc_index(doc) else { return Vec::new() };
-    let loaded = match result {
+    let mut loaded = match result {
         Ok(loaded) => loaded,
         Err(err) => {
             app.docs[i].load = LoadState::Failed(err.to_string());
@@ -104,6 +104,7 @@ fn loaded(
         }
     };
     app.history.forget(doc);
+    let text_update = loaded.text_update.take();
     let d = &mut app.docs[i];
     d.load = LoadState::Loaded;
     d.source = loaded.source;
@@ -127,6 +128,11 @@ fn loaded(
         if len > 0 {
             commands::say_problems(app);
         }
+    }
+    if let Some(update) = text_update {
+        // Not an edit: the same merge is made on every load until a save writes it.
+        let name = app.docs[i].name();
+        app.say(Level::Info, format!("{update} ({name} takes them in with the next save)"));
     }
     let d = &mut app.docs[i];
     if let Some(recovered) = recovery {
