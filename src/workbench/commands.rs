@@ -138,7 +138,8 @@ pub fn goto(app: &mut App, doc: usize, sentence: usize) {
     app.cursor.item = None;
 }
 
-fn move_sentence(app: &mut App, by: isize) {
+/// Moves `by` sentences within the document, stopping at its ends.
+pub fn move_sentence(app: &mut App, by: isize) {
     let len = app.doc().map_or(0, |d| d.sentences.len());
     let target = app.cursor.sentence.saturating_add_signed(by).min(len.saturating_sub(1));
     if target != app.cursor.sentence {
@@ -146,7 +147,8 @@ fn move_sentence(app: &mut App, by: isize) {
     }
 }
 
-fn move_doc(app: &mut App, by: isize) {
+/// Moves `by` documents, stopping at the list's ends.
+pub fn move_doc(app: &mut App, by: isize) {
     let target = app.cursor.doc.saturating_add_signed(by).min(app.docs.len().saturating_sub(1));
     if target != app.cursor.doc {
         goto(app, target, 0);
@@ -216,7 +218,8 @@ fn cycle_entity(app: &mut App, forward: bool) {
     }
 }
 
-fn cycle_relation(app: &mut App, forward: bool) {
+/// Selects the next or previous relation of the sentence, round.
+pub fn cycle_relation(app: &mut App, forward: bool) {
     let Some(s) = app.sentence() else { return };
     let current = match app.cursor.item {
         Some(Item::Relation(i)) => Some(i),
@@ -642,7 +645,8 @@ fn next_low_confidence(app: &mut App) {
     }
 }
 
-fn select_item(app: &mut App, item: Item) {
+/// Selects `item` of the current sentence (an entity puts the cursor on its first word).
+pub fn select_item(app: &mut App, item: Item) {
     if let (Item::Entity(i), Some(s)) = (item, app.sentence()) {
         app.cursor.token = s.entities[i].start;
     }

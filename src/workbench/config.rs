@@ -58,6 +58,8 @@ pub struct Settings {
     /// `review.low_confidence`: proposals scoring below this are "low confidence"
     /// (`annotate --low-confidence` wins).
     pub low_confidence: Option<f32>,
+    /// `ui.mouse`: whether the workbench reads the mouse (`None`: the default, it does).
+    pub mouse: Option<bool>,
 }
 
 /// The config file's usual place: `$XDG_CONFIG_HOME/spanscope/config.toml`, else
@@ -115,6 +117,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
                     }
                 }
             }
+            ("ui", toml::Value::Table(ui)) => {
+                for (key, value) in ui {
+                    match (key.as_str(), value) {
+                        ("mouse", toml::Value::Boolean(b)) => settings.mouse = Some(*b),
+                        ("mouse", _) => return Err(setting("ui.mouse", "must be true or false")),
+                        _ => return Err(setting(&format!("ui.{key}"), "no such setting")),
+                    }
+                }
+            }
             ("keys", toml::Value::Table(keys)) => {
                 read_keys(&mut settings.keymap, KeyTable::Normal, keys, path)?;
                 for (mode, table) in [
@@ -130,7 +141,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
                     }
                 }
             }
-            ("review" | "keys", _) => return Err(setting(name, "must be a table ([section])")),
+            ("review" | "ui" | "keys", _) => {
+                return Err(setting(name, "must be a table ([section])"))
+            }
             _ => return Err(setting(name, "no such setting")),
         }
     }
@@ -187,7 +200,11 @@ pub fn default_text() -> String {
          # it refuses while proposals are open and selects the first one.\n\
          accept_open_proposals = false\n\
          # Proposals the model scores below this are low confidence (! jumps to them).\n\
-         low_confidence = 0.7\n",
+         low_confidence = 0.7\n\n\
+         [ui]\n\
+         # Read the mouse: click a word, drag a range, click an entity or a relation, scroll.\n\
+         # While it is on, hold Shift to select and copy text the terminal's way.\n\
+         mouse = true\n",
     );
     for table in KeyTable::ALL {
         out.push_str(&format!("\n[{}]\n", table.section()));
@@ -231,6 +248,11 @@ mod tests {
         assert_eq!(settings.keymap, Keymap::default());
         assert!(!settings.accept_open_proposals);
         assert_eq!(settings.low_confidence, Some(0.7));
+        assert_eq!(settings.mouse, Some(true));
+        let off = parse("[ui]\nmouse = false\n", here()).unwrap();
+        assert_eq!(off.mouse, Some(false));
+        let e = parse("[ui]\nmouse = \"no\"\n", here()).unwrap_err().to_string();
+        assert_eq!(e, "config.toml: ui.mouse: must be true or false");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod history;
+pub mod hits;
 pub mod inspection;
 pub mod keymap;
 pub mod search;

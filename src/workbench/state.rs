@@ -12,6 +12,7 @@ use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
 use super::history::History;
+use super::hits::HitMap;
 use super::keymap::Keymap;
 use crate::data::annotation::Item;
 use crate::model::versions::Scores;
@@ -597,6 +598,10 @@ pub struct App {
     /// Whether marking a sentence reviewed accepts its open proposals (config
     /// `review.accept_open_proposals`); when not, it refuses while proposals are open.
     pub review_accepts: bool,
+    /// What the last frame drew where, for reading mouse clicks.
+    pub hits: HitMap,
+    /// The word a left-button drag started on, until the button is released.
+    pub drag: Option<usize>,
 }
 
 impl App {
@@ -622,6 +627,8 @@ impl App {
             fine_tuning: FineTuning::default(),
             keymap: Keymap::default(),
             review_accepts: false,
+            hits: HitMap::default(),
+            drag: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod support;
 mod edits;
 mod inference;
 mod inspector;
+mod pointer;
 mod reliability;
 mod safe_keys;
 mod schema;

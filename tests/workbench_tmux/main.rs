@@ -3,6 +3,7 @@
 
 mod annotate;
 mod keys;
+mod mouse;
 mod rules;
 mod signals;
 mod tmux;

@@ -8,6 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 
 use super::{fit, put, put_spans, spans_width, title_rule, width};
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, Disk, Document, LoadState};
 use crate::workbench::theme::Theme;
 
@@ -47,7 +48,7 @@ fn state<'a>(doc: &Document, theme: &Theme) -> Vec<Span<'a>> {
 }
 
 /// The list of documents, the current one highlighted, with a rule at its right.
-pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.width < 3 || area.height == 0 {
         return;
     }
@@ -64,6 +65,7 @@ pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) 
         let y = area.y + 1 + n as u16;
         let current = i == app.cursor.doc;
         let row = Rect::new(list.x, y, list.width, 1);
+        hits.push(row, Hit::Document(i));
         if current {
             buf.set_style(row, theme.selection);
         }
@@ -90,7 +92,7 @@ pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) 
 
 /// One row: the documents as tabs, the current one highlighted and always visible; `‹2` and
 /// `3›` count the ones that do not fit.
-pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 || area.width == 0 {
         return;
     }
@@ -147,7 +149,9 @@ pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         if i > first {
             x = put(buf, area, x, area.y, "│", theme.border);
         }
+        let start = x;
         x = put_spans(buf, area, x, area.y, tab);
+        hits.push(Rect::new(start, area.y, x - start, 1), Hit::Document(i));
     }
     let after = tabs.len() - 1 - last;
     if after > 0 {

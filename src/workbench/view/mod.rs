@@ -34,7 +34,8 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::Frame;
 
-use super::state::App;
+use super::hits::{Hit, HitMap, Pane};
+use super::state::{App, Mode};
 use super::theme::Theme;
 
 /// From this width on, the documents are a list at the left; below, a bar at the top.
@@ -42,26 +43,43 @@ const WIDE: u16 = 100;
 
 /// Draws the whole workbench for `app`.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    draw_with_hits(frame, app, theme);
+}
+
+/// Draws the whole workbench for `app` and says what it drew where, for the mouse.
+pub fn draw_with_hits(frame: &mut Frame, app: &App, theme: &Theme) -> HitMap {
     let area = frame.area();
     let buf = frame.buffer_mut();
+    let mut hits = HitMap::default();
     buf.set_style(area, theme.base);
     let screen = Screen::of(app, area);
-    sentence::draw(buf, screen.sentence, app, theme);
+    hits.push(screen.sentence, Hit::Pane(Pane::Sentence));
+    hits.push(screen.relations, Hit::Pane(Pane::Relations));
+    hits.push(screen.inspector, Hit::Pane(Pane::Inspector));
+    sentence::draw(buf, screen.sentence, app, theme, &mut hits);
     match (&app.fine_tuning.run, app.fine_tuning.panel) {
         (Some(t), true) => training::draw(buf, screen.relations, t, theme),
-        _ => relations::draw(buf, screen.relations, app, theme),
+        _ => relations::draw(buf, screen.relations, app, theme, &mut hits),
     }
     inspector::draw(buf, screen.inspector, app, theme);
     match screen.documents {
         Panel::List(r) => {
-            documents::draw_list(buf, r, app, theme);
+            hits.push(r, Hit::Pane(Pane::Documents));
+            documents::draw_list(buf, r, app, theme, &mut hits);
             join_rules(buf, r);
         }
-        Panel::Bar(r) => documents::draw_bar(buf, r, app, theme),
+        Panel::Bar(r) => {
+            hits.push(r, Hit::Pane(Pane::Documents));
+            documents::draw_bar(buf, r, app, theme, &mut hits);
+        }
     }
     status::draw_hints(buf, screen.hints, app, theme);
     status::draw_status(buf, screen.status, app, theme);
     overlay::draw(buf, area, app, theme);
+    if matches!(app.mode, Mode::Help { .. } | Mode::Pick(_) | Mode::Confirm(_)) {
+        hits.push(area, Hit::Pane(Pane::Overlay));
+    }
+    hits
 }
 
 /// Turns `│` into `├` where the list's right edge meets a pane's title rule.

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::data::annotation::{self, relation_source, Item, Source};
 use crate::data::{Relation, Sentence};
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 
@@ -139,7 +140,7 @@ fn pad<'a>(spans: &[Span<'a>], to: usize, style: Style) -> Vec<Span<'a>> {
 }
 
 /// Draws the relations pane.
-pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 {
         return;
     }
@@ -200,6 +201,11 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     for (n, r) in rows.iter().enumerate().skip(first).take(height) {
         let y = inner.y + (n - first) as u16;
         let line = Rect::new(area.x, y, area.width, 1);
+        // In link mode the first row is the relation being made.
+        let relation = n.checked_sub(usize::from(matches!(app.mode, Mode::Link { .. })));
+        if let Some(i) = relation {
+            hits.push(line, Hit::Relation(i));
+        }
         let base = if r.selected { theme.selection } else { theme.base };
         if r.selected {
             buf.set_style(line, theme.selection);

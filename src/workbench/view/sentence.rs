@@ -23,6 +23,7 @@ use ratatui::text::Span;
 use super::{content, count, decimal, put, title_rule, type_index, type_label, width, wrap_text};
 use crate::data::annotation::{self, entity_source, Item, Source};
 use crate::data::Sentence;
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 
@@ -250,7 +251,7 @@ fn emphasised(app: &App, i: usize) -> bool {
 }
 
 /// Draws the sentence pane.
-pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 {
         return;
     }
@@ -339,9 +340,17 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let mut y = inner.y;
     for (line, rows) in blocks.iter().enumerate().skip(first).take(shown) {
         draw_words(buf, inner, y, line, &wrapped, app, s, theme);
+        for (token, place) in wrapped.places.iter().enumerate().filter(|(_, p)| p.line == line) {
+            let (doc, sentence) = (app.cursor.doc, app.cursor.sentence);
+            let at = Rect::new(inner.x + place.x, y, place.w, 1).intersection(inner);
+            hits.push(at, Hit::Word { doc, sentence, token });
+        }
         for b in wrapped.brackets.iter().filter(|b| b.line == line) {
             if let Some(lane) = b.lane {
-                draw_bracket(buf, inner, y + 1 + lane as u16, b, app, s, theme);
+                let row = y + 1 + lane as u16;
+                draw_bracket(buf, inner, row, b, app, s, theme);
+                let at = Rect::new(inner.x + b.span.0, row, b.span.1 - b.span.0, 1);
+                hits.push(at.intersection(inner), Hit::Entity(b.entity));
             }
         }
         y += *rows as u16;
