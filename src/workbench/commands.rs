@@ -80,8 +80,11 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextUnreviewed => next_unreviewed(app),
         Action::NextLowConfidence => next_low_confidence(app),
         Action::Search => app.mode = Mode::Search(String::new()),
-        Action::SearchNext => search(app, true),
-        Action::SearchPrev => search(app, false),
+        Action::SearchNext => find(app, true),
+        Action::SearchPrev => find(app, false),
+        Action::Filter => {
+            app.mode = Mode::Filter(app.filter.as_ref().map_or(String::new(), |f| f.text.clone()))
+        }
         Action::Save => return save_all(app),
         Action::Undo => return undo(app, true),
         Action::Redo => return undo(app, false),
@@ -652,6 +655,65 @@ pub fn select_item(app: &mut App, item: Item) {
     }
     app.cursor.item = Some(item);
     app.cursor.anchor = None;
+}
+
+/// Goes to the next or previous match of the filter when one is set, else of the search.
+pub fn find(app: &mut App, forward: bool) {
+    if app.filter.is_some() {
+        filter_step(app, forward);
+    } else {
+        search(app, forward);
+    }
+}
+
+/// Goes to the next or previous match of the filter, across documents, selects its entity or
+/// relation, and says which match of how many it is.
+pub fn filter_step(app: &mut App, forward: bool) {
+    let Some(filter) = app.filter.take() else { return };
+    // Each match as (document, sentence, rank in the sentence from 1).
+    let mut all: Vec<(usize, usize, usize)> = Vec::new();
+    let mut items: Vec<Option<Item>> = Vec::new();
+    let mut here = (app.cursor.doc, app.cursor.sentence, 0);
+    for (d, doc) in app.docs.iter().enumerate() {
+        for (s, sentence) in doc.sentences.iter().enumerate() {
+            for (rank, item) in filter.matches_in(sentence).into_iter().enumerate() {
+                let at = (d, s, rank + 1);
+                // Where the cursor is: on the selected item, or on a sentence-only match.
+                if (d, s) == (here.0, here.1) && (item.is_none() || item == app.cursor.item) {
+                    here = at;
+                }
+                all.push(at);
+                items.push(item);
+            }
+        }
+    }
+    let found = if forward {
+        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
+    } else {
+        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
+    };
+    match found {
+        Some(k) => {
+            let (d, s, _) = all[k];
+            goto(app, d, s);
+            if let Some(item) = items[k] {
+                select_item(app, item);
+            }
+            let text = format!(
+                "filter {}: match {} of {} ({})",
+                filter.text,
+                k + 1,
+                all.len(),
+                app.docs[d].name()
+            );
+            app.say(Level::Info, text);
+        }
+        None => app.say(
+            Level::Warning,
+            format!("filter {} matches nothing (F changes it, an empty one ends it)", filter.text),
+        ),
+    }
+    app.filter = Some(filter);
 }
 
 /// Runs the search in `app.search` from the cursor, forward or back, across documents, and

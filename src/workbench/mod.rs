@@ -8,6 +8,7 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod filter;
 pub mod history;
 pub mod hits;
 pub mod inspection;

@@ -11,6 +11,7 @@ use crate::explain::Head;
 use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
+use super::filter::Filter;
 use super::history::History;
 use super::hits::HitMap;
 use super::keymap::Keymap;
@@ -298,6 +299,8 @@ pub enum Mode {
     },
     /// Typing a search.
     Search(String),
+    /// Typing a filter line ([`crate::workbench::filter`]).
+    Filter(String),
     /// The help overlay, scrolled by `scroll` lines.
     Help {
         /// Lines scrolled.
@@ -578,6 +581,9 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// The last search.
     pub search: String,
+    /// The filter in force, if any: `n` / `N` step through its matches instead of the
+    /// search's, and the document list counts them.
+    pub filter: Option<Filter>,
     /// Proposals scoring below this are "low confidence".
     pub threshold: f32,
     /// Whether and when the workbench ends.
@@ -618,6 +624,7 @@ impl App {
             inspector: Inspector::default(),
             message: None,
             search: String::new(),
+            filter: None,
             threshold: 0.7,
             quitting: Quitting::No,
             now: 0,

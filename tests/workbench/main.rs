@@ -8,6 +8,7 @@ mod tiny_model;
 mod support;
 
 mod edits;
+mod filter_line;
 mod inference;
 mod inspector;
 mod pointer;

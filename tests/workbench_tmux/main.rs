@@ -2,6 +2,7 @@
 //! it starts processes and waits on screens. One test binary per area (docs/TESTING.md).
 
 mod annotate;
+mod filter;
 mod keys;
 mod mouse;
 mod rules;

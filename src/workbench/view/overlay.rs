@@ -188,6 +188,7 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
         ("●", "unsaved edits (sentence title, document list)"),
         ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
+        ("[4]", "document list, while a filter is set: its matches in the document"),
         ("heatmap", "a value per layer (rows) and head (columns), from 0 (legend);"),
         ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
         ("! in it", "ablation view: masking that head alone flips the prediction"),

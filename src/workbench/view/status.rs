@@ -184,7 +184,7 @@ fn hints(app: &App) -> Vec<Hint> {
             }
             hints
         }
-        Mode::Search(_) => Vec::new(),
+        Mode::Search(_) | Mode::Filter(_) => Vec::new(),
         Mode::Help { .. } => {
             let first = |action| {
                 HELP.iter()
@@ -217,19 +217,38 @@ fn hints(app: &App) -> Vec<Hint> {
     }
 }
 
-/// Draws the key hints, or the search prompt in search mode.
+/// Draws the key hints, or the prompt of the search or the filter line.
 pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    if let Mode::Search(query) = &app.mode {
-        let x = put(buf, area, area.x + 1, area.y, "/", theme.warn.add_modifier(Modifier::BOLD));
-        let x = put(buf, area, x, area.y, query, theme.base);
+    let prompt = match &app.mode {
+        Mode::Search(query) => Some(("/", query, "Enter search · Esc cancel".to_string())),
+        Mode::Filter(line) => {
+            let help = match &app.message {
+                // A parse error, shown whole in a box above when it does not fit here.
+                Some((Level::Error, e)) => e.clone(),
+                _ => "type:Org source:model score<.7 rel:Work_For reviewed:no · Enter · Esc"
+                    .to_string(),
+            };
+            Some(("filter: ", line, help))
+        }
+        _ => None,
+    };
+    if let Some((sign, text, help)) = prompt {
+        let x = put(buf, area, area.x + 1, area.y, sign, theme.warn.add_modifier(Modifier::BOLD));
+        let x = put(buf, area, x, area.y, text, theme.base);
         put(buf, area, x, area.y, " ", theme.cursor);
-        let help = "Enter search · Esc cancel";
-        let hx = area.right().saturating_sub(help.len() as u16 + 1);
+        let style = if matches!(app.message, Some((Level::Error, _))) && sign != "/" {
+            theme.error
+        } else {
+            theme.dim
+        };
+        let room = usize::from(area.right().saturating_sub(x + 3));
+        let help = fit(&help, room);
+        let hx = area.right().saturating_sub(width(&help) as u16 + 1);
         if hx > x + 2 {
-            put(buf, area, hx, area.y, help, theme.dim);
+            put(buf, area, hx, area.y, &help, style);
         }
         return;
     }
@@ -282,6 +301,7 @@ fn mode_name(mode: &Mode) -> &'static str {
         Mode::Pick(_) => "TYPE",
         Mode::Link { .. } => "LINK",
         Mode::Search(_) => "SEARCH",
+        Mode::Filter(_) => "FILTER",
         Mode::Help { .. } => "HELP",
         Mode::Confirm(_) => "ANSWER",
         Mode::Inspect => "INSPECT",
@@ -332,6 +352,10 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         }
         ModelStatus::Loading(_) => spans.push(Span::styled("model loading…", theme.warn)),
         ModelStatus::Failed(_) => spans.push(Span::styled("model failed", theme.error)),
+    }
+    if let Some(filter) = &app.filter {
+        spans.push(sep());
+        spans.push(Span::styled(format!("filter {}", fit(&filter.text, 30)), theme.warn));
     }
     let predicting: usize = app.docs.iter().map(|d| d.predicting.len()).sum();
     if predicting > 0 {
