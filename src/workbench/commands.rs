@@ -42,10 +42,8 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Escape => {
             app.cursor.anchor = None;
             app.cursor.item = None;
-            // Also hides an error shown whole above the bottom rows.
-            if matches!(app.message, Some((Level::Error, _))) {
-                app.message = None;
-            }
+            // Also hides a message shown whole above the bottom rows.
+            app.message = None;
         }
         Action::PickType => open_picker(app),
         Action::TypeNumber(n) => return type_number(app, n),

@@ -11,6 +11,7 @@ mod edits;
 mod filter_line;
 mod inference;
 mod inspector;
+mod large_screens;
 mod pointer;
 mod reliability;
 mod safe_keys;

@@ -149,3 +149,15 @@ fn the_wheel_scrolls_what_is_under_it_and_a_document_opens_on_a_click() {
     mouse(&mut app, MouseEventKind::Down(LEFT), (5, 5));
     assert!(matches!(app.mode, Mode::Help { .. }), "a click on the help goes nowhere");
 }
+
+#[test]
+fn on_a_large_screen_a_neighbouring_sentence_is_shown_and_its_words_clicked() {
+    let mut app = app_with(vec![gold(), plain(), plain()]);
+    app.cursor.sentence = 1;
+    let small = frame(&mut app, 120, 40);
+    assert!(app.hits.find(Hit::Word { doc: 0, sentence: 0, token: 0 }).is_none(), "{small}");
+    let large = frame(&mut app, 200, 60);
+    let neighbour = Hit::Word { doc: 0, sentence: 2, token: 4 };
+    mouse_on(&mut app, MouseEventKind::Down(LEFT), neighbour);
+    assert_eq!((app.cursor.sentence, app.cursor.token), (2, 4), "{large}");
+}

@@ -41,6 +41,13 @@ use super::theme::Theme;
 /// From this width on, the documents are a list at the left; below, a bar at the top.
 const WIDE: u16 = 100;
 
+/// From this many columns and rows on, the terminal is large: spare rows show the
+/// neighbouring sentences, relations get their whole context, and heatmaps wider cells.
+const LARGE: (u16, u16) = (160, 50);
+
+/// Rows at most given to the neighbouring sentences on a large terminal.
+const CONTEXT_ROWS: u16 = 12;
+
 /// Draws the whole workbench for `app`.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_with_hits(frame, app, theme);
@@ -141,7 +148,7 @@ impl Screen {
             1 + sentence::rows_wanted(app, content_w),
             1 + match (&app.fine_tuning.run, app.fine_tuning.panel) {
                 (Some(_), true) => training::ROWS,
-                _ => relations::rows_wanted(app),
+                _ => relations::rows_wanted(app, content_w),
             },
             1 + inspector::rows_wanted(app),
         ];
@@ -152,10 +159,15 @@ impl Screen {
                 got[i] += take(&mut rows, target[i].saturating_sub(got[i]));
             }
         }
-        // Spare rows: one of air under the sentence and the relations, the rest to the
+        // Spare rows: one of air under the sentence and the relations; on a large terminal,
+        // up to a third for the neighbouring sentences, shown for context; the rest to the
         // inspector, whose empty rows then sit at the bottom of the screen.
         got[0] += take(&mut rows, 1);
         got[1] += take(&mut rows, 1);
+        if area.width >= LARGE.0 && area.height >= LARGE.1 {
+            let context = (rows / 3).min(CONTEXT_ROWS);
+            got[0] += take(&mut rows, context);
+        }
         got[2] += rows;
         let sentence = Rect::new(main_x, top, main_w, got[0]);
         let relations = Rect::new(main_x, sentence.bottom(), main_w, got[1]);

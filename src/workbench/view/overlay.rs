@@ -27,17 +27,17 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-/// An error or warning too long for the bottom row, shown whole: wrapped in a box above the
-/// two bottom rows, until the next message (Esc hides it).
+/// A message too long for the bottom row, shown whole: wrapped in a box above the two bottom
+/// rows, until the next message (Esc hides it).
 fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let Some((level, text)) = &app.message else { return };
     let level = *level;
     let title = match level {
         Level::Error => " error ",
         Level::Warning => " warning ",
-        Level::Info => return,
+        Level::Info => " message ",
     };
-    if width(text) + 2 <= super::status::message_room(level, area.width) || area.height < 6 {
+    if width(text) + 2 <= super::status::message_room(level, text, area.width) || area.height < 6 {
         return;
     }
     let w = area.width.saturating_sub(2);
@@ -189,6 +189,7 @@ fn legend(rows: &mut Vec<HelpRow>) {
         ("●", "unsaved edits (sentence title, document list)"),
         ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
         ("[4]", "document list, while a filter is set: its matches in the document"),
+        ("dimmed words", "large screens: the sentences before and after, for context"),
         ("heatmap", "a value per layer (rows) and head (columns), from 0 (legend);"),
         ("1 2 3 in it", "the ranks of the strongest heads, as listed beside it"),
         ("! in it", "ablation view: masking that head alone flips the prediction"),

@@ -255,7 +255,7 @@ pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme)
     // The last message sits at the right.
     let mut right = area.right();
     if let Some((level, text)) = &app.message {
-        let text = fit(text, message_room(*level, area.width).saturating_sub(2));
+        let text = fit(text, message_room(*level, text, area.width).saturating_sub(2));
         right = area.right().saturating_sub(width(&text) as u16 + 1);
         put(buf, area, right, area.y, &text, theme.level(*level));
     }
@@ -287,11 +287,18 @@ pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme)
     }
 }
 
-/// How much of a `width`-column bottom row a message may take: errors two thirds, the rest
-/// half (what does not fit is shown whole in a box above, see `overlay::error_box`).
-pub(super) fn message_room(level: Level, width: u16) -> usize {
+/// How much of a `width`-column bottom row a message may take: errors two thirds, warnings
+/// half; other messages half, or the whole row when that lets them fit (the hints give way).
+/// What does not fit is shown whole in a box above, see `overlay::error_box`.
+pub(super) fn message_room(level: Level, text: &str, width: u16) -> usize {
     let share = if level == Level::Error { 3 } else { 2 };
-    usize::from(width) * (share - 1) / share
+    let room = usize::from(width) * (share - 1) / share;
+    let needed = super::width(text) + 2;
+    if level == Level::Info && needed > room && needed <= usize::from(width) {
+        usize::from(width)
+    } else {
+        room
+    }
 }
 
 /// The mode's name for the status line.
