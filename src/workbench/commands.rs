@@ -685,12 +685,7 @@ pub fn filter_step(app: &mut App, forward: bool) {
             }
         }
     }
-    let found = if forward {
-        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
-    } else {
-        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
-    };
-    match found {
+    match next_after(&all, here, forward) {
         Some(k) => {
             let (d, s, _) = all[k];
             goto(app, d, s);
@@ -714,6 +709,16 @@ pub fn filter_step(app: &mut App, forward: bool) {
     app.filter = Some(filter);
 }
 
+/// The index of the first of the sorted positions `all` after `here` (before it, going back),
+/// round to the other end; `None` when there are none.
+fn next_after<T: PartialOrd + Copy>(all: &[T], here: T, forward: bool) -> Option<usize> {
+    if forward {
+        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
+    } else {
+        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
+    }
+}
+
 /// Runs the search in `app.search` from the cursor, forward or back, across documents, and
 /// says which match of how many it went to.
 pub fn search(app: &mut App, forward: bool) {
@@ -734,12 +739,7 @@ pub fn search(app: &mut App, forward: bool) {
         })
         .collect();
     let here = (app.cursor.doc, app.cursor.sentence, app.cursor.token);
-    let found = if forward {
-        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
-    } else {
-        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
-    };
-    match found {
+    match next_after(&all, here, forward) {
         Some(k) => {
             let (d, s, w) = all[k];
             goto(app, d, s);
