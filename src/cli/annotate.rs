@@ -256,7 +256,8 @@ pub fn run(args: Args, device: DeviceSpec) -> anyhow::Result<ExitCode> {
         .collect();
     let watch = inputs.iter().filter(|p| p.is_dir()).map(|p| canonical_form(p)).collect();
     tracing::info!("workbench: {} documents, model {:?}", documents.len(), model);
-    app::run(Setup { app, documents, watch, model, device, theme, training })?;
+    let mouse = settings.mouse.unwrap_or(true);
+    app::run(Setup { app, documents, watch, model, device, theme, training, mouse })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseEventKind,
+};
 use ratatui::crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::crossterm::{cursor, execute};
 use ratatui::prelude::CrosstermBackend;
@@ -46,6 +48,9 @@ pub struct Setup {
     pub theme: Theme,
     /// Fine-tuning, when there is a model to fine-tune.
     pub training: Option<TrainingSetup>,
+    /// Whether the workbench reads the mouse (config `ui.mouse`); while it does, the
+    /// terminal's own selection needs Shift held.
+    pub mouse: bool,
 }
 
 /// How long a frame waits for the journal writes of the edits it shows.
@@ -108,7 +113,7 @@ impl Workers {
 /// Runs the workbench until the reviewer quits. The terminal is restored on every exit,
 /// including a panic on this thread.
 pub fn run(setup: Setup) -> io::Result<()> {
-    let Setup { mut app, documents, watch, model, device, theme, training } = setup;
+    let Setup { mut app, documents, watch, model, device, theme, training, mouse } = setup;
     let (tx, rx) = mpsc::channel::<Event>();
     let mut workers = spawn_workers(&tx, &watch, model, device, &mut app);
     workers.training = training.map(|setup| {
@@ -122,7 +127,7 @@ pub fn run(setup: Setup) -> io::Result<()> {
     workers.run(effects);
 
     install_panic_hook();
-    let mut terminal = match enter_terminal() {
+    let mut terminal = match enter_terminal(mouse) {
         Ok(terminal) => terminal,
         Err(err) => {
             leave_terminal();
@@ -273,6 +278,10 @@ fn spawn_input(tx: Sender<Event>, stop: Arc<AtomicBool>) -> thread::JoinHandle<(
                     Ok(TermEvent::Key(key)) => keymap::split_escape(key)
                         .into_iter()
                         .try_for_each(|key| tx.send(Some(Msg::key(key))).map_err(drop)),
+                    // Moving without a button pressed means nothing here; sending it would
+                    // only redraw.
+                    Ok(TermEvent::Mouse(m)) if m.kind == MouseEventKind::Moved => Ok(()),
+                    Ok(TermEvent::Mouse(m)) => tx.send(Some(Msg::Mouse(m))).map_err(drop),
                     Ok(TermEvent::Resize(..)) => tx.send(None).map_err(drop),
                     Ok(_) => Ok(()),
                     Err(_) => break,
@@ -293,7 +302,7 @@ fn event_loop(
     workers: &Workers,
     signals: &Signals,
 ) -> io::Result<()> {
-    terminal.draw(|frame| view::draw(frame, app, theme))?;
+    draw(terminal, app, theme)?;
     let hangup = Hangup::watching_stdin();
     loop {
         let first = match rx.recv_timeout(HANGUP_CHECK) {
@@ -328,8 +337,16 @@ fn event_loop(
         if !workers.store.wait_for_journal(JOURNAL_WAIT) {
             tracing::warn!("the recovery journal is slow: an edit is shown before it is on disk");
         }
-        terminal.draw(|frame| view::draw(frame, app, theme))?;
+        draw(terminal, app, theme)?;
     }
+    Ok(())
+}
+
+/// Draws a frame and keeps what it drew where, for the next mouse click.
+fn draw(terminal: &mut DefaultTerminal, app: &mut App, theme: &Theme) -> io::Result<()> {
+    let mut hits = None;
+    terminal.draw(|frame| hits = Some(view::draw_with_hits(frame, app, theme)))?;
+    app.hits = hits.unwrap_or_default();
     Ok(())
 }
 
@@ -377,15 +394,19 @@ fn install_panic_hook() {
     }));
 }
 
-/// Raw mode and the alternate screen, so the reviewer's shell comes back as it was.
-fn enter_terminal() -> io::Result<DefaultTerminal> {
+/// Raw mode and the alternate screen, so the reviewer's shell comes back as it was; mouse
+/// reports when `mouse`.
+fn enter_terminal(mouse: bool) -> io::Result<DefaultTerminal> {
     terminal::enable_raw_mode()?;
     execute!(io::stdout(), EnterAlternateScreen)?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
 /// Undoes [`enter_terminal`]; safe to call twice.
 fn leave_terminal() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
 }

@@ -44,10 +44,8 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Escape => {
             app.cursor.anchor = None;
             app.cursor.item = None;
-            // Also hides an error shown whole above the bottom rows.
-            if matches!(app.message, Some((Level::Error, _))) {
-                app.message = None;
-            }
+            // Also hides a message shown whole above the bottom rows.
+            app.message = None;
         }
         Action::PickType => open_picker(app),
         Action::TypeNumber(n) => return type_number(app, n),
@@ -82,8 +80,11 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextUnreviewed => next_unreviewed(app),
         Action::NextLowConfidence => next_low_confidence(app),
         Action::Search => app.mode = Mode::Search(String::new()),
-        Action::SearchNext => search(app, true),
-        Action::SearchPrev => search(app, false),
+        Action::SearchNext => find(app, true),
+        Action::SearchPrev => find(app, false),
+        Action::Filter => {
+            app.mode = Mode::Filter(app.filter.as_ref().map_or(String::new(), |f| f.text.clone()))
+        }
         Action::Save => return save_all(app),
         Action::Undo => return undo(app, true),
         Action::Redo => return undo(app, false),
@@ -148,7 +149,8 @@ pub fn goto(app: &mut App, doc: usize, sentence: usize) {
     app.cursor.item = None;
 }
 
-fn move_sentence(app: &mut App, by: isize) {
+/// Moves `by` sentences within the document, stopping at its ends.
+pub fn move_sentence(app: &mut App, by: isize) {
     let len = app.doc().map_or(0, |d| d.sentences.len());
     let target = app.cursor.sentence.saturating_add_signed(by).min(len.saturating_sub(1));
     if target != app.cursor.sentence {
@@ -156,7 +158,8 @@ fn move_sentence(app: &mut App, by: isize) {
     }
 }
 
-fn move_doc(app: &mut App, by: isize) {
+/// Moves `by` documents, stopping at the list's ends.
+pub fn move_doc(app: &mut App, by: isize) {
     let target = app.cursor.doc.saturating_add_signed(by).min(app.docs.len().saturating_sub(1));
     if target != app.cursor.doc {
         goto(app, target, 0);
@@ -226,7 +229,8 @@ fn cycle_entity(app: &mut App, forward: bool) {
     }
 }
 
-fn cycle_relation(app: &mut App, forward: bool) {
+/// Selects the next or previous relation of the sentence, round.
+pub fn cycle_relation(app: &mut App, forward: bool) {
     let Some(s) = app.sentence() else { return };
     let current = match app.cursor.item {
         Some(Item::Relation(i)) => Some(i),
@@ -652,12 +656,77 @@ fn next_low_confidence(app: &mut App) {
     }
 }
 
-fn select_item(app: &mut App, item: Item) {
+/// Selects `item` of the current sentence (an entity puts the cursor on its first word).
+pub fn select_item(app: &mut App, item: Item) {
     if let (Item::Entity(i), Some(s)) = (item, app.sentence()) {
         app.cursor.token = s.entities[i].start;
     }
     app.cursor.item = Some(item);
     app.cursor.anchor = None;
+}
+
+/// Goes to the next or previous match of the filter when one is set, else of the search.
+pub fn find(app: &mut App, forward: bool) {
+    if app.filter.is_some() {
+        filter_step(app, forward);
+    } else {
+        search(app, forward);
+    }
+}
+
+/// Goes to the next or previous match of the filter, across documents, selects its entity or
+/// relation, and says which match of how many it is.
+pub fn filter_step(app: &mut App, forward: bool) {
+    let Some(filter) = app.filter.take() else { return };
+    // Each match as (document, sentence, rank in the sentence from 1).
+    let mut all: Vec<(usize, usize, usize)> = Vec::new();
+    let mut items: Vec<Option<Item>> = Vec::new();
+    let mut here = (app.cursor.doc, app.cursor.sentence, 0);
+    for (d, doc) in app.docs.iter().enumerate() {
+        for (s, sentence) in doc.sentences.iter().enumerate() {
+            for (rank, item) in filter.matches_in(sentence).into_iter().enumerate() {
+                let at = (d, s, rank + 1);
+                // Where the cursor is: on the selected item, or on a sentence-only match.
+                if (d, s) == (here.0, here.1) && (item.is_none() || item == app.cursor.item) {
+                    here = at;
+                }
+                all.push(at);
+                items.push(item);
+            }
+        }
+    }
+    match next_after(&all, here, forward) {
+        Some(k) => {
+            let (d, s, _) = all[k];
+            goto(app, d, s);
+            if let Some(item) = items[k] {
+                select_item(app, item);
+            }
+            let text = format!(
+                "filter {}: match {} of {} ({})",
+                filter.text,
+                k + 1,
+                all.len(),
+                app.docs[d].name()
+            );
+            app.say(Level::Info, text);
+        }
+        None => app.say(
+            Level::Warning,
+            format!("filter {} matches nothing (F changes it, an empty one ends it)", filter.text),
+        ),
+    }
+    app.filter = Some(filter);
+}
+
+/// The index of the first of the sorted positions `all` after `here` (before it, going back),
+/// round to the other end; `None` when there are none.
+fn next_after<T: PartialOrd + Copy>(all: &[T], here: T, forward: bool) -> Option<usize> {
+    if forward {
+        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
+    } else {
+        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
+    }
 }
 
 /// Runs the search in `app.search` from the cursor, forward or back, across documents, and
@@ -680,12 +749,7 @@ pub fn search(app: &mut App, forward: bool) {
         })
         .collect();
     let here = (app.cursor.doc, app.cursor.sentence, app.cursor.token);
-    let found = if forward {
-        all.iter().position(|&m| m > here).or((!all.is_empty()).then_some(0))
-    } else {
-        all.iter().rposition(|&m| m < here).or(all.len().checked_sub(1))
-    };
-    match found {
+    match next_after(&all, here, forward) {
         Some(k) => {
             let (d, s, w) = all[k];
             goto(app, d, s);

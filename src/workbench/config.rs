@@ -66,6 +66,8 @@ pub struct Settings {
     pub finetune: FinetuneConfig,
     /// `review.annotator`: the name recorded with every edit (`annotate --annotator` wins).
     pub annotator: Option<String>,
+    /// `ui.mouse`: whether the workbench reads the mouse (`None`: the default, it does).
+    pub mouse: Option<bool>,
 }
 
 /// Who is reviewing: `flag` (`annotate --annotator`), else the config file's `configured`,
@@ -150,6 +152,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
                     }
                 }
             }
+            ("ui", toml::Value::Table(ui)) => {
+                for (key, value) in ui {
+                    match (key.as_str(), value) {
+                        ("mouse", toml::Value::Boolean(b)) => settings.mouse = Some(*b),
+                        ("mouse", _) => return Err(setting("ui.mouse", "must be true or false")),
+                        _ => return Err(setting(&format!("ui.{key}"), "no such setting")),
+                    }
+                }
+            }
             ("keys", toml::Value::Table(keys)) => {
                 read_keys(&mut settings.keymap, KeyTable::Normal, keys, path)?;
                 for table in KeyTable::ALL {
@@ -162,7 +173,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
                     }
                 }
             }
-            ("review" | "keys", _) => return Err(setting(name, "must be a table ([section])")),
+            ("review" | "ui" | "keys", _) => {
+                return Err(setting(name, "must be a table ([section])"))
+            }
             _ => return Err(setting(name, "no such setting")),
         }
     }
@@ -223,7 +236,11 @@ pub fn default_text() -> String {
          # Proposals the model scores below this are low confidence (! jumps to them).\n\
          low_confidence = 0.7\n\
          # The name recorded with every edit (annotate --annotator wins; default: the user name).\n\
-         # annotator = \"ada\"\n",
+         # annotator = \"ada\"\n\n\
+         [ui]\n\
+         # Read the mouse: click a word, drag a range, click an entity or a relation, scroll.\n\
+         # While it is on, hold Shift to select and copy text the terminal's way.\n\
+         mouse = true\n",
     );
     out.push_str(&finetune_text());
     for table in KeyTable::ALL {
@@ -317,6 +334,11 @@ mod tests {
         assert!(!settings.accept_open_proposals);
         assert_eq!(settings.low_confidence, Some(0.7));
         assert_eq!(settings.finetune, FinetuneConfig::default());
+        assert_eq!(settings.mouse, Some(true));
+        let off = parse("[ui]\nmouse = false\n", here()).unwrap();
+        assert_eq!(off.mouse, Some(false));
+        let e = parse("[ui]\nmouse = \"no\"\n", here()).unwrap_err().to_string();
+        assert_eq!(e, "config.toml: ui.mouse: must be true or false");
     }
 
     #[test]

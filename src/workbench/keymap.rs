@@ -76,6 +76,8 @@ pub enum Action {
     SearchNext,
     /// Previous match of the last search.
     SearchPrev,
+    /// Type a filter line (type, source, score, relation, reviewed).
+    Filter,
     /// Save every document with unsaved edits.
     Save,
     /// Undo the last edit.
@@ -325,6 +327,7 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(FILE, [plain('/')], Action::Search, "search the words of all documents"),
     bind!(FILE, [plain('n')], Action::SearchNext, "next match"),
     bind!(FILE, [plain('N')], Action::SearchPrev, "previous match"),
+    bind!(FILE, [plain('|')], Action::Filter, "filter: type:Org source:model score<.7 …"),
     bind!(FILE, [ctrl('s')], Action::Save, "save every edited document"),
     bind!(FILE, [plain('S')], Action::Statistics, "statistics of the open documents"),
     bind!(FILE, [plain('?')], Action::Help, "this help"),

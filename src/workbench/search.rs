@@ -6,11 +6,11 @@ use tokenizers::{NormalizedString, Normalizer};
 
 use crate::data::Sentence;
 
-/// A word or query as search compares it: decomposed, without combining marks, lower case,
-/// `ß` as `ss`.
+/// A word or query as search compares it: decomposed by compatibility (NFKD, so `ﬁ` is `fi`
+/// and full-width letters are plain ones), without combining marks, lower case, `ß` as `ss`.
 pub fn fold(text: &str) -> String {
     let mut normalized = NormalizedString::from(text);
-    normalized.nfd();
+    normalized.nfkd();
     // StripAccents cannot fail; it only drops characters.
     let _ = StripAccents.normalize(&mut normalized);
     normalized.lowercase();
@@ -38,6 +38,9 @@ mod tests {
         assert_eq!(fold("Weiß"), "weiss");
         assert_eq!(fold("Zürich"), "zurich");
         assert_eq!(fold("ÉCOLE"), "ecole");
+        assert_eq!(fold("Café"), "cafe");
+        assert_eq!(fold("Cafe\u{301}"), "cafe", "an accent typed as a combining mark");
+        assert_eq!(fold("ﬁnance ＡＢＣ"), "finance abc", "compatibility forms");
         assert_eq!(fold("Łódź"), "łodz", "a stroke is a letter of its own, not an accent");
     }
 

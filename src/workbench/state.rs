@@ -13,7 +13,9 @@ use crate::store::files::{DocumentSource, Fingerprint};
 use crate::store::journal::Recovered;
 
 use super::adjudication::Comparison;
+use super::filter::Filter;
 use super::history::History;
+use super::hits::HitMap;
 use super::keymap::Keymap;
 use super::labels::LabelEditor;
 use super::sentences::{Sentences, Snapshot};
@@ -301,6 +303,8 @@ pub enum Mode {
     },
     /// Typing a search.
     Search(String),
+    /// Typing a filter line ([`crate::workbench::filter`]).
+    Filter(String),
     /// The help overlay, scrolled by `scroll` lines.
     Help {
         /// Lines scrolled.
@@ -592,6 +596,9 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// The last search.
     pub search: String,
+    /// The filter in force, if any: `n` / `N` step through its matches instead of the
+    /// search's, and the document list counts them.
+    pub filter: Option<Filter>,
     /// Proposals scoring below this are "low confidence".
     pub threshold: f32,
     /// Whether and when the workbench ends.
@@ -617,6 +624,10 @@ pub struct App {
     /// Who is reviewing: recorded with every edit (`annotate --annotator`, the config file's
     /// `review.annotator`, else the user name; see [`super::config::annotator`]).
     pub annotator: String,
+    /// What the last frame drew where, for reading mouse clicks.
+    pub hits: HitMap,
+    /// The word a left-button drag started on, until the button is released.
+    pub drag: Option<usize>,
 }
 
 impl App {
@@ -634,6 +645,7 @@ impl App {
             inspector: Inspector::default(),
             message: None,
             search: String::new(),
+            filter: None,
             threshold: 0.7,
             quitting: Quitting::No,
             now: 0,
@@ -645,6 +657,8 @@ impl App {
             review_accepts: false,
             compare: None,
             annotator: "unknown".into(),
+            hits: HitMap::default(),
+            drag: None,
         }
     }
 

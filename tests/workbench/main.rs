@@ -9,12 +9,15 @@ mod support;
 
 mod adjudication;
 mod edits;
+mod filter_line;
 mod inference;
 mod inspector;
 mod other_tools;
 mod legend;
 mod large_document;
 mod provenance;
+mod large_screens;
+mod pointer;
 mod reliability;
 mod safe_keys;
 mod schema;

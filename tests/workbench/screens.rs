@@ -174,7 +174,7 @@ fn inspection(start: usize, end: usize, c: Contribution) -> Inspection {
 
 /// The main state: three documents (one edited, one being predicted, one that failed), the
 /// proposal "New York" selected and explained.
-fn app() -> App {
+pub(crate) fn app() -> App {
     let mut app = App::new(types(), true, ModelStatus::Ready(model(6, 12)));
     let main = main_sentence();
     let second = reviewed(Sentence::from_tokens(words("Acme Corp is based in Boston .")));

@@ -6,7 +6,9 @@ mod annotate;
 mod formats;
 #[path = "../interop/mod.rs"]
 mod interop;
+mod filter;
 mod keys;
+mod mouse;
 mod rules;
 mod signals;
 mod tmux;

@@ -5,8 +5,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::questions::answer_key;
 use super::Effect;
 use crate::workbench::commands::{self, apply_type, cycle_tail, open_picker_for};
-use crate::workbench::keymap::{HelpAction, LinkAction, PickAction, SearchAction};
-use crate::workbench::state::{App, Mode, PickTarget};
+use crate::workbench::filter::Filter;
+use crate::workbench::keymap::{self, HelpAction, LinkAction, PickAction, SearchAction};
+use crate::workbench::state::{App, Level, Mode, PickTarget};
 use crate::workbench::{inspection, labels};
 
 pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -71,6 +72,8 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                     if !query.is_empty() {
                         app.search = query;
                     }
+                    // n and N follow the search from now on.
+                    app.filter = None;
                     commands::search(app, true);
                 }
                 Some(SearchAction::Erase) => {
@@ -84,6 +87,46 @@ pub(super) fn key_pressed(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                     }
                     _ => {}
                 },
+            }
+            Vec::new()
+        }
+        Mode::Filter(mut line) => {
+            match keymap::lookup(keymap::SEARCH, &key) {
+                Some(SearchAction::Cancel) => app.mode = Mode::Normal,
+                Some(SearchAction::Run) => match Filter::parse(&line) {
+                    Ok(filter) => {
+                        app.mode = Mode::Normal;
+                        let was = app.filter.take();
+                        app.filter = filter;
+                        if app.filter.is_some() {
+                            commands::filter_step(app, true);
+                        } else if was.is_some() {
+                            app.say(Level::Info, "filter off: n and N follow the search again");
+                        }
+                    }
+                    // The line stays open to be fixed; the prompt shows the error.
+                    Err(e) => app.say(Level::Error, e.to_string()),
+                },
+                Some(SearchAction::Erase) => {
+                    line.pop();
+                    app.mode = Mode::Filter(line);
+                }
+                None => match key.code {
+                    // The line opens with the filter in force; Ctrl-u empties it.
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        app.mode = Mode::Filter(String::new())
+                    }
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        line.push(c);
+                        app.mode = Mode::Filter(line);
+                    }
+                    _ => {}
+                },
+            }
+            // Editing the line clears the error about it.
+            let editing = matches!(app.mode, Mode::Filter(_)) && key.code != KeyCode::Enter;
+            if editing && matches!(app.message, Some((Level::Error, _))) {
+                app.message = None;
             }
             Vec::new()
         }

@@ -4,6 +4,7 @@
 
 mod keys;
 mod model;
+mod mouse;
 mod questions;
 mod store;
 mod training;
@@ -13,7 +14,7 @@ pub use questions::{answers, Answer, Choice};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
 
 use super::inspection;
 use super::state::{App, Document, Mode, ModelStatus, SpanKey};
@@ -36,6 +37,9 @@ pub enum Msg {
     /// journaled with. The clock is read where the key is read ([`Msg::key`]), never in
     /// `update`, so a test can say what time it is.
     Key(KeyEvent, u64),
+    /// A mouse click, drag, release or wheel turn, read against the last frame's
+    /// [`crate::workbench::hits::HitMap`].
+    Mouse(MouseEvent),
     /// The store worker's answer.
     Store(StoreReply),
     /// The model worker's answer.
@@ -143,6 +147,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             keys::key_pressed(app, key)
         }
         Msg::Key(..) => Vec::new(),
+        Msg::Mouse(event) => mouse::mouse(app, event),
         Msg::Store(reply) => store::store_reply(app, reply),
         Msg::Model(reply) => model::model_reply(app, reply),
         Msg::File(event) => store::file_event(app, event),

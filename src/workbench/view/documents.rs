@@ -1,6 +1,7 @@
 //! The open documents: a list at the left of wide screens, a bar at the top of narrow ones.
 //! Each shows the file name, `●` when it has unsaved edits, and how many sentences are
-//! reviewed, or that it is loading, failed or read-only.
+//! reviewed, or that it is loading, failed or read-only; while a filter is set, how many of
+//! its matches the document holds (`[4]`).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,6 +9,7 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 
 use super::{fit, put, put_spans, spans_width, title_rule, width};
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, Disk, Document, LoadState};
 use crate::workbench::theme::Theme;
 
@@ -15,16 +17,23 @@ use crate::workbench::theme::Theme;
 /// third) when the current document's name needs it.
 pub(super) fn list_width(app: &App, screen: u16) -> u16 {
     // Margin, marker, name, space, state, margin, rule.
-    let entry = |d: &Document| width(&d.name()) + spans_width(&state(d, &Theme::no_color())) + 6;
+    let entry =
+        |d: &Document| width(&d.name()) + spans_width(&state(app, d, &Theme::no_color())) + 6;
     let longest = app.docs.iter().map(entry).max().unwrap_or(12) as u16;
     let current = app.doc().map_or(0, |d| width(&d.name()) + 5) as u16;
     let quarter = (screen / 4).max(20);
     longest.clamp(20, quarter).max(current.min(screen / 3))
 }
 
-/// The document's state after its name: `3/5`, `loading…`, `failed`, `read-only`.
-fn state<'a>(doc: &Document, theme: &Theme) -> Vec<Span<'a>> {
+/// The document's state after its name: `3/5`, `loading…`, `failed`, `read-only`, and
+/// `[4]` matches of the filter.
+fn state<'a>(app: &App, doc: &Document, theme: &Theme) -> Vec<Span<'a>> {
     let mut spans = Vec::new();
+    if let Some(filter) = &app.filter {
+        let found: usize = doc.sentences.iter().map(|s| filter.matches_in(s).len()).sum();
+        let style = if found > 0 { theme.warn } else { theme.dim };
+        spans.push(Span::styled(format!("[{found}] "), style));
+    }
     if doc.is_dirty() {
         spans.push(Span::styled("● ", theme.warn));
     }
@@ -47,7 +56,7 @@ fn state<'a>(doc: &Document, theme: &Theme) -> Vec<Span<'a>> {
 }
 
 /// The list of documents, the current one highlighted, with a rule at its right.
-pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.width < 3 || area.height == 0 {
         return;
     }
@@ -64,10 +73,11 @@ pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) 
         let y = area.y + 1 + n as u16;
         let current = i == app.cursor.doc;
         let row = Rect::new(list.x, y, list.width, 1);
+        hits.push(row, Hit::Document(i));
         if current {
             buf.set_style(row, theme.selection);
         }
-        let mut state = state(doc, theme);
+        let mut state = state(app, doc, theme);
         // The current name is shown whole, even at the cost of its state.
         if current && width(&doc.name()) + spans_width(&state) + 5 > usize::from(list.width) {
             state.clear();
@@ -90,7 +100,7 @@ pub(super) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) 
 
 /// One row: the documents as tabs, the current one highlighted and always visible; `‹2` and
 /// `3›` count the ones that do not fit.
-pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 || area.width == 0 {
         return;
     }
@@ -106,7 +116,7 @@ pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
             }
             let marker = if current { "▸" } else { " " };
             let mut spans = vec![Span::styled(format!("{marker}{} ", doc.name()), name_style)];
-            let state = state(doc, theme);
+            let state = state(app, doc, theme);
             spans.extend(state.into_iter().map(|s| {
                 if current {
                     Span::styled(s.content, theme.selection.patch(s.style))
@@ -147,7 +157,9 @@ pub(super) fn draw_bar(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         if i > first {
             x = put(buf, area, x, area.y, "│", theme.border);
         }
+        let start = x;
         x = put_spans(buf, area, x, area.y, tab);
+        hits.push(Rect::new(start, area.y, x - start, 1), Hit::Document(i));
     }
     let after = tabs.len() - 1 - last;
     if after > 0 {

@@ -116,6 +116,7 @@ pub(super) fn draw(
         theme,
     );
     let cell_w: u16 = if g.width(2) + 3 + 40 <= inner.width { 2 } else { 1 };
+    let cell_w = grid::wider(cell_w, g.heads, 1, 3 + 40, inner.width);
     let grid_rows = shown.len() as u16;
     let legend_y = inner.y + 1 + grid_rows;
     match values {

@@ -16,6 +16,20 @@ use crate::workbench::theme::Theme;
 /// Columns of the `L12 ` labels.
 pub(super) const LABEL_W: u16 = 4;
 
+/// From this pane width on, a head may take three columns (a larger heatmap).
+const LARGE_PANE: u16 = 120;
+
+/// `cell_w`, or three columns a head on a large pane where `grids` grids of `heads` heads
+/// still leave `beside` columns for what is drawn next to them.
+pub(super) fn wider(cell_w: u16, heads: usize, grids: u16, beside: u16, pane: u16) -> u16 {
+    let fits = grids * (LABEL_W + 3 * heads as u16) + beside <= pane;
+    if pane >= LARGE_PANE && fits {
+        3
+    } else {
+        cell_w
+    }
+}
+
 /// One grid to draw.
 pub(super) struct Grid<'a> {
     pub heads: usize,

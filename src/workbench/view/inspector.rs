@@ -184,6 +184,8 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     // Two columns a head when the probabilities still fit beside.
     let cell_w: u16 =
         if grid::LABEL_W + 2 * c.heads as u16 + 3 + 18 <= inner.width { 2 } else { 1 };
+    // Top heads and probabilities beside.
+    let cell_w = grid::wider(cell_w, c.heads, 1, 3 + 14 + 2 + 18, inner.width);
     let heat_w = grid::LABEL_W + cell_w * c.heads as u16;
     if heat_w > inner.width {
         return summary(buf, inner, inspection, theme);
@@ -250,6 +252,7 @@ fn relation_contribution(
     let (head, tail) = (&e.contributions[0], &e.contributions[1]);
     let cell_w: u16 =
         if 2 * (grid::LABEL_W + 2 * head.heads as u16) + 2 + 20 <= inner.width { 2 } else { 1 };
+    let cell_w = grid::wider(cell_w, head.heads, 2, 2 + 20, inner.width);
     let top = head.values.iter().chain(&tail.values).copied().fold(0.0, f32::max);
     let Some(Shown { tokens, head: hs, tail: ts, .. }) = relation(app) else { return };
     let shown = layer_window(head.layers, head.top_heads(1).first().map_or(0, |h| h.0), {

@@ -35,35 +35,60 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::Frame;
 
-use super::state::App;
+use super::hits::{Hit, HitMap, Pane};
+use super::state::{App, Mode};
 use super::theme::Theme;
 
 /// From this width on, the documents are a list at the left; below, a bar at the top.
 const WIDE: u16 = 100;
 
+/// From this many columns and rows on, the terminal is large: spare rows show the
+/// neighbouring sentences, relations get their whole context, and heatmaps wider cells.
+const LARGE: (u16, u16) = (160, 50);
+
+/// Rows at most given to the neighbouring sentences on a large terminal.
+const CONTEXT_ROWS: u16 = 12;
+
 /// Draws the whole workbench for `app`.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    draw_with_hits(frame, app, theme);
+}
+
+/// Draws the whole workbench for `app` and says what it drew where, for the mouse.
+pub fn draw_with_hits(frame: &mut Frame, app: &App, theme: &Theme) -> HitMap {
     let area = frame.area();
     let buf = frame.buffer_mut();
+    let mut hits = HitMap::default();
     buf.set_style(area, theme.base);
     let screen = Screen::of(app, area);
-    sentence::draw(buf, screen.sentence, app, theme);
+    hits.push(screen.sentence, Hit::Pane(Pane::Sentence));
+    hits.push(screen.relations, Hit::Pane(Pane::Relations));
+    hits.push(screen.inspector, Hit::Pane(Pane::Inspector));
+    sentence::draw(buf, screen.sentence, app, theme, &mut hits);
     adjudication::draw(buf, screen.theirs, app, theme);
     match (&app.fine_tuning.run, app.fine_tuning.panel) {
         (Some(t), true) => training::draw(buf, screen.relations, t, theme),
-        _ => relations::draw(buf, screen.relations, app, theme),
+        _ => relations::draw(buf, screen.relations, app, theme, &mut hits),
     }
     inspector::draw(buf, screen.inspector, app, theme);
     match screen.documents {
         Panel::List(r) => {
-            documents::draw_list(buf, r, app, theme);
+            hits.push(r, Hit::Pane(Pane::Documents));
+            documents::draw_list(buf, r, app, theme, &mut hits);
             join_rules(buf, r);
         }
-        Panel::Bar(r) => documents::draw_bar(buf, r, app, theme),
+        Panel::Bar(r) => {
+            hits.push(r, Hit::Pane(Pane::Documents));
+            documents::draw_bar(buf, r, app, theme, &mut hits);
+        }
     }
     status::draw_hints(buf, screen.hints, app, theme);
     status::draw_status(buf, screen.status, app, theme);
     overlay::draw(buf, area, app, theme);
+    if matches!(app.mode, Mode::Help { .. } | Mode::Pick(_) | Mode::Confirm(_)) {
+        hits.push(area, Hit::Pane(Pane::Overlay));
+    }
+    hits
 }
 
 /// Turns `│` into `├` where the list's right edge meets a pane's title rule.
@@ -129,7 +154,7 @@ impl Screen {
             if theirs_rows > 0 { 1 + theirs_rows } else { 0 },
             1 + match (&app.fine_tuning.run, app.fine_tuning.panel) {
                 (Some(_), true) => training::ROWS,
-                _ => relations::rows_wanted(app),
+                _ => relations::rows_wanted(app, content_w),
             },
             1 + inspector::rows_wanted(app),
         ];
@@ -140,10 +165,15 @@ impl Screen {
                 got[i] += take(&mut rows, target[i].saturating_sub(got[i]));
             }
         }
-        // Spare rows: one of air under the sentence and the relations, the rest to the
+        // Spare rows: one of air under the sentence and the relations; on a large terminal,
+        // up to a third for the neighbouring sentences, shown for context; the rest to the
         // inspector, whose empty rows then sit at the bottom of the screen.
         got[0] += take(&mut rows, 1);
         got[2] += take(&mut rows, 1);
+        if area.width >= LARGE.0 && area.height >= LARGE.1 {
+            let context = (rows / 3).min(CONTEXT_ROWS);
+            got[0] += take(&mut rows, context);
+        }
         got[3] += rows;
         let sentence = Rect::new(main_x, top, main_w, got[0]);
         let theirs = Rect::new(main_x, sentence.bottom(), main_w, got[1]);

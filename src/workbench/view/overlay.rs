@@ -34,17 +34,17 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-/// An error or warning too long for the bottom row, shown whole: wrapped in a box above the
-/// two bottom rows, until the next message (Esc hides it).
+/// A message too long for the bottom row, shown whole: wrapped in a box above the two bottom
+/// rows, until the next message (Esc hides it).
 fn error_box(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let Some((level, text)) = &app.message else { return };
     let level = *level;
     let title = match level {
         Level::Error => " error ",
         Level::Warning => " warning ",
-        Level::Info => return,
+        Level::Info => " message ",
     };
-    if width(text) + 2 <= super::status::message_room(level, area.width) || area.height < 6 {
+    if width(text) + 2 <= super::status::message_room(level, text, area.width) || area.height < 6 {
         return;
     }
     let w = area.width.saturating_sub(2);
@@ -282,6 +282,7 @@ const LEGEND: &[(&str, &[(&str, &str)])] = &[
             ("✓ reviewed", "the sentence is marked reviewed (fine-tuning learns it)"),
             ("3 proposals left", "open proposals: accept (a, A) or reject (x, X) them"),
             ("● edited", "the sentence has edits not yet saved"),
+            ("dimmed words", "large screens: the sentences before and after, for context"),
             ("↑ ↓ ↕ lines 2–4", "more lines above / below / both: the sentence scrolls"),
             ("2 overlapping", "entities inside others that have no room to be drawn"),
             ("… and “…”", "text cut to fit; quoted words of a span"),
@@ -309,6 +310,7 @@ const LEGEND: &[(&str, &[(&str, &str)])] = &[
             ("✗ failed", "the file could not be read (the message says why)"),
             ("read-only", "problems in the file, or another workbench has it open"),
             ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
+            ("[4]", "document list, while a filter is set: its matches in the document"),
             ("changed on disk", "another program changed the file; you are asked"),
             ("no model", "started with --no-model: no proposals, editing works"),
             ("predicting 2", "sentences waiting for the model's proposals"),

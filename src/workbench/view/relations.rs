@@ -15,19 +15,13 @@ use ratatui::text::Span;
 
 use super::{
     content, count, decimal, fit_middle, put, put_spans, spans_width, title_rule, type_index,
-    type_label,
+    type_label, width, wrap_text,
 };
 use crate::data::annotation::{self, relation_source, Item, Source};
 use crate::data::{Relation, Sentence};
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
-
-/// Content rows the relations would like.
-pub(super) fn rows_wanted(app: &App) -> u16 {
-    let pending = usize::from(matches!(app.mode, Mode::Link { .. }));
-    let n = app.sentence().map_or(0, |s| s.relations.len());
-    (n + pending).max(1) as u16
-}
 
 /// One relation's columns.
 struct Row<'a> {
@@ -139,7 +133,7 @@ fn pad<'a>(spans: &[Span<'a>], to: usize, style: Style) -> Vec<Span<'a>> {
 }
 
 /// Draws the relations pane.
-pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 {
         return;
     }
@@ -197,16 +191,50 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let kind_w = rows.iter().map(|r| r.kind.width()).max().unwrap_or(0);
     let source_w = rows.iter().map(|r| r.source.width()).max().unwrap_or(0);
     let aligned = aligned_width(&rows) <= room;
+    let (hw, tw, kw) = if aligned { (head_w, tail_w, kind_w) } else { (0, 0, 0) };
+    // What a row takes before its context.
+    let used = |r: &Row| {
+        let source = if aligned { source_w } else { r.source.width() };
+        1 + spans_width(&r.head).max(hw)
+            + 3
+            + spans_width(&r.tail).max(tw)
+            + 2
+            + r.kind.width().max(kw)
+            + 2
+            + source
+    };
+    // A large pane gives a context that does not fit beside its relation the lines under
+    // it, when every relation still fits.
+    let below: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let beside = usize::from(inner.width).saturating_sub(used(r) + 4);
+            if inner.width < LARGE_PANE || r.context.is_empty() || width(&r.context) + 2 <= beside {
+                return Vec::new();
+            }
+            wrap_text(&format!("“{}”", r.context), usize::from(inner.width).saturating_sub(4))
+        })
+        .collect();
+    let expanded = below.iter().any(|b| !b.is_empty())
+        && rows.len() + below.iter().map(Vec::len).sum::<usize>() <= height;
+    let mut y = inner.y;
+    let first = if expanded { 0 } else { first };
     for (n, r) in rows.iter().enumerate().skip(first).take(height) {
-        let y = inner.y + (n - first) as u16;
+        if y >= inner.bottom() {
+            break;
+        }
         let line = Rect::new(area.x, y, area.width, 1);
+        // In link mode the first row is the relation being made.
+        let relation = n.checked_sub(usize::from(matches!(app.mode, Mode::Link { .. })));
+        if let Some(i) = relation {
+            hits.push(line, Hit::Relation(i));
+        }
         let base = if r.selected { theme.selection } else { theme.base };
         if r.selected {
             buf.set_style(line, theme.selection);
         }
         let gap = |n: usize| Span::styled(" ".repeat(n), base);
         let marker = Span::styled(if r.selected { "▸" } else { " " }, theme.warn);
-        let (hw, tw, kw) = if aligned { (head_w, tail_w, kind_w) } else { (0, 0, 0) };
         let mut spans = vec![marker];
         spans.extend(pad(&r.head, hw, base));
         spans.extend([gap(1), r.arrow.clone(), gap(1)]);
@@ -216,7 +244,8 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
         spans.extend([gap(2), r.source.clone()]);
         let used = spans_width(&spans) + if aligned { source_w - r.source.width() } else { 0 };
         let room = usize::from(inner.width).saturating_sub(used + 4);
-        if !r.context.is_empty() && room >= 8 {
+        let whole_below = expanded && !below[n].is_empty();
+        if !r.context.is_empty() && room >= 8 && !whole_below {
             spans.push(gap(2 + if aligned { source_w - r.source.width() } else { 0 }));
             let snippet = format!("“{}”", fit_middle(&r.context, room - 2));
             spans.push(Span::styled(snippet, theme.dim.add_modifier(Modifier::ITALIC)));
@@ -225,5 +254,39 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
             spans.into_iter().map(|s| Span::styled(s.content, base.patch(s.style))).collect();
         // The marker goes in the margin, so the words line up with the sentence's.
         put_spans(buf, Rect::new(area.x, y, area.width.saturating_sub(1), 1), area.x, y, &spans);
+        y += 1;
+        if expanded {
+            for text in &below[n] {
+                let style = theme.dim.add_modifier(Modifier::ITALIC);
+                put(buf, inner, inner.x + 3, y, text, style);
+                if let Some(i) = relation {
+                    hits.push(Rect::new(area.x, y, area.width, 1), Hit::Relation(i));
+                }
+                y += 1;
+            }
+        }
     }
+}
+
+/// From this pane width on, a relation's context that does not fit beside it is shown whole
+/// on the lines under it.
+const LARGE_PANE: u16 = 120;
+
+/// Content rows the relations would like at `width` columns: one each, and on a large pane
+/// roughly what their contexts need below them.
+pub(super) fn rows_wanted(app: &App, width: u16) -> u16 {
+    let pending = usize::from(matches!(app.mode, Mode::Link { .. }));
+    let Some(s) = app.sentence() else { return 1 };
+    let mut rows = s.relations.len() + pending;
+    if width >= LARGE_PANE {
+        // A context longer than half the pane rarely fits beside its relation.
+        let half = usize::from(width) / 2;
+        for r in &s.relations {
+            let context = between(s, r).unwrap_or_default();
+            if super::width(&context) > half {
+                rows += wrap_text(&context, usize::from(width).saturating_sub(6)).len();
+            }
+        }
+    }
+    rows.max(1) as u16
 }

@@ -23,6 +23,7 @@ use ratatui::text::Span;
 use super::{content, count, decimal, put, title_rule, type_index, type_label, width, wrap_text};
 use crate::data::annotation::{self, entity_source, Item, Source};
 use crate::data::Sentence;
+use crate::workbench::hits::{Hit, HitMap};
 use crate::workbench::state::{App, LoadState, Mode};
 use crate::workbench::theme::Theme;
 
@@ -250,7 +251,7 @@ fn emphasised(app: &App, i: usize) -> bool {
 }
 
 /// Draws the sentence pane.
-pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     if area.height == 0 {
         return;
     }
@@ -311,6 +312,7 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     };
     let wrapped = Wrapped::of(app, s, inner.width);
     let blocks = wrapped.block_rows();
+    let inner = context(buf, inner, app, blocks.iter().sum(), theme, hits);
     let cursor_line = wrapped.places.get(app.cursor.token).map_or(0, |p| p.line);
     // Scroll by whole lines, as little as keeps the cursor's line (with its lanes) in view.
     let mut first = 0;
@@ -339,13 +341,93 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     let mut y = inner.y;
     for (line, rows) in blocks.iter().enumerate().skip(first).take(shown) {
         draw_words(buf, inner, y, line, &wrapped, app, s, theme);
+        for (token, place) in wrapped.places.iter().enumerate().filter(|(_, p)| p.line == line) {
+            let (doc, sentence) = (app.cursor.doc, app.cursor.sentence);
+            let at = Rect::new(inner.x + place.x, y, place.w, 1).intersection(inner);
+            hits.push(at, Hit::Word { doc, sentence, token });
+        }
         for b in wrapped.brackets.iter().filter(|b| b.line == line) {
             if let Some(lane) = b.lane {
-                draw_bracket(buf, inner, y + 1 + lane as u16, b, app, s, theme);
+                let row = y + 1 + lane as u16;
+                draw_bracket(buf, inner, row, b, app, s, theme);
+                let at = Rect::new(inner.x + b.span.0, row, b.span.1 - b.span.0, 1);
+                hits.push(at.intersection(inner), Hit::Entity(b.entity));
             }
         }
         y += *rows as u16;
     }
+}
+
+/// Spare rows (beyond the sentence's own and a row of air each side) from which the
+/// neighbouring sentences are shown for context; the screen gives that many only to large
+/// terminals.
+const CONTEXT_SPARE: usize = 4;
+
+/// A line of a neighbouring sentence: its index and its words with their places.
+type ContextLine = (usize, Vec<(usize, Place)>);
+
+/// Draws the sentences before the current one above it and those after it below, dimmed, when
+/// the pane has [`CONTEXT_SPARE`] rows more than the sentence needs; returns the rows left for
+/// the sentence itself. Their words can be clicked like the sentence's.
+fn context(
+    buf: &mut Buffer,
+    inner: Rect,
+    app: &App,
+    needed: usize,
+    theme: &Theme,
+    hits: &mut HitMap,
+) -> Rect {
+    let spare = usize::from(inner.height).saturating_sub(needed);
+    let Some(doc) = app.doc().filter(|_| spare >= CONTEXT_SPARE) else { return inner };
+    let here = app.cursor.sentence;
+    let lines_of = |sentence: usize| -> Vec<ContextLine> {
+        let places = wrap(&doc.sentences[sentence].tokens, inner.width.max(1));
+        let mut lines: Vec<ContextLine> = Vec::new();
+        for (t, p) in places.into_iter().enumerate() {
+            if lines.len() <= p.line {
+                lines.push((sentence, Vec::new()));
+            }
+            lines[p.line].1.push((t, p));
+        }
+        lines
+    };
+    let above_rows = (spare - 2) / 2;
+    let below_rows = spare - 2 - above_rows;
+    // The nearest sentences first, until the rows are full.
+    let mut above: Vec<ContextLine> = Vec::new();
+    for sentence in (0..here).rev() {
+        if above.len() >= above_rows {
+            break;
+        }
+        let mut lines = lines_of(sentence);
+        let keep = lines.len().min(above_rows - above.len());
+        above.splice(0..0, lines.drain(lines.len() - keep..));
+    }
+    let mut below: Vec<ContextLine> = Vec::new();
+    for sentence in here + 1..doc.sentences.len() {
+        if below.len() >= below_rows {
+            break;
+        }
+        below.extend(lines_of(sentence).into_iter().take(below_rows - below.len()));
+    }
+    let mut draw = |lines: &[ContextLine], y: u16| {
+        for (row, (sentence, words)) in lines.iter().enumerate() {
+            let tokens = &doc.sentences[*sentence].tokens;
+            for &(token, p) in words {
+                let (x, y) = (inner.x + p.x, y + row as u16);
+                put(buf, inner, x, y, &super::fit(&tokens[token], usize::from(p.w)), theme.dim);
+                let at = Rect::new(x, y, p.w, 1).intersection(inner);
+                hits.push(at, Hit::Word { doc: app.cursor.doc, sentence: *sentence, token });
+            }
+        }
+    };
+    let mut top = inner.y;
+    if !above.is_empty() {
+        draw(&above, top);
+        top += above.len() as u16 + 1;
+    }
+    draw(&below, top + needed as u16 + 1);
+    Rect::new(inner.x, top, inner.width, inner.bottom() - top)
 }
 
 /// The title: sentence number, reviewed or not, proposals left, and what is going on.

@@ -184,7 +184,7 @@ fn hints(app: &App) -> Vec<Hint> {
             }
             hints
         }
-        Mode::Search(_) => Vec::new(),
+        Mode::Search(_) | Mode::Filter(_) => Vec::new(),
         Mode::Labels(editor) if editor.prompt.is_some() => vec![
             Hint { keys: "Enter".into(), what: "done".into() },
             Hint { keys: "Esc".into(), what: "cancel".into() },
@@ -225,26 +225,45 @@ fn hints(app: &App) -> Vec<Hint> {
     }
 }
 
-/// Draws the key hints, or the search prompt in search mode.
+/// Draws the key hints, or the prompt of the search or the filter line.
 pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    if let Mode::Search(query) = &app.mode {
-        let x = put(buf, area, area.x + 1, area.y, "/", theme.warn.add_modifier(Modifier::BOLD));
-        let x = put(buf, area, x, area.y, query, theme.base);
+    let prompt = match &app.mode {
+        Mode::Search(query) => Some(("/", query, "Enter search · Esc cancel".to_string())),
+        Mode::Filter(line) => {
+            let help = match &app.message {
+                // A parse error, shown whole in a box above when it does not fit here.
+                Some((Level::Error, e)) => e.clone(),
+                _ => "type:Org source:model score<.7 rel:Work_For reviewed:no · Enter · Esc"
+                    .to_string(),
+            };
+            Some(("filter: ", line, help))
+        }
+        _ => None,
+    };
+    if let Some((sign, text, help)) = prompt {
+        let x = put(buf, area, area.x + 1, area.y, sign, theme.warn.add_modifier(Modifier::BOLD));
+        let x = put(buf, area, x, area.y, text, theme.base);
         put(buf, area, x, area.y, " ", theme.cursor);
-        let help = "Enter search · Esc cancel";
-        let hx = area.right().saturating_sub(help.len() as u16 + 1);
+        let style = if matches!(app.message, Some((Level::Error, _))) && sign != "/" {
+            theme.error
+        } else {
+            theme.dim
+        };
+        let room = usize::from(area.right().saturating_sub(x + 3));
+        let help = fit(&help, room);
+        let hx = area.right().saturating_sub(width(&help) as u16 + 1);
         if hx > x + 2 {
-            put(buf, area, hx, area.y, help, theme.dim);
+            put(buf, area, hx, area.y, &help, style);
         }
         return;
     }
     // The last message sits at the right.
     let mut right = area.right();
     if let Some((level, text)) = &app.message {
-        let text = fit(text, message_room(*level, area.width).saturating_sub(2));
+        let text = fit(text, message_room(*level, text, area.width).saturating_sub(2));
         right = area.right().saturating_sub(width(&text) as u16 + 1);
         put(buf, area, right, area.y, &text, theme.level(*level));
     }
@@ -276,11 +295,18 @@ pub(super) fn draw_hints(buf: &mut Buffer, area: Rect, app: &App, theme: &Theme)
     }
 }
 
-/// How much of a `width`-column bottom row a message may take: errors two thirds, the rest
-/// half (what does not fit is shown whole in a box above, see `overlay::error_box`).
-pub(super) fn message_room(level: Level, width: u16) -> usize {
+/// How much of a `width`-column bottom row a message may take: errors two thirds, warnings
+/// half; other messages half, or the whole row when that lets them fit (the hints give way).
+/// What does not fit is shown whole in a box above, see `overlay::error_box`.
+pub(super) fn message_room(level: Level, text: &str, width: u16) -> usize {
     let share = if level == Level::Error { 3 } else { 2 };
-    usize::from(width) * (share - 1) / share
+    let room = usize::from(width) * (share - 1) / share;
+    let needed = super::width(text) + 2;
+    if level == Level::Info && needed > room && needed <= usize::from(width) {
+        usize::from(width)
+    } else {
+        room
+    }
 }
 
 /// The mode's name for the status line.
@@ -290,6 +316,7 @@ fn mode_name(mode: &Mode) -> &'static str {
         Mode::Pick(_) => "TYPE",
         Mode::Link { .. } => "LINK",
         Mode::Search(_) => "SEARCH",
+        Mode::Filter(_) => "FILTER",
         Mode::Help { .. } => "HELP",
         Mode::Confirm(_) => "ANSWER",
         Mode::Inspect => "INSPECT",
@@ -343,6 +370,10 @@ fn state(app: &App, theme: &Theme, (path_max, model_max): (usize, usize)) -> Vec
         ModelStatus::Loading(_) => spans.push(Span::styled("model loading…", theme.warn)),
         ModelStatus::Failed(_) => spans.push(Span::styled("model failed", theme.error)),
         ModelStatus::Off => spans.push(Span::styled("no model: proposals off", theme.dim)),
+    }
+    if let Some(filter) = &app.filter {
+        spans.push(sep());
+        spans.push(Span::styled(format!("filter {}", fit(&filter.text, 30)), theme.warn));
     }
     let predicting: usize = app.docs.iter().map(|d| d.predicting.len()).sum();
     if predicting > 0 {
