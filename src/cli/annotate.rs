@@ -70,6 +70,11 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub auto_train: Option<usize>,
 
+    /// Model versions to keep beside the documents once fine-tuning keeps a new one: the last
+    /// N and the current; older ones are removed [default: 0, every version].
+    #[arg(long, value_name = "N")]
+    pub keep_versions: Option<usize>,
+
     /// Original training sentences mixed into each fine-tuning run so the model does not
     /// forget (drawn from the model's replay.jsonl) [default: 200].
     #[arg(long = "replay-size", alias = "replay", value_name = "N")]
@@ -122,6 +127,7 @@ impl Args {
             config: None,
             annotator: None,
             auto_train: None,
+            keep_versions: None,
             replay: None,
             epochs: None,
             held_out: None,
@@ -296,6 +302,7 @@ fn finetune_config(args: &Args, mut config: FinetuneConfig) -> FinetuneConfig {
     set(&mut config.folds, args.folds);
     set(&mut config.forgetting, args.forgetting);
     set(&mut config.propose_after, args.propose_after);
+    set(&mut config.keep_versions, args.keep_versions);
     config.held_out = args.held_out.unwrap_or(config.held_out);
     config
 }

@@ -216,6 +216,11 @@ struct FinetuneArgs {
     #[arg(long, value_name = "N", requires = "continue_from")]
     propose_after: Option<usize>,
 
+    /// Model versions to keep in the versions folder once the new one is kept: the last N and
+    /// the current; older ones are removed [default: 0, every version].
+    #[arg(long, value_name = "N", requires = "continue_from")]
+    keep_versions: Option<usize>,
+
     /// Keep the new model even if it scores worse on the held-out sentences (or none were
     /// held out).
     #[arg(long, requires = "continue_from")]
@@ -242,6 +247,7 @@ impl Args {
             forgetting: f.forgetting.unwrap_or(defaults.forgetting),
             max_forgetting: f.max_forgetting.unwrap_or(defaults.max_forgetting),
             propose_after: f.propose_after.unwrap_or(defaults.propose_after),
+            keep_versions: f.keep_versions.unwrap_or(defaults.keep_versions),
         }
     }
 }
@@ -400,6 +406,7 @@ fn run_finetune(args: &Args, base: &Path, device: DeviceSpec) -> anyhow::Result<
         None => Versions::open(&parent_dir(&files[0]))?,
     };
     let mut flow = FinetuneFlow::new(versions, base.to_path_buf());
+    flow.keep_versions = config.keep_versions;
     let job = flow.job(reviewed, replay, types, config, device)?;
     let start = job.base.clone();
     if job.replay.is_empty() && job.config.replay > 0 {

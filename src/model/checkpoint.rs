@@ -279,6 +279,27 @@ fn weights_path(dir: &Path) -> Result<PathBuf, CheckpointError> {
     }
 }
 
+/// The weights of the checkpoint in `dir`: its `model.safetensors` mapped, or, for a model
+/// version stored as changes to its parent ([`super::delta`]), the weights composed. The path
+/// names the weights in errors.
+fn weights(
+    dir: &Path,
+    device: &Device,
+    dtype: DType,
+) -> Result<(VarBuilder<'static>, PathBuf), CheckpointError> {
+    if super::delta::is_compact(dir) {
+        let tensors = super::delta::tensors(dir, device, dtype)?;
+        let path = dir.join(super::delta::DELTA_MANIFEST);
+        return Ok((VarBuilder::from_tensors(tensors, dtype, device), path));
+    }
+    let path = weights_path(dir)?;
+    // SAFETY: the file is mapped read-only while the model copies its weights out; spanscope
+    // writes checkpoints to a new directory and never into one being read.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], dtype, device) }
+        .map_err(|source| CheckpointError::Weights { path: path.clone(), source })?;
+    Ok((vb, path))
+}
+
 /// Loads a checkpoint for inference, weights converted to `dtype` on `device`.
 pub fn load(
     dir: &Path,
@@ -286,12 +307,8 @@ pub fn load(
     dtype: DType,
 ) -> Result<(Aspert, ModelConfig, WordPieces, Types), CheckpointError> {
     let (config, types) = read_manifest(dir)?;
-    let path = weights_path(dir)?;
+    let (vb, path) = weights(dir, device, dtype)?;
     let weights_error = |source| CheckpointError::Weights { path: path.clone(), source };
-    // SAFETY: the file is mapped read-only while the model copies its weights out; spanscope
-    // writes checkpoints to a new directory and never into one being read.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], dtype, device) }
-        .map_err(weights_error)?;
     let model = Aspert::new(vb, &config).map_err(weights_error)?;
     let pieces = WordPieces::from_dir(dir)?;
     Ok((model, config, pieces, types))
@@ -304,11 +321,8 @@ pub fn load_trainable(
     dtype: DType,
 ) -> Result<(Trainable, Types), CheckpointError> {
     let (config, types) = read_manifest(dir)?;
-    let path = weights_path(dir)?;
+    let (source, path) = weights(dir, device, dtype)?;
     let weights_error = |source| CheckpointError::Weights { path: path.clone(), source };
-    // SAFETY: as in `load`.
-    let source = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], dtype, device) }
-        .map_err(weights_error)?;
     let (model, varmap) =
         build_trainable(&config, dtype, device, Some(("", source)), 0).map_err(weights_error)?;
     let pieces = WordPieces::from_dir(dir)?;

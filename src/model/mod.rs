@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod contribution;
 pub mod decode;
+pub mod delta;
 pub mod device;
 pub mod encoder;
 pub mod fused;

@@ -2,13 +2,17 @@
 //! user accepted, so that any earlier one can be brought back.
 //!
 //! The folder is `<documents>/.spanscope/models/` (beside the store's `recovery/` and
-//! `conflicts/`). Each accepted model is a full checkpoint in `v1/`, `v2/`, ... and
+//! `conflicts/`). Each accepted model is a checkpoint in `v1/`, `v2/`, ..., its weights stored
+//! as the exact changes to its parent's ([`super::delta`]; a folder written whole, by an older
+//! build or when the parent cannot be read, loads as before), and
 //! `versions.json` lists them with where each came from and how it scored, and says which one
 //! is current; `"base"` means none of them: the model the user started from, which lives
 //! elsewhere (the bundled model or `--model DIR`) and is never copied here.
 //!
-//! Nothing here deletes a version; only fine-tuning candidates that no process will decide on
-//! any more are removed ([`Versions::remove_abandoned_candidates`], at the start of each run).
+//! Versions are deleted only by [`Versions::prune`] (a retention setting: the last N and the
+//! current one are kept), which first re-encodes any kept version stored against one it
+//! removes. Fine-tuning candidates that no process will decide on any more are removed too
+//! ([`Versions::remove_abandoned_candidates`], at the start of each run).
 //! A version folder appears whole or not at all (it is renamed into place), and
 //! `versions.json` is replaced atomically, after the folder is in place: a crash in between
 //! leaves a folder that no list names, which a later version number skips.
@@ -23,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::CONFIG_FILE;
+use super::delta;
 use crate::data::io::{write_atomic, DataError};
 use crate::data::time::utc_stamp;
 
@@ -356,6 +361,7 @@ impl Versions {
         let number = self.next_number()?;
         let version = Version { number, created: utc_stamp(SystemTime::now()), record };
         let target = self.root.join(version.name());
+        compact_candidate(candidate, &version.record.parent);
         move_dir(candidate, &target)?;
         let mut file = self.file.clone();
         file.versions.push(version.clone());
@@ -364,6 +370,66 @@ impl Versions {
         self.file = file;
         self.current = VersionRef::Number(number);
         Ok(version)
+    }
+
+    /// Removes every version but the last `keep` and the current one, and returns those
+    /// removed. A version kept that stores its weights as changes to one removed is first
+    /// re-encoded against that one's own parent (or written out whole), so no kept version
+    /// loses what it is composed from. The list is rewritten before any folder goes: a crash
+    /// leaves at worst an unlisted folder, which a later version number skips.
+    pub fn prune(&mut self, keep: usize) -> Result<Vec<Version>, VersionsError> {
+        self.reload()?;
+        let mut numbers: Vec<u32> = self.file.versions.iter().map(|v| v.number).collect();
+        numbers.sort_unstable();
+        let cut = numbers.len().saturating_sub(keep.max(1));
+        let doomed: Vec<u32> = numbers[..cut]
+            .iter()
+            .copied()
+            .filter(|&n| self.current != VersionRef::Number(n))
+            .collect();
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let folder = |n: u32| self.root.join(VersionRef::Number(n).to_string());
+        let failed = |dir: &Path| {
+            let path = dir.to_path_buf();
+            move |e: super::checkpoint::CheckpointError| VersionsError::Io {
+                action: "re-encode the version",
+                path,
+                source: std::io::Error::other(e.to_string()),
+            }
+        };
+        // Newest first: a kept version then moves down its chain one removed parent at a time.
+        for &gone in doomed.iter().rev() {
+            let gone_dir = folder(gone);
+            let grandparent = delta::parent_name(&gone_dir).map_err(failed(&gone_dir))?;
+            for &n in numbers.iter().filter(|n| !doomed.contains(n)) {
+                let dir = folder(n);
+                if delta::parent_of(&dir).map_err(failed(&dir))?.as_deref() != Some(&gone_dir) {
+                    continue;
+                }
+                match &grandparent {
+                    Some(name) => delta::compact(&dir, name),
+                    None => delta::expand(&dir),
+                }
+                .map_err(failed(&dir))?;
+            }
+        }
+        let mut file = self.file.clone();
+        let (removed, kept): (Vec<Version>, Vec<Version>) =
+            file.versions.into_iter().partition(|v| doomed.contains(&v.number));
+        file.versions = kept;
+        self.write(&file)?;
+        self.file = file;
+        for v in &removed {
+            let dir = folder(v.number);
+            std::fs::remove_dir_all(&dir).map_err(|source| VersionsError::Io {
+                action: "remove",
+                path: dir,
+                source,
+            })?;
+        }
+        Ok(removed)
     }
 
     /// Makes `to` the current model. Nothing is deleted: later versions stay listed and can be
@@ -445,6 +511,25 @@ impl Versions {
         })?;
         write_atomic(&path, text.as_bytes())?;
         Ok(())
+    }
+}
+
+/// Stores the weights of a candidate about to become a version as changes to its parent
+/// (`vN` of this folder, or the base model's path, made absolute), when it can: a candidate
+/// that cannot be made compact is kept whole, which only costs disk space.
+fn compact_candidate(candidate: &Path, parent: &str) {
+    if !candidate.join(super::checkpoint::WEIGHTS_FILE).is_file() {
+        return;
+    }
+    let parent = match parent.parse::<VersionRef>() {
+        Ok(v @ VersionRef::Number(_)) if parent.starts_with('v') => v.to_string(),
+        _ => match std::fs::canonicalize(parent) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => return,
+        },
+    };
+    if let Err(e) = delta::compact(candidate, &parent) {
+        tracing::warn!("model version kept whole: {e}");
     }
 }
 

@@ -7,6 +7,7 @@
 //! held-out = 0.2
 //! min-held-out = 5
 //! replay-size = 200
+//! keep-versions = 5
 //! ```
 //!
 //! Flags given on the command line win over the file, the file over the defaults.
@@ -14,7 +15,7 @@
 use super::finetune::FinetuneConfig;
 
 /// The keys of the `[finetune]` table.
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 12] = [
     "epochs",
     "lr",
     "batch-size",
@@ -26,6 +27,7 @@ pub const KEYS: [&str; 11] = [
     "forgetting",
     "max-forgetting",
     "propose-after",
+    "keep-versions",
 ];
 
 /// `config` with the `[finetune]` table of a config file's text applied (a text without the
@@ -61,6 +63,7 @@ pub fn apply_config_text(mut config: FinetuneConfig, text: &str) -> Result<Finet
             "forgetting" => config.forgetting = count()?,
             "max-forgetting" => config.max_forgetting = number()?,
             "propose-after" => config.propose_after = count()?,
+            "keep-versions" => config.keep_versions = count()?,
             other => {
                 return Err(format!("[finetune] has no key `{other}` (keys: {})", KEYS.join(", ")))
             }
@@ -80,6 +83,9 @@ mod tests {
         assert_eq!((c.epochs, c.held_out, c.min_held_out, c.replay), (3, 0.3, 8, 50));
         assert_eq!(c.lr, 1e-5);
         assert_eq!(c.folds, FinetuneConfig::default().folds);
+        let c =
+            apply_config_text(FinetuneConfig::default(), "[finetune]\nkeep-versions = 3").unwrap();
+        assert_eq!(c.keep_versions, 3);
         assert_eq!(
             apply_config_text(FinetuneConfig::default(), "theme = \"x\"").unwrap(),
             FinetuneConfig::default()

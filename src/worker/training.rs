@@ -180,7 +180,9 @@ fn versions(setup: &TrainingSetup) -> Result<Versions, String> {
 
 /// The shared fine-tuning flow on the documents' versions folder.
 fn flow(setup: &TrainingSetup) -> Result<FinetuneFlow, String> {
-    Ok(FinetuneFlow::new(versions(setup)?, setup.base.clone()))
+    let mut flow = FinetuneFlow::new(versions(setup)?, setup.base.clone());
+    flow.keep_versions = setup.config.keep_versions;
+    Ok(flow)
 }
 
 fn handle(

@@ -13,3 +13,4 @@ mod encoder_reference;
 mod encoder_source;
 mod fused;
 mod heads;
+mod versions;

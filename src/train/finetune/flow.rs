@@ -46,12 +46,14 @@ pub struct FinetuneFlow {
     pub versions: Versions,
     /// The model the versions grew from (the bundled one, `--model`, or `--continue-from`).
     pub base: PathBuf,
+    /// Versions kept once a new one is: the last this many and the current (0: all).
+    pub keep_versions: usize,
 }
 
 impl FinetuneFlow {
     /// The flow on `versions`, whose base model is `base`.
     pub fn new(versions: Versions, base: PathBuf) -> Self {
-        Self { versions, base }
+        Self { versions, base, keep_versions: 0 }
     }
 
     /// The model a run starts from: the current version, or the base while none is current.
@@ -122,9 +124,22 @@ impl FinetuneFlow {
     ) -> Result<Version, FinetuneError> {
         let parent = self.versions.name_of(&self.start());
         let record = VersionRecord { forced, ..outcome.record(parent) };
-        self.versions
+        let version = self
+            .versions
             .accept(&outcome.candidate, record)
-            .map_err(|e| FinetuneError::Versions(e.to_string()))
+            .map_err(|e| FinetuneError::Versions(e.to_string()))?;
+        if self.keep_versions > 0 {
+            // The new version is safe; a prune that fails leaves old versions, not a loss.
+            match self.versions.prune(self.keep_versions) {
+                Ok(pruned) if !pruned.is_empty() => {
+                    let names: Vec<String> = pruned.iter().map(Version::name).collect();
+                    tracing::info!("pruned model versions {}", names.join(", "));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("model versions not pruned: {e}"),
+            }
+        }
+        Ok(version)
     }
 
     /// Throws a finished run's candidate away (gone already is fine); a candidate that cannot

@@ -95,6 +95,9 @@ pub struct FinetuneConfig {
     /// Examples in the sentences trained on before a type the model was grown by is
     /// predicted (until then it is learnt but left out of predictions). Default 10.
     pub propose_after: usize,
+    /// Model versions kept in the documents' versions folder once a new one is kept: the last
+    /// this many and the current one; older ones are pruned. Default 0: every version kept.
+    pub keep_versions: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -114,6 +117,7 @@ impl Default for FinetuneConfig {
             forgetting: 100,
             max_forgetting: 1.0,
             propose_after: 10,
+            keep_versions: 0,
         }
     }
 }
