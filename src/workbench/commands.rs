@@ -953,8 +953,9 @@ pub fn fine_tune(app: &mut App) -> Vec<Effect> {
         app.say(Level::Warning, "fine-tuning needs a model (open without --no-model)");
         return Vec::new();
     }
-    let reviewed: Vec<Sentence> =
-        without_rejected(app.docs.iter().flat_map(|d| reviewed_sentences(d.sentences.iter())).collect());
+    let reviewed: Vec<Sentence> = without_rejected(
+        app.docs.iter().flat_map(|d| reviewed_sentences(d.sentences.iter())).collect(),
+    );
     if reviewed.len() < 2 {
         app.say(
             Level::Warning,
