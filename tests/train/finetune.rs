@@ -382,13 +382,15 @@ fn accepted_models_become_versions_that_can_be_rolled_back() {
     assert!(!docs.exists(), "opening creates nothing");
 
     let first = random_checkpoint(dir.path(), "first", 2);
-    let weights = std::fs::read(first.join(checkpoint::WEIGHTS_FILE)).unwrap();
+    let weights = spanscope::model::delta::read_weights(&first).unwrap();
     let v1 = versions.accept(&first, record(&versions.name_of(&base))).unwrap();
     assert_eq!((v1.number, v1.name()), (1, "v1".to_string()));
     assert!(!first.exists(), "the candidate is moved in");
     let v1_dir = docs.join(".spanscope/models/v1");
     assert_eq!(versions.current_dir(&base), v1_dir);
-    assert_eq!(std::fs::read(v1_dir.join(checkpoint::WEIGHTS_FILE)).unwrap(), weights);
+    // Stored as the changes to the base, composing to the candidate's very weights.
+    assert!(spanscope::model::delta::is_compact(&v1_dir));
+    assert_eq!(spanscope::model::delta::read_weights(&v1_dir).unwrap(), weights);
     assert_eq!(v1.record.parent, base.display().to_string());
 
     let second = random_checkpoint(dir.path(), "second", 3);

@@ -312,6 +312,7 @@ const LEGEND: &[(&str, &[(&str, &str)])] = &[
             ("2 unsaved +2 files", "edited sentences here, other files with unsaved edits"),
             ("[4]", "document list, while a filter is set: its matches in the document"),
             ("changed on disk", "another program changed the file; you are asked"),
+            ("3 × what", "how many of a kind: what a save to brat or DyGIE cannot write"),
             ("no model", "started with --no-model: no proposals, editing works"),
             ("predicting 2", "sentences waiting for the model's proposals"),
             ("yellow / red", "needs you (proposals, unsaved) / failed"),
