@@ -3,10 +3,10 @@
 
 mod adjudication;
 mod annotate;
+mod filter;
 mod formats;
 #[path = "../interop/mod.rs"]
 mod interop;
-mod filter;
 mod keys;
 mod mouse;
 mod rules;
