@@ -39,6 +39,20 @@ pub enum EditError {
     /// The edit would change nothing.
     #[error("nothing to change")]
     NoChange,
+    /// A split before the first word or past the last.
+    #[error("a sentence splits before one of its words 2 to {len}, not word {}", at + 1)]
+    BadSplit {
+        /// The word the second sentence would start with (0-based).
+        at: usize,
+        /// Words in the sentence.
+        len: usize,
+    },
+    /// A split inside an entity.
+    #[error("the entity \"{0}\" spans the cut: shorten or delete it first")]
+    EntityAcrossSplit(String),
+    /// A merge of the last sentence.
+    #[error("there is no next sentence to merge with")]
+    NoNextSentence,
 }
 
 /// The result of an edit: the sentence after it.

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod origin;
 pub mod provenance;
 pub(crate) mod record;
+pub mod split;
 pub mod stats;
 pub mod text;
 pub mod time;

@@ -5,7 +5,7 @@
 //! a header naming the file and the fingerprint of the version the edits apply to
 //! (`{"spanscope_journal":1,"file":"a.json","base":{"len":..,"hash":..}}`, `base` null for a
 //! file not saved yet); every later line is a [`JournalEntry`] saying "sentence i became
-//! `after`". Undo and redo are entries too, so [`replay`]ing all entries in order gives the
+//! `after`" (or, for a split or merge, "sentences i.. became these"). Undo and redo are entries too, so [`replay`]ing all entries in order gives the
 //! edited document. A journal is never deleted except right after a successful save
 //! ([`Journal::discard`]); one the user declines is set aside ([`Journal::set_aside`]).
 
@@ -26,7 +26,9 @@ use crate::data::io::write_atomic;
 /// The journal format version written in the header.
 const VERSION: u32 = 1;
 
-/// One edit: sentence `sentence` (0-based) of the document became `after`.
+/// One edit: sentence `sentence` (0-based) of the document became `after`. A split or merge
+/// (and its undo) replaces `replaces` sentences from there on with `after` and `following`;
+/// both keys are left out of an ordinary edit, so its line reads as before they existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// 0-based index of the sentence in the document.
@@ -37,6 +39,46 @@ pub struct JournalEntry {
     pub label: String,
     /// When, in seconds since 1970 (UTC).
     pub at: u64,
+    /// How many sentences, from `sentence` on, the edit replaced.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub replaces: usize,
+    /// The sentences after `after` that the edit put in their place (a split's second half).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub following: Vec<Sentence>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+impl JournalEntry {
+    /// Sentence `sentence` became `after`: an edit that keeps the sentences where they are.
+    pub fn new(sentence: usize, after: Sentence, label: impl Into<String>, at: u64) -> Self {
+        Self { sentence, after, label: label.into(), at, replaces: 1, following: Vec::new() }
+    }
+
+    /// The sentences `sentence..sentence + replaces` became `after` (at least one).
+    pub fn replacing(
+        sentence: usize,
+        replaces: usize,
+        mut after: Vec<Sentence>,
+        label: impl Into<String>,
+        at: u64,
+    ) -> Self {
+        let following = after.split_off(1.min(after.len()));
+        let first = after.pop().unwrap_or_default();
+        Self { sentence, after: first, label: label.into(), at, replaces, following }
+    }
+
+    /// Whether the entry splits or merges sentences (or undoes that): the sentences after it
+    /// are no longer where they were.
+    pub fn restructures(&self) -> bool {
+        self.replaces != 1 || !self.following.is_empty()
+    }
 }
 
 /// Line 1 of a journal file.
@@ -273,32 +315,71 @@ pub enum ReplayError {
     },
 }
 
-/// Applies `entries` in order. All entries are checked first, so on error `sentences` is
-/// unchanged.
-pub fn replay(sentences: &mut [Sentence], entries: &[JournalEntry]) -> Result<(), ReplayError> {
-    for (i, after) in replayed(sentences, entries)? {
-        sentences[i] = after.clone();
+/// Applies `entries` in order. On error `sentences` is unchanged.
+///
+/// An edit never changes words, and a split or merge only moves where sentences end, so each
+/// entry's words must be those of the sentences it replaces, read in order.
+pub fn replay(sentences: &mut Vec<Sentence>, entries: &[JournalEntry]) -> Result<(), ReplayError> {
+    if !entries.iter().any(JournalEntry::restructures) {
+        // The common case checks everything first and applies in place, copying nothing.
+        for (i, after) in replayed(sentences, entries)? {
+            sentences[i] = after.clone();
+        }
+        return Ok(());
+    }
+    *sentences = restructured(sentences, entries)?;
+    Ok(())
+}
+
+/// What replaying `entries` on `sentences` makes of the whole document, when some entry splits
+/// or merges sentences (so the sentences after it move); an error as [`replay`] gives it.
+pub fn restructured<S: Borrow<Sentence>>(
+    sentences: &[S],
+    entries: &[JournalEntry],
+) -> Result<Vec<Sentence>, ReplayError> {
+    let mut work: Vec<Sentence> = sentences.iter().map(|s| s.borrow().clone()).collect();
+    for (entry, e) in entries.iter().enumerate() {
+        check(&work, entry, e)?;
+        let after = std::iter::once(&e.after).chain(&e.following).cloned();
+        work.splice(e.sentence..e.sentence + e.replaces, after);
+    }
+    Ok(work)
+}
+
+fn check<S: Borrow<Sentence>>(
+    sentences: &[S],
+    entry: usize,
+    e: &JournalEntry,
+) -> Result<(), ReplayError> {
+    let label = e.label.clone();
+    let Some(replaced) = sentences.get(e.sentence..e.sentence + e.replaces) else {
+        let count = sentences.len();
+        return Err(ReplayError::OutOfRange { entry, label, sentence: e.sentence, count });
+    };
+    let before = replaced.iter().flat_map(|s| &s.borrow().tokens);
+    let after = std::iter::once(&e.after).chain(&e.following).flat_map(|s| &s.tokens);
+    if e.replaces == 0 || !before.eq(after) {
+        return Err(ReplayError::TokensDiffer { entry, label, sentence: e.sentence });
     }
     Ok(())
 }
 
 /// What replaying `entries` on `sentences` makes of each sentence they name, in sentence order,
-/// without copying the others; an error as [`replay`] gives it.
+/// without copying the others; an error as [`replay`] gives it. Only for entries that keep the
+/// sentences where they are: one that splits or merges is [`restructured`]'s, and is refused
+/// here as naming other words.
 pub fn replayed<'e, S: Borrow<Sentence>>(
     sentences: &[S],
     entries: &'e [JournalEntry],
 ) -> Result<BTreeMap<usize, &'e Sentence>, ReplayError> {
     let mut last = BTreeMap::new();
     for (entry, e) in entries.iter().enumerate() {
-        let label = e.label.clone();
-        let Some(current) = sentences.get(e.sentence) else {
-            let count = sentences.len();
-            return Err(ReplayError::OutOfRange { entry, label, sentence: e.sentence, count });
-        };
-        // Entries never change tokens, so checking against the original is enough.
-        if current.borrow().tokens != e.after.tokens {
-            return Err(ReplayError::TokensDiffer { entry, label, sentence: e.sentence });
+        if e.restructures() {
+            let (label, sentence) = (e.label.clone(), e.sentence);
+            return Err(ReplayError::TokensDiffer { entry, label, sentence });
         }
+        // Entries never change tokens, so checking against the original is enough.
+        check(sentences, entry, e)?;
         last.insert(e.sentence, &e.after);
     }
     Ok(last)

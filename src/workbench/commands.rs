@@ -3,13 +3,14 @@
 
 use super::history::Change;
 use super::keymap::{Action, Key};
-use super::state::{App, Level, Mode, PickTarget, Picker, Question, RuleEdit};
+use super::state::{App, Level, Mode, PickTarget, Picker, Question, Restructure, RuleEdit};
 use super::update::Effect;
 use crate::data::annotation::reviewed_sentences;
 use crate::data::annotation::{self, is_reviewed, Item};
 use crate::data::edit::{self, Edited};
 use crate::data::formats;
 use crate::data::provenance::without_rejected;
+use crate::data::split;
 use crate::data::Sentence;
 use crate::store::journal::JournalEntry;
 use crate::worker::store::StoreRequest;
@@ -78,6 +79,8 @@ pub fn run(app: &mut App, action: Action) -> Vec<Effect> {
             return effects;
         }
         Action::NextUnreviewed => next_unreviewed(app),
+        Action::SplitSentence => return split_sentence(app),
+        Action::MergeSentences => return merge_sentences(app),
         Action::NextLowConfidence => next_low_confidence(app),
         Action::Search => app.mode = Mode::Search(String::new()),
         Action::SearchNext => find(app, true),
@@ -808,17 +811,58 @@ pub fn commit(
     app.history.record(Change {
         doc: d.id,
         sentence: index,
-        before,
-        after,
+        before: vec![before],
+        after: vec![after],
         label: label.to_string(),
     });
     app.say(Level::Info, label.to_string());
     fix_item(app);
-    journal(app, doc, index, label)
+    journal(app, doc, index, 1, 1, label)
 }
 
-/// The journal writes recording that sentence `index` of document `doc` changed.
-pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effect> {
+/// Puts `with` in place of the `count` sentences of document `doc` from `index` on, and
+/// returns them: the sentences split or merged, or that change undone. Predictions in flight
+/// for sentences whose index moved are forgotten (their replies are dropped).
+fn splice(
+    app: &mut App,
+    doc: usize,
+    index: usize,
+    count: usize,
+    with: Vec<Sentence>,
+) -> Vec<Sentence> {
+    let d = &mut app.docs[doc];
+    d.predicting.retain(|&i| i < index);
+    d.sentences.splice(index, count, with)
+}
+
+/// Puts `after` in place of the `count` sentences from `index` on (a split or merge) as one
+/// undoable edit, and journals it.
+pub fn commit_splice(
+    app: &mut App,
+    doc: usize,
+    index: usize,
+    count: usize,
+    after: Vec<Sentence>,
+    label: &str,
+) -> Vec<Effect> {
+    let added = after.len();
+    let before = splice(app, doc, index, count, after.clone());
+    let id = app.docs[doc].id;
+    app.history.record(Change { doc: id, sentence: index, before, after, label: label.into() });
+    fix_item(app);
+    journal(app, doc, index, count, added, label)
+}
+
+/// The journal writes recording that the `count` sentences from `index` on of document `doc`
+/// became its `added` sentences from there (one for one for every edit but a split or merge).
+pub fn journal(
+    app: &mut App,
+    doc: usize,
+    index: usize,
+    count: usize,
+    added: usize,
+    label: &str,
+) -> Vec<Effect> {
     let at = app.now;
     let d = &mut app.docs[doc];
     let save_path = d.source.save_path.clone();
@@ -831,12 +875,8 @@ pub fn journal(app: &mut App, doc: usize, index: usize, label: &str) -> Vec<Effe
             base: d.fingerprint,
         }));
     }
-    let entry = JournalEntry {
-        sentence: index,
-        after: d.sentences[index].clone(),
-        label: label.to_string(),
-        at,
-    };
+    let after = (index..index + added).map(|i| d.sentences[i].clone()).collect();
+    let entry = JournalEntry::replacing(index, count, after, label, at);
     effects.push(Effect::Store(StoreRequest::Journal { doc: d.id, save_path, entry }));
     effects
 }
@@ -866,19 +906,113 @@ fn undo(app: &mut App, back: bool) -> Vec<Effect> {
         return Vec::new();
     };
     let Some(doc) = app.doc_index(change.doc) else { return Vec::new() };
-    let state = if back { change.before } else { change.after };
-    if app.docs[doc].sentences.get(change.sentence).map(|s| &s.tokens) != Some(&state.tokens) {
+    let (now, state) =
+        if back { (change.after, change.before) } else { (change.before, change.after) };
+    let (index, count, added) = (change.sentence, now.len(), state.len());
+    let sentences = &app.docs[doc].sentences;
+    let same_words = index + count <= sentences.len()
+        && (index..index + count).map(|i| &sentences[i].tokens).eq(now.iter().map(|s| &s.tokens));
+    if !same_words {
         app.say(Level::Error, "cannot undo: the document changed under the edit");
         return Vec::new();
     }
-    if (app.cursor.doc, app.cursor.sentence) != (doc, change.sentence) {
-        goto(app, doc, change.sentence);
+    if (app.cursor.doc, app.cursor.sentence) != (doc, index) {
+        goto(app, doc, index);
     }
-    app.docs[doc].sentences.edit(change.sentence, state);
+    if count == 1 && added == 1 {
+        let state = state.into_iter().next().unwrap_or_default();
+        app.docs[doc].sentences.edit(index, state);
+    } else {
+        splice(app, doc, index, count, state);
+    }
     fix_item(app);
     let label = format!("{} {}", if back { "undo" } else { "redo" }, change.label);
     app.say(Level::Info, label.clone());
-    journal(app, doc, change.sentence, &label)
+    journal(app, doc, index, count, added, &label)
+}
+
+/// Splits the cursor's sentence before the cursor's word, asking first when a relation would
+/// be dropped.
+fn split_sentence(app: &mut App) -> Vec<Effect> {
+    let at = app.cursor.token;
+    let planned = match app.sentence().map(|s| split::split(s, at)) {
+        Some(Ok(planned)) => planned,
+        Some(Err(err)) => {
+            app.say(Level::Warning, format!("split: {err}"));
+            return Vec::new();
+        }
+        None => return Vec::new(),
+    };
+    let label = format!("split before word {}", at + 1);
+    restructure(app, 1, planned, label)
+}
+
+/// Merges the cursor's sentence with the next, asking first when their record keys disagree.
+fn merge_sentences(app: &mut App) -> Vec<Effect> {
+    let Some(d) = app.doc() else { return Vec::new() };
+    let index = app.cursor.sentence;
+    let (Some(first), Some(second)) = (d.sentences.get(index), d.sentences.get(index + 1)) else {
+        app.say(Level::Warning, format!("merge: {}", edit::EditError::NoNextSentence));
+        return Vec::new();
+    };
+    let planned = split::merge(first, second);
+    restructure(app, 2, planned, "merge with the next sentence".into())
+}
+
+/// Replaces `count` sentences at the cursor by `planned`'s, or asks first when it loses
+/// something (a relation across the cut, a record key of the second sentence).
+fn restructure(
+    app: &mut App,
+    count: usize,
+    planned: split::Restructured,
+    label: String,
+) -> Vec<Effect> {
+    if let Some(why) = app.doc().and_then(|d| d.read_only_reason()) {
+        app.say(Level::Warning, format!("read-only: {why}"));
+        return Vec::new();
+    }
+    let Some(d) = app.doc() else { return Vec::new() };
+    let index = app.cursor.sentence;
+    let losses: Vec<String> = (planned.dropped.iter().map(|r| format!("drops the relation {r}")))
+        .chain(planned.conflicts.iter().map(|k| format!("keeps the first sentence's {k}")))
+        .collect();
+    let edit = Restructure {
+        doc: d.id,
+        sentence: index,
+        before: (index..index + count).map(|i| d.sentences[i].clone()).collect(),
+        after: planned.sentences,
+        label,
+    };
+    if losses.is_empty() {
+        return apply_restructure(app, edit);
+    }
+    app.questions.push_back(Question::Restructure { edit, losses });
+    Vec::new()
+}
+
+/// Makes a split or merge the reviewer allowed, if the sentences are still as they were.
+pub fn apply_restructure(app: &mut App, edit: Restructure) -> Vec<Effect> {
+    let Some(doc) = app.doc_index(edit.doc) else { return Vec::new() };
+    let (index, count) = (edit.sentence, edit.before.len());
+    let sentences = &app.docs[doc].sentences;
+    let unchanged = index + count <= sentences.len()
+        && (index..index + count).map(|i| &sentences[i]).eq(edit.before.iter());
+    if !unchanged {
+        app.say(Level::Error, format!("{}: the document changed meanwhile", edit.label));
+        return Vec::new();
+    }
+    let token = app.cursor.token;
+    goto(app, doc, index);
+    let effects = commit_splice(app, doc, index, count, edit.after, &edit.label);
+    if count == 1 {
+        // After a split the cursor is on the second sentence's first word, where it was.
+        goto(app, doc, index + 1);
+    } else {
+        app.cursor.token = token;
+    }
+    let n = app.docs[doc].sentences.len();
+    app.say(Level::Info, format!("{}; the document has {n} sentences (u undoes)", edit.label));
+    effects
 }
 
 /// Asks the store worker to save every edited document that can be saved.

@@ -1,19 +1,21 @@
-//! Unlimited undo and redo across documents. Every edit is one sentence's before and after,
-//! so undoing puts the sentence back exactly, whatever happened elsewhere in between.
+//! Unlimited undo and redo across documents. Every edit is the sentences it replaced and what
+//! replaced them (one for one, or two for one and one for two when a sentence is split or
+//! merged), so undoing puts them back exactly, whatever happened elsewhere in between.
 
 use crate::data::Sentence;
 
-/// One edit: sentence `sentence` of document `doc` went from `before` to `after`.
+/// One edit: the sentences of document `doc` from index `sentence` on went from `before` to
+/// `after` (one sentence each, except for a split or a merge).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// The document's id.
     pub doc: u64,
-    /// The sentence's index in the document.
+    /// The index in the document of the first sentence edited.
     pub sentence: usize,
-    /// The sentence before the edit.
-    pub before: Sentence,
-    /// The sentence after the edit.
-    pub after: Sentence,
+    /// The sentences before the edit.
+    pub before: Vec<Sentence>,
+    /// The sentences after the edit.
+    pub after: Vec<Sentence>,
     /// What the edit was, for the status line and the journal ("add entity", ...).
     pub label: String,
 }

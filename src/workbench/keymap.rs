@@ -68,6 +68,10 @@ pub enum Action {
     ReviewAndNext,
     /// Go to the next sentence not yet reviewed.
     NextUnreviewed,
+    /// Split the sentence before the cursor's word.
+    SplitSentence,
+    /// Merge the sentence with the next.
+    MergeSentences,
     /// Go to the next proposal the model is unsure of.
     NextLowConfidence,
     /// Type a search.
@@ -321,6 +325,8 @@ pub const NORMAL: &[Binding<Action>] = &[
     bind!(EDIT, [plain(')')], Action::EndRight, "entity end one word right"),
     bind!(EDIT, [plain('R')], Action::AddRelation, "new relation from the selected entity"),
     bind!(EDIT, [plain('f')], Action::Flip, "flip the selected relation"),
+    bind!(EDIT, [plain('-')], Action::SplitSentence, "split the sentence before the cursor word"),
+    bind!(EDIT, [plain('+')], Action::MergeSentences, "merge the sentence with the next"),
     bind!(EDIT, [plain('L')], Action::Labels, "label editor: add, rename, retire types"),
     bind!(EDIT, [plain('u')], Action::Undo, "undo"),
     bind!(EDIT, [ctrl('r')], Action::Redo, "redo"),

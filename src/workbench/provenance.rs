@@ -58,5 +58,5 @@ pub fn score_inspected(app: &mut App) -> Vec<Effect> {
         return Vec::new();
     }
     app.docs[doc].sentences.edit(index, s);
-    journal(app, doc, index, "current score")
+    journal(app, doc, index, 1, 1, "current score")
 }

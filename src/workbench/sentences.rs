@@ -25,6 +25,9 @@ pub struct Sentences {
     originals: BTreeMap<usize, Arc<Sentence>>,
     /// How many of `current` are marked reviewed: the document list shows it on every frame.
     reviewed: usize,
+    /// What the file holds, shared, only while the number of sentences differs from it (a
+    /// split or merge not saved yet).
+    file: Option<Vec<Arc<Sentence>>>,
 }
 
 impl Sentences {
@@ -32,7 +35,7 @@ impl Sentences {
     pub fn loaded(sentences: Vec<Sentence>) -> Self {
         let reviewed = sentences.iter().filter(|s| is_reviewed(s)).count();
         let current = sentences.into_iter().map(Arc::new).collect();
-        Self { current, originals: BTreeMap::new(), reviewed }
+        Self { current, originals: BTreeMap::new(), reviewed, file: None }
     }
 
     /// How many sentences there are.
@@ -88,15 +91,91 @@ impl Sentences {
     /// moves with it, so they are not an edit. Only for a sentence with no unsaved edit.
     pub fn propose(&mut self, i: usize, filled: Sentence) {
         debug_assert!(!self.is_edited(i), "proposals go only to unedited sentences");
-        self.replace(i, filled);
+        let filled = Arc::new(filled);
+        if let Some(file) = &mut self.file {
+            // Past a split or merge the file's version sits as many places away as the number
+            // of sentences changed.
+            let moved = self.current.len() as isize - file.len() as isize;
+            let now = &self.current[i];
+            let twin = [Some(i), i.checked_add_signed(-moved)]
+                .into_iter()
+                .flatten()
+                .find(|&j| file.get(j).is_some_and(|f| Arc::ptr_eq(f, now) || f == now));
+            if let Some(j) = twin {
+                file[j] = filled.clone();
+            }
+        }
+        self.replace_shared(i, filled);
     }
 
     fn replace(&mut self, i: usize, after: Sentence) -> Arc<Sentence> {
-        let after = Arc::new(after);
+        self.replace_shared(i, Arc::new(after))
+    }
+
+    fn replace_shared(&mut self, i: usize, after: Arc<Sentence>) -> Arc<Sentence> {
         self.reviewed += usize::from(is_reviewed(&after));
         let before = std::mem::replace(&mut self.current[i], after);
         self.reviewed -= usize::from(is_reviewed(&before));
         before
+    }
+
+    /// Puts `with` in place of the sentences `at..at + count` (a split or a merge, or its undo)
+    /// and returns them. Panics when the range is out of bounds, as `Vec::splice` does.
+    ///
+    /// While the document has another number of sentences than the file, what the file holds
+    /// is kept as shared sentences (one pointer each, no copy): the sentences the two share at
+    /// the start and at the end compare with their own file versions, and those between are
+    /// unsaved whatever they hold, until saved or until the change is undone.
+    pub fn splice(&mut self, at: usize, count: usize, with: Vec<Sentence>) -> Vec<Sentence> {
+        if self.file.is_none() {
+            let file = (0..self.current.len())
+                .map(|i| self.originals.get(&i).unwrap_or(&self.current[i]).clone())
+                .collect();
+            self.file = Some(file);
+        }
+        let added = with.len();
+        let removed: Vec<Arc<Sentence>> =
+            self.current.splice(at..at + count, with.into_iter().map(Arc::new)).collect();
+        let reviewed = |s: &[Arc<Sentence>]| s.iter().filter(|s| is_reviewed(s)).count();
+        self.reviewed =
+            self.reviewed + reviewed(&self.current[at..at + added]) - reviewed(&removed);
+        self.realign();
+        removed.into_iter().map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone())).collect()
+    }
+
+    /// Re-derives the unsaved edits from the file's sentences kept by a split or merge (or a
+    /// save), and forgets those once the sentences line up with them again.
+    fn realign(&mut self) {
+        let Some(file) = &self.file else { return };
+        let same = |a: &Arc<Sentence>, b: &Arc<Sentence>| Arc::ptr_eq(a, b) || a == b;
+        let now = &self.current;
+        self.originals.clear();
+        if file.len() == now.len() {
+            for (i, (now, then)) in now.iter().zip(file).enumerate() {
+                if !same(now, then) {
+                    self.originals.insert(i, then.clone());
+                }
+            }
+            self.file = None;
+            return;
+        }
+        let prefix = now.iter().zip(file).take_while(|(a, b)| same(a, b)).count();
+        let room = now.len().min(file.len()) - prefix;
+        let suffix = now
+            .iter()
+            .rev()
+            .zip(file.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| same(a, b))
+            .count();
+        // No sentence of the file is where these are: never equal to their "file version".
+        for i in prefix..now.len() - suffix {
+            self.originals.insert(i, Arc::default());
+        }
+        if self.originals.is_empty() && !now.is_empty() {
+            // Only sentences without words went: still not what the file holds.
+            self.originals.insert(prefix.min(now.len() - 1), Arc::default());
+        }
     }
 
     /// Whether sentence `i` differs from the file: an unsaved edit.
@@ -127,13 +206,9 @@ impl Sentences {
     /// `written` is in the file now: it is what the sentences are compared with. A sentence
     /// edited since that snapshot was taken stays unsaved.
     pub fn saved(&mut self, written: &[Arc<Sentence>]) {
-        self.originals.clear();
-        for (i, (now, then)) in self.current.iter().zip(written).enumerate() {
-            // The same allocation is the same sentence; only those replaced since are compared.
-            if !Arc::ptr_eq(now, then) && now != then {
-                self.originals.insert(i, then.clone());
-            }
-        }
+        // The same allocation is the same sentence; only those replaced since are compared.
+        self.file = Some(written.to_vec());
+        self.realign();
     }
 }
 
@@ -224,5 +299,49 @@ mod tests {
         s.edit(1, reviewed(words("b")));
         assert_eq!(s.edited().collect::<Vec<_>>(), [2], "sentence 1 is as written");
         assert_eq!(s.reviewed_count(), 3);
+    }
+
+    #[test]
+    fn a_split_is_unsaved_until_undone_or_saved_and_the_sentences_after_it_move() {
+        let mut s = Sentences::loaded(vec![words("a b"), words("c d"), words("e")]);
+        let before = s.splice(0, 1, vec![words("a"), words("b")]);
+        assert_eq!(before, vec![words("a b")]);
+        assert_eq!(s.edited().collect::<Vec<_>>(), [0, 1]);
+        s.edit(3, reviewed(words("e")));
+        assert_eq!(s.edited().collect::<Vec<_>>(), [0, 1, 3], "\"e\" compares with its own");
+        assert_eq!(s.reviewed_count(), 1);
+        s.edit(3, words("e"));
+        assert_eq!(s.edited().collect::<Vec<_>>(), [0, 1]);
+        s.edit(1, reviewed(words("b")));
+        s.edit(1, words("b"));
+        assert!(s.is_edited(1), "a half of a split is unsaved whatever it holds");
+        s.splice(0, 2, vec![words("a b")]);
+        assert_eq!(s.edited_count(), 0, "an undone split is no edit");
+        assert!(s.file.is_none(), "nor kept once the sentences line up again");
+        s.splice(0, 1, vec![words("a"), words("b")]);
+        let written = s.snapshot();
+        s.saved(&written);
+        assert_eq!(s.edited_count(), 0, "a save makes the split the file's");
+        s.splice(0, 2, vec![words("a b")]);
+        assert_eq!(s.edited().collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn an_undone_merge_is_no_edit_and_a_save_in_flight_sees_the_count_change() {
+        let mut s = Sentences::loaded(vec![words("a"), words("b"), words("c")]);
+        let written = s.snapshot();
+        s.splice(0, 2, vec![words("a b")]);
+        assert_eq!(s.edited().collect::<Vec<_>>(), [0]);
+        s.splice(0, 1, vec![words("a"), words("b")]);
+        assert_eq!(s.edited_count(), 0);
+        s.splice(1, 2, vec![words("b c")]);
+        s.saved(&written);
+        assert_eq!(s.edited().collect::<Vec<_>>(), [1], "the file holds three sentences");
+        let mut filled = words("a");
+        filled.entities.push(crate::data::Entity::new("X", 0, 1));
+        s.propose(0, filled);
+        assert_eq!(s.edited().collect::<Vec<_>>(), [1], "proposals are no edit past a merge");
+        s.splice(1, 1, vec![words("b"), words("c")]);
+        assert_eq!(s.edited_count(), 0);
     }
 }

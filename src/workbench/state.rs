@@ -260,6 +260,13 @@ pub enum Question {
         /// The run's result.
         outcome: Box<FinetuneOutcome>,
     },
+    /// A split would drop relations across the cut, or a merge lose record keys.
+    Restructure {
+        /// The split or merge.
+        edit: Restructure,
+        /// What it loses, each in words.
+        losses: Vec<String>,
+    },
     /// A retype or flip of the current sentence would break relation rules of the types file.
     BreakRules {
         /// The edit asked for.
@@ -267,6 +274,21 @@ pub enum Question {
         /// Each rule it breaks, in words.
         reasons: Vec<String>,
     },
+}
+
+/// A split or merge that waits for the reviewer to allow what it loses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restructure {
+    /// The document's id.
+    pub doc: u64,
+    /// The first sentence replaced.
+    pub sentence: usize,
+    /// The sentences replaced, as they were when asked (the edit is refused if they changed).
+    pub before: Vec<Sentence>,
+    /// What replaces them.
+    pub after: Vec<Sentence>,
+    /// What the edit is ("split before word 4").
+    pub label: String,
 }
 
 /// An edit of the current sentence that waits for the reviewer to allow breaking a rule.

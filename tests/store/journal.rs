@@ -18,7 +18,7 @@ fn sentences() -> Vec<Sentence> {
 fn entry(sentence: usize, entity: (&str, usize, usize), label: &str) -> JournalEntry {
     let mut after = sentences()[sentence].clone();
     after.entities.push(Entity::new(entity.0, entity.1, entity.2));
-    JournalEntry { sentence, after, label: label.to_string(), at: 1_700_000_000 }
+    JournalEntry::new(sentence, after, label, 1_700_000_000)
 }
 
 fn save_path(dir: &Path) -> PathBuf {
@@ -52,8 +52,7 @@ fn entries_appended_are_read_back_and_replay_the_edits() {
         "{\"spanscope_journal\":1,\"file\":\"d.json\",\"base\":{\"len\":12,\"hash\":4660}}\n"
     );
     let edits = [entry(0, ("Peop", 0, 1), "add entity"), entry(1, ("Peop", 0, 1), "add entity")];
-    let undo =
-        JournalEntry { sentence: 1, after: sentences()[1].clone(), label: "undo".into(), at: 1 };
+    let undo = JournalEntry::new(1, sentences()[1].clone(), "undo", 1);
     for e in edits.iter().chain([&undo]) {
         journal.append(e).unwrap();
     }

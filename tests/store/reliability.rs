@@ -30,7 +30,7 @@ fn next(replies: &Receiver<StoreReply>) -> StoreReply {
 fn edit(sentence: &Sentence) -> JournalEntry {
     let mut after = sentence.clone();
     after.entities.push(Entity::new("Peop", 0, 1));
-    JournalEntry { sentence: 0, after, label: "add entity".into(), at: 1_700_000_000 }
+    JournalEntry::new(0, after, "add entity", 1_700_000_000)
 }
 
 fn source(dir: &Path) -> DocumentSource {

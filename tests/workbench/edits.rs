@@ -298,7 +298,7 @@ fn recovered(base: Option<Fingerprint>) -> Recovered {
     Recovered {
         path: "/nowhere/.spanscope/recovery/doc.json.journal.jsonl".into(),
         base,
-        entries: vec![JournalEntry { sentence: 1, after, label: "add entity".into(), at: 0 }],
+        entries: vec![JournalEntry::new(1, after, "add entity", 0)],
         modified: std::time::SystemTime::UNIX_EPOCH,
     }
 }

@@ -22,4 +22,5 @@ mod reliability;
 mod safe_keys;
 mod schema;
 mod screens;
+mod split;
 mod training;

@@ -329,12 +329,8 @@ fn quit_dialog() {
 #[test]
 fn recover_dialog() {
     let mut app = app();
-    let entry = |sentence: usize| JournalEntry {
-        sentence,
-        after: main_sentence(),
-        label: "add entity".into(),
-        at: 1_714_572_180,
-    };
+    let entry =
+        |sentence: usize| JournalEntry::new(sentence, main_sentence(), "add entity", 1_714_572_180);
     let recovered = Recovered {
         path: PathBuf::from("sample_docs/.spanscope/recovery/people.json.journal.jsonl"),
         base: None,

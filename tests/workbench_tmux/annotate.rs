@@ -58,6 +58,37 @@ impl Workspace {
         )
     }
 
+    /// Kills the workbench with SIGKILL as soon as its first journal entry is on disk (the
+    /// store worker writes it), and waits for the wrapping shell to record the exit.
+    fn kill_9_once_journaled(&self, tmux: &Tmux) {
+        let journal = self.path(".spanscope/recovery/doc.json.journal.jsonl");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+            assert!(Instant::now() < deadline, "no journal entry written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Anchored at the start, so the wrapping shell (whose command line holds the same
+        // words) survives to record the exit.
+        let pattern =
+            format!("^{} annotate {}", env!("CARGO_BIN_EXE_spanscope"), self.dir.path().display());
+        let killed = Command::new("pkill").args(["-9", "-f", &pattern]).status().unwrap();
+        assert!(killed.success());
+        wait_for_file(&self.path("exit.txt"), tmux);
+    }
+
+    /// Starts the workbench again, recovers the journal it offers, saves and quits.
+    fn recover_save_and_quit(&self) {
+        std::fs::remove_file(self.path("exit.txt")).unwrap();
+        let tmux = Tmux::start(&self.command(), 100, 32);
+        tmux.wait_for("Recover");
+        tmux.keys(&["y"]);
+        tmux.wait_for("recovered");
+        tmux.keys(&["C-s"]);
+        tmux.wait_for("wrote doc.json");
+        tmux.keys(&["q"]);
+        wait_for_file(&self.path("exit.txt"), &tmux);
+    }
+
     fn doc(&self) -> Value {
         serde_json::from_str(&std::fs::read_to_string(self.path("doc.json")).unwrap()).unwrap()
     }
@@ -119,32 +150,10 @@ fn edits_survive_kill_9_and_are_offered_back() {
     wait_ready(&tmux);
     tmux.keys(&["v", "l", "3"]);
     tmux.wait_for("add entity");
-    // The journal entry is on disk once the store worker wrote it: kill as soon as it is.
-    let journal = ws.path(".spanscope/recovery/doc.json.journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(Instant::now() < deadline, "no journal entry written");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Anchored at the start, so the wrapping shell (whose command line holds the same words)
-    // survives to record the exit.
-    let pattern =
-        format!("^{} annotate {}", env!("CARGO_BIN_EXE_spanscope"), ws.dir.path().display());
-    let killed = Command::new("pkill").args(["-9", "-f", &pattern]).status().unwrap();
-    assert!(killed.success());
-    wait_for_file(&ws.path("exit.txt"), &tmux);
+    ws.kill_9_once_journaled(&tmux);
     assert_eq!(std::fs::read(ws.path("doc.json")).unwrap(), before, "the file was never written");
     drop(tmux);
-
-    std::fs::remove_file(ws.path("exit.txt")).unwrap();
-    let tmux = Tmux::start(&ws.command(), 100, 32);
-    tmux.wait_for("Recover");
-    tmux.keys(&["y"]);
-    tmux.wait_for("recovered");
-    tmux.keys(&["C-s"]);
-    tmux.wait_for("wrote doc.json");
-    tmux.keys(&["q"]);
-    wait_for_file(&ws.path("exit.txt"), &tmux);
+    ws.recover_save_and_quit();
     let entities = ws.doc()[0]["entities"].clone();
     assert!(
         entities
@@ -257,4 +266,25 @@ fn a_sentence_appended_to_a_saved_text_comes_in_and_the_review_stays() {
     tmux.wait_for("Paris");
     tmux.keys(&["q"]);
     wait_for_file(&ws.path("exit.txt"), &tmux);
+}
+
+#[test]
+fn a_split_survives_kill_9_and_is_saved_as_two_records() {
+    let ws = Workspace::new();
+    let tmux = Tmux::start(&ws.command(), 100, 32);
+    wait_ready(&tmux);
+    // "John Smith works for Acme | in Paris .": split before the sixth word.
+    tmux.keys(&["l", "l", "l", "l", "l", "-"]);
+    tmux.wait_for("split before word 6");
+    ws.kill_9_once_journaled(&tmux);
+    drop(tmux);
+    ws.recover_save_and_quit();
+    let doc = ws.doc();
+    let records = doc.as_array().unwrap();
+    assert_eq!(records.len(), 3, "{doc}");
+    assert_eq!(records[0]["tokens"], json!(["John", "Smith", "works", "for", "Acme"]));
+    assert_eq!(records[1]["tokens"], json!(["in", "Paris", "."]));
+    assert_eq!(records[0]["entities"], json!([{"type": "Org", "start": 4, "end": 5}]));
+    assert_eq!((&records[0]["orig_id"], &records[1]["orig_id"]), (&json!("s1"), &json!("s1")));
+    assert_eq!(records[2]["orig_id"], "s2");
 }

@@ -7,7 +7,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use super::store::{finish_quit_after_save, reload};
 use super::training::set_phase;
 use super::Effect;
-use crate::store::journal::{replayed, Recovered};
+use crate::data::split;
+use crate::store::journal::{replayed, restructured, JournalEntry, Recovered, ReplayError};
 use crate::workbench::commands;
 use crate::workbench::history::Change;
 use crate::workbench::state::{App, Disk, Level, Mode, Question, Quitting, TrainingPhase};
@@ -43,6 +44,8 @@ pub enum Answer {
     SaveWithLosses,
     /// Do not save the document.
     DoNotSave,
+    /// Split or merge although it loses what the question names.
+    Restructure,
 }
 
 /// One answer a question takes: its key, the answer, and what it does (the dialog lists them).
@@ -72,6 +75,10 @@ pub fn answers(question: &Question) -> &'static [Choice] {
         Question::BreakRules { .. } => &[
             ('y', BreakRule, "make the change anyway"),
             ('n', LeaveAsItIs, "leave the sentence as it is"),
+        ],
+        Question::Restructure { .. } => &[
+            ('y', Restructure, "do it (u undoes it, and brings back what it drops)"),
+            ('n', LeaveAsItIs, "leave the sentences as they are"),
         ],
         Question::SaveLosses { .. } => &[
             ('y', SaveWithLosses, "save without them (not asked again for this file)"),
@@ -137,6 +144,11 @@ fn answer(app: &mut App, question: Question, chosen: Answer) -> Vec<Effect> {
             vec![Effect::DiscardModel { candidate: outcome.candidate }]
         }
         (Question::BreakRules { edit, .. }, BreakRule) => commands::apply_rule_edit(app, edit),
+        (Question::Restructure { edit, .. }, Restructure) => commands::apply_restructure(app, edit),
+        (Question::Restructure { edit, .. }, _) => {
+            app.say(Level::Info, format!("not done: {}", edit.label));
+            Vec::new()
+        }
         (Question::BreakRules { .. }, _) => {
             app.say(Level::Info, "left as it was: the change would break a relation rule");
             Vec::new()
@@ -182,17 +194,12 @@ fn recovered_save_path(app: &App, doc: u64) -> Option<PathBuf> {
 
 fn recover(app: &mut App, doc: u64, recovered: Recovered) -> Vec<Effect> {
     let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    if recovered.entries.iter().any(JournalEntry::restructures) {
+        return recover_restructured(app, doc, i, &recovered);
+    }
     let replayed = match replayed(app.docs[i].sentences.as_slice(), &recovered.entries) {
         Ok(replayed) => replayed,
-        Err(err) => {
-            app.say(Level::Error, format!("cannot recover: {err}; the journal is set aside"));
-            let save_path = app.docs[i].source.save_path.clone();
-            return vec![Effect::Store(StoreRequest::SetAsideJournal {
-                doc,
-                save_path,
-                why: "unreadable".into(),
-            })];
-        }
+        Err(err) => return cannot_recover(app, doc, i, &err),
     };
     let d = &mut app.docs[i];
     let mut changed = 0;
@@ -202,13 +209,39 @@ fn recover(app: &mut App, doc: u64, recovered: Recovered) -> Vec<Effect> {
             app.history.record(Change {
                 doc,
                 sentence: s,
-                before,
-                after: after.clone(),
+                before: vec![before],
+                after: vec![after.clone()],
                 label: "recovered edit".into(),
             });
             changed += 1;
         }
     }
+    recovered_said(app, i, changed)
+}
+
+/// Recovers a journal that splits or merges sentences: the sentences from the first that
+/// differs to the last come back as one edit (one `u` undoes them all).
+fn recover_restructured(app: &mut App, doc: u64, i: usize, recovered: &Recovered) -> Vec<Effect> {
+    let sentences = match restructured(app.docs[i].sentences.as_slice(), &recovered.entries) {
+        Ok(sentences) => sentences,
+        Err(err) => return cannot_recover(app, doc, i, &err),
+    };
+    let now = app.docs[i].sentences.to_vec();
+    let (prefix, suffix) = split::common_ends(&now, &sentences);
+    let after = sentences[prefix..sentences.len() - suffix].to_vec();
+    let count = now.len() - suffix - prefix;
+    let changed = after.len();
+    if count > 0 || changed > 0 {
+        let d = &mut app.docs[i];
+        d.predicting.retain(|&s| s < prefix);
+        let before = d.sentences.splice(prefix, count, after.clone());
+        let label = "recovered edits".to_string();
+        app.history.record(Change { doc, sentence: prefix, before, after, label });
+    }
+    recovered_said(app, i, changed)
+}
+
+fn recovered_said(app: &mut App, i: usize, changed: usize) -> Vec<Effect> {
     // The journal already holds these edits; new ones are appended to it.
     app.docs[i].journal_started = true;
     app.say(
@@ -219,4 +252,10 @@ fn recover(app: &mut App, doc: u64, recovered: Recovered) -> Vec<Effect> {
         ),
     );
     Vec::new()
+}
+
+fn cannot_recover(app: &mut App, doc: u64, i: usize, err: &ReplayError) -> Vec<Effect> {
+    app.say(Level::Error, format!("cannot recover: {err}; the journal is set aside"));
+    let save_path = app.docs[i].source.save_path.clone();
+    vec![Effect::Store(StoreRequest::SetAsideJournal { doc, save_path, why: "unreadable".into() })]
 }

@@ -630,6 +630,10 @@ fn question_text(app: &App, question: &Question) -> (String, String) {
         Question::KeepModel { outcome } => {
             ("Keep the fine-tuned model?".into(), keep_model_text(outcome))
         }
+        Question::Restructure { edit, losses } => (
+            format!("{}?", capitalised(&edit.label)),
+            format!("This {}: {}.", edit.label, losses.join("; ")),
+        ),
         Question::BreakRules { reasons, .. } => (
             "Break a relation rule?".into(),
             format!("The types file's rules say: {}.", reasons.join("; ")),
