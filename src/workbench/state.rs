@@ -21,7 +21,7 @@ use super::labels::LabelEditor;
 use super::sentences::{Sentences, Snapshot};
 use crate::data::annotation::Item;
 use crate::model::versions::Scores;
-use crate::train::finetune::FinetuneOutcome;
+use crate::train::finetune::{ChangedSentence, FinetuneOutcome};
 use crate::worker::explanation::{Ablation, Explanation, Wanted};
 use crate::worker::model::{Inspection, ModelInfo};
 
@@ -533,6 +533,10 @@ pub struct Training {
     pub sentences: (usize, usize, usize),
     /// Scores of the current and of the new model on the held-out sentences.
     pub scores: Option<(Scores, Scores)>,
+    /// Folds of the cross-validation that judges the run, when too few sentences are held out.
+    pub folds: Option<usize>,
+    /// The judged sentences whose prediction the new model changed, before and after.
+    pub changed: Vec<ChangedSentence>,
 }
 
 impl Training {
@@ -547,6 +551,8 @@ impl Training {
             seconds: (0.0, 0.0),
             sentences: (0, 0, 0),
             scores: None,
+            folds: None,
+            changed: Vec::new(),
         }
     }
 

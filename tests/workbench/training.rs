@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::support::*;
 use spanscope::model::versions::{Score, Scores};
-use spanscope::train::finetune::{FinetuneOutcome, FinetuneProgress, Judge};
+use spanscope::train::finetune::{ChangedSentence, FinetuneOutcome, FinetuneProgress, Judge};
 use spanscope::train::trainer::TrainReport;
 use spanscope::workbench::state::{Mode, ModelStatus, Question, TrainingPhase};
 use spanscope::workbench::update::{update, Effect, Msg};
@@ -251,4 +251,26 @@ fn a_discarded_candidate_that_cannot_be_removed_is_reported() {
     update(&mut app, Msg::Training(reply.clone()));
     let (level, text) = app.message.clone().unwrap();
     assert!(level == Level::Error && text.contains("could not be removed"), "{text}");
+}
+
+#[test]
+fn a_model_the_gate_keeps_still_shows_the_judged_sentences_it_changed_and_how_it_was_judged() {
+    let mut app = trainable_app();
+    press(&mut app, "<Enter><Enter>T");
+    let fold = FinetuneProgress::Fold { fold: 1, folds: 2 };
+    update(&mut app, Msg::Training(TrainingReply::Progress(fold)));
+    let mut kept = outcome(50.0, 60.0);
+    kept.judged_by = Judge::CrossValidation(2);
+    kept.changed = vec![ChangedSentence {
+        text: "Acme hired Bo".into(),
+        gold: "Org[0:1] Peop[2:3]".into(),
+        before: "Org[0:1]".into(),
+        after: "Org[0:1] Peop[2:3]".into(),
+    }];
+    let effects = work(update(&mut app, Msg::Training(TrainingReply::Finished(kept))));
+    assert!(matches!(&effects[..], [Effect::AcceptModel { forced: false, .. }]));
+    assert!(app.message.as_ref().unwrap().1.contains("1 judged sentence(s) changed"));
+    let screen = crate::screens::screen(&app, 120, 40);
+    assert!(screen.contains("judged by 2-fold cross-validation"), "{screen}");
+    assert!(screen.contains("changed «Acme hired Bo»: Org[0:1] → Org[0:1] Peop[2:3]"), "{screen}");
 }

@@ -37,6 +37,7 @@ pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect>
         TrainingReply::Progress(FinetuneProgress::Epoch(_)) => {}
         TrainingReply::Progress(FinetuneProgress::Fold { fold, folds }) => {
             t.phase = TrainingPhase::Scoring;
+            t.folds = Some(folds);
             app.say(Level::Info, format!("judging by cross-validation: fold {fold} of {folds}"));
         }
         TrainingReply::Progress(FinetuneProgress::Scoring { .. }) => {
@@ -44,6 +45,8 @@ pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect>
         }
         TrainingReply::Finished(outcome) => {
             t.scores = Some((outcome.before, outcome.after));
+            // Shown in the panel whether the reviewer decides or the gate keeps the model.
+            t.changed = outcome.changed.clone();
             let (b, a) = (outcome.before.relations.f1, outcome.after.relations.f1);
             // The gate keeps a candidate that is not worse; the reviewer decides on the rest.
             let Decision::Keep { forced } = Decision::of(&outcome, false) else {
@@ -58,8 +61,12 @@ pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect>
             app.say(
                 Level::Info,
                 format!(
-                    "the fine-tuned model is {} ({b:.1} → {a:.1}); switching to it",
-                    outcome.verdict
+                    "the fine-tuned model is {} ({b:.1} → {a:.1}){}; switching to it",
+                    outcome.verdict,
+                    match outcome.changed.len() {
+                        0 => String::new(),
+                        n => format!(", {n} judged sentence(s) changed (panel: P)"),
+                    }
                 ),
             );
             return vec![Effect::AcceptModel { outcome, forced }];

@@ -60,7 +60,11 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, t: &Training, theme: &Theme) {
         vec![Span::styled(summary(t), theme.base)],
         vec![Span::styled(
             format!(
-                "{trained} reviewed + {replayed} original sentences, {held} held out · {} elapsed",
+                "{trained} reviewed + {replayed} original sentences, {} · {} elapsed",
+                match t.folds {
+                    Some(k) => format!("judged by {k}-fold cross-validation"),
+                    None => format!("{held} held out"),
+                },
                 clock(t.seconds.0)
             ),
             theme.dim,
@@ -73,6 +77,21 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, t: &Training, theme: &Theme) {
                 before.relations.f1, after.relations.f1, before.entities.f1, after.entities.f1
             ),
             theme.base,
+        )]);
+    }
+    // The judged sentences whose prediction changed, as many as there is room for.
+    let room = usize::from(body.height).saturating_sub(lines.len() + 1);
+    let shown = if t.changed.len() > room { room.saturating_sub(1) } else { t.changed.len() };
+    for c in &t.changed[..shown] {
+        lines.push(vec![Span::styled(
+            format!("changed «{}»: {} → {}", c.text, c.before, c.after),
+            theme.dim,
+        )]);
+    }
+    if shown < t.changed.len() {
+        lines.push(vec![Span::styled(
+            format!("{} more changed sentence(s) in finetune.json", t.changed.len() - shown),
+            theme.dim,
         )]);
     }
     let mut y = body.y;
