@@ -3,23 +3,12 @@
 //! Without the shared data the tests print a note and pass.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::interop::interop;
 use serde_json::Value;
 use spanscope::data::formats::{self, Interchange, LossKind};
 use spanscope::data::Sentence;
-
-fn interop() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SPANSCOPE_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    let dir = dir.join("interop");
-    if !dir.is_dir() {
-        eprintln!("note: no {}; skipping", dir.display());
-    }
-    dir.is_dir().then_some(dir)
-}
 
 fn counts<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();

@@ -5,6 +5,8 @@ mod files;
 mod formats_losses;
 mod formats_real;
 mod formats_roundtrip;
+#[path = "../interop/mod.rs"]
+mod interop;
 mod roundtrip;
 mod shared_datasets;
 mod wordpiece;

@@ -3,8 +3,7 @@
 //! the selection, a key remapped in the config file is the one that works, and accept and
 //! reject move on by themselves while `A` accepts what remains.
 
-use std::path::Path;
-
+use crate::mouse::command;
 use crate::tmux::{wait_for_file, Tmux};
 use serde_json::{json, Value};
 
@@ -22,16 +21,6 @@ fn workspace() -> tempfile::TempDir {
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(config.join("config.toml"), "[keys]\nquit = \"Q\"\n").unwrap();
     dir
-}
-
-fn command(dir: &Path) -> String {
-    let bin = env!("CARGO_BIN_EXE_spanscope");
-    let d = dir.display();
-    format!(
-        "cd {d} && env -u SPANSCOPE_MODEL -u NO_COLOR -u XDG_CONFIG_HOME HOME={d} {bin} annotate \
-         --no-model {d}/doc.json; echo $? > {d}/exit.txt.tmp; mv {d}/exit.txt.tmp {d}/exit.txt; \
-         sleep 30"
-    )
 }
 
 #[test]
