@@ -84,7 +84,7 @@ pub fn sentences_from_part(file: &str, part: &str, before: usize) -> Vec<Sentenc
 }
 
 /// The origin of a record made from `file`: its code-point range.
-fn origin_in(s: &Sentence, file: &str) -> Option<(usize, usize)> {
+pub fn origin_in(s: &Sentence, file: &str) -> Option<(usize, usize)> {
     let o = s.extra.get(ORIGIN_KEY)?.as_object()?;
     let number = |key: &str| o.get(key)?.as_u64().and_then(|n| usize::try_from(n).ok());
     (o.get("file")?.as_str()? == file).then_some((number("start")?, number("end")?))

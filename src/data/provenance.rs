@@ -197,14 +197,14 @@ fn proposal_of(extra: &Map<String, Value>) -> bool {
         && (extra.contains_key(SCORE_KEY) || extra.contains_key(MODEL_KEY))
 }
 
+/// Whatever score the item had was for what it was before the change (the proposal's, or the
+/// model's current score for the earlier type or span): it goes, and the current one comes anew.
 fn keep(extra: &mut Map<String, Value>, record: Option<Value>) {
     if let Some(record) = record {
         extra.insert(PROPOSAL_KEY.into(), record);
     }
-    if extra.contains_key(PROPOSAL_KEY) {
-        extra.shift_remove(SCORE_KEY);
-        extra.shift_remove(MODEL_KEY);
-    }
+    extra.shift_remove(SCORE_KEY);
+    extra.shift_remove(MODEL_KEY);
 }
 
 /// Gives the entities of `s` over words `[start, end)` that a person wrote or corrected and
@@ -219,19 +219,55 @@ pub fn set_current_scores(
     let mut changed = false;
     for e in &mut s.entities {
         let written = matches!(entity_source(e), Source::Corrected | Source::Manual);
-        if !written || (e.start, e.end) != (start, end) || e.extra.contains_key(SCORE_KEY) {
-            continue;
+        if written && (e.start, e.end) == (start, end) {
+            changed |= set_score(&mut e.extra, &e.entity_type, probabilities, model);
         }
-        let Some(&(_, p)) = probabilities.iter().find(|(name, _)| *name == e.entity_type) else {
-            continue;
-        };
-        // Rounded as `predict` writes scores, so the file stays readable.
-        let p = (f64::from(p) * 10_000.0).round() / 10_000.0;
-        e.extra.insert(SCORE_KEY.into(), p.into());
-        e.extra.insert(MODEL_KEY.into(), model.into());
-        changed = true;
     }
     changed
+}
+
+/// As [`set_current_scores`], for the relations a person wrote or corrected from an entity
+/// over words `head` to one over words `tail`; `scores` holds the model's score of each
+/// relation type for that ordered pair (σ of its logit, calibrated as `predict` reports it).
+pub fn set_current_relation_scores(
+    s: &mut Sentence,
+    head: (usize, usize),
+    tail: (usize, usize),
+    scores: &[(String, f32)],
+    model: &str,
+) -> bool {
+    let span = |i: usize| s.entities.get(i).map(|e| (e.start, e.end));
+    let over: Vec<bool> = s
+        .relations
+        .iter()
+        .map(|r| span(r.head) == Some(head) && span(r.tail) == Some(tail))
+        .collect();
+    let mut changed = false;
+    for (r, over) in s.relations.iter_mut().zip(over) {
+        let written = matches!(relation_source(r), Source::Corrected | Source::Manual);
+        if written && over {
+            changed |= set_score(&mut r.extra, &r.relation_type, scores, model);
+        }
+    }
+    changed
+}
+
+/// Gives an item of type `ty` without a score its score from `scores`, and the model's name.
+fn set_score(
+    extra: &mut Map<String, Value>,
+    ty: &str,
+    scores: &[(String, f32)],
+    model: &str,
+) -> bool {
+    if extra.contains_key(SCORE_KEY) {
+        return false;
+    }
+    let Some(&(_, p)) = scores.iter().find(|(name, _)| name == ty) else { return false };
+    // Rounded as `predict` writes scores, so the file stays readable.
+    let p = (f64::from(p) * 10_000.0).round() / 10_000.0;
+    extra.insert(SCORE_KEY.into(), p.into());
+    extra.insert(MODEL_KEY.into(), model.into());
+    true
 }
 
 /// Stamps what an edit changed (`before` into `after`) with `stamp`: every entity, relation
@@ -406,6 +442,36 @@ mod tests {
         assert_eq!(s.entities[1].extra[PROPOSAL_KEY]["score"], json!(0.8));
         // Once scored, it keeps its score.
         assert!(!set_current_scores(&mut s, (3, 4), &p, "v3"));
+    }
+
+    #[test]
+    fn current_scores_go_to_written_relations_of_the_ordered_pair_only() {
+        let mut s = edit::set_relation_type(&sentence(), 0, "Located_In").unwrap();
+        let scores = [("Work_For".to_string(), 0.7), ("Located_In".to_string(), 0.123_456)];
+        assert!(!set_current_relation_scores(&mut s, (3, 4), (0, 1), &scores, "v2"), "tail→head");
+        assert!(set_current_relation_scores(&mut s, (0, 1), (3, 4), &scores, "v2"));
+        assert_eq!(s.relations[0].extra[SCORE_KEY], json!(0.1235));
+        assert_eq!(s.relations[0].extra[MODEL_KEY], json!("v2"));
+        assert_eq!(s.relations[0].extra[PROPOSAL_KEY]["score"], json!(0.7));
+        assert!(!set_current_relation_scores(&mut s, (0, 1), (3, 4), &scores, "v3"));
+        // Retyped again, the score for the earlier type goes; the next answer brings the new one.
+        let mut again = edit::set_relation_type(&s, 0, "Work_For").unwrap();
+        assert!(!again.relations[0].extra.contains_key(SCORE_KEY));
+        assert!(set_current_relation_scores(&mut again, (0, 1), (3, 4), &scores, "v3"));
+        assert_eq!(again.relations[0].extra[SCORE_KEY], json!(0.7));
+        // A proposal is the model's own: it keeps the score it came with.
+        let mut proposed = sentence();
+        assert!(!set_current_relation_scores(&mut proposed, (0, 1), (3, 4), &scores, "v2"));
+    }
+
+    #[test]
+    fn a_written_entity_retyped_again_loses_the_score_of_its_earlier_type() {
+        let mut s = edit::add_entity(&sentence(), 5, 6, "Loc").unwrap();
+        let p = [("Loc".to_string(), 0.6), ("Org".to_string(), 0.3)];
+        assert!(set_current_scores(&mut s, (5, 6), &p, "v2"));
+        let retyped = edit::set_entity_type(&s, 2, "Org").unwrap();
+        assert!(!retyped.entities[2].extra.contains_key(SCORE_KEY));
+        assert!(!retyped.entities[2].extra.contains_key(MODEL_KEY));
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Document {
     pub locked: Option<String>,
     /// Sentences sent to the model and not yet answered.
     pub predicting: BTreeSet<usize>,
+    /// The `.txt` its annotations were made from changed while it had unsaved edits: it is
+    /// read again once they are saved, which brings the text's new sentences in.
+    pub text_changed: bool,
     /// What the file (brat, DyGIE) holds that is not shown, and so a save would not write back.
     pub losses: LossReport,
     /// Whether the reviewer agreed to save this document without what its format cannot
@@ -103,6 +106,7 @@ impl Document {
             journal_failed: None,
             locked: None,
             predicting: BTreeSet::new(),
+            text_changed: false,
             losses: LossReport::default(),
             losses_accepted: false,
         }

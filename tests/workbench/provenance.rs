@@ -1,18 +1,24 @@
 //! Provenance at the state level and through the store: rejections kept and not proposed
-//! again, corrections keeping the proposal and getting the model's current score, who and
-//! when on every edit, stable sentence ids, and a `.txt` that grew after its `.json` was saved.
+//! again, corrections keeping the proposal and getting the model's current score (a relation's
+//! from the bundled model on its worker thread), who and when on every edit, stable sentence
+//! ids, and a `.txt` that grew after its `.json` was saved.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
 
 use crate::support::*;
 use serde_json::{json, Value};
-use spanscope::data::annotation::reviewed_sentences;
+use spanscope::data::annotation::{reviewed_sentences, Item};
 use spanscope::data::Sentence;
+use spanscope::explain::prediction::{Explainer, Target, Words};
 use spanscope::explain::Contribution;
+use spanscope::model::checkpoint;
+use spanscope::model::device::DeviceSpec;
 use spanscope::store::files::{self, DocumentSource};
 use spanscope::workbench::state::{App, ModelStatus};
 use spanscope::workbench::update::{self, update, Effect, Msg};
-use spanscope::worker::model::{InferenceReply, Inspection, ModelInfo};
+use spanscope::worker::model::{InferenceReply, InferenceWorker, Inspection, ModelInfo};
 use spanscope::worker::store::StoreReply;
 
 fn info() -> ModelInfo {
@@ -131,6 +137,168 @@ fn a_correction_keeps_the_proposal_and_gets_the_current_score() {
     assert_eq!(e.extra["score"], json!(0.2));
     assert_eq!(e.extra["proposal"]["type"], json!("Peop"), "the first proposal stays");
     assert!(!journal.is_empty(), "the score is journaled with the edit");
+}
+
+/// The bundled model on its worker thread, answering the workbench's requests one at a time
+/// (so that none is superseded and every one gets its reply).
+struct Bundled {
+    worker: InferenceWorker,
+    replies: Receiver<InferenceReply>,
+}
+
+fn bundled_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/conll04-aspert-minilm")
+}
+
+impl Bundled {
+    /// Starts the worker and gives `app` the model it loaded.
+    fn start(app: &mut App) -> Self {
+        let (tx, replies) = channel();
+        let worker = InferenceWorker::spawn(bundled_dir(), DeviceSpec::Cpu, move |reply| {
+            let _ = tx.send(reply);
+        });
+        let bundled = Bundled { worker, replies };
+        let ready = bundled.next();
+        assert!(matches!(ready, InferenceReply::Ready(_)), "{ready:?}");
+        update(app, Msg::Model(ready));
+        bundled
+    }
+
+    fn next(&self) -> InferenceReply {
+        self.replies.recv_timeout(Duration::from_secs(120)).expect("the model worker replies")
+    }
+
+    /// Serves the inspect and explain requests among `effects`, and those their answers
+    /// bring, until none is left.
+    fn serve(&self, app: &mut App, effects: Vec<Effect>) {
+        let mut pending: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = pending.pop_front() {
+            let asked = match effect {
+                Effect::Inspect { request, tokens, start, end } => {
+                    self.worker.inspect(request, tokens, start, end);
+                    request
+                }
+                Effect::Explain { request, tokens, target, wanted } => {
+                    self.worker.explain(request, tokens, target, wanted);
+                    request
+                }
+                _ => continue,
+            };
+            let reply = loop {
+                match self.next() {
+                    InferenceReply::Inspected { request, .. }
+                    | InferenceReply::Explained { request, .. }
+                        if request != asked =>
+                    {
+                        panic!("request {request} answered while {asked} was asked")
+                    }
+                    InferenceReply::Idle => continue,
+                    reply => break reply,
+                }
+            };
+            pending.extend(update(app, Msg::Model(reply)));
+        }
+    }
+}
+
+/// The bundled model's score (as `spanscope explain --relation` reports it, rounded as files
+/// keep it) of `relation` from words `head` to words `tail` of `s`.
+fn relation_score(s: &Sentence, head: (usize, usize), tail: (usize, usize), relation: &str) -> f64 {
+    let (model, _, pieces, _) =
+        checkpoint::load(&bundled_dir(), &candle_core::Device::Cpu, candle_core::DType::F32)
+            .expect("bundled model");
+    let target = Target::Relation {
+        head: Words::new(head.0, head.1),
+        tail: Words::new(tail.0, tail.1),
+        relation: Some(relation.into()),
+    };
+    let explainer = Explainer::new(&model, &pieces, &s.tokens, target).unwrap();
+    (f64::from(explainer.prediction().probability) * 10_000.0).round() / 10_000.0
+}
+
+fn score_of(extra: &serde_json::Map<String, Value>) -> Option<f64> {
+    extra.get("score").and_then(Value::as_f64)
+}
+
+/// The proposed sentence with the model's Located_In(Acme → Paris) and Live_In(Paris → John
+/// Smith), and the types with two more for the reviewer to pick: OrgBased_In (3), Live_In (4).
+fn relations_proposed() -> (Sentence, spanscope::data::types::Types) {
+    let mut s = proposed();
+    let relation = |ty: &str, head: usize, tail: usize| {
+        let r = json!({"type": ty, "head": head, "tail": tail, "score": 0.8, "source": "model"});
+        serde_json::from_value(r).unwrap()
+    };
+    s.relations = vec![relation("Located_In", 2, 1), relation("Live_In", 1, 0)];
+    let mut types = types();
+    for name in ["OrgBased_In", "Live_In"] {
+        let mut more = types.relations[0].clone();
+        (more.name, more.short, more.verbose) = (name.into(), name.into(), name.into());
+        types.relations.push(more);
+    }
+    (s, types)
+}
+
+#[test]
+fn a_relation_the_reviewer_writes_gets_the_models_score_for_it() {
+    let (s, types) = relations_proposed();
+    let mut bare = s.clone();
+    bare.relations.clear();
+    let mut app = app_with(vec![s.clone(), bare, s.clone()]);
+    app.types = types;
+    let bundled = Bundled::start(&mut app);
+    let (peop, org, loc) = ((0, 2), (4, 5), (6, 7));
+    let selected = |app: &App| match app.cursor.item {
+        Some(Item::Relation(i)) => sent(app, app.cursor.sentence).relations[i].clone(),
+        other => panic!("a relation is selected, not {other:?}"),
+    };
+
+    // Located_In(Acme → Paris), selected and explained, then retyped to OrgBased_In.
+    let effects = press(&mut app, "]");
+    assert_eq!(selected(&app).relation_type, "Located_In");
+    bundled.serve(&mut app, effects);
+    let effects = press(&mut app, "3");
+    bundled.serve(&mut app, effects);
+    let r = selected(&app);
+    assert_eq!(r.relation_type, "OrgBased_In");
+    assert_eq!(r.extra["source"], json!("corrected"));
+    assert_eq!(r.extra["proposal"]["score"], json!(0.8), "the proposal keeps its own score");
+    assert_eq!(r.extra["model"], json!("conll04-aspert-minilm"));
+    let expected = relation_score(&s, org, loc, "OrgBased_In");
+    let got = score_of(&r.extra).expect("the retyped relation has the model's current score");
+    assert!((got - expected).abs() < 2e-4, "{got} vs explain --relation's {expected}");
+    let before = relation_score(&s, org, loc, "Located_In");
+    assert!((expected - before).abs() > 0.1, "the new type's score, not the old: {before}");
+
+    // Live_In(Paris → John Smith) flipped: the score of John Smith → Paris, once explained.
+    let effects = press(&mut app, "]");
+    assert_eq!(selected(&app).relation_type, "Live_In");
+    bundled.serve(&mut app, effects);
+    let effects = press(&mut app, "f");
+    assert!(score_of(&selected(&app).extra).is_none(), "Paris → John Smith's score is gone");
+    bundled.serve(&mut app, effects);
+    let expected = relation_score(&s, peop, loc, "Live_In");
+    let got = score_of(&selected(&app).extra).expect("scored after the flip");
+    assert!((got - expected).abs() < 2e-4, "{got} vs {expected}");
+    assert!((expected - relation_score(&s, loc, peop, "Live_In")).abs() > 0.1, "direction");
+
+    // A relation drawn by hand: Work_For from John Smith to the first tail offered.
+    let effects = press(&mut app, "j<Tab>R<Enter>1");
+    bundled.serve(&mut app, effects);
+    let r = selected(&app);
+    let ends = sent(&app, 1);
+    let (head, tail) = (&ends.entities[r.head], &ends.entities[r.tail]);
+    assert_eq!((r.relation_type.as_str(), (head.start, head.end)), ("Work_For", peop));
+    let expected = relation_score(&s, peop, (tail.start, tail.end), "Work_For");
+    let got = score_of(&r.extra).expect("the new relation has the model's score");
+    assert!((got - expected).abs() < 2e-4, "{got} vs {expected}");
+    assert_eq!(r.extra["source"], json!("manual"));
+
+    // Looking at the relations of a sentence without unsaved edits changes nothing.
+    let effects = press(&mut app, "j]");
+    bundled.serve(&mut app, effects);
+    assert_eq!(app.cursor.sentence, 2);
+    assert!(app.inspector.explanation.is_some(), "it was explained");
+    assert_eq!(*sent(&app, 2), s);
 }
 
 #[test]

@@ -288,3 +288,45 @@ fn a_split_survives_kill_9_and_is_saved_as_two_records() {
     assert_eq!((&records[0]["orig_id"], &records[1]["orig_id"]), (&json!("s1"), &json!("s1")));
     assert_eq!(records[2]["orig_id"], "s2");
 }
+
+#[test]
+fn a_sentence_appended_to_the_text_while_it_is_open_comes_in_and_no_edit_is_lost() {
+    let ws = Workspace::new();
+    std::fs::remove_file(ws.path("doc.json")).unwrap();
+    std::fs::write(ws.path("notes.txt"), "Zoë Ünal lives in Berlin.\n").unwrap();
+    let append = |sentence: &str| {
+        let mut text = std::fs::read_to_string(ws.path("notes.txt")).unwrap();
+        text.push_str(sentence);
+        std::fs::write(ws.path("notes.txt"), text).unwrap();
+    };
+    let tmux = Tmux::start(&ws.command_with("--no-model"), 160, 32);
+    tmux.wait_for("Berlin");
+    tmux.keys(&["r"]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("wrote notes.json");
+
+    // Saved, nothing unsaved: the new sentence comes in at once.
+    append("\nMax Weber moved to Paris.\n");
+    tmux.wait_for("notes.txt changed: 1 new or changed sentence(s) came in");
+    tmux.keys(&["j"]);
+    tmux.wait_for("Paris");
+
+    // With an unsaved edit (Paris's sentence reviewed), it waits for the save.
+    tmux.keys(&["r"]);
+    tmux.wait_for("mark reviewed");
+    append("\nCy Lee works in Oslo.\n");
+    tmux.wait_for("notes.txt changed: its new sentences come in once notes.json is saved");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("notes.txt changed: 1 new or changed sentence(s) came in");
+    tmux.keys(&["j"]);
+    tmux.wait_for("Oslo");
+    tmux.keys(&["q"]);
+    wait_for_file(&ws.path("exit.txt"), &tmux);
+    drop(tmux);
+
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("notes.json")).unwrap()).unwrap();
+    let reviewed: Vec<&Value> = saved.as_array().unwrap().iter().map(|s| &s["reviewed"]).collect();
+    assert_eq!(reviewed, [&json!(true), &json!(true)], "both reviews saved, none lost");
+    assert_eq!(saved[1]["tokens"][4], json!("Paris"));
+}

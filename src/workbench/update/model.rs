@@ -4,6 +4,7 @@ use super::store::merge_types;
 use super::Effect;
 use crate::data::{annotation, provenance};
 use crate::workbench::inspection;
+use crate::workbench::provenance::score_answered;
 use crate::workbench::state::{App, Level, ModelStatus};
 use crate::worker::model::InferenceReply;
 
@@ -58,11 +59,14 @@ pub(super) fn model_reply(app: &mut App, reply: InferenceReply) -> Vec<Effect> {
         InferenceReply::Inspected { request, result } => {
             if request == app.inspector.request {
                 app.inspector.result = Some(result);
-                return crate::workbench::provenance::score_inspected(app);
+                let at = app.inspector.key.as_ref().map(|k| (k.doc, k.sentence));
+                return at.map_or_else(Vec::new, |(id, index)| score_answered(app, id, index));
             }
         }
         InferenceReply::Explained { request, result } => {
-            inspection::explained(app, request, result)
+            inspection::explained(app, request, result);
+            let at = app.inspector.explain_key.as_ref().map(|k| (k.doc, k.sentence));
+            return at.map_or_else(Vec::new, |(id, index)| score_answered(app, id, index));
         }
         InferenceReply::Failed { doc, sentence, error } => {
             if let Some(i) = app.doc_index(doc) {

@@ -2,8 +2,12 @@
 //! on disk.
 
 use super::{add_document, Effect};
+use std::path::Path;
+
 use crate::data::annotation;
 use crate::data::io::DataError;
+use crate::data::io::Format;
+use crate::data::origin::origin_in;
 use crate::data::types::{EntityType, RelationType, Types};
 use crate::store::files::{DocumentSource, Fingerprint, LoadedDocument, SaveError};
 use crate::store::journal::Recovered;
@@ -44,7 +48,7 @@ pub(super) fn store_reply(app: &mut App, reply: StoreReply) -> Vec<Effect> {
                 }
             }
             finish_quit_after_save(app);
-            Vec::new()
+            read_changed_text(app, doc)
         }
         StoreReply::JournalFailed { doc, error } => {
             if let Some(i) = app.doc_index(doc) {
@@ -118,6 +122,7 @@ fn loaded(
     d.disk = Disk::InSync;
     d.journal_started = false;
     d.saving = None;
+    d.text_changed = false;
     if !app.types_from_file {
         merge_types(&mut app.types, &Types::infer(app.docs[i].sentences.iter()));
     }
@@ -283,6 +288,9 @@ pub(super) fn file_event(app: &mut App, event: FileEvent) -> Vec<Effect> {
             vec![Effect::Store(StoreRequest::Check { doc, source, known })]
         }
         (None, FileEvent::Changed(path)) => {
+            if let Some(doc) = made_from_text(app, &path) {
+                return text_changed(app, doc, &path);
+            }
             let is_types = path.file_name().is_some_and(|n| n == "types.json");
             match DocumentSource::for_path(&path) {
                 Some(source)
@@ -297,4 +305,56 @@ pub(super) fn file_event(app: &mut App, event: FileEvent) -> Vec<Effect> {
         }
         (None, _) => Vec::new(),
     }
+}
+
+/// The open document whose annotations (the `.json` or `.jsonl` beside it, as
+/// [`crate::store::files::load`] pairs them) were made from the text `path`.
+fn made_from_text(app: &App, path: &Path) -> Option<u64> {
+    if Format::from_path(path) != Some(Format::Text) {
+        return None;
+    }
+    let file = path.file_name()?.to_string_lossy();
+    app.docs
+        .iter()
+        .find(|d| {
+            d.source.interchange.is_none()
+                && d.source.read_format != Format::Text
+                && d.source.read_path.with_extension("txt") == path
+                && d.sentences.iter().any(|s| origin_in(s, &file).is_some())
+        })
+        .map(|d| d.id)
+}
+
+/// The text a document's annotations were made from changed: the document is read again, as
+/// at opening, which brings the text's new or changed sentences in and says what came. With
+/// unsaved edits that waits for their save, so no edit is lost and nothing needs asking.
+fn text_changed(app: &mut App, doc: u64, path: &Path) -> Vec<Effect> {
+    let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    let d = &mut app.docs[i];
+    if d.is_dirty() || d.saving.is_some() {
+        d.text_changed = true;
+        let (text, name) = (file_name(path), d.name());
+        app.say(
+            Level::Info,
+            format!("{text} changed: its new sentences come in once {name} is saved (Ctrl-s)"),
+        );
+        return Vec::new();
+    }
+    reload(app, doc)
+}
+
+/// After a save: reads the document again when its text changed meanwhile and every edit is
+/// now saved.
+fn read_changed_text(app: &mut App, doc: u64) -> Vec<Effect> {
+    let Some(i) = app.doc_index(doc) else { return Vec::new() };
+    let d = &app.docs[i];
+    if !d.text_changed || d.is_dirty() || d.saving.is_some() || app.quitting != Quitting::No {
+        return Vec::new();
+    }
+    app.docs[i].text_changed = false;
+    reload(app, doc)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
 }
