@@ -10,6 +10,7 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod filter;
+pub mod find;
 pub mod history;
 pub mod hits;
 pub mod inspection;
