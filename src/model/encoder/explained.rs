@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::{BertEncoder, EncoderOutput, EncoderPath, Pass};
+use super::{additive_mask, BertEncoder, EncoderOutput, EncoderPath, Pass};
 use crate::model::fused::layer_node::{self, Slot};
 
 impl BertEncoder {
@@ -72,16 +72,8 @@ impl BertEncoder {
                 word_scale.map(|s| s.dims())
             );
         }
-        if t > self.cfg.max_position_embeddings {
-            candle_core::bail!(
-                "sequence of {t} word pieces is longer than the encoder's {} positions",
-                self.cfg.max_position_embeddings
-            );
-        }
-        let mask = attention_mask
-            .to_dtype(DType::F32)?
-            .affine(f32::MAX as f64, f32::MIN as f64)?
-            .reshape((b, 1, 1, t))?;
+        self.check_length(t)?;
+        let mask = additive_mask(attention_mask, (b, t))?;
         let mut x = self.embeddings.forward_scaled(input_ids, word_scale, false)?;
         let tracked = gate.track_op() || x.track_op();
         if self.path(Pass::Explained { tracked, nodes_allowed }) == EncoderPath::GatedNodes {
@@ -139,21 +131,13 @@ impl BertEncoder {
                 gate.dims()
             );
         }
-        if t > self.cfg.max_position_embeddings {
-            candle_core::bail!(
-                "sequence of {t} word pieces is longer than the encoder's {} positions",
-                self.cfg.max_position_embeddings
-            );
-        }
+        self.check_length(t)?;
         let values = gate.to_dtype(DType::F32)?.to_vec3::<f32>()?;
         let first: Vec<usize> = values
             .iter()
             .map(|row| row.iter().position(|l| l.iter().any(|&g| g != 1.0)).unwrap_or(layers))
             .collect();
-        let mask = attention_mask
-            .to_dtype(DType::F32)?
-            .affine(f32::MAX as f64, f32::MIN as f64)?
-            .reshape((1, 1, 1, t))?;
+        let mask = additive_mask(attention_mask, (1, t))?;
         let mut shared = self.embeddings.forward(input_ids, false)?;
         let mut apart: Option<Tensor> = None;
         // Rows running on their own, in the order they left the shared row.

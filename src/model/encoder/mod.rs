@@ -300,6 +300,17 @@ impl BertEncoder {
         pad_batch(input_ids, self.cfg.pad_token_id, self.device())
     }
 
+    /// Refuses a sequence of `t` pieces longer than the position embeddings.
+    fn check_length(&self, t: usize) -> candle_core::Result<()> {
+        if t > self.cfg.max_position_embeddings {
+            candle_core::bail!(
+                "sequence of {t} word pieces is longer than the encoder's {} positions",
+                self.cfg.max_position_embeddings
+            );
+        }
+        Ok(())
+    }
+
     /// Runs the encoder.
     ///
     /// `input_ids`: `[B, T]` word-piece ids (u32); `attention_mask`: `[B, T]`, 1 for real
@@ -318,18 +329,8 @@ impl BertEncoder {
                 attention_mask.dims()
             );
         }
-        if t > self.cfg.max_position_embeddings {
-            candle_core::bail!(
-                "sequence of {t} word pieces is longer than the encoder's {} positions",
-                self.cfg.max_position_embeddings
-            );
-        }
-        // (1 - m) · f32::MIN = m · f32::MAX + f32::MIN in one op (exactly 0 for m = 1, f32::MIN
-        // for m = 0), shaped to broadcast over heads and queries: [B, 1, 1, T].
-        let mask = attention_mask
-            .to_dtype(DType::F32)?
-            .affine(f32::MAX as f64, f32::MIN as f64)?
-            .reshape((b, 1, 1, t))?;
+        self.check_length(t)?;
+        let mask = additive_mask(attention_mask, (b, t))?;
         let x = self.embeddings.forward(input_ids, train)?;
         match self.path(Pass::Plain { tracked: x.track_op() }) {
             EncoderPath::LayerNodes => self.forward_layer_nodes(x, &mask, train),
@@ -374,6 +375,16 @@ impl BertEncoder {
         let attentions = layer_node::tap_attentions(&x, attentions, &slot)?;
         Ok(EncoderOutput { hidden: x, attentions })
     }
+}
+
+/// The attention mask `[B, T]` as what is added to the attention logits, `[B, 1, 1, T]` to
+/// broadcast over heads and queries: (1 - m) · f32::MIN = m · f32::MAX + f32::MIN in one op,
+/// exactly 0 for a real piece and f32::MIN for padding.
+fn additive_mask(attention_mask: &Tensor, (b, t): (usize, usize)) -> candle_core::Result<Tensor> {
+    attention_mask
+        .to_dtype(DType::F32)?
+        .affine(f32::MAX as f64, f32::MIN as f64)?
+        .reshape((b, 1, 1, t))
 }
 
 /// `cpu`, `cuda:0`: where the weights live, for the log.
