@@ -129,6 +129,9 @@ pub struct DevScores {
     pub entities: Prf,
     /// Relations, strict: type and both entities (span and type) right.
     pub relations_strict: Prf,
+    /// Relations, boundaries only: type and both entity spans right, entity types ignored
+    /// (the SciERC papers' setting).
+    pub relations_boundaries: Prf,
 }
 
 /// One finished epoch.
@@ -601,6 +604,7 @@ fn dev_scores(
     Ok(DevScores {
         entities: evaluation.entities.micro,
         relations_strict: evaluation.relations_strict.micro,
+        relations_boundaries: evaluation.relations_boundaries.micro,
     })
 }
 
