@@ -11,6 +11,7 @@ mod config;
 mod data;
 mod explain;
 mod flags;
+mod model_card;
 mod reliability;
 mod schema;
 mod shared_data;
