@@ -19,7 +19,8 @@ fn card_rows(card: &str) -> Vec<(String, [f64; 4])> {
     section
         .lines()
         .filter_map(|line| {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> =
+                line.trim().trim_matches('|').split('|').map(str::trim).collect();
             let numbers: Vec<f64> = cells
                 .get(1..)?
                 .iter()
