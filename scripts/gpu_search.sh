@@ -9,7 +9,9 @@
 # configuration, the mean and sample standard deviation over the seeds of the final model's dev
 # scores (the averaged weights with --average-last, else the last epoch): nothing is chosen on
 # dev inside a configuration. With PACK=NAME, that configuration's run of the first seed is
-# packed into $OUT as model.tar.partNN (15 MiB pieces; `cat model.tar.part* | tar x`).
+# packed into $OUT as model.tar.partNN (15 MiB pieces; `cat model.tar.part* | tar x`); with
+# PACK=auto, the CoNLL04 configuration whose finished seeds have the highest mean of entity and
+# strict relation F1 (every seed must have finished) is chosen.
 set -uo pipefail
 SPEC="${SPEC:?a file of configurations, one per line: NAME DATASET [flags]}"
 SEEDS="${SEEDS:-1 2 3}"
@@ -77,7 +79,18 @@ for n in names:
           f"{spread([x['strict'] for x in ok])} | {spread([x['boundaries'] for x in ok if x['boundaries'] is not None])} | "
           f"{' / '.join('%.2f' % x['strict'] for x in ok)} | {max([x['seconds'] for x in ok], default=0):.0f} |")
 json.dump(rows, open(f"{out}/search-{os.path.basename(spec)}.json", "w"), indent=1)
+means = {}
+for n in names:
+    runs = [x for x in rows if x["config"] == n]
+    if runs and all(x["finished"] for x in runs) and len(runs) == len(seeds) \
+            and flags.get(n, "").startswith("conll04"):
+        means[n] = statistics.mean((x["entities"] + x["strict"]) / 2 for x in runs)
+if means:
+    best = max(means, key=means.get)
+    print(f"best CoNLL04 configuration by the mean of entity and strict relation F1: {best} ({means[best]:.2f})")
+    open("/tmp/search-best", "w").write(best)
 PY
+[ "$PACK" = auto ] && PACK=$(cat /tmp/search-best 2>/dev/null)
 if [ -n "$PACK" ]; then
     first=${SEEDS%% *}
     tar -C /tmp -cf - "s-$PACK-$first" | split -b 15M -d - "$OUT/model.tar.part"
