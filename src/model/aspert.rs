@@ -729,13 +729,8 @@ impl Aspert {
     fn span_logits_inference(&self, enc: &Encoding, span_repr: &Tensor) -> Result<Tensor> {
         let (batch, n, dim) = span_repr.dims3()?;
         let parts = self.span_parts()?;
-        let first = self.span_classifier.first();
         let outputs = parts[0].dim(1)?;
-        let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let mut per_sentence = cls.matmul(&parts[1])?;
-        if let Some(bias) = first.bias() {
-            per_sentence = per_sentence.broadcast_add(bias)?;
-        }
+        let per_sentence = self.span_cls_term(enc, &parts[1])?;
         let per_span = span_repr.contiguous()?.reshape((batch * n, dim))?.matmul(&parts[0])?;
         let y = per_span
             .reshape((batch, n, outputs))?
@@ -744,6 +739,69 @@ impl Aspert {
             SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads()),
             SpanClassifier::Linear { .. } => Ok(y),
         }
+    }
+
+    /// The first span layer's `h_[CLS]` term and bias, once per sentence: `[B, outputs]`.
+    fn span_cls_term(&self, enc: &Encoding, cls_part: &Tensor) -> Result<Tensor> {
+        let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let per_sentence = cls.matmul(cls_part)?;
+        match self.span_classifier.first().bias() {
+            Some(bias) => per_sentence.broadcast_add(bias),
+            None => Ok(per_sentence),
+        }
+    }
+
+    /// Span class probabilities at inference, `[B, S, 1 + entity types]` (f32, softmax of
+    /// [`Aspert::span_logits`]), the classifier run on the listed spans only, not on the
+    /// padding of shorter lists: rows past a sentence's list are zeros.
+    pub fn span_probabilities(
+        &self,
+        enc: &Encoding,
+        span_repr: &Tensor,
+        spans: &SpanBatch,
+    ) -> Result<Tensor> {
+        let _enter = self.stages.span_classifier.enter();
+        let (batch, n, dim) = span_repr.dims3()?;
+        let classes = self.cfg.entity_types.len() + 1;
+        let device = span_repr.device();
+        if spans.pieces.len() != batch {
+            candle_core::bail!("{} span lists for a batch of {batch}", spans.pieces.len());
+        }
+        let listed: usize = spans.pieces.iter().map(|l| l.len().min(n)).sum();
+        if listed == 0 {
+            return Tensor::zeros((batch, n, classes), DType::F32, device);
+        }
+        // The listed spans' rows of the flat `[B · S]` representations and their sentences;
+        // each flat row's place among them, the padding rows pointing at a zero row after.
+        let (mut rows, mut sentence) = (Vec::with_capacity(listed), Vec::with_capacity(listed));
+        let mut place = Vec::with_capacity(batch * n);
+        for (b, list) in spans.pieces.iter().enumerate() {
+            for i in 0..n {
+                if i < list.len() {
+                    place.push(rows.len() as u32);
+                    rows.push((b * n + i) as u32);
+                    sentence.push(b as u32);
+                } else {
+                    place.push(listed as u32);
+                }
+            }
+        }
+        let index = |v: Vec<u32>| {
+            let len = v.len();
+            Tensor::from_vec(v, len, device)
+        };
+        let parts = self.span_parts()?;
+        let x = span_repr.reshape((batch * n, dim))?.index_select(&index(rows)?, 0)?;
+        let per_sentence = self.span_cls_term(enc, &parts[1])?;
+        let y = x.matmul(&parts[0])?.add(&per_sentence.index_select(&index(sentence)?, 0)?)?;
+        let logits = match &self.span_classifier {
+            SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads())?,
+            SpanClassifier::Linear { .. } => y,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_dtype(DType::F32)?;
+        Tensor::cat(&[&probs, &Tensor::zeros((1, classes), DType::F32, device)?], 0)?
+            .index_select(&index(place)?, 0)?
+            .reshape((batch, n, classes))
     }
 
     /// Relation logits `[B, P, relation types]` (eqs. 4-5 before the sigmoid) for ordered pairs

@@ -142,9 +142,9 @@ pub enum Batching {
 }
 
 /// Word pieces of one packed encoder pass at most: enough for the dense products to keep
-/// both cores of a small machine busy, few enough that the pass's activations (about 40
-/// KiB a piece for BERT-base) stay small.
-pub const PACKED_PIECES: usize = 8192;
+/// the cores busy, few enough that the widest activation (the feed-forward block's, 6 KiB a
+/// piece for MiniLM) stays below the allocator's largest mmap threshold (src/main.rs).
+pub const PACKED_PIECES: usize = 4096;
 
 /// `order` cut into consecutive passes of at most `budget` pieces (`pieces(i)` those of
 /// sentence `i`); a sentence longer than the budget is a pass of its own.

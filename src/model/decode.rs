@@ -359,9 +359,7 @@ impl QueuedBatch {
         let enc = encode()?;
         let spans = SpanBatch::from_candidates(&candidates);
         let repr = model.span_representations(&enc, &spans)?;
-        let probabilities =
-            candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
-                .to_dtype(DType::F32)?;
+        let probabilities = model.span_probabilities(&enc, &repr, &spans)?;
         Ok(Self { candidates, work: Some(SpanWork { enc, spans, repr, probabilities }) })
     }
 
