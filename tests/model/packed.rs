@@ -93,8 +93,11 @@ fn packed_pass_matches_the_padded_batch() {
     assert!(worst <= TOLERANCE, "span probabilities differ by {worst}");
 }
 
+/// A typed pair of positions: an entity's words or a relation's entities.
+type Decision = (usize, usize, String);
+
 /// Entities and relations as decisions, without scores.
-fn decisions(p: &SentencePrediction) -> (Vec<(usize, usize, String)>, Vec<(usize, usize, String)>) {
+fn decisions(p: &SentencePrediction) -> (Vec<Decision>, Vec<Decision>) {
     (
         p.entities.iter().map(|e| (e.start, e.end, e.entity_type.clone())).collect(),
         p.relations.iter().map(|r| (r.head, r.tail, r.relation_type.clone())).collect(),
