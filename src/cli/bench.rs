@@ -16,10 +16,10 @@ use spanscope::data::types::Types;
 use spanscope::data::wordpiece::WordPieces;
 use spanscope::data::Sentence;
 use spanscope::model::aspert::{Aspert, ModelConfig};
-use spanscope::model::batch::PieceBatch;
+use spanscope::model::batch::{budget_passes, Batching, PieceBatch, PACKED_PIECES};
 use spanscope::model::checkpoint;
 use spanscope::model::config::BertConfig;
-use spanscope::model::decode::{predict, predict_relations_between_annotated};
+use spanscope::model::decode::{predict, predict_batched, predict_relations_between_annotated};
 use spanscope::model::device::DeviceSpec;
 
 /// Arguments of `spanscope bench`.
@@ -88,6 +88,11 @@ pub struct Args {
     /// close, the host, not the device, sets the pace.
     #[arg(long)]
     stages: bool,
+
+    /// Encode padded batches even where the encoder packs the sentences end to end (the
+    /// CPU), to compare the two; with predicted entities only.
+    #[arg(long)]
+    padded: bool,
 
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
@@ -207,6 +212,13 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    if args.padded && entities == EntitySource::Annotated {
+        bail!("--padded times predicted entities only; drop it or pass --entities predicted");
+    }
+    let batching = match (args.padded, model.packs()) {
+        (false, true) => Batching::Packed,
+        _ => Batching::Padded,
+    };
     // Warm-up: kernels compiled, caches filled, allocator settled.
     predict(&model, &pieces, &sentences[..sentences.len().min(16)], 8, &device)?;
 
@@ -221,14 +233,14 @@ pub fn run(args: Args, device_spec: DeviceSpec) -> anyhow::Result<ExitCode> {
     }
 
     for &batch_size in &args.batch_sizes {
-        let timing = (args.passes.max(1), args.fresh_words, entities);
+        let timing = (args.passes.max(1), args.fresh_words, entities, batching);
         let measurement = measure(&model, &pieces, &sentences, batch_size.max(1), timing, &device)?;
         let encoder_stage = match args.stages {
             true => Some(time_encoder(
                 &model,
                 &pieces,
                 &sentences,
-                batch_size.max(1),
+                (batch_size.max(1), batching),
                 args.passes,
                 &device,
             )?),
@@ -297,7 +309,7 @@ fn measure(
     pieces: &WordPieces,
     sentences: &[Sentence],
     batch_size: usize,
-    (passes, fresh_words, entities): (usize, bool, EntitySource),
+    (passes, fresh_words, entities, batching): (usize, bool, EntitySource, Batching),
     device: &candle_core::Device,
 ) -> anyhow::Result<Measurement> {
     let mut times = Vec::with_capacity(passes);
@@ -308,7 +320,9 @@ fn measure(
         }
         let started = Instant::now();
         predictions = match entities {
-            EntitySource::Predicted => predict(model, pieces, sentences, batch_size, device)?,
+            EntitySource::Predicted => {
+                predict_batched(model, pieces, sentences, batch_size, batching, device)?
+            }
             EntitySource::Annotated => {
                 predict_relations_between_annotated(model, pieces, sentences, batch_size, device)?
             }
@@ -345,7 +359,8 @@ fn measure(
     })
 }
 
-/// Times the encoder stage alone over `sentences` in `predict`'s batches (by length), the
+/// Times the encoder stage alone over `sentences` in `predict`'s batches (by length; packed
+/// passes where `predict` packs), the
 /// median of `passes` passes: the host time to queue each batch, and the time until the device
 /// has finished it (the device is synchronised after each batch, as `predict` waits for the
 /// span probabilities).
@@ -353,7 +368,7 @@ fn time_encoder(
     model: &Aspert,
     pieces: &WordPieces,
     sentences: &[Sentence],
-    batch_size: usize,
+    (batch_size, batching): (usize, Batching),
     passes: usize,
     device: &candle_core::Device,
 ) -> anyhow::Result<EncoderStage> {
@@ -363,6 +378,18 @@ fn time_encoder(
     encoded.sort_by_key(|e| e.ids.len());
     let mut runs = Vec::with_capacity(passes.max(1));
     for _ in 0..passes.max(1) {
+        if batching == Batching::Packed {
+            let order: Vec<usize> = (0..encoded.len()).collect();
+            let started = Instant::now();
+            for pass in budget_passes(&order, |i| encoded[i].ids.len(), PACKED_PIECES) {
+                let ids: Vec<&[u32]> = pass.iter().map(|&i| encoded[i].ids.as_slice()).collect();
+                drop(model.encode_packed(&ids, batch_size)?);
+            }
+            // The CPU computes as it goes: queued is finished.
+            let seconds = started.elapsed().as_secs_f64();
+            runs.push((seconds, seconds));
+            continue;
+        }
         let (mut queued, mut finished) = (0.0, 0.0);
         for batch in encoded.chunks(batch_size) {
             let started = Instant::now();

@@ -235,8 +235,9 @@ enum SpanClassifier {
 pub struct Encoding {
     /// Last hidden layer, `[B, T, H]`.
     pub hidden: Tensor,
-    /// Attention probabilities, `[B, L, heads, T, T]` (f32).
-    pub attentions: Tensor,
+    /// Attention probabilities, `[B, L, heads, T, T]` (f32); `None` for a packed encoding
+    /// ([`Aspert::encode_packed`]), which keeps only f_a's statistics of them.
+    attentions: Option<Tensor>,
     /// Real pieces per sentence.
     pub lengths: Vec<usize>,
     /// Max over any piece range of `hidden` (spans and relation context).
@@ -270,11 +271,15 @@ impl Encoding {
             hidden_max: RangeMax::new(&hidden)?,
             hidden,
             // A view, not a copy: the classifiers do not read the probabilities.
-            attentions: {
-                let mut dims = self.attentions.dims().to_vec();
-                dims[0] = n;
-                self.attentions.narrow(0, 0, 1)?.broadcast_as(dims)?
-            },
+            attentions: self
+                .attentions
+                .as_ref()
+                .map(|a| {
+                    let mut dims = a.dims().to_vec();
+                    dims[0] = n;
+                    a.narrow(0, 0, 1)?.broadcast_as(dims)
+                })
+                .transpose()?,
             lengths: vec![first; n],
             fa_stats,
         })
@@ -283,6 +288,17 @@ impl Encoding {
     /// Whether f_a is part of the span representation.
     pub fn has_attention_contribution(&self) -> bool {
         self.fa_stats.is_some()
+    }
+
+    /// The attention probabilities, `[B, L, heads, T, T]` (f32); an error for a packed
+    /// encoding, which does not keep them.
+    pub fn attentions(&self) -> Result<&Tensor> {
+        self.attentions.as_ref().ok_or_else(|| {
+            candle_core::Error::Msg(
+                "a packed encoding keeps no attention probabilities; encode the batch padded"
+                    .into(),
+            )
+        })
     }
 }
 
@@ -538,10 +554,77 @@ impl Aspert {
         Ok(Encoding {
             hidden_max: RangeMax::new(&hidden)?,
             hidden,
-            attentions,
+            attentions: Some(attentions),
             lengths: batch.lengths.clone(),
             fa_stats,
         })
+    }
+
+    /// Whether [`Aspert::encode_packed`] can run: an inference copy ([`Aspert::frozen`]) whose
+    /// encoder packs ([`BertEncoder::packs`]: the CPU).
+    pub fn packs(&self) -> bool {
+        self.inference.is_some() && self.encoder.packs()
+    }
+
+    /// The encodings of `sequences` (word-piece ids, each `[CLS] ... [SEP]`) cut into
+    /// consecutive groups of `group` sentences, from one packed encoder pass over all of them
+    /// (no compute on padding; sort the sentences by length first). Each encoding is that of
+    /// [`Aspert::encode`] on its group's padded batch for the classifiers, up to the order of
+    /// floating-point sums, but keeps no attention probabilities: f_a's statistics are
+    /// taken from each layer's probabilities as the pass computes them.
+    pub fn encode_packed(&self, sequences: &[&[u32]], group: usize) -> Result<Vec<Encoding>> {
+        if !self.packs() {
+            candle_core::bail!("packed encoding needs an inference copy of the model on the CPU");
+        }
+        let layers = self.cfg.encoder.num_hidden_layers;
+        // Per run, per layer: the statistics `[count, length, heads]`.
+        let mut stats: Vec<Vec<Tensor>> = Vec::new();
+        let fa = self.cfg.attention_contribution;
+        let out = self.encoder.forward_packed(sequences, |layer, run, probs| {
+            if !fa {
+                return Ok(());
+            }
+            let _enter = self.stages.fa_statistics.enter();
+            let (g, _, t, _) = probs.dims4()?;
+            let keys = Tensor::ones((g, t), DType::U32, probs.device())?;
+            let (theta, fusion) = (self.cfg.theta, self.cfg.fusion);
+            let layer_stats = query_statistics(&probs.unsqueeze(1)?, &keys, theta, fusion)?;
+            if layer == 0 {
+                stats.push(Vec::with_capacity(layers));
+            }
+            stats[run].push(layer_stats);
+            Ok(())
+        })?;
+        // `[N, L · heads]`, rows in sentence order, columns `l · heads + h` as `query_statistics`.
+        let stats = if fa {
+            let per_run: Vec<Tensor> = stats
+                .iter()
+                .zip(&out.runs)
+                .map(|(layers, run)| {
+                    let d = layers.iter().map(|s| s.dim(2)).sum::<Result<usize>>()?;
+                    Tensor::cat(layers, 2)?.reshape((run.count * run.length, d))
+                })
+                .collect::<Result<_>>()?;
+            Some(Tensor::cat(&per_run, 0)?)
+        } else {
+            None
+        };
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        let mut encodings = Vec::with_capacity(lengths.len().div_ceil(group.max(1)));
+        let mut offset = 0;
+        for own in lengths.chunks(group.max(1)) {
+            let hidden = pad_rows(&out.hidden, offset, own)?;
+            let fa_stats = stats.as_ref().map(|s| pad_rows(s, offset, own)).transpose()?;
+            offset += own.iter().sum::<usize>();
+            encodings.push(Encoding {
+                hidden_max: RangeMax::new(&hidden)?,
+                hidden,
+                attentions: None,
+                lengths: own.to_vec(),
+                fa_stats,
+            });
+        }
+        Ok(encodings)
     }
 
     /// The encoder stage's device work: hidden states, attention probabilities and the f_a
@@ -574,7 +657,7 @@ impl Aspert {
         Ok(Encoding {
             hidden_max: RangeMax::new(&out.hidden)?,
             hidden: out.hidden,
-            attentions: out.attentions,
+            attentions: Some(out.attentions),
             lengths: batch.lengths.clone(),
             fa_stats,
         })
@@ -646,13 +729,8 @@ impl Aspert {
     fn span_logits_inference(&self, enc: &Encoding, span_repr: &Tensor) -> Result<Tensor> {
         let (batch, n, dim) = span_repr.dims3()?;
         let parts = self.span_parts()?;
-        let first = self.span_classifier.first();
         let outputs = parts[0].dim(1)?;
-        let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let mut per_sentence = cls.matmul(&parts[1])?;
-        if let Some(bias) = first.bias() {
-            per_sentence = per_sentence.broadcast_add(bias)?;
-        }
+        let per_sentence = self.span_cls_term(enc, &parts[1])?;
         let per_span = span_repr.contiguous()?.reshape((batch * n, dim))?.matmul(&parts[0])?;
         let y = per_span
             .reshape((batch, n, outputs))?
@@ -661,6 +739,69 @@ impl Aspert {
             SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads()),
             SpanClassifier::Linear { .. } => Ok(y),
         }
+    }
+
+    /// The first span layer's `h_[CLS]` term and bias, once per sentence: `[B, outputs]`.
+    fn span_cls_term(&self, enc: &Encoding, cls_part: &Tensor) -> Result<Tensor> {
+        let cls = enc.hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let per_sentence = cls.matmul(cls_part)?;
+        match self.span_classifier.first().bias() {
+            Some(bias) => per_sentence.broadcast_add(bias),
+            None => Ok(per_sentence),
+        }
+    }
+
+    /// Span class probabilities at inference, `[B, S, 1 + entity types]` (f32, softmax of
+    /// [`Aspert::span_logits`]), the classifier run on the listed spans only, not on the
+    /// padding of shorter lists: rows past a sentence's list are zeros.
+    pub fn span_probabilities(
+        &self,
+        enc: &Encoding,
+        span_repr: &Tensor,
+        spans: &SpanBatch,
+    ) -> Result<Tensor> {
+        let _enter = self.stages.span_classifier.enter();
+        let (batch, n, dim) = span_repr.dims3()?;
+        let classes = self.cfg.entity_types.len() + 1;
+        let device = span_repr.device();
+        if spans.pieces.len() != batch {
+            candle_core::bail!("{} span lists for a batch of {batch}", spans.pieces.len());
+        }
+        let listed: usize = spans.pieces.iter().map(|l| l.len().min(n)).sum();
+        if listed == 0 {
+            return Tensor::zeros((batch, n, classes), DType::F32, device);
+        }
+        // The listed spans' rows of the flat `[B · S]` representations and their sentences;
+        // each flat row's place among them, the padding rows pointing at a zero row after.
+        let (mut rows, mut sentence) = (Vec::with_capacity(listed), Vec::with_capacity(listed));
+        let mut place = Vec::with_capacity(batch * n);
+        for (b, list) in spans.pieces.iter().enumerate() {
+            for i in 0..n {
+                if i < list.len() {
+                    place.push(rows.len() as u32);
+                    rows.push((b * n + i) as u32);
+                    sentence.push(b as u32);
+                } else {
+                    place.push(listed as u32);
+                }
+            }
+        }
+        let index = |v: Vec<u32>| {
+            let len = v.len();
+            Tensor::from_vec(v, len, device)
+        };
+        let parts = self.span_parts()?;
+        let x = span_repr.reshape((batch * n, dim))?.index_select(&index(rows)?, 0)?;
+        let per_sentence = self.span_cls_term(enc, &parts[1])?;
+        let y = x.matmul(&parts[0])?.add(&per_sentence.index_select(&index(sentence)?, 0)?)?;
+        let logits = match &self.span_classifier {
+            SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads())?,
+            SpanClassifier::Linear { .. } => y,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_dtype(DType::F32)?;
+        Tensor::cat(&[&probs, &Tensor::zeros((1, classes), DType::F32, device)?], 0)?
+            .index_select(&index(place)?, 0)?
+            .reshape((batch, n, classes))
     }
 
     /// Relation logits `[B, P, relation types]` (eqs. 4-5 before the sigmoid) for ordered pairs
@@ -757,7 +898,7 @@ pub fn encoding_contribution(
     theta: f32,
     fusion: Fusion,
 ) -> Result<super::contribution::Contribution> {
-    let attentions = enc.attentions.get(b)?;
+    let attentions = enc.attentions()?.get(b)?;
     let real = enc.lengths.get(b).copied().unwrap_or(0);
     super::contribution::span_contribution(
         &attentions.to_dtype(DType::F32)?,
@@ -766,4 +907,20 @@ pub fn encoding_contribution(
         theta,
         fusion,
     )
+}
+
+/// The rows of consecutive sentences of `lengths`, from row `offset` of packed rows `[N, D]`,
+/// as a padded batch `[B, T, D]`, T the longest; padding rows are zeros, which nothing reads.
+fn pad_rows(rows: &Tensor, offset: usize, lengths: &[usize]) -> Result<Tensor> {
+    let t = lengths.iter().copied().max().unwrap_or(0);
+    let mut start = offset;
+    let padded = lengths
+        .iter()
+        .map(|&n| {
+            let own = rows.narrow(0, start, n)?.pad_with_zeros(0, 0, t - n);
+            start += n;
+            own
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&padded, 0)
 }

@@ -129,3 +129,56 @@ impl PairBatch {
             .collect()
     }
 }
+
+/// How sentences are batched for the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// Batches of up to `batch size` sentences, each padded to its longest.
+    Padded,
+    /// One packed encoder pass per [`PACKED_PIECES`] word pieces, the sentences end to end
+    /// with no padding; the span and relation classifiers still take `batch size` sentences
+    /// at a time (`Aspert::encode_packed`).
+    Packed,
+}
+
+/// Word pieces of one packed encoder pass at most: enough for the dense products to keep
+/// the cores busy, few enough that the widest activation (the feed-forward block's, 6 KiB a
+/// piece for MiniLM) stays below the allocator's largest mmap threshold (src/main.rs).
+pub const PACKED_PIECES: usize = 4096;
+
+/// `order` cut into consecutive passes of at most `budget` pieces (`pieces(i)` those of
+/// sentence `i`); a sentence longer than the budget is a pass of its own.
+pub fn budget_passes(
+    order: &[usize],
+    pieces: impl Fn(usize) -> usize,
+    budget: usize,
+) -> Vec<&[usize]> {
+    let mut passes = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (k, &i) in order.iter().enumerate() {
+        let n = pieces(i);
+        if k > start && used + n > budget {
+            passes.push(&order[start..k]);
+            (start, used) = (k, 0);
+        }
+        used += n;
+    }
+    if start < order.len() {
+        passes.push(&order[start..]);
+    }
+    passes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_fill_the_budget_in_order_and_keep_a_long_sentence_alone() {
+        let lengths = [3, 4, 5, 20, 2];
+        let order = [4, 0, 1, 2, 3];
+        let passes = budget_passes(&order, |i| lengths[i], 10);
+        assert_eq!(passes, [&[4, 0, 1][..], &[2][..], &[3][..]]);
+        assert!(budget_passes(&[], |i| lengths[i], 10).is_empty());
+    }
+}

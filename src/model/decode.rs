@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use serde_json::{Map, Value};
 
 use super::aspert::{encoding_contribution, Aspert, Encoding};
-use super::batch::{PairBatch, PieceBatch, SpanBatch};
+use super::batch::{budget_passes, Batching, PairBatch, PieceBatch, SpanBatch, PACKED_PIECES};
 use super::candidates::{span_candidates, span_pieces, SpanCandidate};
 use super::contribution::{span_contribution, Contribution, Fusion};
 use super::encoder::{pad_batch, BertEncoder};
@@ -172,7 +172,8 @@ pub fn decode_relations(
 /// Batches group sentences of similar length, since every sentence of a batch is padded to its
 /// longest member and batches in file order classify far more padded candidate spans
 /// (docs/BENCHMARKS.md, "Figures that were code comments"). A sentence's prediction does not
-/// depend on the others in its batch.
+/// depend on the others in its batch. On the CPU the encoder packs the sentences
+/// ([`Batching::Packed`]).
 pub fn predict(
     model: &Aspert,
     pieces: &WordPieces,
@@ -180,7 +181,30 @@ pub fn predict(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
-    predict_over(model, pieces, sentences, batch_size, false, device)
+    let batching = batching_of(model);
+    predict_batched(model, pieces, sentences, batch_size, batching, device)
+}
+
+/// [`predict`] with the batching named rather than chosen by the model.
+pub fn predict_batched(
+    model: &Aspert,
+    pieces: &WordPieces,
+    sentences: &[Sentence],
+    batch_size: usize,
+    batching: Batching,
+    device: &Device,
+) -> Result<Vec<SentencePrediction>> {
+    predict_over(model, pieces, sentences, batch_size, batching, false, device)
+}
+
+/// Packed where the model can pack ([`Aspert::packs`]: an inference copy on the CPU), padded
+/// elsewhere (the GPU replays recorded graphs of padded batches).
+fn batching_of(model: &Aspert) -> Batching {
+    if model.packs() {
+        Batching::Packed
+    } else {
+        Batching::Padded
+    }
 }
 
 /// [`predict`] with the sentences' annotated entities in place of the predicted ones:
@@ -195,7 +219,7 @@ pub fn predict_relations_between_annotated(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
-    predict_over(model, pieces, sentences, batch_size, true, device)
+    predict_over(model, pieces, sentences, batch_size, batching_of(model), true, device)
 }
 
 fn predict_over(
@@ -203,6 +227,7 @@ fn predict_over(
     pieces: &WordPieces,
     sentences: &[Sentence],
     batch_size: usize,
+    batching: Batching,
     annotated: bool,
     device: &Device,
 ) -> Result<Vec<SentencePrediction>> {
@@ -219,6 +244,26 @@ fn predict_over(
     let mut order: Vec<usize> = (0..encoded.len()).filter(|&i| fits(i)).collect();
     // Stable: equal lengths keep the input order.
     order.sort_by_key(|&i| encoded[i].ids.len());
+    let given = |chunk: &[usize]| -> Option<Vec<&Sentence>> {
+        annotated.then(|| chunk.iter().map(|&i| &sentences[i]).collect())
+    };
+    if batching == Batching::Packed {
+        let group = batch_size.max(1);
+        for pass in budget_passes(&order, |i| encoded[i].ids.len(), PACKED_PIECES) {
+            let ids: Vec<&[u32]> = pass.iter().map(|&i| encoded[i].ids.as_slice()).collect();
+            let encodings = model.encode_packed(&ids, group)?;
+            for (chunk, enc) in pass.chunks(group).zip(encodings) {
+                let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
+                let queued = QueuedBatch::with_encoding(model, &batch, || Ok(enc))?;
+                let probabilities = queued.span_probabilities()?;
+                let predictions = queued.finish(model, probabilities, given(chunk).as_deref())?;
+                for (&i, prediction) in chunk.iter().zip(predictions) {
+                    out[i] = prediction;
+                }
+            }
+        }
+        return Ok(out);
+    }
     let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
     let queue = |chunk: &[usize]| {
         let batch: Vec<&EncodedSentence> = chunk.iter().map(|&i| &encoded[i]).collect();
@@ -231,9 +276,7 @@ fn predict_over(
         // The next batch's encoder runs on the device while the host decodes this batch and
         // queues its relations (which the device runs after it).
         next = chunks.get(k + 1).map(|chunk| queue(chunk)).transpose()?;
-        let given: Option<Vec<&Sentence>> =
-            annotated.then(|| chunk.iter().map(|&i| &sentences[i]).collect());
-        let predictions = current.finish(model, probabilities, given.as_deref())?;
+        let predictions = current.finish(model, probabilities, given(chunk).as_deref())?;
         for (&i, prediction) in chunk.iter().zip(predictions) {
             out[i] = prediction;
         }
@@ -295,19 +338,28 @@ impl QueuedBatch {
         encoded: &[&EncodedSentence],
         device: &Device,
     ) -> Result<Self> {
+        Self::with_encoding(model, encoded, || {
+            model.encode(&PieceBatch::from_encoded(encoded, pieces.pad_id, device)?, false)
+        })
+    }
+
+    /// [`QueuedBatch::queue`] with the batch's encoding from `encode`, called only when a
+    /// sentence of the batch has a candidate span.
+    fn with_encoding(
+        model: &Aspert,
+        encoded: &[&EncodedSentence],
+        encode: impl FnOnce() -> Result<Encoding>,
+    ) -> Result<Self> {
         let cfg = model.config();
         let candidates: Vec<Vec<SpanCandidate>> =
             encoded.iter().map(|e| span_candidates(&e.word_pieces, cfg.max_span_width)).collect();
         if candidates.iter().all(Vec::is_empty) {
             return Ok(Self { candidates, work: None });
         }
-        let batch = PieceBatch::from_encoded(encoded, pieces.pad_id, device)?;
-        let enc = model.encode(&batch, false)?;
+        let enc = encode()?;
         let spans = SpanBatch::from_candidates(&candidates);
         let repr = model.span_representations(&enc, &spans)?;
-        let probabilities =
-            candle_nn::ops::softmax_last_dim(&model.span_logits(&enc, &repr, false)?)?
-                .to_dtype(DType::F32)?;
+        let probabilities = model.span_probabilities(&enc, &repr, &spans)?;
         Ok(Self { candidates, work: Some(SpanWork { enc, spans, repr, probabilities }) })
     }
 

@@ -68,7 +68,7 @@ fn span_pooling_and_fa_equal_naive_per_span_loops() {
         assert_eq!(repr.dims(), &[4, spans.max_spans(), hidden + heads + 25]);
         for (b, list) in spans.pieces.iter().enumerate() {
             let hid = enc.hidden.i(b).unwrap();
-            let att = enc.attentions.i(b).unwrap();
+            let att = enc.attentions().unwrap().i(b).unwrap();
             for (i, r) in list.iter().enumerate() {
                 let naive = hid.narrow(0, r.start, r.len()).unwrap().max(0).unwrap();
                 let ours = repr.i((b, i)).unwrap();

@@ -13,4 +13,5 @@ mod encoder_reference;
 mod encoder_source;
 mod fused;
 mod heads;
+mod packed;
 mod versions;

@@ -9,6 +9,7 @@ use candle_nn::{Linear, VarBuilder};
 use super::super::config::{BertConfig, HiddenAct};
 use super::super::fused::layer_node::{DropoutKeys, LayerParams, NodeWeights, Params};
 use super::super::fused::{self, DropoutStream, WeightGrads};
+use super::packed::PackedRun;
 
 pub(super) fn is_half(dtype: DType) -> bool {
     matches!(dtype, DType::F16 | DType::BF16)
@@ -135,6 +136,23 @@ impl Embeddings {
 
     pub(super) fn forward(&self, input_ids: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         self.forward_scaled(input_ids, None, train)
+    }
+
+    /// The embeddings of pieces laid end to end, `ids` and `positions` `[N]` (u32): rows
+    /// `[N, hidden]`, each equal to its piece's row of [`Embeddings::forward`] (no dropout).
+    pub(super) fn forward_rows(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let _enter = self.span.enter();
+        // Same order of additions as `forward_scaled`.
+        let x = self
+            .word
+            .index_select(ids, 0)?
+            .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?
+            .add(&self.position.index_select(positions, 0)?)?;
+        self.norm.forward(&x)
     }
 
     /// The embeddings with each piece's word embedding multiplied by `word_scale` `[B, T]`
@@ -389,8 +407,7 @@ impl Layer {
         let Qkv::Fused(qkv) = &self.qkv else {
             candle_core::bail!("the lean path needs the fused query-key-value product");
         };
-        let (b_qkv, b_attn) = (dense_bias(qkv)?, dense_bias(&self.attn_out)?);
-        let (b_inner, b_out) = (dense_bias(&self.intermediate)?, dense_bias(&self.output)?);
+        let b_qkv = dense_bias(qkv)?;
         let (b, t, h) = x.dims3()?;
         let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
         let rows = x.reshape((b * t, h))?;
@@ -403,22 +420,63 @@ impl Layer {
         let probs =
             fused::attention_probs(&qkv.get(0)?, &qkv.get(1)?, &mask.reshape((b, t))?, 1.0)?;
         let context = probs.matmul(&qkv.get(2)?)?.transpose(1, 2)?.reshape((b * t, h))?;
+        Ok((self.lean_rest(&rows, &context)?.reshape((b, t, h))?, probs))
+    }
+
+    /// [`EncoderPath::Packed`](super::EncoderPath::Packed) (lean-ready layers, f32 rows): the
+    /// dense products over every piece of every sentence laid end to end, `rows` `[N,
+    /// hidden]`, and attention within each run of equal-length sentences, so that no product
+    /// touches padding. `on_probs` receives each run's probabilities `[count, heads, length,
+    /// length]` (in `runs` order) as soon as they exist. Returns the new rows.
+    pub(super) fn forward_packed(
+        &self,
+        rows: &Tensor,
+        runs: &[PackedRun],
+        on_probs: &mut dyn FnMut(usize, &Tensor) -> candle_core::Result<()>,
+    ) -> candle_core::Result<Tensor> {
+        let Qkv::Fused(qkv) = &self.qkv else {
+            candle_core::bail!("the packed path needs the fused query-key-value product");
+        };
+        let b_qkv = dense_bias(qkv)?;
+        let h = rows.dim(1)?;
+        // The query rows carry 1/√d already.
+        let qkv = rows.matmul(&qkv.weight().t()?)?;
+        let mut contexts = Vec::with_capacity(runs.len());
+        for (r, run) in runs.iter().enumerate() {
+            let (g, t) = (run.count, run.length);
+            let own = qkv.narrow(0, run.offset, g * t)?.reshape((g, t, 3 * h))?;
+            let split = fused::bias_split_heads(&own, b_qkv, self.heads)?;
+            // Every key is real: the additive mask is all zeros.
+            let mask = Tensor::zeros((g, t), DType::F32, rows.device())?;
+            let probs = fused::attention_probs(&split.get(0)?, &split.get(1)?, &mask, 1.0)?;
+            contexts.push(probs.matmul(&split.get(2)?)?.transpose(1, 2)?.reshape((g * t, h))?);
+            on_probs(r, &probs)?;
+        }
+        self.lean_rest(rows, &Tensor::cat(&contexts, 0)?)
+    }
+
+    /// The lean layer after attention, on rows `[N, hidden]`: the output projection with bias,
+    /// residual and layer norm, then the feed-forward block with bias + GELU and bias,
+    /// residual and layer norm.
+    fn lean_rest(&self, rows: &Tensor, context: &Tensor) -> candle_core::Result<Tensor> {
+        let (b_attn, b_inner) = (dense_bias(&self.attn_out)?, dense_bias(&self.intermediate)?);
+        let b_out = dense_bias(&self.output)?;
+        let product = |x: &Tensor, l: &Linear| x.matmul(&l.weight().t()?);
         let attended = fused::bias_residual_layer_norm(
-            &product(&context, &self.attn_out)?,
+            &product(context, &self.attn_out)?,
             b_attn,
-            &rows,
+            rows,
             (&self.attn_norm.weight, &self.attn_norm.bias),
             self.attn_norm.eps as f32,
         )?;
         let inner = fused::bias_gelu(&product(&attended, &self.intermediate)?, b_inner)?;
-        let out = fused::bias_residual_layer_norm(
+        fused::bias_residual_layer_norm(
             &product(&inner, &self.output)?,
             b_out,
             &attended,
             (&self.out_norm.weight, &self.out_norm.bias),
             self.out_norm.eps as f32,
-        )?;
-        Ok((out.reshape((b, t, h))?, probs))
+        )
     }
 
     /// The layer in composed ops; `gate` `[B, heads]` scales each head's context before the

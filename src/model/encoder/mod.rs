@@ -18,6 +18,10 @@
 //!   proved by `tests/model/encoder_reference.rs` `matches_plain_reference_on_padded_batch`,
 //!   `tests/model/encoder_parity.rs` `matches_transformers_on_tiny_bert` and `tests/cuda.rs`
 //!   `encoder_matches_transformers_on_cuda`.
+//! - [`Packed`](EncoderPath::Packed), taken by `forward_packed` (sentences laid end to end,
+//!   no padding) with `Lean`'s weights on the CPU; proved by `tests/model/packed.rs`
+//!   `packed_pass_matches_the_padded_batch` and
+//!   `packed_batches_make_the_padded_batches_predictions`.
 //! - [`FusedQkv`](EncoderPath::FusedQkv), taken by `forward` with frozen f16 or bf16 weights,
 //!   or another activation; proved by `tests/model/encoder_reference.rs`
 //!   `other_activations_match_the_plain_reference` and `half_precision_is_close_to_f32`.
@@ -40,7 +44,8 @@
 //!   batch shape seen before ([`super::graphs`]); proved by `tests/cuda.rs`
 //!   `encoder_graphs_replay_the_direct_pass_exactly`.
 //!
-//! The layers and their passes are in `layers.rs`, the explanation passes in `explained.rs`.
+//! The layers and their passes are in `layers.rs`, the packed pass in `packed.rs`, the
+//! explanation passes in `explained.rs`.
 //!
 //! Dropout masks come from the encoder's [`DropoutStream`], so a seeded run repeats on the CPU
 //! and the GPU alike. The encoder logs its path when it loads; each stage (embeddings, each
@@ -63,9 +68,11 @@ use super::fused::{DropoutStream, WeightGrads};
 
 mod explained;
 mod layers;
+mod packed;
 
 pub(crate) use layers::dense;
 use layers::{Embeddings, Layer, Qkv};
+pub use packed::{PackedOutput, PackedRun};
 
 /// What one forward pass returns.
 #[derive(Debug, Clone)]
@@ -84,6 +91,9 @@ pub enum EncoderPath {
     /// into the query rows at load), then the masked softmax, bias + residual + layer norm,
     /// and bias + GELU as fused inference kernels.
     Lean,
+    /// `Lean`'s layers on the CPU over sentences laid end to end: the dense products over
+    /// `[total pieces, hidden]` rows, attention per run of equal-length sentences, no padding.
+    Packed,
     /// Inference with frozen weights otherwise (half precision, other activations): the one
     /// q/k/v product, then candle's softmax and layer-norm kernels (computed in f32).
     FusedQkv,
@@ -105,6 +115,7 @@ impl EncoderPath {
     pub fn name(self) -> &'static str {
         match self {
             Self::Lean => "lean inference",
+            Self::Packed => "packed lean inference",
             Self::FusedQkv => "fused q/k/v inference",
             Self::SeparateQkv => "separate q/k/v training",
             Self::LayerNodes => "layer nodes training",
@@ -129,6 +140,8 @@ struct Paths {
     layer_nodes: bool,
     /// Whether an explanation pass that follows a gradient may (`GatedNodes`).
     gated_nodes: bool,
+    /// Whether [`BertEncoder::forward_packed`] may run (`Packed`): `Lean` on the CPU.
+    packed: bool,
 }
 
 impl Paths {
@@ -145,6 +158,7 @@ impl Paths {
         let trainable_node = |l: &Layer| l.node_params().is_ok_and(|p| p.trainable_as_node());
         Self {
             plain,
+            packed: plain == EncoderPath::Lean && embeddings.word.device().is_cpu(),
             layer_nodes: f32 && !layers.is_empty() && layers.iter().all(trainable_node),
             gated_nodes: f32 && layers.iter().all(Layer::gated_node_ready),
         }
@@ -189,12 +203,13 @@ impl BertEncoder {
         let paths = Paths::of(&embeddings, &layers);
         let encoder = Self { embeddings, layers, cfg: cfg.clone(), dropout, weight_grads, paths };
         tracing::info!(
-            "encoder: {} layers x {} heads, {} on {}, path: {}",
+            "encoder: {} layers x {} heads, {} on {}, path: {}{}",
             cfg.num_hidden_layers,
             cfg.num_attention_heads,
             encoder.dtype().as_str(),
             device_name(encoder.device()),
-            encoder.paths.plain
+            encoder.paths.plain,
+            if encoder.paths.packed { " (predictions: packed lean inference)" } else { "" }
         );
         Ok(encoder)
     }
@@ -281,7 +296,13 @@ impl BertEncoder {
     /// vocabulary and every sequence fits the position embeddings (an id out of range would
     /// read out of bounds on the GPU).
     pub fn inputs(&self, input_ids: &[Vec<u32>]) -> candle_core::Result<(Tensor, Tensor)> {
-        for (i, seq) in input_ids.iter().enumerate() {
+        self.check_ids(input_ids)?;
+        pad_batch(input_ids, self.cfg.pad_token_id, self.device())
+    }
+
+    /// Refuses a sequence with an id outside the vocabulary or more pieces than positions.
+    fn check_ids<S: AsRef<[u32]>>(&self, input_ids: &[S]) -> candle_core::Result<()> {
+        for (i, seq) in input_ids.iter().map(AsRef::as_ref).enumerate() {
             if let Some(&id) = seq.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
                 candle_core::bail!(
                     "sequence {i}: word-piece id {id} is outside the encoder's vocabulary of {} \
@@ -297,7 +318,7 @@ impl BertEncoder {
                 );
             }
         }
-        pad_batch(input_ids, self.cfg.pad_token_id, self.device())
+        Ok(())
     }
 
     /// Refuses a sequence of `t` pieces longer than the position embeddings.
