@@ -184,9 +184,14 @@ struct FinetuneArgs {
     #[arg(long = "replay-file", alias = "replay", value_name = "FILE", requires = "continue_from")]
     replay: Option<PathBuf>,
 
-    /// Original training sentences mixed in [default: 200].
+    /// Original training sentences mixed in, at most [default: 200].
     #[arg(long, value_name = "N", requires = "continue_from")]
     replay_size: Option<usize>,
+
+    /// Original sentences mixed in per reviewed sentence trained on, up to --replay-size; 0
+    /// mixes in all of --replay-size [default: 2].
+    #[arg(long, value_name = "X", requires = "continue_from")]
+    replay_per_reviewed: Option<f64>,
 
     /// Share of the reviewed sentences held out to compare the new model with the old
     /// [default: 0.2].
@@ -237,6 +242,7 @@ impl Args {
             batch_size: self.batch_size,
             lr: self.lr.unwrap_or(defaults.lr),
             replay: f.replay_size.unwrap_or(defaults.replay),
+            replay_per_reviewed: f.replay_per_reviewed.unwrap_or(defaults.replay_per_reviewed),
             held_out: f.held_out.unwrap_or(defaults.held_out),
             seed: self.seed,
             neg_entity_count: self.neg_entities,

@@ -15,12 +15,13 @@
 use super::finetune::FinetuneConfig;
 
 /// The keys of the `[finetune]` table.
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "epochs",
     "lr",
     "batch-size",
     "seed",
     "replay-size",
+    "replay-per-reviewed",
     "held-out",
     "min-held-out",
     "folds",
@@ -57,6 +58,7 @@ pub fn apply_config_text(mut config: FinetuneConfig, text: &str) -> Result<Finet
             "batch-size" => config.batch_size = count()?,
             "seed" => config.seed = count()? as u64,
             "replay-size" => config.replay = count()?,
+            "replay-per-reviewed" => config.replay_per_reviewed = number()?,
             "held-out" => config.held_out = number()?,
             "min-held-out" => config.min_held_out = count()?,
             "folds" => config.folds = count()?,
@@ -78,9 +80,10 @@ mod tests {
 
     #[test]
     fn the_table_overrides_the_defaults_by_train_flag_names() {
-        let text = "theme = \"dark\"\n[finetune]\nepochs = 3\nheld-out = 0.3\nmin-held-out = 8\nreplay-size = 50\nlr = 1e-5\n";
+        let text = "theme = \"dark\"\n[finetune]\nepochs = 3\nheld-out = 0.3\nmin-held-out = 8\nreplay-size = 50\nlr = 1e-5\nreplay-per-reviewed = 1\n";
         let c = apply_config_text(FinetuneConfig::default(), text).unwrap();
         assert_eq!((c.epochs, c.held_out, c.min_held_out, c.replay), (3, 0.3, 8, 50));
+        assert_eq!(c.replay_per_reviewed, 1.0);
         assert_eq!(c.lr, 1e-5);
         assert_eq!(c.folds, FinetuneConfig::default().folds);
         let c =

@@ -284,8 +284,10 @@ fn finetune_text() -> String {
          lr = {:e}\n\
          batch-size = {}\n\
          seed = {}\n\
-         # Original training sentences mixed in so that the model does not forget.\n\
+         # Original training sentences mixed in so that the model does not forget: this many\n\
+         # per reviewed sentence trained on, at most replay-size.\n\
          replay-size = {}\n\
+         replay-per-reviewed = {:?}\n\
          # Share of the reviewed sentences held out to judge the new model, and the fewest\n\
          # to judge on: below it, cross-validation with `folds` folds over every reviewed\n\
          # sentence, or \"too few reviewed sentences to judge\".\n\
@@ -302,6 +304,7 @@ fn finetune_text() -> String {
         d.batch_size,
         d.seed,
         d.replay,
+        d.replay_per_reviewed,
         d.held_out,
         d.min_held_out,
         d.folds,

@@ -533,6 +533,8 @@ pub struct Training {
     pub losses: Vec<f32>,
     /// Seconds since the start, and the estimate of seconds left.
     pub seconds: (f64, f64),
+    /// Optimiser steps and sentences learnt per second so far, once a step is taken.
+    pub rate: Option<(f64, f64)>,
     /// Reviewed sentences learnt, original ones mixed in, reviewed ones held out.
     pub sentences: (usize, usize, usize),
     /// Scores of the current and of the new model on the held-out sentences.
@@ -553,6 +555,7 @@ impl Training {
             step: (0, 0),
             losses: Vec::new(),
             seconds: (0.0, 0.0),
+            rate: None,
             sentences: (0, 0, 0),
             scores: None,
             folds: None,

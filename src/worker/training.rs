@@ -1,6 +1,11 @@
 //! The training worker: fine-tunes a copy of the current model on the reviewed sentences in a
 //! thread of its own, keeps accepted models as versions next to the documents, and switches
 //! between versions. It reports by messages; the UI never waits for it.
+//!
+//! Between runs it keeps the current model's trainable copy ready ([`Prepared`]): the first
+//! request, sent when the worker starts (the workbench opening), prepares it, on a GPU with a
+//! rehearsed training step; a kept, discarded or switched-to version is prepared again, so
+//! that `T` starts learning at once. Requests wait behind a preparation, the UI does not.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +17,8 @@ use crate::data::{Sentence, Types};
 use crate::model::device::DeviceSpec;
 use crate::model::versions::{Version, VersionRef, Versions};
 use crate::train::finetune::{
-    finetune, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome, FinetuneProgress,
+    finetune_prepared, FinetuneConfig, FinetuneError, FinetuneFlow, FinetuneOutcome,
+    FinetuneProgress, Prepared,
 };
 use crate::worker::{guarded, Worker};
 
@@ -48,6 +54,7 @@ pub enum TrainingReply {
 }
 
 enum Request {
+    Warm,
     Start { reviewed: Vec<Sentence>, types: Option<Types> },
     Accept { forced: bool, outcome: Box<FinetuneOutcome> },
     Discard { candidate: PathBuf },
@@ -84,19 +91,36 @@ impl TrainingWorker {
         let running = Arc::new(AtomicBool::new(false));
         let (c, r) = (cancel.clone(), running.clone());
         let worker = Worker::spawn("spanscope-training", move |requests: Receiver<Request>| {
+            let mut ready = Ready::default();
             for request in requests {
-                let reply =
-                    guarded(|| handle(&setup, request, &c, &r, &notify)).unwrap_or_else(|_| {
+                let warm = matches!(request, Request::Warm);
+                let start = matches!(request, Request::Start { .. });
+                let reply = guarded(|| handle(&setup, request, &mut ready, &c, &r, &notify))
+                    .unwrap_or_else(|_| {
                         Some(TrainingReply::Failed(
                             "internal error in the training worker (see the log)".into(),
                         ))
                     });
-                r.store(false, Ordering::Relaxed);
+                // Only a run's end ends the run: a preparation that ends while a run waits
+                // behind it does not.
+                if start {
+                    r.store(false, Ordering::Relaxed);
+                }
+                // A finished run waits for the keep-or-discard request, which says which
+                // model comes next; a listing changes nothing.
+                let settled = !matches!(
+                    reply,
+                    Some(TrainingReply::Finished(_) | TrainingReply::Listed { .. })
+                );
                 if let Some(reply) = reply {
                     notify(reply);
                 }
+                if settled {
+                    let _ = guarded(|| ready.prepare(&setup, warm));
+                }
             }
         });
+        worker.send(Request::Warm);
         Self { cancel, running, worker }
     }
 
@@ -158,6 +182,50 @@ impl Drop for TrainingWorker {
     }
 }
 
+/// What the worker keeps between requests: the device handle, opened once, and the current
+/// model's trainable copy on it.
+#[derive(Default)]
+struct Ready {
+    device: Option<candle_core::Device>,
+    prepared: Option<Prepared>,
+}
+
+impl Ready {
+    /// Prepares the current model unless it is prepared already; `rehearse` on the first
+    /// preparation. A failure is only logged: the run that follows loads the model itself and
+    /// reports what is wrong.
+    fn prepare(&mut self, setup: &TrainingSetup, rehearse: bool) {
+        let Ok(flow) = flow(setup) else { return };
+        let current = flow.start();
+        if self.prepared.as_ref().is_some_and(|p| p.base() == current) {
+            return;
+        }
+        self.prepared = None;
+        let device = match &self.device {
+            Some(device) => device.clone(),
+            None => match setup.device.open() {
+                Ok(device) => self.device.insert(device).clone(),
+                Err(e) => {
+                    tracing::warn!("training worker: cannot open {}: {e}", setup.device);
+                    return;
+                }
+            },
+        };
+        let started = std::time::Instant::now();
+        match Prepared::load(&current, setup.device, device, rehearse) {
+            Ok(p) => {
+                tracing::info!(
+                    "training worker: {} prepared in {:.2} s",
+                    current.display(),
+                    started.elapsed().as_secs_f64()
+                );
+                self.prepared = Some(p);
+            }
+            Err(e) => tracing::warn!("training worker: {} not prepared: {e}", current.display()),
+        }
+    }
+}
+
 /// An error with its causes, each once: what the reviewer sees and the log keeps.
 fn whole(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -188,11 +256,14 @@ fn flow(setup: &TrainingSetup) -> Result<FinetuneFlow, String> {
 fn handle(
     setup: &TrainingSetup,
     request: Request,
+    ready: &mut Ready,
     cancel: &AtomicBool,
     running: &AtomicBool,
     notify: &dyn Fn(TrainingReply),
 ) -> Option<TrainingReply> {
     match request {
+        // The preparation follows every request that settles the current model.
+        Request::Warm => None,
         Request::Start { reviewed, types } => {
             running.store(true, Ordering::Relaxed);
             // The types file as it is now (the label editor may have changed it), else the
@@ -215,7 +286,7 @@ fn handle(
                 Err(e) => return Some(TrainingReply::Failed(whole(&e))),
             };
             let mut progress = |p: FinetuneProgress| notify(TrainingReply::Progress(p));
-            Some(match finetune(&job, cancel, &mut progress) {
+            Some(match finetune_prepared(&job, ready.prepared.take(), cancel, &mut progress) {
                 Ok(outcome) => TrainingReply::Finished(Box::new(outcome)),
                 Err(FinetuneError::Cancelled) => TrainingReply::Cancelled,
                 Err(e) => TrainingReply::Failed(whole(&e)),

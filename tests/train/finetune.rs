@@ -106,6 +106,7 @@ fn tiny_config() -> FinetuneConfig {
         // sample is small: all of it is mixed in (tests/train/new_types.rs checks the gate).
         min_held_out: 1,
         forgetting: 0,
+        replay_per_reviewed: 0.0,
         ..FinetuneConfig::default()
     }
 }

@@ -158,6 +158,7 @@ fn config() -> FinetuneConfig {
         min_held_out: 1,
         forgetting: 2,
         propose_after: 3,
+        replay_per_reviewed: 0.0,
         ..FinetuneConfig::default()
     }
 }

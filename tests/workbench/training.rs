@@ -3,11 +3,12 @@
 //! while the UI thread keeps answering keys.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::support::*;
 use spanscope::model::versions::{Score, Scores};
 use spanscope::train::finetune::{ChangedSentence, FinetuneOutcome, FinetuneProgress, Judge};
-use spanscope::train::trainer::TrainReport;
+use spanscope::train::trainer::{StepProgress, TrainReport};
 use spanscope::workbench::state::{Mode, ModelStatus, Question, TrainingPhase};
 use spanscope::workbench::update::{update, Effect, Msg};
 use spanscope::worker::model::{InferenceReply, ModelInfo};
@@ -273,4 +274,41 @@ fn a_model_the_gate_keeps_still_shows_the_judged_sentences_it_changed_and_how_it
     let screen = crate::screens::screen(&app, 120, 40);
     assert!(screen.contains("judged by 2-fold cross-validation"), "{screen}");
     assert!(screen.contains("changed «Acme hired Bo»: Org[0:1] → Org[0:1] Peop[2:3]"), "{screen}");
+}
+
+#[test]
+fn the_panel_shows_how_fast_the_run_learns() {
+    let mut app = trainable_app();
+    press(&mut app, "<Enter><Enter>T");
+    let started = FinetuneProgress::Started {
+        device: "cpu".into(),
+        trained_on: 2,
+        replayed: 4,
+        held_out: 0,
+        epochs: 5,
+        total_steps: 10,
+    };
+    update(&mut app, Msg::Training(TrainingReply::Progress(started)));
+    let screen = crate::screens::screen(&app, 100, 30);
+    assert!(!screen.contains("steps/s"), "no speed before the first step: {screen}");
+    for step in 1..=4 {
+        let p = StepProgress {
+            epoch: 2,
+            epochs: 5,
+            step,
+            total_steps: 10,
+            sentences: 4 * step,
+            loss: 1.0 / step as f32,
+            epoch_loss: 0.5,
+            lr: 3e-5,
+            elapsed: Duration::from_millis(500 * step as u64),
+            eta: Duration::from_secs(3),
+        };
+        update(&mut app, Msg::Training(TrainingReply::Progress(FinetuneProgress::Step(p))));
+    }
+    // Four steps of four sentences in two seconds.
+    assert_eq!(app.fine_tuning.run.as_ref().unwrap().rate, Some((2.0, 8.0)));
+    let screen = crate::screens::screen(&app, 100, 30);
+    assert!(screen.contains("2.0 steps/s · 8.0 sentences/s"), "{screen}");
+    insta::assert_snapshot!(screen);
 }

@@ -24,17 +24,19 @@ use super::trainer::{
 };
 use crate::data::io::write_atomic;
 use crate::data::{DataError, Sentence, Types};
-use crate::model::checkpoint::{self, CheckpointError};
+use crate::model::checkpoint::{self, CheckpointError, Trainable};
 use crate::model::decode::predict;
 use crate::model::device::DeviceSpec;
 use crate::model::versions::{Score, Scores, VersionRecord};
 
 mod flow;
 mod selection;
+mod warm;
 
 pub use crate::data::annotation::{is_reviewed, reviewed_sentences, REVIEWED_KEY};
 pub use flow::{Decision, FinetuneFlow};
 pub use selection::{draw, replay_sample, split_held_out};
+pub use warm::Prepared;
 
 /// The sample of a model's original training data kept in its checkpoint directory, as JSON
 /// Lines; fine-tuning mixes it in (see [`replay_sample`]) and copies it into the candidate, so
@@ -50,7 +52,8 @@ pub const REPORT_FILE: &str = "finetune.json";
 #[serde(default)]
 pub struct FinetuneConfig {
     /// Passes over reviewed + replayed sentences. Default 5: fewer passes learn the
-    /// corrections less; 10 learnt no more and took longer.
+    /// corrections less (4 passes learnt clearly less, and forgot no less, also with the
+    /// smaller replay); 10 learnt no more and took longer.
     pub epochs: usize,
     /// Sentences per optimiser step. Default 4, the batch size the model was trained with
     /// (Table 3), so the gradient noise is what its weights are used to.
@@ -59,10 +62,18 @@ pub struct FinetuneConfig {
     /// 5e-5 of the original training: the weights are already trained; 3e-5 learnt the
     /// corrections as well as 5e-5 and forgot less, 1e-5 learnt clearly less.
     pub lr: f64,
-    /// Sentences of the original training data mixed in (fewer if fewer are given). Default
-    /// 200, about a fifth of CoNLL04's 922: every type and relation keeps being seen, and an
-    /// epoch stays short. Without replay the model forgot most and, oddly, learnt less.
+    /// Most sentences of the original training data mixed in (fewer if fewer are given, or
+    /// fewer reviewed sentences ask for fewer: [`Self::replay_per_reviewed`]). Default 200,
+    /// about a fifth of CoNLL04's 922: every type and relation keeps being seen, and an epoch
+    /// stays short. Without replay the model forgot most and, oddly, learnt less.
     pub replay: usize,
+    /// Original sentences mixed in per reviewed sentence trained on, below the cap of
+    /// [`Self::replay`]; 0 always mixes in the whole cap. Default 2: with tens of reviewed
+    /// sentences an epoch is a third of the length a fixed 200 gives, so a CPU run finishes
+    /// in about half the time; on 40 reviewed sentences the corrections were learnt as well,
+    /// at a cost of up to a point of relation F1 on the rest of dev (docs/RESULTS.md,
+    /// "Fine-tuning at interactive speed").
+    pub replay_per_reviewed: f64,
     /// Share of the reviewed sentences held out to compare the new model with the current one
     /// (see [`split_held_out`] for the bounds). Default 0.2: with 20 reviewed sentences, about
     /// 4 to score on and 16 to learn; a larger share leaves little to learn from, a smaller one
@@ -107,6 +118,7 @@ impl Default for FinetuneConfig {
             batch_size: 4,
             lr: 3e-5,
             replay: 200,
+            replay_per_reviewed: 2.0,
             held_out: 0.2,
             seed: 0,
             neg_entity_count: 100,
@@ -421,6 +433,18 @@ pub fn finetune(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(FinetuneProgress),
 ) -> Result<FinetuneOutcome, FinetuneError> {
+    finetune_prepared(job, None, cancel, progress)
+}
+
+/// [`finetune`] on `prepared`'s device handle when it is the job's device, starting from its
+/// trainable copy when that is of the job's base (see [`Prepared`]); otherwise the device is
+/// opened and the base loaded as usual.
+pub fn finetune_prepared(
+    job: &FinetuneJob,
+    prepared: Option<Prepared>,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FinetuneProgress),
+) -> Result<FinetuneOutcome, FinetuneError> {
     let started = Instant::now();
     check_config(&job.config)?;
     if job.reviewed.is_empty() {
@@ -429,7 +453,7 @@ pub fn finetune(
     if std::fs::symlink_metadata(&job.work_dir).is_ok() {
         return Err(FinetuneError::WorkDirExists(job.work_dir.clone()));
     }
-    let result = run(job, cancel, progress, started);
+    let result = run(job, prepared, cancel, progress, started);
     if result.is_err() {
         // Ours: it did not exist when we started.
         let _ = std::fs::remove_dir_all(&job.work_dir);
@@ -439,6 +463,7 @@ pub fn finetune(
 
 fn run(
     job: &FinetuneJob,
+    prepared: Option<Prepared>,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(FinetuneProgress),
     started: Instant,
@@ -450,7 +475,6 @@ fn run(
     check_types(&job.replay, &model_types, "replay")?;
     let aside = cfg.forgetting.min(job.replay.len());
     let (forgetting, pool) = job.replay.split_at(aside);
-    let replay = draw(pool, cfg.replay, cfg.seed);
     let (train, held_out) = split_held_out(&job.reviewed, cfg.held_out, cfg.seed);
     let judge = if held_out.len() >= cfg.min_held_out.max(1) {
         Judge::HeldOut
@@ -465,8 +489,17 @@ fn run(
         Judge::TooFew => (job.reviewed.clone(), Vec::new()),
     };
     let trained_on = train.len();
-    let device =
-        job.device.open().map_err(|source| FinetuneError::Device { device: job.device, source })?;
+    let replay = draw(pool, replay_size(cfg, trained_on), cfg.seed);
+    let (device, trainable) = match prepared.and_then(|p| p.take_for(&job.base, job.device)) {
+        Some(taken) => taken,
+        None => {
+            let device = job
+                .device
+                .open()
+                .map_err(|source| FinetuneError::Device { device: job.device, source })?;
+            (device, None)
+        }
+    };
     progress(FinetuneProgress::Started {
         device: crate::model::device::DeviceSpec::name_of(&device),
         trained_on,
@@ -478,32 +511,43 @@ fn run(
     if cancel.load(Ordering::Relaxed) {
         return Err(FinetuneError::Cancelled);
     }
-    let (training, grown) =
-        train_candidate(job, &types, &train, &replay, &device, &job.work_dir, cancel, progress)?;
+    let (training, grown) = train_candidate(
+        job,
+        trainable,
+        &types,
+        &train,
+        &replay,
+        &device,
+        &job.work_dir,
+        cancel,
+        progress,
+    )?;
     let replay_file = job.base.join(REPLAY_FILE);
     if replay_file.is_file() {
         std::fs::copy(&replay_file, job.work_dir.join(REPLAY_FILE))
             .map_err(|e| DataError::io(&replay_file, "copy", &e))?;
     }
     // The candidates of the folds predict the sentences they did not see.
-    let after_predictions = match judge {
-        Judge::CrossValidation(folds) => {
-            cross_validate(job, &types, &replay, folds, &device, cancel, progress)?
-        }
+    let (after_predictions, after_forgetting) = match judge {
+        Judge::CrossValidation(folds) => (
+            cross_validate(job, &types, &replay, folds, &device, cancel, progress)?,
+            predictions(&job.work_dir, forgetting, &device)?,
+        ),
         _ => {
             if cancel.load(Ordering::Relaxed) {
                 return Err(FinetuneError::Cancelled);
             }
             progress(FinetuneProgress::Scoring { sentences: judged.len() });
-            predictions(&job.work_dir, &judged, &device)?
+            predictions_of_both(&job.work_dir, &judged, forgetting, &device)?
         }
     };
-    let before_predictions = predictions(&job.base, &judged, &device)?;
+    let (before_predictions, before_forgetting) =
+        predictions_of_both(&job.base, &judged, forgetting, &device)?;
     let before = score(&judged, &before_predictions, &types)?;
     let after = score(&judged, &after_predictions, &types)?;
     let forgetting = (
-        score(forgetting, &predictions(&job.base, forgetting, &device)?, &model_types)?,
-        score(forgetting, &predictions(&job.work_dir, forgetting, &device)?, &model_types)?,
+        score(forgetting, &before_forgetting, &model_types)?,
+        score(forgetting, &after_forgetting, &model_types)?,
     );
     let changed = judged
         .iter()
@@ -597,12 +641,23 @@ pub fn grown_types(model: &Types, reviewed: &[Sentence], schema: Option<&Types>)
     types
 }
 
-/// Trains a copy of the base, grown by the types it lacks, on `train` and `replay` into
-/// `out`; a grown type is predicted once `train` has [`FinetuneConfig::propose_after`]
-/// examples of it. Returns the training report and the grown types with that choice.
+/// Original sentences a run that trains on `trained_on` reviewed ones mixes in.
+pub fn replay_size(cfg: &FinetuneConfig, trained_on: usize) -> usize {
+    if cfg.replay_per_reviewed > 0.0 {
+        cfg.replay.min((cfg.replay_per_reviewed * trained_on as f64).ceil() as usize)
+    } else {
+        cfg.replay
+    }
+}
+
+/// Trains a copy of the base (`loaded`, or else loaded from it), grown by the types it lacks,
+/// on `train` and `replay` into `out`; a grown type is predicted once `train` has
+/// [`FinetuneConfig::propose_after`] examples of it. Returns the training report and the
+/// grown types with that choice.
 #[allow(clippy::too_many_arguments)]
 fn train_candidate(
     job: &FinetuneJob,
+    loaded: Option<Trainable>,
     types: &Types,
     train: &[Sentence],
     replay: &[Sentence],
@@ -612,7 +667,10 @@ fn train_candidate(
     progress: &mut dyn FnMut(FinetuneProgress),
 ) -> Result<(TrainReport, Vec<(String, bool)>), FinetuneError> {
     let cfg = &job.config;
-    let (trainable, model_types) = checkpoint::load_trainable(&job.base, device, DType::F32)?;
+    let (trainable, model_types) = match loaded {
+        Some(trainable) => (trainable, checkpoint::read_manifest(&job.base)?.1),
+        None => checkpoint::load_trainable(&job.base, device, DType::F32)?,
+    };
     let new_entities: Vec<String> =
         types.entities[model_types.entities.len()..].iter().map(|t| t.name.clone()).collect();
     let new_relations: Vec<(String, bool)> = types.relations[model_types.relations.len()..]
@@ -649,6 +707,8 @@ fn train_candidate(
         seed: cfg.seed,
         eval_every_epoch: false,
         half: cfg.half,
+        // A run the reviewer waits for: no time on padding (see the field).
+        length_batches: true,
         ..TrainConfig::default()
     };
     let data = TrainData { types, train: &mixed, dev: None };
@@ -691,11 +751,20 @@ fn cross_validate(
         let name =
             job.work_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let out = job.work_dir.with_file_name(format!("{name}.fold-{}", fold + 1));
-        let trained =
-            train_candidate(job, types, &train, replay, device, &out, cancel, &mut |p| match p {
+        let trained = train_candidate(
+            job,
+            None,
+            types,
+            &train,
+            replay,
+            device,
+            &out,
+            cancel,
+            &mut |p| match p {
                 FinetuneProgress::Step(_) | FinetuneProgress::Epoch(_) => {}
                 other => progress(other),
-            });
+            },
+        );
         let result = trained.and_then(|_| predictions(&out, &judged, device));
         let _ = std::fs::remove_dir_all(&out);
         for (position, p) in positions.into_iter().zip(result?) {
@@ -719,6 +788,19 @@ fn predictions(
     let (model, _, pieces, _) = checkpoint::load(dir, device, DType::F32)?;
     let found = predict(&model, &pieces, sentences, 8, device)?;
     Ok(sentences.iter().zip(&found).map(|(s, p)| p.to_sentence(&s.tokens)).collect())
+}
+
+/// The checkpoint in `dir`'s predictions for `first` and for `second`, loading it once.
+fn predictions_of_both(
+    dir: &Path,
+    first: &[Sentence],
+    second: &[Sentence],
+    device: &Device,
+) -> Result<(Vec<Sentence>, Vec<Sentence>), FinetuneError> {
+    let both: Vec<Sentence> = first.iter().chain(second).cloned().collect();
+    let mut predicted = predictions(dir, &both, device)?;
+    let second_predicted = predicted.split_off(first.len());
+    Ok((predicted, second_predicted))
 }
 
 /// Micro scores of `predicted` against `gold` (zero scores for no sentences).
@@ -745,6 +827,12 @@ fn check_config(cfg: &FinetuneConfig) -> Result<(), FinetuneError> {
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         return Err(FinetuneError::Config(format!("learning rate {} must be positive", cfg.lr)));
+    }
+    if !(cfg.replay_per_reviewed.is_finite() && cfg.replay_per_reviewed >= 0.0) {
+        return Err(FinetuneError::Config(format!(
+            "replay per reviewed sentence {} must not be negative",
+            cfg.replay_per_reviewed
+        )));
     }
     Ok(())
 }
@@ -830,6 +918,15 @@ fn write_report(job: &FinetuneJob, outcome: &FinetuneOutcome) -> Result<(), Fine
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_follows_the_reviewed_sentences_up_to_its_cap() {
+        let cfg = FinetuneConfig { replay: 200, replay_per_reviewed: 2.0, ..Default::default() };
+        assert_eq!(replay_size(&cfg, 40), 80);
+        assert_eq!(replay_size(&cfg, 3), 6);
+        assert_eq!(replay_size(&cfg, 150), 200);
+        assert_eq!(replay_size(&FinetuneConfig { replay_per_reviewed: 0.0, ..cfg }, 3), 200);
+    }
 
     #[test]
     fn relation_f1_decides_and_entity_f1_breaks_ties() {

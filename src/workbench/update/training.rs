@@ -33,6 +33,10 @@ pub(super) fn training_reply(app: &mut App, reply: TrainingReply) -> Vec<Effect>
             t.step = (p.step, p.total_steps);
             t.losses.push(p.loss);
             t.seconds = (p.elapsed.as_secs_f64(), p.eta.as_secs_f64());
+            let elapsed = p.elapsed.as_secs_f64();
+            if elapsed > 0.0 {
+                t.rate = Some((p.step as f64 / elapsed, p.sentences as f64 / elapsed));
+            }
         }
         TrainingReply::Progress(FinetuneProgress::Epoch(_)) => {}
         TrainingReply::Progress(FinetuneProgress::Fold { fold, folds }) => {

@@ -70,6 +70,13 @@ pub(super) fn draw(buf: &mut Buffer, area: Rect, t: &Training, theme: &Theme) {
             theme.dim,
         )],
     ];
+    // The speed tells whether a run on this device is worth waiting for.
+    if let (Some((steps, sentences)), TrainingPhase::Training) = (t.rate, &t.phase) {
+        lines.push(vec![Span::styled(
+            format!("{steps:.1} steps/s · {sentences:.1} sentences/s"),
+            theme.dim,
+        )]);
+    }
     if let Some((before, after)) = &t.scores {
         lines.push(vec![Span::styled(
             format!(
