@@ -10,9 +10,12 @@ use std::path::Path;
 use crate::binary::{path, spanscope, stderr, stdout};
 use serde_json::Value;
 
-/// A sentence whose span 1:3 the bundled model calls Peop (P .58), and masking L3·H9 in the
-/// encoder flips to none.
+/// A sentence with a Work_For relation between spans 1:3 and 8:11 in the bundled model's eyes.
 const TEXT: &str = "Dr. Amara Okafor , who works for the Lagos Port Authority , lives in Ikoyi .";
+
+/// A CoNLL04 dev sentence whose word 6 ("Chisholm") the bundled model calls Loc (P .52), and
+/// masking L3·H9 alone in the encoder flips to none (found by sweeping dev's gold entities).
+const ENTITY_TEXT: &str = "Composer Thomas is a native of Chisholm , Minn .";
 
 fn json_of(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "{}", stderr(out));
@@ -26,13 +29,22 @@ fn is_l3h9(v: &Value) -> bool {
 #[test]
 fn json_of_a_real_entity_has_the_l3h9_flip_and_the_ablation_in_both_modes() {
     let out = spanscope(&[
-        "explain", "--text", TEXT, "--span", "1:3", "--ablate", "3.9", "--steps", "2", "--json",
+        "explain",
+        "--text",
+        ENTITY_TEXT,
+        "--span",
+        "6:7",
+        "--ablate",
+        "3.9",
+        "--steps",
+        "2",
+        "--json",
     ]);
     let v = json_of(&out);
     assert_eq!(v["target"]["kind"], "entity");
-    assert_eq!(v["target"]["span"]["start"], 1);
-    assert_eq!(v["label"], "Peop");
-    assert_eq!(v["prediction"]["predicted"], "Peop");
+    assert_eq!(v["target"]["span"]["start"], 6);
+    assert_eq!(v["label"], "Loc");
+    assert_eq!(v["prediction"]["predicted"], "Loc");
     let grid = &v["importance"];
     let cells = grid["layers"].as_u64().unwrap() * grid["heads"].as_u64().unwrap();
     assert_eq!(grid["values"].as_array().unwrap().len() as u64, cells);
@@ -116,16 +128,25 @@ fn the_report_and_the_svg_of_a_relation_name_its_spans_and_heads() {
 #[test]
 fn the_report_of_an_entity_ablation_says_the_encoder_flips() {
     let out = spanscope(&[
-        "explain", "--text", TEXT, "--span", "1:3", "--ablate", "3.9", "--mode", "both", "--steps",
+        "explain",
+        "--text",
+        ENTITY_TEXT,
+        "--span",
+        "6:7",
+        "--ablate",
+        "3.9",
+        "--mode",
+        "both",
+        "--steps",
         "2",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
-    assert!(report.contains("masking L3·H9 flips Peop → none (P .58 → "), "{report}");
+    assert!(report.contains("masking L3·H9 flips Loc → none (P .52 → .33)"), "{report}");
     let ablation = report.split("masking L3·H9 (1 head):").nth(1).expect(&report);
     let encoder = ablation.lines().find(|l| l.contains("in the encoder")).unwrap();
-    assert!(encoder.contains("Peop → none") && encoder.ends_with("flips"), "{encoder}");
-    assert!(ablation.lines().any(|l| l.contains("on f_a only") && l.contains("Peop →")));
+    assert!(encoder.contains("Loc → none") && encoder.ends_with("flips"), "{encoder}");
+    assert!(ablation.lines().any(|l| l.contains("on f_a only") && l.contains("Loc →")));
 }
 
 #[test]

@@ -40,6 +40,14 @@ fn person() -> Target {
     Target::Entity { span: Words::new(1, 3) }
 }
 
+/// A CoNLL04 dev sentence whose "Chisholm" the bundled model calls Loc at P .52, and masking
+/// L3·H9 alone in the encoder flips to none.
+const FLIP_SENTENCE: &str = "Composer Thomas is a native of Chisholm , Minn .";
+
+fn place() -> Target {
+    Target::Entity { span: Words::new(6, 7) }
+}
+
 fn relative(a: f32, b: f32) -> f32 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-6)
 }
@@ -47,13 +55,13 @@ fn relative(a: f32, b: f32) -> f32 {
 #[test]
 fn masking_a_head_equals_zeroing_its_output_columns() {
     let (model, pieces) = bundled();
-    let tokens = words(SENTENCE);
+    let tokens = words(FLIP_SENTENCE);
     let (config, _) = checkpoint::read_manifest(&bundled_dir()).unwrap();
     let head_size = config.encoder.hidden_size / config.encoder.num_attention_heads;
     let mut tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load(bundled_dir().join("model.safetensors"), &Device::Cpu)
             .unwrap();
-    for (target, head) in [(person(), Head { layer: 2, head: 8 })] {
+    for (target, head) in [(place(), Head { layer: 2, head: 8 })] {
         let explained = Explainer::new(&model, &pieces, &tokens, target.clone()).unwrap();
         let masked = explained.ablate(&[vec![head]], Mode::Encoder).unwrap().remove(0);
         let name = format!("bert.encoder.layer.{}.attention.output.dense.weight", head.layer);
@@ -74,7 +82,7 @@ fn masking_a_head_equals_zeroing_its_output_columns() {
             assert!(relative(a.1, b.1) < 1e-5, "gate {masked:?} against zeroed {zeroed_reading:?}");
         }
         assert_eq!(masked.predicted, zeroed_reading.predicted);
-        assert_ne!(masked.predicted, "Peop", "masking L3·H9 flips Amara Okafor");
+        assert_ne!(masked.predicted, "Loc", "masking L3·H9 flips Chisholm");
         tensors.insert(name, w);
     }
 }
@@ -196,18 +204,18 @@ fn importance_agrees_with_finite_differences() {
 #[test]
 fn a_real_case_flips_and_the_sweep_and_search_agree() {
     let (model, pieces) = bundled();
-    let tokens = words(SENTENCE);
-    let explained = Explainer::new(&model, &pieces, &tokens, person()).unwrap();
+    let tokens = words(FLIP_SENTENCE);
+    let explained = Explainer::new(&model, &pieces, &tokens, place()).unwrap();
     let importance = explained.importance().unwrap();
     let sweep = explained.sweep(Mode::Encoder).unwrap();
     assert_eq!(sweep.len(), 72);
     let flips: Vec<Head> =
         sweep.iter().filter(|(_, r)| explained.flips(r)).map(|(h, _)| *h).collect();
-    assert!(!flips.is_empty(), "some single head flips Amara Okafor");
+    assert!(!flips.is_empty(), "some single head flips Chisholm");
     let found = explained.flip_set(&importance, Mode::Encoder, FlipLimits::default()).unwrap();
     assert!(found.flipped);
     let after = found.after.as_ref().unwrap();
-    assert_ne!(after.predicted, "Peop");
+    assert_ne!(after.predicted, "Loc");
     // A one-head flip set is one of the sweep's flipping heads, read the same.
     if found.heads.len() == 1 {
         assert!(flips.contains(&found.heads[0]));
