@@ -17,6 +17,10 @@ const TEXT: &str = "Dr. Amara Okafor , who works for the Lagos Port Authority , 
 /// masking L3·H9 alone in the encoder flips to none (found by sweeping dev's gold entities).
 const ENTITY_TEXT: &str = "Composer Thomas is a native of Chisholm , Minn .";
 
+/// Its explanation with L3·H9 masked, two integration steps.
+const ENTITY_ABLATION: [&str; 9] =
+    ["explain", "--text", ENTITY_TEXT, "--span", "6:7", "--ablate", "3.9", "--steps", "2"];
+
 fn json_of(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "{}", stderr(out));
     serde_json::from_str(&stdout(out)).expect("one JSON object")
@@ -28,18 +32,7 @@ fn is_l3h9(v: &Value) -> bool {
 
 #[test]
 fn json_of_a_real_entity_has_the_l3h9_flip_and_the_ablation_in_both_modes() {
-    let out = spanscope(&[
-        "explain",
-        "--text",
-        ENTITY_TEXT,
-        "--span",
-        "6:7",
-        "--ablate",
-        "3.9",
-        "--steps",
-        "2",
-        "--json",
-    ]);
+    let out = spanscope(&[&ENTITY_ABLATION[..], &["--json"]].concat());
     let v = json_of(&out);
     assert_eq!(v["target"]["kind"], "entity");
     assert_eq!(v["target"]["span"]["start"], 6);
@@ -127,19 +120,7 @@ fn the_report_and_the_svg_of_a_relation_name_its_spans_and_heads() {
 
 #[test]
 fn the_report_of_an_entity_ablation_says_the_encoder_flips() {
-    let out = spanscope(&[
-        "explain",
-        "--text",
-        ENTITY_TEXT,
-        "--span",
-        "6:7",
-        "--ablate",
-        "3.9",
-        "--mode",
-        "both",
-        "--steps",
-        "2",
-    ]);
+    let out = spanscope(&[&ENTITY_ABLATION[..], &["--mode", "both"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     assert!(report.contains("masking L3·H9 flips Loc → none (P .52 → .33)"), "{report}");
