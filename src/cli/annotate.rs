@@ -84,6 +84,19 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 
+    /// Peak learning rate of each fine-tuning run [default: 3e-5].
+    #[arg(long, value_name = "X", value_parser = super::train::positive_number, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+
+    /// Sentences per optimiser step of each fine-tuning run [default: 4].
+    #[arg(long, value_name = "N", value_parser = super::train::at_least_one)]
+    pub batch_size: Option<usize>,
+
+    /// Seed of each fine-tuning run's held-out split, replay sample, shuffling, negatives and
+    /// dropout masks [default: 0].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
     /// Share of the reviewed sentences held out to judge a fine-tuned model [default: 0.2].
     #[arg(long, value_name = "F")]
     pub held_out: Option<f64>,
@@ -130,6 +143,9 @@ impl Args {
             keep_versions: None,
             replay: None,
             epochs: None,
+            lr: None,
+            batch_size: None,
+            seed: None,
             held_out: None,
             min_held_out: None,
             folds: None,
@@ -303,6 +319,46 @@ fn finetune_config(args: &Args, mut config: FinetuneConfig) -> FinetuneConfig {
     set(&mut config.forgetting, args.forgetting);
     set(&mut config.propose_after, args.propose_after);
     set(&mut config.keep_versions, args.keep_versions);
+    set(&mut config.batch_size, args.batch_size);
     config.held_out = args.held_out.unwrap_or(config.held_out);
+    config.lr = args.lr.unwrap_or(config.lr);
+    config.seed = args.seed.unwrap_or(config.seed);
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config_of(line: &[&str], file: FinetuneConfig) -> FinetuneConfig {
+        let cli = Cli::try_parse_from(std::iter::once("annotate").chain(line.iter().copied()))
+            .expect("the flags parse");
+        finetune_config(&cli.args, file)
+    }
+
+    #[test]
+    fn fine_tuning_flags_override_the_config_file_and_the_rest_stays() {
+        let file = FinetuneConfig { lr: 1e-5, epochs: 7, ..FinetuneConfig::default() };
+        let got =
+            config_of(&["--lr", "2e-5", "--batch-size", "8", "--seed", "3", "docs"], file.clone());
+        assert_eq!(got.lr, 2e-5);
+        assert_eq!(got.batch_size, 8);
+        assert_eq!(got.seed, 3);
+        assert_eq!(got.epochs, 7, "from the file");
+        assert_eq!(config_of(&["docs"], file.clone()), file, "no flag, the file's settings");
+    }
+
+    #[test]
+    fn a_bad_learning_rate_or_batch_size_is_refused_at_parse_time() {
+        for bad in [["--lr", "0"], ["--lr", "-1e-5"], ["--batch-size", "0"]] {
+            assert!(Cli::try_parse_from(["annotate", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
+    }
 }

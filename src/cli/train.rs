@@ -146,7 +146,7 @@ pub struct Args {
 }
 
 /// A count that must be at least 1 (a batch of 0 sentences would divide by zero).
-fn at_least_one(text: &str) -> Result<usize, String> {
+pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".to_string()),
         Ok(n) => Ok(n),
@@ -155,7 +155,7 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 }
 
 /// A finite number above 0 (a NaN or negative rate or weight trains nothing useful).
-fn positive_number(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
         Ok(_) => Err("must be a finite number above 0".to_string()),
