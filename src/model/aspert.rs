@@ -735,6 +735,12 @@ impl Aspert {
         let y = per_span
             .reshape((batch, n, outputs))?
             .broadcast_add(&per_sentence.reshape((batch, 1, outputs))?)?;
+        self.span_after_first_layer(y)
+    }
+
+    /// The span classifier after its first layer's output `y`: ReLU and the output layer for
+    /// the MLP, nothing for the linear classifier.
+    fn span_after_first_layer(&self, y: Tensor) -> Result<Tensor> {
         match &self.span_classifier {
             SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads()),
             SpanClassifier::Linear { .. } => Ok(y),
@@ -794,10 +800,7 @@ impl Aspert {
         let x = span_repr.reshape((batch * n, dim))?.index_select(&index(rows)?, 0)?;
         let per_sentence = self.span_cls_term(enc, &parts[1])?;
         let y = x.matmul(&parts[0])?.add(&per_sentence.index_select(&index(sentence)?, 0)?)?;
-        let logits = match &self.span_classifier {
-            SpanClassifier::Mlp { out, .. } => dense(out, &y.relu()?, self.encoder.weight_grads())?,
-            SpanClassifier::Linear { .. } => y,
-        };
+        let logits = self.span_after_first_layer(y)?;
         let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_dtype(DType::F32)?;
         Tensor::cat(&[&probs, &Tensor::zeros((1, classes), DType::F32, device)?], 0)?
             .index_select(&index(place)?, 0)?
